@@ -1,0 +1,62 @@
+"""Load, check and read back the `inet pnsbox` table: always the whole table, in one transaction."""
+
+from __future__ import annotations
+
+import re
+
+from ..render.nft import DIGEST_OBJECT, TABLE, Ruleset
+from .netns import KernelError, run
+
+# Creating then deleting the table first makes the load one atomic replace that works
+# whether or not the table exists; no other table is touched.
+PREAMBLE = f"table {TABLE}\ndelete table {TABLE}\n"
+_ERROR_LINE = re.compile(r"^(?:/dev/stdin|-):(\d+):[\d-]+: (Error: .*)$")
+_DIGEST = re.compile(r'comment "pnsbox ([0-9a-f]{16})"')
+
+
+def _explain(stderr: str, ruleset: Ruleset) -> str:
+    """nft's errors, each mapped from its line back to the policy or OPD it came from."""
+    offset = PREAMBLE.count("\n")
+    out = []
+    for line in stderr.splitlines():
+        match = _ERROR_LINE.match(line)
+        if match:
+            ruleset_line = int(match.group(1)) - offset
+            origin = ruleset.origins.get(ruleset_line, "the generated ruleset")
+            out.append(f"{origin}: nft {match.group(2)} (ruleset line {ruleset_line})")
+    return "\n".join(out) or stderr.strip()
+
+
+def check(ruleset: Ruleset, netns: str | None) -> None:
+    """`nft -c`: the kernel validates the whole transaction without committing it."""
+    proc = run(["nft", "-c", "-f", "-"], netns, PREAMBLE + ruleset.text, check=False)
+    if proc.returncode != 0:
+        raise KernelError(_explain(proc.stderr, ruleset))
+
+
+def load(ruleset: Ruleset, netns: str | None) -> None:
+    proc = run(["nft", "-f", "-"], netns, PREAMBLE + ruleset.text, check=False)
+    if proc.returncode != 0:
+        raise KernelError(_explain(proc.stderr, ruleset))
+
+
+def running_digest(netns: str | None) -> str | None:
+    """The digest of the ruleset in the kernel, or None when there is no pnsbox table."""
+    proc = run(["nft", "list", "counter", *TABLE.split(), DIGEST_OBJECT], netns, check=False)
+    if proc.returncode != 0:
+        table = run(["nft", "list", "table", *TABLE.split()], netns, check=False)
+        return "unknown" if table.returncode == 0 else None
+    match = _DIGEST.search(proc.stdout)
+    return match.group(1) if match else "unknown"
+
+
+def list_table(netns: str | None) -> str | None:
+    proc = run(["nft", "list", "table", *TABLE.split()], netns, check=False)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def delete(netns: str | None) -> None:
+    run(["nft", "delete", "table", *TABLE.split()], netns, check=False)
+
+
+__all__ = ["KernelError", "check", "load", "running_digest", "list_table", "delete"]

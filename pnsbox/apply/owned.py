@@ -1,0 +1,40 @@
+"""What pnsbox added to a namespace, so a later apply can remove exactly that and nothing else."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+DEFAULT_STATE_DIR = "/var/lib/pnsbox"
+
+
+def write_atomic(path: Path, data: str) -> None:
+    """Write, fsync, rename: a crash leaves the old file or the new one, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class OwnedRecord:
+    def __init__(self, state_dir: str | Path, netns: str | None):
+        self.path = Path(state_dir) / "owned" / f"{netns or 'host'}.json"
+
+    def read(self) -> dict:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {"addresses": [], "links": [], "ruleset": None}
+
+    def write(self, addresses: set, links: set, ruleset: str | None) -> None:
+        record = {"addresses": sorted(map(list, addresses)), "links": sorted(links), "ruleset": ruleset}
+        write_atomic(self.path, json.dumps(record, indent=1))

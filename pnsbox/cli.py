@@ -1,0 +1,200 @@
+"""The `pnsbox` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+
+from .load import load_site
+from .model import Config
+from .problems import ConfigError
+from .validate import build
+
+DEFAULT_CONFIG = os.environ.get("PNSBOX_CONFIG", "/etc/pnsbox")
+DEFAULT_STATE = os.environ.get("PNSBOX_STATE_DIR", "/var/lib/pnsbox")
+EXIT_CONFIG, EXIT_KERNEL = 1, 3
+
+
+def _config(args) -> Config:
+    return build(load_site(args.config))
+
+
+def _netns(args) -> str | None:
+    if getattr(args, "lab", None):
+        from .lab.topology import netns_name
+
+        return netns_name(args.lab, "hub")
+    return args.netns
+
+
+def cmd_validate(args) -> int:
+    config = _config(args)
+    print(f"{args.config}: ok — {len(config.opds)} OPDs, {len(config.services)} services, "
+          f"{len(config.policies)} policies")
+    return 0
+
+
+def cmd_schema(args) -> int:
+    print(json.dumps(Config.model_json_schema(by_alias=True), indent=2))
+    return 0
+
+
+def cmd_render(args) -> int:
+    from .render.nft import render
+
+    sys.stdout.write(render(_config(args)).text)
+    return 0
+
+
+def cmd_check(args) -> int:
+    from .apply import nft
+    from .render.nft import render
+
+    nft.check(render(_config(args)), _netns(args))
+    print("nft -c: the kernel accepts the ruleset")
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from .apply.pipeline import plan
+
+    result = plan(_config(args), _netns(args), args.state_dir)
+    if not result.steps:
+        print("nothing to change: the box runs this config")
+    for step in result.steps:
+        print(step.text + (f"    ({step.origin})" if step.origin and "\n" not in step.text else ""))
+    return 0
+
+
+def cmd_apply(args) -> int:
+    from .apply.pipeline import apply
+
+    result = apply(_config(args), _netns(args), args.state_dir, force=args.force)
+    if not result.changed:
+        print("nothing to change: the box already runs this config")
+        return 0
+    for step in result.steps:
+        print(step.text.splitlines()[0])
+    print(f"applied: {len(result.steps)} change(s); ruleset {result.ruleset.digest}")
+    return 0
+
+
+def _human_bytes(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if count < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return str(count)
+
+
+def cmd_show(args) -> int:
+    from .observe.counters import read
+
+    counters = read(_netns(args))
+    if counters is None:
+        print("no pnsbox table is loaded: this box is not firewalled by pnsbox")
+        return 1
+    print(f"table inet pnsbox: ruleset {counters.digest or 'unknown'}, {counters.rule_count} rules")
+    if counters.opds:
+        print(f"\n{'OPD':<16}{'name':<40}{'upload (tx)':>24}{'download (rx)':>24}")
+        for key, opd in sorted(counters.opds.items()):
+            tx, rx = opd["tx"], opd["rx"]
+            print(f"{key:<16}{opd['name'][:39]:<40}"
+                  f"{_human_bytes(tx.bytes) + f' / {tx.packets} pkt':>24}"
+                  f"{_human_bytes(rx.bytes) + f' / {rx.packets} pkt':>24}")
+    print(f"\n{'rule (policy)':<48}{'packets':>12}{'bytes':>14}")
+    for name, count in counters.rules.items():
+        print(f"{name[:47]:<48}{count.packets:>12}{_human_bytes(count.bytes):>14}")
+    return 0
+
+
+def cmd_lab(args) -> int:
+    from .lab import topology
+
+    if args.lab_command == "up":
+        for note in topology.lab_up(_config(args), args.name):
+            print(f"note: {note}")
+        hub = topology.netns_name(args.name, "hub")
+        print(f"lab {args.name} is up; nodes: {', '.join(topology.list_labs().get(args.name, []))}")
+        print(f"apply the config in it with: pnsbox apply -c {args.config} --netns {hub}")
+    elif args.lab_command == "down":
+        topology.lab_down(args.name)
+        print(f"lab {args.name} is down")
+    elif args.lab_command == "list":
+        for lab, nodes in sorted(topology.list_labs().items()):
+            print(f"{lab}: {' '.join(nodes)}")
+    elif args.lab_command == "exec":
+        argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+        if not argv:
+            raise SystemExit("pnsbox lab exec: give a command after the node, e.g. -- ping 10.0.10.10")
+        os.execvp("ip", topology.exec_argv(args.name, args.node, argv))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="pnsbox", description="pnsbox network controller")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    def command(name, func, help_text, config=True, kernel=False):
+        p = sub.add_parser(name, help=help_text)
+        if config:
+            p.add_argument("-c", "--config", default=DEFAULT_CONFIG,
+                           help=f"site directory or file (default {DEFAULT_CONFIG})")
+        if kernel:
+            where = p.add_mutually_exclusive_group()
+            where.add_argument("--netns", help="apply inside this network namespace")
+            where.add_argument("--lab", help="the hub of this lab (same as --netns pnsbox-LAB-hub)")
+            p.add_argument("--state-dir", default=DEFAULT_STATE, help="where pnsbox keeps its state")
+        p.set_defaults(func=func)
+        return p
+
+    command("validate", cmd_validate, "check a config; print every problem")
+    command("schema", cmd_schema, "print the JSON Schema of the config", config=False)
+    command("render", cmd_render, "print the nftables ruleset a config makes")
+    command("check", cmd_check, "have the kernel check the ruleset (nft -c)", kernel=True)
+    command("plan", cmd_plan, "show what an apply would change", kernel=True)
+    apply_parser = command("apply", cmd_apply, "make the box run a config", kernel=True)
+    apply_parser.add_argument("--force", action="store_true", help="reload the ruleset even if unchanged")
+    command("show", cmd_show, "show what runs, with per-OPD counters", config=False, kernel=True)
+
+    lab = sub.add_parser("lab", help="network-namespace lab built from a config")
+    lab_sub = lab.add_subparsers(dest="lab_command", required=True)
+    for name, help_text in (("up", "build the lab"), ("down", "remove the lab"),
+                            ("list", "list labs"), ("exec", "run a command in a lab node")):
+        p = lab_sub.add_parser(name, help=help_text)
+        p.add_argument("--name", default="demo", help="lab name (default demo)")
+        if name == "up":
+            p.add_argument("-c", "--config", default=DEFAULT_CONFIG)
+        if name == "exec":
+            p.add_argument("node")
+            p.add_argument("argv", nargs=argparse.REMAINDER)
+    lab.set_defaults(func=cmd_lab)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `pnsbox show | head` ends quietly
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s); nothing was applied", file=sys.stderr)
+        return EXIT_CONFIG
+    except Exception as exc:  # kernel and plan errors: a message, never a traceback
+        from .apply.netns import KernelError
+        from .plan import PlanError
+
+        lab_error = type(exc).__name__ == "LabError"
+        if isinstance(exc, (KernelError, PlanError)) or lab_error:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_KERNEL
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

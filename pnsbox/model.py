@@ -1,0 +1,211 @@
+"""The typed, immutable model of a site config (DESIGN.md §5).
+
+Field types here parse and check single values (addresses, rates, ports);
+checks that need more than one value at a time live in validate.py.
+"""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import Annotated, Literal, NamedTuple
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
+
+TIMEZONES = {"Asia/Jakarta": 7, "Asia/Makassar": 8, "Asia/Jayapura": 9}  # hours east of UTC
+GROUP_OPDS = "opds"
+ZONE_INTERNET = "internet"
+ZONE_BOX = "box"
+RESERVED_ZONES = {GROUP_OPDS, ZONE_INTERNET, ZONE_BOX}
+DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+# --- single values -----------------------------------------------------------
+
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(bit|kbit|mbit|gbit|tbit)\s*$", re.IGNORECASE)
+_RATE_UNITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9, "tbit": 10**12}
+
+
+def parse_rate(value) -> int:
+    """'50mbit' -> 50_000_000 bits per second (tc's decimal units)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError("a rate is a string such as 50mbit or 1gbit")
+    if isinstance(value, int):
+        raise ValueError(f"rate {value} needs a unit: write {value}mbit, {value}kbit, ...")
+    match = _RATE.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a rate: write a number and bit, kbit, mbit or gbit")
+    bits = int(float(match.group(1)) * _RATE_UNITS[match.group(2).lower()])
+    if bits < 8000:
+        raise ValueError(f"{value!r} is below the smallest rate, 8kbit")
+    return bits
+
+
+Rate = Annotated[int, BeforeValidator(parse_rate),
+                 WithJsonSchema({"type": "string", "pattern": _RATE.pattern.replace("(?:", "(")})]
+
+
+class PortRange(NamedTuple):
+    protocol: str
+    first: int
+    last: int
+
+    def __str__(self) -> str:
+        ports = str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
+        return f"{self.protocol}/{ports}"
+
+
+_PORT = re.compile(r"^(tcp|udp)/(\d{1,5})(?:-(\d{1,5}))?$")
+
+
+def parse_port(value) -> PortRange:
+    """'tcp/443' or 'udp/5000-5100' -> PortRange."""
+    if isinstance(value, PortRange):
+        return value
+    match = _PORT.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ValueError(f"{value!r} is not a port: write tcp/443, udp/53 or tcp/8000-8080")
+    first = int(match.group(2))
+    last = int(match.group(3) or first)
+    if not 1 <= first <= last <= 65535:
+        raise ValueError(f"{value!r}: ports run from 1 to 65535, low end first")
+    return PortRange(match.group(1), first, last)
+
+
+Port = Annotated[PortRange, BeforeValidator(parse_port),
+                 WithJsonSchema({"type": "string", "pattern": _PORT.pattern})]
+
+
+def _as_list(value):
+    return [value] if isinstance(value, (str, int)) else value
+
+
+ZoneName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,30}$")]
+Ifname = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,15}$")]
+Clock = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
+ZoneRefs = Annotated[list[str], BeforeValidator(_as_list), Field(min_length=1)]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- sections ----------------------------------------------------------------
+
+
+class Uplink(Frozen):
+    interface: Ifname
+    address: IPv4Interface
+    gateway: IPv4Address
+    bandwidth: Rate
+    nat: Literal["masquerade", "none"] = "masquerade"
+
+
+class Management(Frozen):
+    """Who may reach the box itself (SSH, the web UI)."""
+
+    from_: ZoneRefs = Field(alias="from")
+    ports: list[Port] = Field(default_factory=lambda: [parse_port("tcp/22"), parse_port("tcp/443")])
+
+
+class Site(Frozen):
+    name: ZoneName
+    timezone: Literal["Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura"] = "Asia/Jakarta"
+    uplink: Uplink
+    management: Management | None = None
+
+
+class Link(Frozen):
+    """A physical interface, or a VLAN on a trunk (its device is TRUNK.VLAN unless named)."""
+
+    interface: Ifname | None = None
+    vlan: int | None = Field(default=None, ge=1, le=4094)
+    trunk: Ifname | None = None
+    address: IPv4Interface | None = None  # the box's own address on a shared service link
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        if self.vlan is None and self.trunk is None:
+            if self.interface is None:
+                raise ValueError("give `interface`, or `vlan` and `trunk`")
+        elif self.vlan is None or self.trunk is None:
+            raise ValueError("a VLAN link needs both `vlan` and `trunk`")
+        if self.device and len(self.device) > 15:
+            raise ValueError(f"device name {self.device!r} is longer than 15 characters; "
+                             "name it with `interface`")
+        return self
+
+    @property
+    def device(self) -> str:
+        if self.vlan is not None and self.interface is None:
+            return f"{self.trunk}.{self.vlan}"
+        return self.interface
+
+    @property
+    def is_vlan(self) -> bool:
+        return self.vlan is not None
+
+
+class Bandwidth(Frozen):
+    guaranteed: Rate
+    ceiling: Rate
+
+
+class Service(Frozen):
+    addresses: Annotated[list[IPv4Address], BeforeValidator(_as_list), Field(min_length=1)]
+    ports: list[Port] = Field(default_factory=list)
+    link: Link
+
+
+class Opd(Frozen):
+    name: str
+    subnet: Annotated[list[IPv4Network], BeforeValidator(_as_list), Field(min_length=1)]
+    link: Link
+    bandwidth: Bandwidth | None = None
+
+
+class Policy(Frozen):
+    name: str = Field(min_length=1, max_length=64)
+    from_: ZoneRefs = Field(alias="from")
+    to: ZoneRefs
+    ports: list[Port] = Field(default_factory=list)
+    protocols: list[Literal["tcp", "udp", "icmp"]] = Field(default_factory=list)
+    action: Literal["accept", "drop", "reject"]
+    log: bool = False
+    schedule: str | None = None
+
+
+class Schedule(Frozen):
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default_factory=lambda: list(DAYS), min_length=1)
+    from_: Clock = Field(alias="from")
+    to: Clock
+
+
+class Config(Frozen):
+    """A whole site. Built by validate.build(); this class also yields `pnsbox schema`."""
+
+    site: Site
+    services: dict[ZoneName, Service] = Field(default_factory=dict)
+    opds: dict[ZoneName, Opd] = Field(default_factory=dict)
+    policies: list[Policy] = Field(default_factory=list)
+    schedules: dict[str, Schedule] = Field(default_factory=dict)
+
+    def zone_names(self) -> set[str]:
+        return set(self.opds) | set(self.services) | {ZONE_INTERNET, ZONE_BOX}
+
+    def expand(self, refs: list[str]) -> list[str]:
+        """Zone references -> zone names, `opds` expanded, order kept, no repeats."""
+        out: list[str] = []
+        for ref in refs:
+            for zone in (list(self.opds) if ref == GROUP_OPDS else [ref]):
+                if zone not in out:
+                    out.append(zone)
+        return out

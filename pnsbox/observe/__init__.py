@@ -1,0 +1,1 @@
+"""Reading state back from the kernel: counters, for `show`, metrics and drift."""

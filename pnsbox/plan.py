@@ -1,0 +1,108 @@
+"""Desired state vs what runs -> the steps an apply would take, readable by a human.
+
+Pure: the observed state is read by apply.links.observe(); executing the
+steps is apply.links' job.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from .render.net import NetState
+from .render.nft import Ruleset
+
+ROUTE_PROTO = 231  # routes pnsbox adds carry this protocol number, so it can find its own
+
+
+@dataclass(frozen=True)
+class Observed:
+    links: dict[str, dict]  # name -> {"up": bool, "alias": str | None}
+    addresses: set[tuple[str, str]]  # (device, cidr)
+    routes: set[tuple[str, str, str | None]]  # pnsbox's own: (destination, device, gateway)
+    forwarding: bool
+    ruleset_digest: str | None  # None: no pnsbox table
+    owned_addresses: set[tuple[str, str]] = field(default_factory=set)
+    owned_links: set[str] = field(default_factory=set)
+    last_ruleset: str | None = None  # the text pnsbox last loaded, for a readable diff
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str
+    args: tuple
+    text: str  # what a human reads in `pnsbox plan`
+    origin: str = ""
+
+
+class PlanError(Exception):
+    """The config cannot be applied to this box as it is (nothing was changed)."""
+
+
+def compute(net: NetState, ruleset: Ruleset, observed: Observed) -> list[Step]:
+    _check_preconditions(net, observed)
+    steps: list[Step] = []
+    if observed.ruleset_digest != ruleset.digest:
+        steps.append(Step("ruleset", (), _ruleset_change(ruleset, observed), "policies"))
+    wanted_links = {link.device for link in net.links}
+    for link in net.links:
+        if link.device not in observed.links and link.vlan is not None:
+            steps.append(Step("vlan-add", (link.device, link.trunk, link.vlan),
+                              f"+ link {link.device}: VLAN {link.vlan} on {link.trunk}", link.origin))
+        if not observed.links.get(link.device, {}).get("up"):
+            steps.append(Step("link-up", (link.device,), f"~ link {link.device}: set up", link.origin))
+    wanted_addresses = {(a.device, a.address) for a in net.addresses}
+    for device, address in sorted(observed.owned_addresses - wanted_addresses):
+        if (device, address) in observed.addresses:
+            steps.append(Step("address-del", (device, address), f"- address {address} on {device}"))
+    for want in net.addresses:
+        if (want.device, want.address) not in observed.addresses:
+            steps.append(Step("address-add", (want.device, want.address),
+                              f"+ address {want.address} on {want.device}", want.origin))
+    wanted_routes = {(r.destination, r.device, r.gateway) for r in net.routes}
+    for route in sorted(observed.routes - wanted_routes, key=str):
+        steps.append(Step("route-del", route, f"- route {_route_text(*route)}"))
+    for want in net.routes:
+        key = (want.destination, want.device, want.gateway)
+        if key not in observed.routes:
+            steps.append(Step("route-add", key, f"+ route {_route_text(*key)}", want.origin))
+    for device in sorted(observed.owned_links - wanted_links):
+        if device in observed.links:
+            steps.append(Step("link-del", (device,), f"- link {device} (created by pnsbox, no longer used)"))
+    if not observed.forwarding:
+        steps.append(Step("forwarding", (), "~ sysctl net.ipv4.ip_forward = 1"))
+    return steps
+
+
+def _check_preconditions(net: NetState, observed: Observed) -> None:
+    """Interfaces pnsbox does not create must exist; so must the trunk under a VLAN."""
+    missing = []
+    for link in net.links:
+        if link.device in observed.links:
+            continue
+        if link.vlan is None:
+            missing.append(f"{link.origin}: interface {link.device} does not exist on this box")
+        elif link.trunk not in observed.links:
+            missing.append(f"{link.origin}: trunk {link.trunk} for VLAN {link.vlan} does not exist")
+    if missing:
+        raise PlanError("\n".join(missing))
+
+
+def _route_text(destination: str, device: str, gateway: str | None) -> str:
+    return f"{destination} via {gateway} dev {device}" if gateway else f"{destination} dev {device}"
+
+
+def _ruleset_change(ruleset: Ruleset, observed: Observed) -> str:
+    if observed.ruleset_digest is None:
+        return f"+ nftables table inet pnsbox ({_rule_count(ruleset.text)} rules)"
+    if observed.last_ruleset is None or observed.ruleset_digest == "unknown":
+        return "~ nftables table inet pnsbox: replace (the running table was not loaded by this pnsbox)"
+    diff = difflib.unified_diff(observed.last_ruleset.splitlines(), ruleset.text.splitlines(),
+                                "running", "new", n=0, lineterm="")
+    body = [line for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")
+            and "comment \"pnsbox " not in line]
+    return "~ nftables table inet pnsbox: replace\n" + "\n".join("    " + line for line in body)
+
+
+def _rule_count(text: str) -> int:
+    return sum(1 for line in text.splitlines() if line.startswith("\t\t") and " comment " in line)

@@ -1,0 +1,1 @@
+"""Pure render functions: model (+ facts) -> text artifacts. No I/O."""

@@ -1,0 +1,70 @@
+"""Config -> the links, addresses and routes the box should have, as data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Interface, IPv4Network
+
+from ..model import Config
+
+
+@dataclass(frozen=True, order=True)
+class WantLink:
+    device: str
+    trunk: str | None = None  # set for a VLAN device pnsbox creates
+    vlan: int | None = None
+    origin: str = ""
+
+
+@dataclass(frozen=True, order=True)
+class WantAddress:
+    device: str
+    address: str  # CIDR, e.g. 10.21.0.1/24
+    origin: str = ""
+
+
+@dataclass(frozen=True, order=True)
+class WantRoute:
+    destination: str  # CIDR, or "default"
+    device: str
+    gateway: str | None = None
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class NetState:
+    links: tuple[WantLink, ...]
+    addresses: tuple[WantAddress, ...]
+    routes: tuple[WantRoute, ...]
+
+
+def gateway_address(subnet: IPv4Network) -> IPv4Interface:
+    """The box takes the first usable address of each OPD subnet."""
+    return IPv4Interface(f"{subnet.network_address + 1}/{subnet.prefixlen}")
+
+
+def render_net(config: Config) -> NetState:
+    links: dict[str, WantLink] = {}
+    addresses: list[WantAddress] = []
+    routes: list[WantRoute] = []
+    uplink = config.site.uplink
+    links[uplink.interface] = WantLink(uplink.interface, origin="site.uplink")
+    addresses.append(WantAddress(uplink.interface, str(uplink.address), "site.uplink.address"))
+    routes.append(WantRoute("default", uplink.interface, str(uplink.gateway), "site.uplink.gateway"))
+    for name, opd in config.opds.items():
+        link = opd.link
+        origin = f"opds.{name}.link"
+        links[link.device] = WantLink(link.device, link.trunk, link.vlan, origin)
+        for subnet in opd.subnet:
+            addresses.append(WantAddress(link.device, str(gateway_address(subnet)), f"opds.{name}.subnet"))
+    for name, service in config.services.items():
+        link = service.link
+        links.setdefault(link.device, WantLink(link.device, origin=f"services.{name}.link"))
+        if link.address is not None:
+            want = WantAddress(link.device, str(link.address), f"services.{name}.link.address")
+            if want.address not in {a.address for a in addresses if a.device == link.device}:
+                addresses.append(want)
+        for addr in service.addresses:
+            if link.address is None or addr not in link.address.network:
+                routes.append(WantRoute(f"{addr}/32", link.device, None, f"services.{name}.addresses"))
+    return NetState(tuple(links.values()), tuple(addresses), tuple(routes))

@@ -1,0 +1,233 @@
+"""Config -> the `inet pnsbox` nftables table, as text, with each line's origin.
+
+Per-packet cost does not grow with the number of OPDs: a packet's source
+zone is found by one verdict-map lookup on (input interface, source
+address), which jumps to that zone's chain; the chain holds only the
+policies whose `from` names that zone, each matching its destination with a
+set lookup on (output interface, destination address).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from ..model import GROUP_OPDS, ZONE_BOX, ZONE_INTERNET, Config, Policy, PortRange
+from .schedule import utc_windows
+
+TABLE = "inet pnsbox"
+ANY_IPV4 = "0.0.0.0/0"
+DIGEST_OBJECT = "ruleset_digest"
+
+
+@dataclass
+class Ruleset:
+    """The rendered table. `origins` maps a line number (1-based) to what it came from."""
+
+    text: str
+    digest: str  # also in the table's comment, so apply can tell what runs
+    origins: dict[int, str] = field(default_factory=dict)
+
+
+def digest_of(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def ident(name: str) -> str:
+    """A zone name as an nft identifier (nft names take no '-')."""
+    return name.replace("-", "_")
+
+
+def zone_set(name: str) -> str:
+    return "zone_" + ident(name)
+
+
+class _Writer:
+    def __init__(self):
+        self.lines: list[str] = []
+        self.origins: dict[int, str] = {}
+
+    def add(self, text: str, origin: str = "", indent: int = 1):
+        self.lines.append("\t" * indent + text)
+        if origin:
+            self.origins[len(self.lines)] = origin
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', "'").replace("\\", "/") + '"'
+
+
+def _elements(items: list[str]) -> str:
+    return "{ " + ", ".join(items) + " }"
+
+
+def zone_elements(config: Config) -> dict[str, list[str]]:
+    """Zone name -> its `ifname . ipv4_addr` set elements (the group `opds` too)."""
+    zones: dict[str, list[str]] = {}
+    for name, service in config.services.items():
+        device = _quote(service.link.device)
+        zones[name] = list(dict.fromkeys(f"{device} . {addr}" for addr in service.addresses))
+    for name, opd in config.opds.items():
+        device = _quote(opd.link.device)
+        zones[name] = [f"{device} . {net}" for net in opd.subnet]
+    zones[GROUP_OPDS] = [e for name in config.opds for e in zones[name]]
+    zones[ZONE_INTERNET] = [f"{_quote(config.site.uplink.interface)} . {ANY_IPV4}"]
+    return zones
+
+
+def render(config: Config) -> Ruleset:
+    """The whole table, ready for `nft -f` (after the replace preamble of the apply layer)."""
+    w = _Writer()
+    zones = zone_elements(config)
+    w.add(f"table {TABLE} {{", indent=0)
+    _sets(w, config, zones)
+    _counters(w, config)
+    _forward(w, config, zones)
+    _input(w, config)
+    _nat(w, config)
+    w.add("}", indent=0)
+    body = "\n".join(w.lines) + "\n"
+    header = f"# pnsbox ruleset for site {config.site.name}: generated, do not edit\n"
+    # The digest names this exact ruleset; apply reads it back to skip unchanged re-applies.
+    digest = digest_of(body)
+    # A named counter carries it: `nft list counter` reads it back without listing the table.
+    text = header + body.replace(f"table {TABLE} {{\n", f"table {TABLE} {{\n"
+                                 f"\tcounter {DIGEST_OBJECT} {{ comment \"pnsbox {digest}\" }}\n", 1)
+    origins = {line + 2: origin for line, origin in w.origins.items()}
+    return Ruleset(text, digest, origins)
+
+
+def _sets(w: _Writer, config: Config, zones: dict[str, list[str]]):
+    for name, elements in zones.items():
+        if not elements:
+            continue
+        w.add(f"set {zone_set(name)} {{", f"zone {name}")
+        w.add("type ifname . ipv4_addr; flags interval", indent=2)
+        w.add(f"elements = {_elements(elements)}", f"zone {name}", indent=2)
+        w.add("}")
+    dispatch = [f"{e} : goto from_{ident(name)}"
+                for name, elements in zones.items() if name != GROUP_OPDS for e in elements]
+    w.add("map from_zone {", "zone dispatch")
+    w.add("type ifname . ipv4_addr : verdict; flags interval", indent=2)
+    w.add(f"elements = {_elements(dispatch)}", "zone dispatch", indent=2)
+    w.add("}")
+
+
+def _counters(w: _Writer, config: Config):
+    if not config.opds:
+        return
+    for name, opd in config.opds.items():
+        for direction in ("tx", "rx"):
+            w.add(f"counter opd_{ident(name)}_{direction} {{ comment {_quote(opd.name)} }}", f"opds.{name}")
+    for direction in ("tx", "rx"):
+        elements = [f"{_quote(opd.link.device)} . {net} : \"opd_{ident(name)}_{direction}\""
+                    for name, opd in config.opds.items() for net in opd.subnet]
+        w.add(f"map opd_{direction} {{", "per-OPD counters")
+        w.add("type ifname . ipv4_addr : counter; flags interval", indent=2)
+        w.add(f"elements = {_elements(elements)}", "per-OPD counters", indent=2)
+        w.add("}")
+
+
+def _forward(w: _Writer, config: Config, zones: dict[str, list[str]]):
+    w.add("chain forward {")
+    w.add("type filter hook forward priority filter; policy drop;", indent=2)
+    if config.opds:
+        w.add("counter name iifname . ip saddr map @opd_tx comment \"per-OPD upload\"", "per-OPD counters", 2)
+        w.add("counter name oifname . ip daddr map @opd_rx comment \"per-OPD download\"", "per-OPD counters", 2)
+    w.add('ct state established,related accept comment "fast path"', "fast path", 2)
+    w.add('ct state invalid drop comment "invalid"', "fast path", 2)
+    w.add('iifname . ip saddr vmap @from_zone comment "zone dispatch"', "zone dispatch", 2)
+    w.add('counter drop comment "no zone: unknown or spoofed source"', "zone dispatch", 2)
+    w.add("}")
+    for name in zones:
+        if name == GROUP_OPDS or not zones[name]:
+            continue
+        w.add(f"chain from_{ident(name)} {{", f"zone {name}")
+        for index, policy in enumerate(config.policies):
+            if name in config.expand(policy.from_):
+                for target in policy.to:
+                    if target != ZONE_BOX and zones.get(target):
+                        _policy_rules(w, config, index, policy, f"oifname . ip daddr @{zone_set(target)}",
+                                      target)
+        w.add(f'counter drop comment "default deny from {name}"', f"zone {name}", 2)
+        w.add("}")
+
+
+def _input(w: _Writer, config: Config):
+    w.add("chain input {")
+    w.add("type filter hook input priority filter; policy drop;", indent=2)
+    w.add('iif "lo" accept comment "loopback"', "box", 2)
+    w.add('ct state established,related accept comment "replies"', "box", 2)
+    w.add('ct state invalid drop comment "invalid"', "box", 2)
+    w.add("icmp type { destination-unreachable, time-exceeded, parameter-problem } accept "
+          'comment "ICMP errors"', "box", 2)
+    w.add("icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem, "
+          "nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept "
+          'comment "ICMPv6 essentials"', "box", 2)
+    w.add('icmp type echo-request limit rate 20/second burst 50 packets accept comment "ping"', "box", 2)
+    management = config.site.management
+    if management:
+        for zone in management.from_:
+            w.add(f"iifname . ip saddr @{zone_set(zone)} {_ports_match(management.ports)} counter accept "
+                  f'comment "management from {zone}"', "site.management", 2)
+    for index, policy in enumerate(config.policies):
+        if ZONE_BOX in policy.to:
+            for source in policy.from_:
+                _policy_rules(w, config, index, policy, f"iifname . ip saddr @{zone_set(source)}", ZONE_BOX)
+    w.add('counter drop comment "default deny to the box"', "box", 2)
+    w.add("}")
+    w.add("chain output {")
+    w.add("type filter hook output priority filter; policy accept;", indent=2)
+    w.add("}")
+
+
+def _nat(w: _Writer, config: Config):
+    uplink = config.site.uplink
+    if uplink.nat != "masquerade":
+        return
+    w.add("chain postrouting {")
+    w.add("type nat hook postrouting priority srcnat; policy accept;", indent=2)
+    w.add(f'oifname {_quote(uplink.interface)} masquerade comment "uplink NAT"', "site.uplink.nat", 2)
+    w.add("}")
+
+
+def _ports_match(ports: list[PortRange]) -> str:
+    items = [f"{p.protocol} . {p.first}" if p.first == p.last else f"{p.protocol} . {p.first}-{p.last}"
+             for p in ports]
+    return f"meta l4proto . th dport {_elements(items)}"
+
+
+def _traffic_matches(config: Config, policy: Policy, target: str) -> list[str]:
+    """Alternatives for what traffic the policy names (ports, whole protocols, or anything)."""
+    ports = policy.ports
+    if not ports and not policy.protocols and target in config.services:
+        ports = config.services[target].ports  # a service's own ports, unless the policy names others
+    matches = []
+    if ports:
+        matches.append(_ports_match(ports))
+    if policy.protocols:
+        names = policy.protocols
+        matches.append(f"meta l4proto {names[0]}" if len(names) == 1 else
+                       f"meta l4proto {{ {', '.join(names)} }}")
+    return matches or [""]
+
+
+def _policy_rules(w: _Writer, config: Config, index: int, policy: Policy, where: str, target: str):
+    origin = f"policies[{index}] {policy.name}"
+    comment = f"comment {_quote(policy.name)}"
+    windows = [""]
+    if policy.schedule:
+        schedule = config.schedules[policy.schedule]
+        windows = [win.nft_match() for win in utc_windows(schedule, config.site.timezone)]
+    for traffic in _traffic_matches(config, policy, target):
+        for window in windows:
+            match = " ".join(part for part in (where, traffic, window) if part)
+            if policy.log:
+                w.add(f"{match} limit rate 10/second burst 20 packets log prefix "
+                      f"{_quote('pnsbox ' + policy.action + ' ' + policy.name[:90] + ': ')} {comment}",
+                      origin, 2)
+            if policy.action == "reject":
+                w.add(f"{match} meta l4proto tcp counter reject with tcp reset {comment}", origin, 2)
+                w.add(f"{match} counter reject with icmpx admin-prohibited {comment}", origin, 2)
+            else:
+                w.add(f"{match} counter {policy.action} {comment}", origin, 2)

@@ -1,0 +1,286 @@
+"""Source -> Config, or a ConfigError naming every problem at once.
+
+Each item (an OPD, a policy, ...) is checked on its own so one broken item
+does not hide the problems of the others; cross-item checks then run over
+every item that parsed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+from ipaddress import IPv4Network
+from itertools import combinations
+
+from pydantic import BaseModel, ValidationError
+
+from .load import Source
+from .model import (
+    GROUP_OPDS,
+    RESERVED_ZONES,
+    ZONE_BOX,
+    ZONE_INTERNET,
+    Config,
+    Opd,
+    Policy,
+    Schedule,
+    Service,
+    Site,
+)
+from .problems import ConfigError, Problem, dotted
+
+SECTIONS = {"site", "services", "opds", "policies", "schedules"}
+
+
+def build(source: Source) -> Config:
+    """The only way from loaded YAML to a Config."""
+    problems: list[Problem] = list(source.problems)
+    data = source.data
+    for key in data:
+        if key not in SECTIONS:
+            problems.append(source.problem((key,), _unknown_key(key, SECTIONS)))
+    site = _item(source, ("site",), Site, problems) if "site" in data else None
+    if "site" not in data:
+        problems.append(source.problem((), "missing section `site`"))
+    services = _named_items(source, "services", Service, problems)
+    opds = _named_items(source, "opds", Opd, problems)
+    schedules = _named_items(source, "schedules", Schedule, problems, name_pattern=False)
+    policies = []
+    raw_policies = data.get("policies") or []
+    if not isinstance(raw_policies, list):
+        problems.append(source.problem(("policies",), "must be a list of policies"))
+        raw_policies = []
+    for index in range(len(raw_policies)):
+        policy = _item(source, ("policies", index), Policy, problems)
+        policies.append((index, policy))
+
+    checks = _CrossChecks(source, site, services, opds, schedules, policies, problems)
+    checks.run()
+    if problems:
+        raise ConfigError(problems)
+    return Config(site=site, services=services, opds=opds, schedules=schedules,
+                  policies=[p for _, p in policies])
+
+
+def _item(source: Source, path: tuple, model: type[BaseModel], problems: list[Problem]):
+    value = source.data
+    for part in path:
+        value = value[part]
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        for error in exc.errors():
+            problems.append(_from_pydantic(source, path, model, error))
+        return None
+
+
+def _named_items(source, section, model, problems, name_pattern=True) -> dict:
+    raw = source.data.get(section) or {}
+    if not isinstance(raw, dict):
+        problems.append(source.problem((section,), "must be a mapping of name to item"))
+        return {}
+    items = {}
+    for name in raw:
+        if name_pattern and not _zone_name_ok(name):
+            problems.append(source.problem(
+                (section, name), "names are lower-case letters, digits, - and _, "
+                "start with a letter, at most 31 characters"))
+            continue
+        item = _item(source, (section, name), model, problems)
+        if item is not None:
+            items[name] = item
+    return items
+
+
+def _zone_name_ok(name: str) -> bool:
+    return bool(re.fullmatch(r"[a-z][a-z0-9_-]{0,30}", name))
+
+
+def _fields(model) -> set[str]:
+    return {f.alias or n for n, f in model.model_fields.items()}
+
+
+def _unknown_key(key: str, allowed) -> str:
+    close = difflib.get_close_matches(key, sorted(allowed), n=1)
+    hint = f"; did you mean `{close[0]}`?" if close else f"; allowed: {', '.join(sorted(allowed))}"
+    return f"unknown key `{key}`{hint}"
+
+
+def _model_at(model, loc: tuple):
+    """The pydantic model class reached by following `loc` from `model` (for key hints)."""
+    current = model
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
+        if field is None:
+            return None
+        current = field.annotation
+        for _ in range(3):  # unwrap Optional[...] / list[...] / dict[..., X]
+            args = [a for a in typing.get_args(current) if a is not type(None)]
+            if isinstance(current, type) and issubclass(current, BaseModel):
+                break
+            current = args[-1] if args else current
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _from_pydantic(source: Source, path: tuple, model, error: dict) -> Problem:
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
+    kind = error["type"]
+    full = path + loc
+    if kind == "extra_forbidden":
+        parent = _model_at(model, loc[:-1])
+        allowed = _fields(parent) if parent else set()
+        return source.problem(full, _unknown_key(str(loc[-1]), allowed))
+    if kind == "missing":
+        return source.problem(full, f"missing required key `{loc[-1]}`")
+    message = error["msg"].removeprefix("Value error, ")
+    if kind == "literal_error":
+        message = f"must be one of {error['ctx']['expected']}"
+    elif kind == "string_pattern_mismatch" and isinstance(error.get("input"), str):
+        message = f"{error['input']!r} is not allowed here ({message})"
+    elif "input" in error and kind.startswith(("ip_v4", "int_", "bool_")):
+        message = f"{error['input']!r}: {message}"
+    return source.problem(full, message)
+
+
+class _CrossChecks:
+    """Checks that look at more than one item: names, overlaps, references."""
+
+    def __init__(self, source, site, services, opds, schedules, policies, problems):
+        self.source = source
+        self.site = site
+        self.services = services
+        self.opds = opds
+        self.schedules = schedules
+        self.policies = policies
+        self.problems = problems
+
+    def add(self, path, message):
+        self.problems.append(self.source.problem(path, message))
+
+    def run(self):
+        self.zone_names()
+        self.interfaces()
+        self.addresses()
+        self.references()
+        self.schedule_times()
+
+    def zone_names(self):
+        for name in sorted(set(self.services) & set(self.opds)):
+            self.add(("opds", name), f"zone name `{name}` is also a service; zone names are unique")
+        for section, items in (("services", self.services), ("opds", self.opds)):
+            for name in items:
+                if name in RESERVED_ZONES:
+                    self.add((section, name), f"`{name}` is a reserved zone name")
+        seen: dict[str, tuple] = {}
+        for section, items in (("services", self.services), ("opds", self.opds)):
+            for name in items:
+                ident = name.replace("-", "_")
+                if ident in seen and seen[ident] != (section, name):
+                    self.add((section, name), f"`{name}` and `{seen[ident][1]}` differ only by - and _")
+                seen.setdefault(ident, (section, name))
+        names: dict[str, int] = {}
+        for index, policy in self.policies:
+            if policy is None:
+                continue
+            if policy.name in names:
+                self.add(("policies", index, "name"),
+                         f"policy name `{policy.name}` is used twice (also policies[{names[policy.name]}])")
+            names.setdefault(policy.name, index)
+
+    def interfaces(self):
+        owners: dict[str, tuple] = {}
+        if self.site:
+            owners[self.site.uplink.interface] = ("site", "uplink", "interface")
+        trunks = set()
+        for name, opd in self.opds.items():
+            device = opd.link.device
+            if device in owners:
+                self.add(("opds", name, "link"),
+                         f"interface {device} is already claimed by {dotted(owners[device])}")
+            else:
+                owners[device] = ("opds", name, "link")
+            if opd.link.is_vlan:
+                trunks.add(opd.link.trunk)
+        service_links: dict[str, tuple] = {}
+        for name, service in self.services.items():
+            device = service.link.device
+            if device in owners and owners[device][0] != "services":
+                self.add(("services", name, "link"),
+                         f"interface {device} is already claimed by {dotted(owners[device])}")
+                continue
+            owners.setdefault(device, ("services", name, "link"))
+            if service.link.address is not None:
+                first = service_links.setdefault(device, (name, service.link.address))
+                if first[1] != service.link.address:
+                    self.add(("services", name, "link", "address"),
+                             f"{device} is given address {service.link.address} here but "
+                             f"{first[1]} by service `{first[0]}`")
+        for trunk in trunks:
+            if trunk in owners:
+                self.add(owners[trunk], f"interface {trunk} is a VLAN trunk of an OPD; "
+                                               "it cannot also carry this zone untagged")
+
+    def addresses(self):
+        nets: list[tuple[IPv4Network, tuple]] = []
+        for name, opd in self.opds.items():
+            for i, net in enumerate(opd.subnet):
+                if net.prefixlen > 30:
+                    self.add(("opds", name, "subnet", i),
+                             f"{net} is too small: the box needs one address of it as the gateway")
+                nets.append((net, ("opds", name, "subnet", i)))
+        for name, service in self.services.items():
+            for i, addr in enumerate(service.addresses):
+                nets.append((IPv4Network(addr), ("services", name, "addresses", i)))
+        if self.site:
+            nets.append((self.site.uplink.address.network, ("site", "uplink", "address")))
+            if self.site.uplink.gateway not in self.site.uplink.address.network:
+                self.add(("site", "uplink", "gateway"),
+                         f"gateway {self.site.uplink.gateway} is not in the uplink's "
+                         f"subnet {self.site.uplink.address.network}")
+        for (a, path_a), (b, path_b) in combinations(nets, 2):
+            if path_a[:2] == path_b[:2] and path_a[0] == "services":
+                continue
+            if a.overlaps(b):
+                self.add(path_b, f"{b} overlaps {a} of {dotted(path_a)}")
+
+    def references(self):
+        # Names as written, so an item that failed to parse is not also reported as missing.
+        zones = (self._raw_names("opds") | self._raw_names("services")
+                 | {ZONE_INTERNET, ZONE_BOX, GROUP_OPDS})
+        schedules = self._raw_names("schedules")
+        known = sorted(zones)
+        for index, policy in self.policies:
+            if policy is None:
+                continue
+            for key, refs in (("from", policy.from_), ("to", policy.to)):
+                for i, ref in enumerate(refs):
+                    if ref not in zones:
+                        self.add(("policies", index, key, i) if len(refs) > 1 else ("policies", index, key),
+                                 _unknown_ref("zone", ref, known))
+            if policy.schedule is not None and policy.schedule not in schedules:
+                self.add(("policies", index, "schedule"),
+                         _unknown_ref("schedule", policy.schedule, sorted(schedules)))
+            if ZONE_BOX in policy.from_:
+                self.add(("policies", index, "from"), "traffic from the box itself is always allowed")
+        if self.site and self.site.management:
+            for i, ref in enumerate(self.site.management.from_):
+                if ref not in zones or ref == ZONE_BOX:
+                    self.add(("site", "management", "from", i), _unknown_ref("zone", ref, known))
+
+    def _raw_names(self, section: str) -> set[str]:
+        raw = self.source.data.get(section)
+        return set(raw) if isinstance(raw, dict) else set()
+
+    def schedule_times(self):
+        for name, schedule in self.schedules.items():
+            if schedule.from_ == schedule.to:
+                self.add(("schedules", name, "to"), "`from` and `to` are the same time: an empty window")
+
+
+def _unknown_ref(kind: str, ref: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(ref, known, n=1)
+    hint = f"; did you mean `{close[0]}`?" if close else ""
+    return f"no {kind} named `{ref}`{hint}"
