@@ -15,7 +15,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    StringConstraints,
     WithJsonSchema,
     model_validator,
 )
@@ -87,9 +86,21 @@ def _as_list(value):
     return [value] if isinstance(value, (str, int)) else value
 
 
-ZoneName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,30}$")]
-Ifname = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,15}$")]
-Clock = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
+def _matching(pattern: str, what: str):
+    """A string type checked against `pattern`, with a message an admin can act on."""
+    compiled = re.compile(pattern)
+
+    def check(value):
+        if not isinstance(value, str) or not compiled.fullmatch(value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return Annotated[str, BeforeValidator(check), WithJsonSchema({"type": "string", "pattern": pattern})]
+
+
+ZoneName = _matching(r"[a-z][a-z0-9_-]{0,30}", "a zone name (a-z, 0-9, - and _, at most 31)")
+Ifname = _matching(r"[A-Za-z0-9_.-]{1,15}", "an interface name (1 to 15 of A-Z a-z 0-9 . - _)")
+Clock = _matching(r"([01]\d|2[0-3]):[0-5]\d|24:00", "a time: write HH:MM, from 00:00 to 24:00")
 ZoneRefs = Annotated[list[str], BeforeValidator(_as_list), Field(min_length=1)]
 
 

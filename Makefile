@@ -1,0 +1,61 @@
+# The two commands: `make demo` and `make test`. Both install what they need
+# (Debian packages, a virtual environment) and must work on a fresh Debian 12 as root.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := nftables iproute2 iptables iperf3 curl procps python3-venv python3-pip
+SITE := rules/examples/province
+LAB := demo
+
+.PHONY: demo test setup deps venv lint unit kernel golden-update demo-down clean
+
+setup: deps venv
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+demo: setup
+	-$(BIN)/pnsbox lab down --name $(LAB) >/dev/null 2>&1
+	$(BIN)/pnsbox validate -c $(SITE)
+	$(BIN)/pnsbox lab up -c $(SITE) --name $(LAB)
+	$(BIN)/pnsbox apply -c $(SITE) --lab $(LAB)
+	$(BIN)/pnsbox show --lab $(LAB)
+	@echo
+	@echo "The lab '$(LAB)' runs the example site. Try:"
+	@echo "  $(BIN)/pnsbox lab exec --name $(LAB) dinkes -- curl -sS http://10.0.10.10/      # simpeg: allowed"
+	@echo "  $(BIN)/pnsbox lab exec --name $(LAB) dinkes -- curl -sS -m 2 http://10.22.0.2/  # bappeda: denied"
+	@echo "  $(BIN)/pnsbox lab exec --name $(LAB) bappeda -- curl -sS http://203.0.113.10/  # internet, NATed"
+	@echo "  $(BIN)/pnsbox plan -c $(SITE) --lab $(LAB)    # nothing to change"
+	@echo "  $(BIN)/pnsbox show --lab $(LAB)               # per-OPD counters"
+	@echo "  make demo-down                                # remove the lab"
+
+demo-down: venv
+	$(BIN)/pnsbox lab down --name $(LAB)
+
+lint: venv
+	$(BIN)/ruff check .
+
+test: setup lint
+	$(BIN)/pytest -q -p no:cacheprovider
+
+unit: venv
+	$(BIN)/pytest -q tests/unit tests/golden
+
+golden-update: venv
+	PNSBOX_UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/golden
+
+clean:
+	rm -rf $(VENV) *.egg-info

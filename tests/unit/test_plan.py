@@ -1,0 +1,74 @@
+"""plan.compute: desired vs observed state -> readable steps (pure)."""
+
+import pytest
+
+from pnsbox.load import load_text
+from pnsbox.plan import Observed, PlanError, compute
+from pnsbox.render.net import render_net
+from pnsbox.render.nft import render
+from pnsbox.validate import build
+
+SITE = """\
+site:
+  name: t
+  uplink: {interface: wan0, address: 198.51.100.2/24, gateway: 198.51.100.1, bandwidth: 1gbit}
+opds:
+  dinkes: {name: D, subnet: 10.21.0.0/24, link: {interface: opd-dinkes}}
+  bappeda: {name: B, subnet: 10.22.0.0/24, link: {vlan: 122, trunk: lan0}}
+"""
+
+
+@pytest.fixture
+def config():
+    return build(load_text(SITE))
+
+
+def observed(config, **changes):
+    ruleset = render(config)
+    state = dict(
+        links={"wan0": {"up": True}, "opd-dinkes": {"up": True}, "lan0": {"up": True},
+               "lan0.122": {"up": True}},
+        addresses={("wan0", "198.51.100.2/24"), ("opd-dinkes", "10.21.0.1/24"), ("lan0.122", "10.22.0.1/24")},
+        routes={("default", "wan0", "198.51.100.1")},
+        forwarding=True, ruleset_digest=ruleset.digest, owned_addresses=set(), owned_links=set())
+    state.update(changes)
+    return Observed(**state)
+
+
+def test_nothing_to_change_when_everything_runs(config):
+    assert compute(render_net(config), render(config), observed(config)) == []
+
+
+def test_fresh_box(config):
+    seen = observed(config, links={"wan0": {"up": False}, "opd-dinkes": {"up": False}, "lan0": {"up": True}},
+                    addresses=set(), routes=set(), forwarding=False, ruleset_digest=None)
+    texts = [s.text for s in compute(render_net(config), render(config), seen)]
+    assert texts[0].startswith("+ nftables table inet pnsbox")
+    assert "+ link lan0.122: VLAN 122 on lan0" in texts
+    assert "+ address 10.21.0.1/24 on opd-dinkes" in texts
+    assert "+ route default via 198.51.100.1 dev wan0" in texts
+    assert texts[-1] == "~ sysctl net.ipv4.ip_forward = 1"
+
+
+def test_removes_only_what_pnsbox_added(config):
+    seen = observed(config, addresses=observed(config).addresses | {("opd-dinkes", "10.99.0.1/24"),
+                                                                    ("opd-dinkes", "10.98.0.1/24")},
+                    owned_addresses={("opd-dinkes", "10.99.0.1/24")},
+                    routes={("default", "wan0", "198.51.100.1"), ("10.5.0.0/16", "wan0", "198.51.100.9")})
+    texts = [s.text for s in compute(render_net(config), render(config), seen)]
+    assert texts == ["- address 10.99.0.1/24 on opd-dinkes", "- route 10.5.0.0/16 via 198.51.100.9 dev wan0"]
+
+
+def test_missing_interface_is_refused_before_any_change(config):
+    links = {"wan0": {"up": True}, "lan0.122": {"up": True}}
+    with pytest.raises(PlanError, match="opds.dinkes.link: interface opd-dinkes does not exist"):
+        compute(render_net(config), render(config), observed(config, links=links))
+
+
+def test_ruleset_change_is_shown_as_a_diff(config):
+    old = render(config)
+    changed = build(load_text(SITE + "policies:\n  - {name: web, from: opds, to: internet, action: accept}\n"))
+    seen = observed(config, last_ruleset=old.text)
+    steps = compute(render_net(changed), render(changed), seen)
+    assert len(steps) == 1 and steps[0].kind == "ruleset"
+    assert '+\t\toifname . ip daddr @zone_internet counter accept comment "web"' in steps[0].text
