@@ -1,0 +1,364 @@
+"""A network-namespace lab built from a site config.
+
+One namespace per node, named `pnsbox-{lab}-{node}`:
+
+- `hub`: where `pnsbox apply --netns pnsbox-{lab}-hub` later puts the config.
+  The lab only creates its interfaces, named as the config names them; it
+  assigns them no address, adds no route or rule and leaves forwarding off.
+- `internet`: the uplink's gateway, plus "internet servers" on its loopback.
+- one node per OPD and per service, named after its key, reached on `eth0`.
+- `sw-{device}`: a Linux bridge for a hub device shared by several services,
+  or, where the kernel has 802.1Q, the far end of a VLAN trunk.
+
+The layout is computed first as plain data (`layout()`), then built with
+iproute2. Every command runs inside a lab namespace (`ip -n NS ...`); veth
+pairs are created straight into their namespaces, so the host's own network
+namespace is never changed. Each namespace's `lo` carries the alias
+`pnsbox-lab={lab}`, so labs whose names share a prefix (`t`, `t-x`) are told
+apart when listing and removing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections import defaultdict
+from dataclasses import dataclass, field
+from ipaddress import IPv4Interface, IPv4Network
+
+from ..model import Config, Link
+
+PREFIX = "pnsbox-"
+LABEL = "pnsbox-lab="
+HUB = "hub"
+INTERNET = "internet"
+SWITCH = "sw-"
+NODE_IF = "eth0"
+INTERNET_SERVERS = ("203.0.113.10/32",)  # on the internet node's lo, for tests to reach
+_LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
+
+
+class LabError(Exception):
+    """The lab cannot be built, found or removed; the message says why."""
+
+
+# --- names -------------------------------------------------------------------
+
+
+def _check_lab(lab: str) -> None:
+    if not isinstance(lab, str) or not _LAB_NAME.match(lab):
+        raise LabError(f"lab name {lab!r}: use 1-16 lower-case letters, digits and -, "
+                       "starting with a letter or digit")
+
+
+def netns_name(lab: str, node: str) -> str:
+    _check_lab(lab)
+    return f"{PREFIX}{lab}-{node}"
+
+
+def _prefix(lab: str) -> str:
+    return netns_name(lab, "")
+
+
+# --- layout: config -> plain data (no I/O) -------------------------------------
+
+
+@dataclass(frozen=True)
+class Veth:
+    node_a: str
+    name_a: str
+    node_b: str
+    name_b: str
+
+
+@dataclass(frozen=True)
+class Vlan:
+    node: str
+    parent: str
+    name: str
+    vid: int
+
+
+@dataclass
+class Layout:
+    nodes: list[str] = field(default_factory=list)
+    veths: list[Veth] = field(default_factory=list)
+    vlans: list[Vlan] = field(default_factory=list)
+    bridges: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (node, bridge) -> ports
+    addresses: list[tuple[str, str, str]] = field(default_factory=list)  # node, device, CIDR
+    routes: list[tuple[str, str, str]] = field(default_factory=list)  # node, destination, gateway
+    notes: list[str] = field(default_factory=list)
+
+    def add_node(self, node: str, what: str) -> None:
+        if node in self.nodes:
+            raise LabError(f"{what}: node name `{node}` is taken by another lab node; rename it")
+        self.nodes.append(node)
+
+    def devices(self, node: str) -> list[str]:
+        """Every interface the lab makes in NODE, parents before children."""
+        out = [v.name_a for v in self.veths if v.node_a == node]
+        out += [v.name_b for v in self.veths if v.node_b == node]
+        out += [v.name for v in self.vlans if v.node == node]
+        out += [bridge for (n, bridge) in self.bridges if n == node]
+        return out
+
+
+@dataclass(frozen=True)
+class _Attachment:
+    """A lab node hanging off one hub device."""
+
+    node: str
+    link: Link
+
+
+def check(config: Config) -> None:
+    """Refuse configs the lab cannot wire, before anything is built."""
+    for name, service in config.services.items():
+        if service.link.address is None:
+            raise LabError(f"service `{name}`: its link has no `address`, so the lab cannot give "
+                           f"the service node a gateway; add `address` (the box's own address "
+                           f"on {service.link.device}) to services.{name}.link")
+
+
+def layout(config: Config, vlan_ok: bool) -> Layout:
+    """The lab for CONFIG; VLAN_OK says whether the kernel can make 802.1Q devices."""
+    check(config)
+    out = Layout()
+    out.add_node(HUB, "the hub")
+    _internet(config, out)
+    groups: dict[str, list[_Attachment]] = defaultdict(list)
+    for name, opd in config.opds.items():
+        out.add_node(name, f"OPD `{name}`")
+        _opd_host(name, opd.subnet, out)
+        groups[opd.link.device].append(_Attachment(name, opd.link))
+    for name, service in config.services.items():
+        out.add_node(name, f"service `{name}`")
+        _service_host(name, service.addresses, service.link, out)
+        groups[service.link.device].append(_Attachment(name, service.link))
+    trunks: dict[str, list[tuple[str, list[_Attachment]]]] = defaultdict(list)
+    for device, members in groups.items():
+        link = members[0].link
+        if link.is_vlan and vlan_ok:
+            trunks[link.trunk].append((device, members))
+            continue
+        if link.is_vlan:
+            out.notes.append(f"{device}: kernel has no 802.1Q; standing in a veth named {device} "
+                             f"for VLAN {link.vlan} on {link.trunk} (the hub has no {link.trunk})")
+        _plain_link(device, members, out)
+    for trunk, vlans in trunks.items():
+        _trunk(trunk, vlans, out)
+    return out
+
+
+def _internet(config: Config, out: Layout) -> None:
+    uplink = config.site.uplink
+    out.add_node(INTERNET, "the internet")
+    out.veths.append(Veth(HUB, uplink.interface, INTERNET, NODE_IF))
+    gateway = IPv4Interface(f"{uplink.gateway}/{uplink.address.network.prefixlen}")
+    out.addresses.append((INTERNET, NODE_IF, str(gateway)))
+    out.addresses += [(INTERNET, "lo", server) for server in INTERNET_SERVERS]
+    if uplink.nat == "none":  # without masquerade, replies to OPD addresses must go back to the hub
+        out.routes.append((INTERNET, "default", str(uplink.address.ip)))
+
+
+def _opd_host(name: str, subnets: list[IPv4Network], out: Layout) -> None:
+    # The hub takes the first usable address of each subnet (render.net), the host the second.
+    for subnet in subnets:
+        out.addresses.append((name, NODE_IF, f"{subnet.network_address + 2}/{subnet.prefixlen}"))
+    out.routes.append((name, "default", str(subnets[0].network_address + 1)))
+
+
+def _service_host(name: str, addresses, link: Link, out: Layout) -> None:
+    network = link.address.network
+    for address in addresses:
+        prefix = network.prefixlen if address in network else 32
+        out.addresses.append((name, NODE_IF, f"{address}/{prefix}"))
+    out.routes.append((name, "default", str(link.address.ip)))
+
+
+def _port_name(index: int, node: str) -> str:
+    """A switch port's name: unique by its index, readable by its node, at most 15 chars."""
+    return f"p{index}-{node}"[:15]
+
+
+def _plain_link(device: str, members: list[_Attachment], out: Layout) -> None:
+    """One node: a veth straight from the hub. Several: a bridge in a switch node."""
+    if len(members) == 1:
+        out.veths.append(Veth(HUB, device, members[0].node, NODE_IF))
+        return
+    switch = SWITCH + device
+    out.add_node(switch, f"the switch for {device}")
+    ports = ["hub"]
+    out.veths.append(Veth(HUB, device, switch, "hub"))
+    for index, member in enumerate(members):
+        ports.append(_port_name(index, member.node))
+        out.veths.append(Veth(member.node, NODE_IF, switch, ports[-1]))
+    out.bridges[(switch, "br0")] = ports
+    names = ", ".join(m.node for m in members)
+    out.notes.append(f"{device}: shared by {names}; bridged in node {switch}")
+
+
+def _trunk(trunk: str, vlans: list[tuple[str, list[_Attachment]]], out: Layout) -> None:
+    """A real 802.1Q trunk (only where the kernel has it; not exercised on the dev kernel).
+
+    The hub gets `trunk` (a veth) and a VLAN device per OPD on it; the switch
+    node gets the veth's far end, the same VLANs on it, and per VLAN a bridge
+    joining that VLAN to the nodes on it.
+    """
+    switch = SWITCH + trunk
+    out.add_node(switch, f"the switch for trunk {trunk}")
+    out.veths.append(Veth(HUB, trunk, switch, "trunk"))
+    index = 0
+    for device, members in vlans:
+        vid = members[0].link.vlan
+        out.vlans.append(Vlan(HUB, trunk, device, vid))
+        out.vlans.append(Vlan(switch, "trunk", f"v{vid}", vid))
+        ports = [f"v{vid}"]
+        for member in members:
+            ports.append(_port_name(index, member.node))
+            out.veths.append(Veth(member.node, NODE_IF, switch, ports[-1]))
+            index += 1
+        out.bridges[(switch, f"b{vid}")] = ports
+    out.notes.append(f"{trunk}: 802.1Q trunk to node {switch} carrying VLANs "
+                     + ", ".join(str(members[0].link.vlan) for _, members in vlans))
+
+
+# --- iproute2 ------------------------------------------------------------------
+
+
+def _run(argv: list[str]) -> str:
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise LabError(f"`{' '.join(argv)}` failed: {proc.stderr.strip() or proc.returncode}")
+    return proc.stdout
+
+
+def _ip(ns: str, *args: str) -> str:
+    """`ip -n NS ...`: every lab change goes through here, so none reaches the host namespace."""
+    if not ns.startswith(PREFIX):
+        raise LabError(f"refusing to run ip outside a lab namespace: {ns!r}")
+    return _run(["ip", "-n", ns, *args])
+
+
+def _namespaces() -> list[str]:
+    return [entry["name"] for entry in json.loads(_run(["ip", "-j", "netns", "list"]) or "[]")]
+
+
+def _label(ns: str) -> str | None:
+    """The lab a namespace was built for (its lo's alias), or None if unlabelled or gone."""
+    try:
+        links = json.loads(_ip(ns, "-j", "link", "show", "dev", "lo"))
+    except (LabError, ValueError):
+        return None
+    alias = links[0].get("ifalias", "") if links else ""
+    return alias.removeprefix(LABEL) if alias.startswith(LABEL) else None
+
+
+# --- building ------------------------------------------------------------------
+
+
+def _make_namespace(lab: str, node: str) -> str:
+    ns = netns_name(lab, node)
+    _run(["ip", "netns", "add", ns])
+    _ip(ns, "link", "set", "dev", "lo", "alias", LABEL + lab)
+    _ip(ns, "link", "set", "dev", "lo", "up")
+    if node != HUB:
+        # The lab is IPv4 like the config: keep the nodes quiet (no DAD, RS or MLD packets
+        # hitting the hub's counters). The hub is left as it is; that is apply's business.
+        _run(["ip", "netns", "exec", ns, "sysctl", "-q", "-e", "-w",
+              "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"])
+    return ns
+
+
+def _probe_vlan(hub: str) -> bool:
+    """Can this kernel make 802.1Q devices? Tried on a throwaway veth inside the hub."""
+    _ip(hub, "link", "add", "name", "vlanprobe0", "type", "veth", "peer", "name", "vlanprobe1")
+    try:
+        _ip(hub, "link", "add", "link", "vlanprobe0", "name", "vlanprobe0.9", "type", "vlan", "id", "9")
+        return True
+    except LabError:
+        return False
+    finally:
+        _ip(hub, "link", "del", "dev", "vlanprobe0")  # takes its peer and VLAN with it
+
+
+def _build(lab: str, plan: Layout) -> None:
+    ns = {node: netns_name(lab, node) for node in plan.nodes}
+    for node in plan.nodes:
+        if node != HUB:  # made first, for the probe
+            _make_namespace(lab, node)
+    # Note `name`: iproute2 reads a bare `a` as `address`.
+    for veth in plan.veths:
+        _ip(ns[veth.node_a], "link", "add", "name", veth.name_a, "type", "veth",
+            "peer", "name", veth.name_b, "netns", ns[veth.node_b])
+    for vlan in plan.vlans:
+        _ip(ns[vlan.node], "link", "add", "link", vlan.parent, "name", vlan.name,
+            "type", "vlan", "id", str(vlan.vid))
+    for (node, bridge), ports in plan.bridges.items():
+        _ip(ns[node], "link", "add", "name", bridge, "type", "bridge")
+        for port in ports:
+            _ip(ns[node], "link", "set", "dev", port, "master", bridge)
+    for node in plan.nodes:
+        for device in plan.devices(node):
+            _ip(ns[node], "link", "set", "dev", device, "up")
+    for node, device, cidr in plan.addresses:
+        _ip(ns[node], "addr", "add", cidr, "dev", device)
+    for node, destination, gateway in plan.routes:
+        # onlink: a service's /32 address has no subnet holding its gateway
+        _ip(ns[node], "route", "add", destination, "via", gateway, "dev", NODE_IF, "onlink")
+
+
+# --- the API -------------------------------------------------------------------
+
+
+def lab_up(config: Config, lab: str) -> list[str]:
+    """Build lab LAB for CONFIG; returns notes on how it was wired. Raises LabError if it exists."""
+    _check_lab(lab)
+    check(config)
+    taken = sorted(ns for ns in _namespaces() if ns.startswith(_prefix(lab)))
+    if taken:
+        raise LabError(f"lab {lab!r} already exists or overlaps one that does "
+                       f"({', '.join(taken)}); remove it with lab_down first")
+    try:
+        hub = _make_namespace(lab, HUB)
+        needs_vlan = any(z.link.is_vlan for z in [*config.opds.values(), *config.services.values()])
+        plan = layout(config, vlan_ok=needs_vlan and _probe_vlan(hub))
+        _build(lab, plan)
+    except BaseException:
+        lab_down(lab)
+        raise
+    return plan.notes
+
+
+def _lab_namespaces(lab: str) -> list[str]:
+    # Unlabelled namespaces under the prefix are half-built ones of this lab (lab_up refuses
+    # to build a lab over another's prefix), so they go too.
+    return [ns for ns in _namespaces()
+            if ns.startswith(_prefix(lab)) and _label(ns) in (lab, None)]
+
+
+def lab_down(lab: str) -> None:
+    """Remove every namespace of LAB, and nothing else. Quiet if the lab is already gone."""
+    for ns in _lab_namespaces(lab):
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+
+
+def list_labs() -> dict[str, list[str]]:
+    """Lab name -> its node names (built by lab_up, so labelled), sorted."""
+    labs: dict[str, list[str]] = defaultdict(list)
+    for ns in _namespaces():
+        if not ns.startswith(PREFIX):
+            continue
+        lab = _label(ns)
+        if lab and ns.startswith(f"{PREFIX}{lab}-"):
+            labs[lab].append(ns.removeprefix(f"{PREFIX}{lab}-"))
+    return {lab: sorted(nodes) for lab, nodes in sorted(labs.items())}
+
+
+def exec_argv(lab: str, node: str, argv: list[str]) -> list[str]:
+    """The command line running ARGV inside NODE of LAB."""
+    ns = netns_name(lab, node)
+    if ns not in _namespaces():
+        raise LabError(f"lab {lab!r} has no node {node!r} (no namespace {ns})")
+    return ["ip", "netns", "exec", ns, *argv]
