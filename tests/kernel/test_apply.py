@@ -1,0 +1,126 @@
+"""apply against the real kernel, in namespaces this module builds and removes."""
+
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pnsbox.apply import nft
+from pnsbox.apply.netns import KernelError
+from pnsbox.apply.pipeline import apply, plan
+from pnsbox.load import load_site, load_text
+from pnsbox.render.nft import render
+from pnsbox.validate import build
+
+pytestmark = pytest.mark.kernel
+if os.geteuid() != 0:
+    pytest.skip("kernel tests need root (network namespaces)", allow_module_level=True)
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "rules" / "examples" / "province"
+GOLDEN = ROOT / "tests" / "golden" / "cases"
+DEVICES = ["wan0", "opd-dinkes", "opd-bappeda", "lan0.130", "dc0"]
+
+
+def ip(*args):
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def hub(tmp_path):
+    """A hub namespace with the example's interfaces (veth peers in a sink namespace)."""
+    tag = uuid.uuid4().hex[:6]
+    name, sink = f"pnstest-{tag}-hub", f"pnstest-{tag}-sink"
+    ip("netns", "add", name)
+    ip("netns", "add", sink)
+    try:
+        for i, device in enumerate(DEVICES):
+            ip("-n", name, "link", "add", device, "type", "veth", "peer", "name", f"p{i}", "netns", sink)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name])
+        subprocess.run(["ip", "netns", "del", sink])
+
+
+def addresses(netns):
+    out = subprocess.run(["ip", "-n", netns, "-4", "-o", "addr"], capture_output=True, text=True).stdout
+    return {(line.split()[1], line.split()[3]) for line in out.splitlines()}
+
+
+def test_apply_then_reapply_changes_nothing(hub, tmp_path):
+    config = build(load_site(EXAMPLE))
+    first = apply(config, hub, str(tmp_path))
+    assert first.changed
+    assert nft.running_digest(hub) == render(config).digest
+    assert ("opd-dinkes", "10.21.0.1/24") in addresses(hub)
+    assert ("lan0.130", "10.31.0.1/24") in addresses(hub)
+    again = apply(config, hub, str(tmp_path))
+    assert again.steps == []
+    assert plan(config, hub, str(tmp_path)).steps == []
+
+
+def test_only_pnsbox_table_is_replaced(hub, tmp_path):
+    subprocess.run(["ip", "netns", "exec", hub, "nft", "add", "table", "inet", "theirs"], check=True)
+    apply(build(load_site(EXAMPLE)), hub, str(tmp_path))
+    tables = subprocess.run(["ip", "netns", "exec", hub, "nft", "list", "tables"],
+                            capture_output=True, text=True).stdout
+    assert "table inet theirs" in tables and "table inet pnsbox" in tables
+
+
+def test_removing_an_opd_removes_what_pnsbox_added_and_nothing_else(hub, tmp_path):
+    config = build(load_site(EXAMPLE))
+    apply(config, hub, str(tmp_path))
+    ip("-n", hub, "addr", "add", "192.0.2.9/24", "dev", "opd-bappeda")  # someone else's address
+    text = (EXAMPLE / "pnsbox.yaml").read_text()
+    text = text.replace("  - {name: dinkes-files, from: dinkes, to: bappeda, ports: [tcp/445], action: accept,\n"
+                        "     schedule: office-hours}\n", "")
+    smaller = build(load_text(text + """
+opds:
+  dinkes: {name: Dinas Kesehatan, subnet: 10.21.0.0/24, link: {interface: opd-dinkes}}
+  diskominfo: {name: Diskominfo, subnet: 10.30.0.0/24, link: {interface: lan0.130}}
+""", "site.yaml"))
+    result = apply(smaller, hub, str(tmp_path))
+    texts = [s.text for s in result.steps]
+    assert "- address 10.22.0.1/24 on opd-bappeda" in texts
+    assert "- address 10.31.0.1/24 on lan0.130" in texts
+    now = addresses(hub)
+    assert ("opd-bappeda", "10.22.0.1/24") not in now
+    assert ("opd-bappeda", "192.0.2.9/24") in now
+    assert apply(smaller, hub, str(tmp_path)).steps == []
+
+
+def test_missing_interface_changes_nothing(hub, tmp_path):
+    ip("-n", hub, "link", "del", "opd-bappeda")
+    from pnsbox.plan import PlanError
+
+    with pytest.raises(PlanError, match="opds.bappeda.link: interface opd-bappeda does not exist"):
+        apply(build(load_site(EXAMPLE)), hub, str(tmp_path))
+    assert nft.running_digest(hub) is None
+    assert addresses(hub) == set()
+
+
+def test_kernel_errors_name_the_policy(hub):
+    ruleset = render(build(load_site(EXAMPLE)))
+    broken = ruleset.text.replace('counter accept comment "internet"', 'counter acceptt comment "internet"')
+    with pytest.raises(KernelError, match=r"policies\[5\] internet: nft Error"):
+        nft.check(type(ruleset)(broken, ruleset.digest, ruleset.origins), hub)
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in GOLDEN.iterdir()) + ["province"])
+def test_every_golden_ruleset_is_accepted_by_the_kernel(hub, case):
+    site = EXAMPLE if case == "province" else GOLDEN / case
+    nft.check(render(build(load_site(site))), hub)
+
+
+def test_cli_bad_config_applies_nothing(hub, tmp_path):
+    bad = tmp_path / "site"
+    bad.mkdir()
+    (bad / "pnsbox.yaml").write_text((EXAMPLE / "pnsbox.yaml").read_text().replace("to: simpeg,", "to: simpg,"))
+    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "pnsbox"), "apply", "-c", str(bad), "--netns", hub,
+                           "--state-dir", str(tmp_path / "state")], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "policies[0].to: no zone named `simpg`; did you mean `simpeg`?" in proc.stderr
+    assert "nothing was applied" in proc.stderr
+    assert nft.running_digest(hub) is None
