@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv4Network
 
 from ..model import Config, Link
+from . import servers
 
 PREFIX = "pnsbox-"
 LABEL = "pnsbox-lab="
@@ -325,10 +326,19 @@ def lab_up(config: Config, lab: str) -> list[str]:
         needs_vlan = any(z.link.is_vlan for z in [*config.opds.values(), *config.services.values()])
         plan = layout(config, vlan_ok=needs_vlan and _probe_vlan(hub))
         _build(lab, plan)
+        _start_servers(config, lab, plan)
     except BaseException:
         lab_down(lab)
         raise
     return plan.notes
+
+
+def _start_servers(config: Config, lab: str, plan: Layout) -> None:
+    """Every OPD, service and internet node answers on the lab ports (not the hub or switches)."""
+    tcp, udp = servers.lab_ports(config)
+    for node in plan.nodes:
+        if node != HUB and not node.startswith(SWITCH):
+            servers.start(netns_name(lab, node), node, tcp, udp)
 
 
 def _lab_namespaces(lab: str) -> list[str]:
@@ -341,6 +351,7 @@ def _lab_namespaces(lab: str) -> list[str]:
 def lab_down(lab: str) -> None:
     """Remove every namespace of LAB, and nothing else. Quiet if the lab is already gone."""
     for ns in _lab_namespaces(lab):
+        servers.stop_all(ns)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
 
 

@@ -1,0 +1,30 @@
+"""Helpers for kernel tests that run the example site in a lab."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from pnsbox.lab import topology
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "rules" / "examples" / "province"
+
+
+def new_lab_name(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:6]}"
+
+
+def probe(lab: str, node: str, probes: list[list]) -> dict[tuple, dict]:
+    """Run probes from NODE (pnsbox.lab.probe, real sockets); (proto, address, port[, source]) -> outcome."""
+    argv = topology.exec_argv(lab, node, [sys.executable, "-m", "pnsbox.lab.probe", json.dumps(probes)])
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    return {tuple(o["probe"]): o for o in map(json.loads, out.splitlines())}
+
+
+def in_node(lab: str, node: str, *argv: str) -> str:
+    return subprocess.run(topology.exec_argv(lab, node, list(argv)), capture_output=True, text=True,
+                          check=True).stdout

@@ -1,0 +1,148 @@
+"""The example site's policy matrix, proven with real sockets in a lab.
+
+Expectations are written out by hand from rules/examples/province, not
+computed by pnsbox: "A" answered, "T" no answer (dropped), "R" refused (rejected).
+"""
+
+import os
+import tempfile
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from labkit import EXAMPLE, in_node, new_lab_name, probe
+
+from pnsbox.apply.pipeline import apply
+from pnsbox.lab import servers, topology
+from pnsbox.load import load_site, load_text
+from pnsbox.observe import counters
+from pnsbox.validate import build
+
+pytestmark = pytest.mark.kernel
+if os.geteuid() != 0:
+    pytest.skip("kernel tests need root (network namespaces)", allow_module_level=True)
+
+SIMPEG, MAIL, DNS, INTERNET = "10.0.10.10", "10.0.10.20", "10.0.10.53", "203.0.113.10"
+HOSTS = {"dinkes": "10.21.0.2", "bappeda": "10.22.0.2", "diskominfo": "10.30.0.2"}
+
+# What every OPD may reach in the data center and on the internet.
+EVERY_OPD = {
+    ("tcp", SIMPEG, 80): "A", ("tcp", SIMPEG, 443): "A", ("tcp", SIMPEG, 25): "T", ("icmp", SIMPEG, 0): "A",
+    ("tcp", MAIL, 25): "A", ("tcp", MAIL, 587): "A", ("tcp", MAIL, 993): "A", ("tcp", MAIL, 80): "T",
+    ("icmp", MAIL, 0): "A",
+    ("udp", DNS, 53): "A", ("tcp", DNS, 53): "A", ("udp", DNS, 123): "T", ("icmp", DNS, 0): "A",
+    ("tcp", INTERNET, 80): "A", ("tcp", INTERNET, 443): "A", ("udp", INTERNET, 53): "A",
+    ("udp", INTERNET, 123): "A", ("icmp", INTERNET, 0): "A",
+    ("tcp", INTERNET, 25): "R",  # no-outbound-smtp rejects with a TCP reset
+}
+BETWEEN_OPDS = {
+    "dinkes": {("tcp", HOSTS["bappeda"], 80): "T", ("icmp", HOSTS["bappeda"], 0): "T",
+               ("tcp", HOSTS["diskominfo"], 22): "T"},
+    "bappeda": {("tcp", HOSTS["dinkes"], 445): "T", ("tcp", HOSTS["dinkes"], 80): "T"},
+    "diskominfo": {("tcp", HOSTS["dinkes"], 22): "A", ("tcp", HOSTS["dinkes"], 80): "A",
+                   ("icmp", HOSTS["dinkes"], 0): "A", ("tcp", HOSTS["bappeda"], 445): "A",
+                   ("tcp", SIMPEG, 443, "10.31.0.2"): "A"},  # its second subnet is the same zone
+}
+FROM_ELSEWHERE = {
+    "simpeg": {("tcp", HOSTS["dinkes"], 80): "T", ("tcp", MAIL, 25): "A"},  # same switch: not via the hub
+    "internet": {("tcp", HOSTS["dinkes"], 80): "T", ("udp", HOSTS["bappeda"], 53): "T"},
+}
+CODES = {"answered": "A", "timeout": "T", "refused": "R"}
+
+
+@pytest.fixture(scope="module")
+def lab():
+    name = new_lab_name("m")
+    config = build(load_site(EXAMPLE))
+    state = tempfile.mkdtemp(prefix="pnsbox-state-")
+    try:
+        topology.lab_up(config, name)
+        apply(config, topology.netns_name(name, "hub"), state)
+        # The internet node has no route into the province unless someone tries to break in.
+        in_node(name, "internet", "ip", "route", "add", "10.0.0.0/8", "via", "198.51.100.2")
+        yield name, state
+    finally:
+        topology.lab_down(name)
+
+
+def outcomes(lab_name: str, node: str, expected: dict) -> dict:
+    results = probe(lab_name, node, [list(key) for key in expected])
+    return {key: CODES.get(results[key]["result"], results[key]["result"]) for key in expected}
+
+
+@pytest.mark.parametrize("node", sorted(HOSTS))
+def test_opd_reaches_what_policies_allow_and_nothing_else(lab, node):
+    expected = {**EVERY_OPD, **BETWEEN_OPDS[node]}
+    assert outcomes(lab[0], node, expected) == expected
+
+
+@pytest.mark.parametrize("node", sorted(FROM_ELSEWHERE))
+def test_services_and_internet_reach_no_opd(lab, node):
+    assert outcomes(lab[0], node, FROM_ELSEWHERE[node]) == FROM_ELSEWHERE[node]
+
+
+def test_internet_sees_the_uplink_address(lab):
+    results = probe(lab[0], "bappeda", [["tcp", INTERNET, 80], ["udp", INTERNET, 53]])
+    for outcome in results.values():
+        assert outcome["reply"].endswith("from 198.51.100.2"), outcome
+    simpeg = probe(lab[0], "bappeda", [["tcp", SIMPEG, 80]])
+    assert next(iter(simpeg.values()))["reply"].endswith("from 10.22.0.2")  # no NAT inside
+
+
+def test_management_only_from_the_it_office(lab):
+    name = lab[0]
+    servers.start(topology.netns_name(name, "hub"), "hub", [22, 443], [])
+    assert outcomes(name, "diskominfo", {("tcp", "10.30.0.1", 22): "A", ("tcp", "10.30.0.1", 443): "A"}) \
+        == {("tcp", "10.30.0.1", 22): "A", ("tcp", "10.30.0.1", 443): "A"}
+    denied = {("tcp", "10.21.0.1", 22): "T", ("tcp", "10.21.0.1", 443): "T", ("icmp", "10.21.0.1", 0): "A"}
+    assert outcomes(name, "dinkes", denied) == denied  # ping the gateway, but no management
+
+
+def test_spoofed_source_is_dropped_and_counted(lab):
+    name = lab[0]
+    hub = topology.netns_name(name, "hub")
+    before = counters.read(hub).rules["no zone: unknown or spoofed source"].packets
+    in_node(name, "dinkes", "ip", "addr", "add", "10.22.0.99/32", "dev", "eth0")
+    spoofed = {("tcp", SIMPEG, 443, "10.22.0.99"): "T"}
+    assert outcomes(name, "dinkes", spoofed) == spoofed
+    assert counters.read(hub).rules["no zone: unknown or spoofed source"].packets > before
+
+
+def test_per_opd_counters_see_the_traffic(lab):
+    name = lab[0]
+    hub = topology.netns_name(name, "hub")
+    before = counters.read(hub).opds["bappeda"]
+    in_node(name, "bappeda", "curl", "-sS", "-o", "/dev/null", "-m", "3", f"http://{SIMPEG}/")
+    after = counters.read(hub).opds["bappeda"]
+    assert after["tx"].packets > before["tx"].packets and after["rx"].packets > before["rx"].packets
+    assert after["rx"].bytes - before["rx"].bytes > 100  # at least the HTTP reply came back
+
+
+def _window(start: datetime, hours: float, days_shift: int = 0) -> str:
+    end = start + timedelta(hours=hours)
+    day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][(start.weekday() + days_shift) % 7]
+    return f'{{days: [{day}], from: "{start:%H:%M}", to: "{end:%H:%M}"}}'
+
+
+@pytest.mark.parametrize("label, shift_hours, length, days_shift, expected", [
+    ("inside the window", -1, 2, 0, "A"),
+    ("before the window", 1, 2, 0, "T"),
+    ("window on another day", -1, 2, 1, "T"),
+])
+def test_scheduled_rule_follows_the_clock(lab, label, shift_hours, length, days_shift, expected):
+    """dinkes-files (dinkes -> bappeda tcp/445) holds only inside its schedule, in Asia/Jakarta time."""
+    name, state = lab
+    now = datetime.now(UTC) + timedelta(hours=7)  # Asia/Jakarta wall clock
+    start = now + timedelta(hours=shift_hours)
+    text = (EXAMPLE / "pnsbox.yaml").read_text()
+    text = text.replace('office-hours: {days: [mon, tue, wed, thu, fri], from: "07:30", to: "16:00"}',
+                        f"office-hours: {_window(start, length, days_shift)}")
+    assert "office-hours: {days: [" in text
+    opds = "".join(p.read_text() for p in sorted((EXAMPLE / "opds").glob("*.yaml")))
+    config = build(load_text(text + "opds:\n" + "".join("  " + line + "\n" for line in opds.splitlines()
+                                                          if not line.startswith("#"))))
+    try:
+        apply(config, topology.netns_name(name, "hub"), state)
+        key = ("tcp", HOSTS["bappeda"], 445)
+        assert outcomes(name, "dinkes", {key: expected}) == {key: expected}, label
+    finally:
+        apply(build(load_site(EXAMPLE)), topology.netns_name(name, "hub"), state)
