@@ -32,6 +32,15 @@ demo: setup
 	$(BIN)/pnsbox validate -c $(SITE)
 	$(BIN)/pnsbox lab up -c $(SITE) --name $(LAB)
 	$(BIN)/pnsbox apply -c $(SITE) --lab $(LAB)
+	@echo; echo "--- dinkes -> simpeg http (policy simpeg-for-all):"
+	@$(BIN)/pnsbox lab exec --name $(LAB) dinkes -- curl -sS -m 2 http://10.0.10.10/
+	@echo "--- bappeda -> internet http (policy internet; the answer shows the NATed source):"
+	@$(BIN)/pnsbox lab exec --name $(LAB) bappeda -- curl -sS -m 2 http://203.0.113.10/
+	@echo "--- dinkes -> bappeda http (no policy: default deny):"
+	@$(BIN)/pnsbox lab exec --name $(LAB) dinkes -- curl -sS -m 2 http://10.22.0.2/ 2>&1 || true
+	@echo "--- dinkes -> internet smtp (policy no-outbound-smtp rejects):"
+	@$(BIN)/pnsbox lab exec --name $(LAB) dinkes -- curl -sS -m 2 telnet://203.0.113.10:25 2>&1 || true
+	@echo
 	$(BIN)/pnsbox show --lab $(LAB)
 	@echo
 	@echo "The lab '$(LAB)' runs the example site. Try:"
