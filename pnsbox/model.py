@@ -101,7 +101,13 @@ def _matching(pattern: str, what: str):
 ZoneName = _matching(r"[a-z][a-z0-9_-]{0,30}", "a zone name (a-z, 0-9, - and _, at most 31)")
 Ifname = _matching(r"[A-Za-z0-9_.-]{1,15}", "an interface name (1 to 15 of A-Z a-z 0-9 . - _)")
 Clock = _matching(r"([01]\d|2[0-3]):[0-5]\d|24:00", "a time: write HH:MM, from 00:00 to 24:00")
-ZoneRefs = Annotated[list[str], BeforeValidator(_as_list), Field(min_length=1)]
+def _one_or_many(item_type, item_schema: dict):
+    """A non-empty list that YAML may also give as a single item (`to: simpeg`)."""
+    schema = {"anyOf": [item_schema, {"type": "array", "items": item_schema, "minItems": 1}]}
+    return Annotated[list[item_type], BeforeValidator(_as_list), Field(min_length=1), WithJsonSchema(schema)]
+
+
+ZoneRefs = _one_or_many(str, {"type": "string"})
 
 
 class Frozen(BaseModel):
@@ -170,14 +176,14 @@ class Bandwidth(Frozen):
 
 
 class Service(Frozen):
-    addresses: Annotated[list[IPv4Address], BeforeValidator(_as_list), Field(min_length=1)]
+    addresses: _one_or_many(IPv4Address, {"type": "string", "format": "ipv4"})
     ports: list[Port] = Field(default_factory=list)
     link: Link
 
 
 class Opd(Frozen):
     name: str
-    subnet: Annotated[list[IPv4Network], BeforeValidator(_as_list), Field(min_length=1)]
+    subnet: _one_or_many(IPv4Network, {"type": "string", "format": "ipv4network"})
     link: Link
     bandwidth: Bandwidth | None = None
 

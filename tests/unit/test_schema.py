@@ -1,0 +1,39 @@
+"""`pnsbox schema` describes what validation accepts, so editors can check the YAML."""
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from pnsbox.cli import main
+from pnsbox.load import load_site
+
+ROOT = Path(__file__).resolve().parents[2]
+SITES = [ROOT / "rules" / "examples" / "province", *sorted((ROOT / "tests" / "golden" / "cases").iterdir())]
+
+
+@pytest.fixture(scope="module")
+def schema():
+    from pnsbox.model import Config
+
+    return Config.model_json_schema(by_alias=True)
+
+
+def test_cli_prints_the_schema(capsys):
+    assert main(["schema"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["properties"].keys() >= {"site", "opds", "policies"}
+    jsonschema.Draft202012Validator.check_schema(printed)
+
+
+@pytest.mark.parametrize("site", SITES, ids=lambda p: p.name)
+def test_every_shipped_site_matches_the_schema(schema, site):
+    jsonschema.validate(load_site(site).data, schema)
+
+
+def test_schema_catches_a_typo(schema):
+    data = load_site(SITES[0]).data
+    data["site"]["uplink"]["bandwdth"] = data["site"]["uplink"].pop("bandwidth")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, schema)
