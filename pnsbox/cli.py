@@ -108,7 +108,37 @@ def cmd_show(args) -> int:
     print(f"\n{'rule (policy)':<48}{'packets':>12}{'bytes':>14}")
     for name, count in counters.rules.items():
         print(f"{name[:47]:<48}{count.packets:>12}{_human_bytes(count.bytes):>14}")
+    _show_shaping(_netns(args), args.state_dir)
     return 0
+
+
+def _rate(bits: int) -> str:
+    for unit, size in (("Gbit", 10**9), ("Mbit", 10**6), ("Kbit", 10**3)):
+        if bits >= size:
+            return f"{bits / size:.1f}{unit}"
+    return f"{bits}bit"
+
+
+def _show_shaping(netns: str | None, state_dir: str) -> None:
+    from .apply import tc
+    from .apply.owned import OwnedRecord
+
+    record = OwnedRecord(state_dir, netns).read()
+    labels = record.get("labels", {})
+    leaf = (record.get("facts") or {}).get("leaf_qdiscs", ["?"])
+    trees, _ = tc.observe(netns)
+    for device, tree in trees.items():
+        if not tree.classes:
+            print(f"\nshaping on {device}: none")
+            continue
+        kinds = sorted(set(tree.leaf_kinds.values()))
+        print(f"\nshaping on {device} (leaf queues: {', '.join(kinds)}; kernel offers {', '.join(leaf)})")
+        print(f"{'class':<8}{'what':<24}{'rate':>10}{'ceil':>10}{'now':>10}{'bytes':>12}{'drops':>8}{'borrowed':>10}")
+        for minor in sorted(tree.classes):
+            c = tree.classes[minor]
+            label = labels.get(f"1:{minor:x}", "?")
+            print(f"1:{minor:<6x}{label[:23]:<24}{_rate(c.rate):>10}{_rate(c.ceil):>10}{_rate(c.rate_now):>10}"
+                  f"{_human_bytes(c.bytes):>12}{c.drops:>8}{c.borrowed:>10}")
 
 
 def cmd_lab(args) -> int:

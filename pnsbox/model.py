@@ -117,12 +117,37 @@ class Frozen(BaseModel):
 # --- sections ----------------------------------------------------------------
 
 
-class Uplink(Frozen):
+DIRECTIONS = ("download", "upload")  # download: toward the OPD; upload: from it
+
+
+class Plan(NamedTuple):
+    guaranteed: int
+    ceiling: int
+
+
+class PipeRates(Frozen):
+    """A rate for both directions (`bandwidth`), or `download` and `upload` apart (they win)."""
+
+    bandwidth: Rate | None = None
+    download: Rate | None = None
+    upload: Rate | None = None
+
+    @model_validator(mode="after")
+    def _both_directions(self):
+        if self.bandwidth is None and (self.download is None or self.upload is None):
+            raise ValueError("give `bandwidth`, or both `download` and `upload`")
+        return self
+
+    def rate(self, direction: str) -> int:
+        return getattr(self, direction) or self.bandwidth
+
+
+class Uplink(PipeRates):
     interface: Ifname
     address: IPv4Interface
     gateway: IPv4Address
-    bandwidth: Rate
     nat: Literal["masquerade", "none"] = "masquerade"
+    during: dict[str, PipeRates] = Field(default_factory=dict)  # schedule -> the pipe then
 
 
 class Management(Frozen):
@@ -137,6 +162,8 @@ class Site(Frozen):
     timezone: Literal["Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura"] = "Asia/Jakarta"
     uplink: Uplink
     management: Management | None = None
+    oversubscribe: bool = False  # allow guarantees that add up to more than the pipe
+    queue: Literal["auto", "fq_codel", "cake", "sfq", "pfifo"] = "auto"  # leaf queue; auto: best the kernel has
 
 
 class Link(Frozen):
@@ -170,9 +197,68 @@ class Link(Frozen):
         return self.vlan is not None
 
 
-class Bandwidth(Frozen):
+def parse_percent(value) -> float:
+    """'40%' or 40 -> 40.0"""
+    text = str(value).strip().removesuffix("%") if isinstance(value, (str, int, float)) else ""
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a share: write a percentage such as 40%") from None
+    if isinstance(value, bool) or not 0 < number <= 100:
+        raise ValueError(f"{value!r}: a share is more than 0% and at most 100%")
+    return number
+
+
+Percent = Annotated[float, BeforeValidator(parse_percent),
+                    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^\d+(\.\d+)?%$"},
+                                              {"type": "number"}]})]
+DEFAULT_CLASS = "default"
+
+
+class BandwidthPlan(Frozen):
+    """guaranteed/ceiling for both directions, or `download`/`upload` plans apart (they win)."""
+
+    guaranteed: Rate | None = None
+    ceiling: Rate | None = None
+    download: BandwidthPair | None = None
+    upload: BandwidthPair | None = None
+
+    @model_validator(mode="after")
+    def _both_directions(self):
+        for direction in DIRECTIONS:
+            if getattr(self, direction) is None and (self.guaranteed is None or self.ceiling is None):
+                raise ValueError(f"give `guaranteed` and `ceiling`, or a `{direction}` plan")
+        return self
+
+    def plan(self, direction: str) -> Plan:
+        pair = getattr(self, direction)
+        return Plan(pair.guaranteed, pair.ceiling) if pair else Plan(self.guaranteed, self.ceiling)
+
+
+class BandwidthPair(Frozen):
     guaranteed: Rate
     ceiling: Rate
+
+
+class ClassMatch(Frozen):
+    """What a traffic class selects: data-center services, and/or the far side's ports."""
+
+    services: list[str] = Field(default_factory=list)
+    ports: list[Port] = Field(default_factory=list)
+
+
+class TrafficClass(Frozen):
+    share: Percent  # of the OPD's guarantee
+    ceiling: Rate | None = None  # default: the OPD's ceiling
+    match: ClassMatch | None = None
+
+
+class Bandwidth(BandwidthPlan):
+    classes: dict[ZoneName, TrafficClass] = Field(default_factory=dict)
+    during: dict[str, BandwidthPlan] = Field(default_factory=dict)  # schedule -> the plan then
+
+
+BandwidthPlan.model_rebuild()
 
 
 class Service(Frozen):

@@ -9,8 +9,10 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
+from .plan_tc import redirect_steps, tree_steps
 from .render.net import NetState
 from .render.nft import Ruleset
+from .render.tc import Shaping
 
 ROUTE_PROTO = 231  # routes pnsbox adds carry this protocol number, so it can find its own
 
@@ -25,6 +27,9 @@ class Observed:
     owned_addresses: set[tuple[str, str]] = field(default_factory=set)
     owned_links: set[str] = field(default_factory=set)
     last_ruleset: str | None = None  # the text pnsbox last loaded, for a readable diff
+    tc: dict = field(default_factory=dict)  # IFB device -> apply.tc.SeenTree
+    clsact: set[str] = field(default_factory=set)  # devices with a clsact qdisc
+    owned_redirects: set[str] = field(default_factory=set)  # devices pnsbox redirected
 
 
 @dataclass(frozen=True)
@@ -39,18 +44,28 @@ class PlanError(Exception):
     """The config cannot be applied to this box as it is (nothing was changed)."""
 
 
-def compute(net: NetState, ruleset: Ruleset, observed: Observed) -> list[Step]:
+def compute(net: NetState, ruleset: Ruleset, observed: Observed, shaping: Shaping | None = None) -> list[Step]:
+    """Steps in a safe order: links, tc additions, the ruleset, addresses and routes,
+    then removals, then forwarding."""
     _check_preconditions(net, observed)
     steps: list[Step] = []
-    if observed.ruleset_digest != ruleset.digest:
-        steps.append(Step("ruleset", (), _ruleset_change(ruleset, observed), "policies"))
-    wanted_links = {link.device for link in net.links}
+    wanted_links = {link.device for link in net.links} | {t.device for t in (shaping.trees if shaping else ())}
     for link in net.links:
         if link.device not in observed.links and link.vlan is not None:
             steps.append(Step("vlan-add", (link.device, link.trunk, link.vlan),
                               f"+ link {link.device}: VLAN {link.vlan} on {link.trunk}", link.origin))
         if not observed.links.get(link.device, {}).get("up"):
             steps.append(Step("link-up", (link.device,), f"~ link {link.device}: set up", link.origin))
+    tc_steps = _tc_steps(shaping, observed) if shaping else []
+    for tree in shaping.trees if shaping else ():
+        if tree.device not in observed.links:
+            steps.append(Step("ifb-add", (tree.device,), f"+ link {tree.device}: IFB for {tree.direction} "
+                                                         "shaping", "shaping"))
+        elif not observed.links[tree.device].get("up"):
+            steps.append(Step("link-up", (tree.device,), f"~ link {tree.device}: set up", "shaping"))
+    steps += [Step("tc", t.lines, t.text, "shaping") for t in tc_steps if t.phase == "before"]
+    if observed.ruleset_digest != ruleset.digest:
+        steps.append(Step("ruleset", (), _ruleset_change(ruleset, observed), "policies"))
     wanted_addresses = {(a.device, a.address) for a in net.addresses}
     for device, address in sorted(observed.owned_addresses - wanted_addresses):
         if (device, address) in observed.addresses:
@@ -66,12 +81,20 @@ def compute(net: NetState, ruleset: Ruleset, observed: Observed) -> list[Step]:
         key = (want.destination, want.device, want.gateway)
         if key not in observed.routes:
             steps.append(Step("route-add", key, f"+ route {_route_text(*key)}", want.origin))
+    steps += [Step("tc", t.lines, t.text, "shaping") for t in tc_steps if t.phase == "after"]
     for device in sorted(observed.owned_links - wanted_links):
         if device in observed.links:
             steps.append(Step("link-del", (device,), f"- link {device} (created by pnsbox, no longer used)"))
     if not observed.forwarding:
         steps.append(Step("forwarding", (), "~ sysctl net.ipv4.ip_forward = 1"))
     return steps
+
+
+def _tc_steps(shaping: Shaping, observed: Observed) -> list:
+    steps = []
+    for tree in shaping.trees:
+        steps += tree_steps(tree, observed.tc.get(tree.device), shaping.leaf_qdisc)
+    return steps + redirect_steps(shaping, observed.clsact, observed.owned_redirects, observed.links)
 
 
 def _check_preconditions(net: NetState, observed: Observed) -> None:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from .load import Source
 from .model import (
+    DEFAULT_CLASS,
     GROUP_OPDS,
     RESERVED_ZONES,
     ZONE_BOX,
@@ -166,6 +167,7 @@ class _CrossChecks:
         self.addresses()
         self.references()
         self.schedule_times()
+        self.bandwidth()
 
     def zone_names(self):
         for name in sorted(set(self.services) & set(self.opds)):
@@ -270,6 +272,77 @@ class _CrossChecks:
                 if ref not in zones or ref == ZONE_BOX:
                     self.add(("site", "management", "from", i), _unknown_ref("zone", ref, known))
 
+    def bandwidth(self):
+        """Plans fit the pipe: ceiling >= guaranteed, ceiling <= pipe, guarantees add up."""
+        if not self.site:
+            return
+        uplink = self.site.uplink
+        schedules = self._raw_names("schedules")
+        for name in uplink.during:
+            if name not in schedules:
+                self.add(("site", "uplink", "during", name), _unknown_ref("schedule", name, sorted(schedules)))
+        windows = [None, *sorted({s for o in self.opds.values() if o.bandwidth for s in o.bandwidth.during}
+                                 | set(uplink.during))]
+        for name, opd in self.opds.items():
+            if opd.bandwidth:
+                self._opd_bandwidth(name, opd.bandwidth, schedules)
+        if self.site.oversubscribe:
+            return
+        for window in windows:  # the base plans, then each schedule's plans
+            pipe = uplink.during.get(window, uplink) if window else uplink
+            for direction in ("download", "upload"):
+                total = sum(_active(opd.bandwidth, window).plan(direction).guaranteed
+                            for opd in self.opds.values() if opd.bandwidth)
+                if total > pipe.rate(direction):
+                    when = f" during {window}" if window else ""
+                    self.add(("site", "uplink"),
+                             f"{direction} guarantees add up to {_rate(total)}{when}, more than the pipe's "
+                             f"{_rate(pipe.rate(direction))}; lower them or set site.oversubscribe: true")
+
+    def _opd_bandwidth(self, name, bandwidth, schedules):
+        uplink = self.site.uplink
+        base = ("opds", name, "bandwidth")
+        plans = [(base, bandwidth)] + [((*base, "during", s), p) for s, p in bandwidth.during.items()]
+        for schedule in bandwidth.during:
+            if schedule not in schedules:
+                self.add((*base, "during", schedule), _unknown_ref("schedule", schedule, sorted(schedules)))
+        for path, plan in plans:
+            reported = set()  # a plan shared by both directions is reported once
+            for direction in ("download", "upload"):
+                guaranteed, ceiling = plan.plan(direction)
+                own = getattr(plan, direction) is not None
+                where = (*path, direction) if own else path
+                label = f"{direction} ceiling" if own else "ceiling"
+                if ceiling < guaranteed and (where, "low") not in reported:
+                    reported.add((where, "low"))
+                    self.add((*where, "ceiling"), f"{label} {_rate(ceiling)} is below "
+                                                  f"the guarantee {_rate(guaranteed)}")
+                if ceiling > uplink.rate(direction) and (where, "high") not in reported:
+                    reported.add((where, "high"))
+                    self.add((*where, "ceiling"), f"{label} {_rate(ceiling)} is above the {direction} "
+                                                  f"pipe's {_rate(uplink.rate(direction))}")
+        shares = sum(c.share for c in bandwidth.classes.values())
+        if shares > 100:
+            self.add((*base, "classes"), f"class shares add up to {shares:g}%, more than 100%")
+        if len(bandwidth.classes) > 14:
+            self.add((*base, "classes"), "at most 14 traffic classes per OPD")
+        services = self._raw_names("services")
+        for cname, tclass in bandwidth.classes.items():
+            cpath = (*base, "classes", cname)
+            if cname == DEFAULT_CLASS and tclass.match:
+                self.add((*cpath, "match"), "the default class takes what no other class matches; "
+                                            "it has no `match`")
+            if cname != DEFAULT_CLASS and not (tclass.match and (tclass.match.services or tclass.match.ports)):
+                self.add(cpath, "a traffic class needs `match` with `services` or `ports`")
+            for i, ref in enumerate(tclass.match.services if tclass.match else []):
+                if ref not in services:
+                    self.add((*cpath, "match", "services", i), _unknown_ref("service", ref, sorted(services)))
+            for direction in ("download", "upload"):
+                if tclass.ceiling and tclass.ceiling > bandwidth.plan(direction).ceiling:
+                    self.add((*cpath, "ceiling"), f"class ceiling {_rate(tclass.ceiling)} is above the OPD's "
+                                                  f"{direction} ceiling {_rate(bandwidth.plan(direction).ceiling)}")
+                    break
+
     def _raw_names(self, section: str) -> set[str]:
         raw = self.source.data.get(section)
         return set(raw) if isinstance(raw, dict) else set()
@@ -280,7 +353,19 @@ class _CrossChecks:
                 self.add(("schedules", name, "to"), "`from` and `to` are the same time: an empty window")
 
 
+def _rate(bits: int) -> str:
+    for unit, size in (("gbit", 10**9), ("mbit", 10**6), ("kbit", 10**3)):
+        if bits >= size:
+            return f"{bits / size:g}{unit}"
+    return f"{bits}bit"
+
+
 def _unknown_ref(kind: str, ref: str, known: list[str]) -> str:
     close = difflib.get_close_matches(ref, known, n=1)
     hint = f"; did you mean `{close[0]}`?" if close else ""
     return f"no {kind} named `{ref}`{hint}"
+
+
+def _active(bandwidth, window):
+    """The plan in force during `window` (None: outside every schedule)."""
+    return bandwidth.during.get(window, bandwidth) if window else bandwidth

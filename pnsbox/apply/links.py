@@ -58,6 +58,9 @@ def _execute(ipr: IPRoute, netns: str | None, step: Step) -> None:
         device, trunk, vlan = args
         ipr.link("add", ifname=device, kind="vlan", link=_index(ipr, trunk), vlan_id=vlan)
         ipr.link("set", index=_index(ipr, device), ifalias=PNSBOX_ALIAS)
+    elif kind == "ifb-add":
+        ipr.link("add", ifname=args[0], kind="ifb")
+        ipr.link("set", index=_index(ipr, args[0]), ifalias=PNSBOX_ALIAS, state="up")
     elif kind == "link-up":
         ipr.link("set", index=_index(ipr, args[0]), state="up")
     elif kind == "link-del":

@@ -25,16 +25,22 @@ def write_atomic(path: Path, data: str) -> None:
         os.close(dir_fd)
 
 
+EMPTY = {"addresses": [], "links": [], "ruleset": None, "redirects": [], "slots": {}, "facts": None,
+         "labels": {}}
+
+
 class OwnedRecord:
+    """addresses/links/redirects pnsbox added, the ruleset it loaded, OPD class slots, probed facts."""
+
     def __init__(self, state_dir: str | Path, netns: str | None):
         self.path = Path(state_dir) / "owned" / f"{netns or 'host'}.json"
 
     def read(self) -> dict:
         try:
-            return json.loads(self.path.read_text())
+            return {**EMPTY, **json.loads(self.path.read_text())}
         except FileNotFoundError:
-            return {"addresses": [], "links": [], "ruleset": None}
+            return dict(EMPTY)
 
-    def write(self, addresses: set, links: set, ruleset: str | None) -> None:
-        record = {"addresses": sorted(map(list, addresses)), "links": sorted(links), "ruleset": ruleset}
-        write_atomic(self.path, json.dumps(record, indent=1))
+    def write(self, **fields) -> None:
+        record = {**self.read(), **fields}
+        write_atomic(self.path, json.dumps(record, indent=1, sort_keys=True))

@@ -1,20 +1,26 @@
 """apply: render, plan against what runs, check, then change the kernel.
 
-The ruleset goes first, in one transaction: the box is never forwarding
-with addresses up and the new policy missing. Link steps follow.
+Order (plan.compute): links, tc additions, the ruleset in one transaction,
+addresses and routes, removals, forwarding. The box never forwards on new
+addresses without the new policy, and the ruleset's maps never name an HTB
+class that does not exist.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pyroute2 import IPRoute
 
+from ..facts import Facts, FactsError
 from ..model import Config
-from ..plan import Observed, Step, compute
+from ..plan import Observed, PlanError, Step, compute
 from ..render.net import render_net
 from ..render.nft import Ruleset, render
-from . import links, nft
+from ..render.tc import Shaping, active_windows, allocate_slots, classid, render_shaping
+from . import facts as kernel_facts
+from . import links, nft, tc
 from .netns import KernelError, netns_exists
 from .owned import DEFAULT_STATE_DIR, OwnedRecord
 
@@ -23,6 +29,7 @@ from .owned import DEFAULT_STATE_DIR, OwnedRecord
 class Result:
     steps: list[Step]
     ruleset: Ruleset
+    shaping: Shaping
 
     @property
     def changed(self) -> bool:
@@ -35,44 +42,89 @@ def _open(netns: str | None) -> IPRoute:
     return IPRoute(netns=netns) if netns else IPRoute()
 
 
-def observe(ipr: IPRoute, netns: str | None, record: OwnedRecord) -> Observed:
+def _facts(netns: str | None, record: OwnedRecord, owned: dict) -> Facts:
+    """Probed once per kernel release, then remembered."""
+    cached = owned.get("facts")
+    if cached and cached.get("kernel") == kernel_facts.kernel_release():
+        return Facts(tuple(cached["leaf_qdiscs"]))
+    found = kernel_facts.probe(netns)
+    record.write(facts={"kernel": kernel_facts.kernel_release(), "leaf_qdiscs": list(found.leaf_qdiscs)})
+    return found
+
+
+def desired(config: Config, netns: str | None, record: OwnedRecord, owned: dict,
+            now: datetime | None = None) -> tuple[Shaping, Ruleset]:
+    """The shaping plan in force at `now` and the ruleset that points into it."""
+    try:
+        leaf = _facts(netns, record, owned).leaf_qdisc(config.site.queue)
+    except FactsError as exc:
+        raise PlanError(str(exc)) from exc
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    windows = frozenset(active_windows(config, now.weekday(), now.hour * 60 + now.minute))
+    shaping = render_shaping(config, allocate_slots(config, owned.get("slots")), leaf, windows)
+    return shaping, render(config, shaping)
+
+
+def observe(ipr: IPRoute, netns: str | None, owned: dict) -> Observed:
     seen = links.observe(ipr, netns)
-    owned = record.read()
+    trees, clsact = tc.observe(netns)
     return Observed(links=seen["links"], addresses=seen["addresses"], routes=seen["routes"],
                     forwarding=seen["forwarding"], ruleset_digest=nft.running_digest(netns),
                     owned_addresses={tuple(a) for a in owned["addresses"]},
-                    owned_links=set(owned["links"]), last_ruleset=owned["ruleset"])
+                    owned_links=set(owned["links"]), last_ruleset=owned["ruleset"],
+                    tc=trees, clsact=clsact, owned_redirects=set(owned["redirects"]))
 
 
-def plan(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STATE_DIR) -> Result:
-    ruleset = render(config)
+def plan(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STATE_DIR,
+         now: datetime | None = None) -> Result:
+    record = OwnedRecord(state_dir, netns)
     with _open(netns) as ipr:
-        observed = observe(ipr, netns, OwnedRecord(state_dir, netns))
-    return Result(compute(render_net(config), ruleset, observed), ruleset)
+        owned = record.read()
+        shaping, ruleset = desired(config, netns, record, owned, now)
+        observed = observe(ipr, netns, owned)
+    return Result(compute(render_net(config), ruleset, observed, shaping), ruleset, shaping)
 
 
 def apply(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STATE_DIR,
-          force: bool = False) -> Result:
-    ruleset = render(config)
+          force: bool = False, now: datetime | None = None) -> Result:
+    """Make the namespace run `config`, with the bandwidth plans in force at `now`.
+
+    Calling it again at a schedule boundary is how time-of-day plans switch:
+    only the classes whose rates differ are changed, in place."""
     record = OwnedRecord(state_dir, netns)
     with _open(netns) as ipr:
-        observed = observe(ipr, netns, record)
-        steps = compute(render_net(config), ruleset, observed)
+        owned = record.read()
+        shaping, ruleset = desired(config, netns, record, owned, now)
+        observed = observe(ipr, netns, owned)
+        steps = compute(render_net(config), ruleset, observed, shaping)
         if force and not any(s.kind == "ruleset" for s in steps):
             steps.insert(0, Step("ruleset", (), "~ nftables table inet pnsbox: reload (forced)"))
         if not steps:
-            return Result([], ruleset)
+            return Result([], ruleset, shaping)
         nft.check(ruleset, netns)  # the kernel's own verdict before anything changes
-        owned_addresses = set(observed.owned_addresses)
-        owned_links = set(observed.owned_links)
-        for step in steps:
-            if step.kind == "ruleset":
-                nft.load(ruleset, netns)
-                continue
+        addresses, link_names = set(observed.owned_addresses), set(observed.owned_links)
+        _execute(ipr, netns, steps, ruleset, addresses, link_names)
+        labels = {classid(c.minor): c.label for tree in shaping.trees for c in tree.classes}
+        record.write(addresses=sorted(map(list, addresses)), links=sorted(link_names), ruleset=ruleset.text,
+                     redirects=sorted(d for d, _ in shaping.redirects),
+                     slots=allocate_slots(config, owned.get("slots")), labels=labels)
+    return Result(steps, ruleset, shaping)
+
+
+def _execute(ipr, netns, steps: list[Step], ruleset: Ruleset, addresses: set, link_names: set) -> None:
+    pending_tc: list[str] = []  # consecutive tc steps go to the kernel as one batch
+    for step in steps:
+        if step.kind != "tc" and pending_tc:
+            tc.batch(pending_tc, netns)
+            pending_tc = []
+        if step.kind == "tc":
+            pending_tc += step.args
+        elif step.kind == "ruleset":
+            nft.load(ruleset, netns)
+        else:
             links.execute(ipr, netns, step)
-            _track(step, owned_addresses, owned_links)
-        record.write(owned_addresses, owned_links, ruleset.text)
-    return Result(steps, ruleset)
+            _track(step, addresses, link_names)
+    tc.batch(pending_tc, netns)
 
 
 def _track(step: Step, addresses: set, link_names: set) -> None:
@@ -80,7 +132,7 @@ def _track(step: Step, addresses: set, link_names: set) -> None:
         addresses.add(step.args)
     elif step.kind == "address-del":
         addresses.discard(step.args)
-    elif step.kind == "vlan-add":
+    elif step.kind in ("vlan-add", "ifb-add"):
         link_names.add(step.args[0])
     elif step.kind == "link-del":
         link_names.discard(step.args[0])

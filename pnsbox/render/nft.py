@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from ..model import GROUP_OPDS, ZONE_BOX, ZONE_INTERNET, Config, Policy, PortRange
 from .schedule import utc_windows
+from .tc import INTRANET, UNMATCHED, Shaping, allocate_slots, classid, render_shaping
 
 TABLE = "inet pnsbox"
 ANY_IPV4 = "0.0.0.0/0"
@@ -75,8 +76,13 @@ def zone_elements(config: Config) -> dict[str, list[str]]:
     return zones
 
 
-def render(config: Config) -> Ruleset:
-    """The whole table, ready for `nft -f` (after the replace preamble of the apply layer)."""
+def render(config: Config, shaping: Shaping | None = None) -> Ruleset:
+    """The whole table, ready for `nft -f` (after the replace preamble of the apply layer).
+
+    `shaping` gives the HTB leaf of each OPD and class; without it, slots are
+    allocated in config order (only class ids matter here, not rates)."""
+    if shaping is None:
+        shaping = render_shaping(config, allocate_slots(config), "pfifo")
     w = _Writer()
     zones = zone_elements(config)
     w.add(f"table {TABLE} {{", indent=0)
@@ -84,6 +90,7 @@ def render(config: Config) -> Ruleset:
     _counters(w, config)
     _forward(w, config, zones)
     _input(w, config)
+    _shape(w, config, shaping)
     _nat(w, config)
     w.add("}", indent=0)
     body = "\n".join(w.lines) + "\n"
@@ -178,6 +185,70 @@ def _input(w: _Writer, config: Config):
     w.add("}")
     w.add("chain output {")
     w.add("type filter hook output priority filter; policy accept;", indent=2)
+    w.add("}")
+
+
+def _shape(w: _Writer, config: Config, shaping: Shaping):
+    """Every forwarded packet gets skb->priority = its HTB leaf (render.tc), found through maps."""
+    uplink = _quote(config.site.uplink.interface)
+    planned = {name: opd for name, opd in config.opds.items() if opd.bandwidth}
+    keys = {"download": "oifname . ip daddr", "upload": "iifname . ip saddr"}
+    for direction, short in (("download", "dl"), ("upload", "ul")):
+        leaf = [f"{_quote(opd.link.device)} . {net} : {classid(shaping.leaves[(name, None)])}"
+                for name, opd in planned.items() for net in opd.subnet]
+        refine = [f"{_quote(opd.link.device)} . {net} : goto shape_{short}_{ident(name)}"
+                  for name, opd in planned.items() if opd.bandwidth.classes for net in opd.subnet]
+        for kind, elements, value in (("leaf", leaf, "classid"), ("refine", refine, "verdict")):
+            if elements:
+                w.add(f"map {short}_{kind} {{", f"shaping ({direction})")
+                w.add(f"type ifname . ipv4_addr : {value}; flags interval", indent=2)
+                w.add(f"elements = {_elements(elements)}", f"shaping ({direction})", indent=2)
+                w.add("}")
+    w.add("chain shape {")
+    w.add("type filter hook forward priority filter - 10; policy accept;", indent=2)
+    w.add(f'meta priority set {classid(INTRANET)} comment "intranet: not the pipe"', "shaping", 2)
+    w.add(f'iifname {uplink} meta priority set {classid(UNMATCHED)} comment "internet, no OPD plan"', "shaping", 2)
+    w.add(f'oifname {uplink} meta priority set {classid(UNMATCHED)} comment "internet, no OPD plan"', "shaping", 2)
+    for direction, short, edge in (("download", "dl", "iifname"), ("upload", "ul", "oifname")):
+        if planned:
+            w.add(f"{edge} {uplink} meta priority set {keys[direction]} map @{short}_leaf "
+                  f'comment "OPD plans, {direction}"', "shaping", 2)
+    for direction, short in (("download", "dl"), ("upload", "ul")):
+        if any(opd.bandwidth.classes for opd in planned.values()):
+            w.add(f'{keys[direction]} vmap @{short}_refine comment "traffic classes, {direction}"', "shaping", 2)
+    w.add("}")
+    for name, opd in planned.items():
+        for direction, short in (("download", "dl"), ("upload", "ul")):
+            if opd.bandwidth.classes:
+                _class_chain(w, config, shaping, name, direction, short)
+    w.add("chain shape_box {")
+    w.add("type filter hook output priority filter - 10; policy accept;", indent=2)
+    w.add(f'oifname != {uplink} meta priority set {classid(INTRANET)} comment "the box to the province"',
+          "shaping", 2)
+    w.add("}")
+
+
+def _class_chain(w: _Writer, config: Config, shaping: Shaping, name: str, direction: str, short: str):
+    """Pick the OPD's traffic class; what matches nothing stays in its default class."""
+    uplink = _quote(config.site.uplink.interface)
+    far = "iifname . ip saddr" if direction == "download" else "oifname . ip daddr"
+    far_port = "th sport" if direction == "download" else "th dport"
+    edge = "iifname" if direction == "download" else "oifname"
+    w.add(f"chain shape_{short}_{ident(name)} {{", f"opds.{name}.bandwidth")
+    for cname, tclass in config.opds[name].bandwidth.classes.items():
+        if not tclass.match:
+            continue
+        origin = f"opds.{name}.bandwidth.classes.{cname}"
+        ports = ""
+        if tclass.match.ports:
+            items = [f"{p.protocol} . {p.first}" if p.first == p.last else f"{p.protocol} . {p.first}-{p.last}"
+                     for p in tclass.match.ports]
+            ports = f" meta l4proto . {far_port} {_elements(items)}"
+        target = f"meta priority set {classid(shaping.leaves[(name, cname)])} return comment {_quote(name + '/' + cname)}"
+        for service in tclass.match.services:
+            w.add(f"{far} @{zone_set(service)}{ports} {target}", origin, 2)
+        if not tclass.match.services:
+            w.add(f"{edge} {uplink}{ports} {target}", origin, 2)
     w.add("}")
 
 

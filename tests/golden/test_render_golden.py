@@ -8,6 +8,7 @@ import pytest
 from pnsbox.load import load_site
 from pnsbox.render.net import render_net
 from pnsbox.render.nft import render
+from pnsbox.render.tc import allocate_slots, full_batch, render_shaping
 from pnsbox.validate import build
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,3 +44,17 @@ def test_ruleset(case):
 def test_links_addresses_routes(case):
     config = build(load_site(CASES[case]))
     _compare(_net_text(render_net(config)), EXPECTED / f"{case}.net")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_shaping_batch(case):
+    config = build(load_site(CASES[case]))
+    shaping = render_shaping(config, allocate_slots(config), "fq_codel")
+    _compare(full_batch(shaping), EXPECTED / f"{case}.tc")
+
+
+def test_shaping_during_a_schedule():
+    """bappeda's office-hours plan replaces its base plan while the schedule is open."""
+    config = build(load_site(CASES["province"]))
+    shaping = render_shaping(config, allocate_slots(config), "fq_codel", frozenset({"office-hours"}))
+    _compare(full_batch(shaping), EXPECTED / "province-office-hours.tc")

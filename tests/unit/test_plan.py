@@ -43,7 +43,9 @@ def test_fresh_box(config):
     seen = observed(config, links={"wan0": {"up": False}, "opd-dinkes": {"up": False}, "lan0": {"up": True}},
                     addresses=set(), routes=set(), forwarding=False, ruleset_digest=None)
     texts = [s.text for s in compute(render_net(config), render(config), seen)]
-    assert texts[0].startswith("+ nftables table inet pnsbox")
+    ruleset = next(i for i, t in enumerate(texts) if t.startswith("+ nftables table inet pnsbox"))
+    first_address = next(i for i, t in enumerate(texts) if t.startswith("+ address"))
+    assert ruleset < first_address  # never forward on new addresses without the new policy
     assert "+ link lan0.122: VLAN 122 on lan0" in texts
     assert "+ address 10.21.0.1/24 on opd-dinkes" in texts
     assert "+ route default via 198.51.100.1 dev wan0" in texts

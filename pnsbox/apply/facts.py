@@ -1,0 +1,29 @@
+"""Probe the kernel's capabilities in the target namespace (on a scratch IFB device)."""
+
+from __future__ import annotations
+
+import os
+
+from ..facts import LEAF_QDISCS, Facts
+from .netns import run
+
+PROBE_DEVICE = "pnsbox-probe"
+
+
+def probe(netns: str | None) -> Facts:
+    run(["ip", "link", "add", "name", PROBE_DEVICE, "type", "ifb"], netns)
+    try:
+        available = tuple(kind for kind in LEAF_QDISCS if _qdisc_works(kind, netns))
+    finally:
+        run(["ip", "link", "del", "dev", PROBE_DEVICE], netns, check=False)
+    return Facts(leaf_qdiscs=available)
+
+
+def _qdisc_works(kind: str, netns: str | None) -> bool:
+    added = run(["tc", "qdisc", "add", "dev", PROBE_DEVICE, "root", kind], netns, check=False)
+    run(["tc", "qdisc", "del", "dev", PROBE_DEVICE, "root"], netns, check=False)
+    return added.returncode == 0
+
+
+def kernel_release() -> str:
+    return os.uname().release

@@ -1,0 +1,92 @@
+"""Desired HTB trees vs what runs -> tc steps (pure). Part of plan.compute.
+
+Additions and changes come before the ruleset (so its maps never name a
+class that does not exist yet), removals after it (so nothing still points
+at a class being removed). Unchanged classes are not touched: a running flow
+in an OPD whose plan did not change never notices an apply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .render.tc import Shaping, TcClass, Tree, class_line, classid, leaf_line, redirect_lines, root_line
+
+
+@dataclass(frozen=True)
+class TcStep:
+    phase: str  # "before" the ruleset or "after" it
+    lines: tuple[str, ...]
+    text: str
+
+
+def _close(a: int, b: int) -> bool:
+    return abs(a - b) <= max(1000, b // 100)  # tc prints rates rounded
+
+
+def _rate(bits: int) -> str:
+    for unit, size in (("gbit", 10**9), ("mbit", 10**6), ("kbit", 10**3)):
+        if bits >= size and bits % (size // 1000 or 1) == 0:
+            return f"{bits / size:g}{unit}"
+    return f"{bits}bit"
+
+
+def _describe(tree: Tree, cls: TcClass) -> str:
+    return f"{tree.direction} class {classid(cls.minor)} {cls.label}: {_rate(cls.rate)}..{_rate(cls.ceil)}"
+
+
+def tree_steps(tree: Tree, seen, leaf_qdisc: str) -> list[TcStep]:
+    """`seen` is apply.tc.SeenTree (or None when the device has no tree yet)."""
+    device = tree.device
+    steps: list[TcStep] = []
+    if seen is None or not seen.root:
+        lines = [root_line(device)]
+        for cls in tree.classes:
+            lines.append(class_line("add", device, cls))
+            if cls.leaf:
+                lines.append(leaf_line(device, cls, leaf_qdisc))
+        return [TcStep("before", tuple(lines), f"+ shaping {tree.direction}: HTB tree on {device} "
+                                               f"({len(tree.classes)} classes, {leaf_qdisc} leaves)")]
+    wanted = {cls.minor for cls in tree.classes}
+    for cls in tree.classes:  # parents come first in tree.classes
+        have = seen.classes.get(cls.minor)
+        leaf = [leaf_line(device, cls, leaf_qdisc)] if cls.leaf else []
+        if have is None:
+            steps.append(TcStep("before", (class_line("add", device, cls), *leaf), "+ " + _describe(tree, cls)))
+        elif have.parent != cls.parent:
+            steps.append(TcStep("before", (f"class del dev {device} classid {classid(cls.minor)}",
+                                           class_line("add", device, cls), *leaf),
+                                "~ " + _describe(tree, cls) + " (moved)"))
+        elif not (_close(have.rate, cls.rate) and _close(have.ceil, cls.ceil)) or (
+                cls.leaf and have.prio != cls.prio):  # tc shows no prio for inner classes
+            steps.append(TcStep("before", (class_line("change", device, cls),),
+                                f"~ {_describe(tree, cls)} (was {_rate(have.rate)}..{_rate(have.ceil)})"))
+        elif cls.leaf and seen.leaf_kinds.get(cls.minor) != leaf_qdisc:
+            has_children = any(c.parent == cls.minor for c in seen.classes.values())
+            steps.append(TcStep("after" if has_children else "before", tuple(leaf),
+                                f"~ {tree.direction} class {classid(cls.minor)} {cls.label}: {leaf_qdisc} leaf"))
+    gone = [c for c in seen.classes.values() if c.minor not in wanted]
+    # Children before their parents: a class with children cannot be deleted.
+    gone_minors = {g.minor for g in gone}
+    gone.sort(key=lambda c: c.parent in gone_minors, reverse=True)
+    for cls in gone:
+        steps.append(TcStep("after", (f"class del dev {device} classid {classid(cls.minor)}",),
+                            f"- {tree.direction} class {classid(cls.minor)}"))
+    return steps
+
+
+def redirect_steps(shaping: Shaping, clsact: set[str], owned: set[str], links: dict) -> list[TcStep]:
+    steps = []
+    wanted = dict(shaping.redirects)
+    for device, ifb in shaping.redirects:
+        if device in clsact and device in owned:
+            continue
+        lines = redirect_lines(device, ifb)
+        if device in clsact:  # someone's clsact is there already: add only our filter
+            lines = lines[1:]
+        steps.append(TcStep("before", tuple(lines), f"+ shaping: {device} egress feeds {ifb}"))
+    for device in sorted(owned - set(wanted)):
+        if device in clsact and device in links:
+            steps.append(TcStep("after", (f"qdisc del dev {device} clsact",),
+                                f"- shaping: {device} no longer feeds a tree"))
+    return steps
