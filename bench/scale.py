@@ -1,0 +1,532 @@
+"""Scale benchmark: validate, render and apply a generated site of 10, 100 and 1,000 OPDs,
+and the forwarding throughput through the hub with those rulesets.
+
+    sudo .venv/bin/python bench/scale.py            # sizes 10, 100, 1000; 3 s iperf3 runs
+    sudo .venv/bin/python bench/scale.py --quick    # sizes 10 and 100; 1 s iperf3 runs (smoke run)
+    .venv/bin/python bench/scale.py --no-kernel     # validate and render only; no root needed
+
+Each OPD has its own /24, its own link `o{i}` and five policies (a service, a scheduled share
+with the next OPD, SMTP to the internet rejected, SSH to the previous OPD dropped and logged);
+two group policies close the list, `opds -> internet accept` last, so an OPD's internet
+traffic meets its chain's last rule.
+
+Times are measured in this process with time.perf_counter() after a warm-up (importing
+pyroute2 alone costs about 0.35 s once per process and is not counted); each is the median of
+--repeat runs. "full apply" starts from a hub with every interface present but no pnsbox table,
+links down, no addresses or routes and forwarding off; "unchanged" re-applies the same config
+and must find nothing to do.
+
+Throughput: iperf3 TCP from a host on OPD 0's link, through the hub, to the "internet"
+(198.51.100.1 on the uplink's far side), in one hub namespace holding every interface of the
+largest site, with (a) no pnsbox table, (b) the smallest site's ruleset and (c) the largest
+site's ruleset, interleaved a, b, c, a, b, c, ... to cancel drift.
+
+Everything runs in network namespaces named `pnsbench-<pid>-*`, removed on exit; the host's
+own namespace is never changed. A benchmark, not a test: it exits 0 whether or not the goals
+are met (2 when it cannot run at all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pnsbox.load import load_text
+from pnsbox.model import Config
+from pnsbox.render.nft import Ruleset, render
+from pnsbox.validate import build
+
+SIZES = (10, 100, 1000)
+QUICK_SIZES = (10, 100)
+GOAL_APPLY_S = 1.0  # full apply of 1,000 OPDs
+GOAL_REAPPLY_S = 0.100  # re-apply of an unchanged site
+GOAL_RATIO = 0.95  # throughput, 1,000-OPD ruleset vs 10-OPD ruleset
+GOAL_SIZE = 1000
+
+UPLINK_DEV = "wan0"
+UPLINK_ADDR = "198.51.100.2/24"
+INTERNET_ADDR = "198.51.100.1"
+SERVICE_DEV = "dc0"
+TOOLS = {"ip": "iproute2", "tc": "iproute2", "nft": "nftables", "iperf3": "iperf3", "sysctl": "procps"}
+
+
+# --- the generated site ------------------------------------------------------
+
+
+def opd_subnet(i: int) -> str:
+    """OPD i's subnet: 10.64.0.0/24, 10.64.1.0/24, ... 250 per second octet, never overlapping."""
+    return f"10.{64 + i // 250}.{i % 250}.0/24"
+
+
+def opd_device(i: int) -> str:
+    return f"o{i}"
+
+
+def site_yaml(n: int) -> str:
+    """A site of `n` OPDs as YAML text; the site of n OPDs is a prefix of the one of m > n."""
+    lines = [
+        "site:",
+        f"  name: bench-{n}",
+        "  timezone: Asia/Jakarta",
+        f"  uplink: {{interface: {UPLINK_DEV}, address: {UPLINK_ADDR}, gateway: {INTERNET_ADDR}, "
+        "bandwidth: 1gbit}",
+        "services:",
+        "  simpeg: {addresses: [10.0.10.10], ports: [tcp/443, tcp/80], "
+        f"link: {{interface: {SERVICE_DEV}, address: 10.0.10.1/24}}}}",
+        "  mail: {addresses: [10.0.10.20], ports: [tcp/25, tcp/587, tcp/993], "
+        f"link: {{interface: {SERVICE_DEV}, address: 10.0.10.1/24}}}}",
+        "  dns: {addresses: [10.0.10.53], ports: [udp/53, tcp/53], "
+        f"link: {{interface: {SERVICE_DEV}, address: 10.0.10.1/24}}}}",
+        "schedules:",
+        '  office-hours: {days: [mon, tue, wed, thu, fri], from: "07:30", to: "16:00"}',
+        "opds:",
+    ]
+    for i in range(n):
+        lines.append(f"  opd{i}: {{name: OPD {i}, subnet: {opd_subnet(i)}, link: {{interface: {opd_device(i)}}}, "
+                     "bandwidth: {guaranteed: 1mbit, ceiling: 100mbit}}")
+    lines.append("policies:")
+    for i in range(n):
+        nxt, prev = (i + 1) % n, (i - 1) % n
+        lines += [
+            f"  - {{name: opd{i}-mail, from: opd{i}, to: mail, action: accept}}",
+            f"  - {{name: opd{i}-dns, from: opd{i}, to: dns, ports: [udp/53], action: accept}}",
+            f"  - {{name: opd{i}-files, from: opd{i}, to: opd{nxt}, ports: [tcp/445], action: accept, "
+            "schedule: office-hours}",
+            f"  - {{name: opd{i}-no-smtp, from: opd{i}, to: internet, ports: [tcp/25], action: reject}}",
+            f"  - {{name: opd{i}-no-ssh, from: opd{i}, to: opd{prev}, ports: [tcp/22], action: drop, log: true}}",
+        ]
+    lines += [
+        "  - {name: simpeg-for-all, from: opds, to: simpeg, action: accept}",
+        "  - {name: internet, from: opds, to: internet, action: accept}",  # last: the worst case
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def devices(n: int) -> list[str]:
+    return [opd_device(i) for i in range(n)] + [SERVICE_DEV, UPLINK_DEV]
+
+
+# --- timing ------------------------------------------------------------------
+
+
+def timed(fn, *args, **kwargs) -> tuple[float, object]:
+    start = time.perf_counter()
+    value = fn(*args, **kwargs)
+    return time.perf_counter() - start, value
+
+
+def validate(text: str) -> Config:
+    return build(load_text(text))
+
+
+def fmt_time(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.1f} ms"
+    return f"{seconds:.2f} s"
+
+
+def fmt_rate(bps: float) -> str:
+    return f"{bps / 1e9:.2f} Gbit/s"
+
+
+@dataclass
+class SizeResult:
+    n: int
+    policies: int = 0
+    nft_lines: int = 0
+    validate: list[float] = field(default_factory=list)
+    render: list[float] = field(default_factory=list)
+    apply_full: list[float] = field(default_factory=list)
+    apply_unchanged: list[float] = field(default_factory=list)
+    full_steps: dict[str, int] = field(default_factory=dict)  # step kind -> count
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+# --- namespaces (never the host's) ---------------------------------------------
+
+
+def sh(argv: list[str], stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(argv, input=stdin, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:6])}{' ...' if len(argv) > 6 else ''}: "
+                           f"{proc.stderr.strip() or proc.stdout.strip()}")
+    return proc
+
+
+def in_ns(ns: str, *argv: str) -> list[str]:
+    return ["ip", "netns", "exec", ns, *argv]
+
+
+class Namespaces:
+    """Creates `pnsbench-<pid>-<name>` namespaces and removes every one of them on close()."""
+
+    def __init__(self):
+        self.owner = os.getpid()
+        self.prefix = f"pnsbench-{self.owner}-"
+        self.made: list[str] = []
+
+    def add(self, name: str) -> str:
+        ns = self.prefix + name
+        sh(["ip", "netns", "add", ns])
+        self.made.append(ns)
+        sh(["ip", "-n", ns, "link", "set", "lo", "up"])
+        return ns
+
+    def remove(self, ns: str) -> None:
+        if ns in self.made:
+            sh(["ip", "netns", "del", ns], check=False)
+            self.made.remove(ns)
+
+    def close(self) -> None:
+        if os.getpid() != self.owner:  # a forked child (pyroute2's helpers) owns nothing
+            return
+        for ns in reversed(list(self.made)):
+            self.remove(ns)
+
+
+def ip_batch(ns: str, commands: list[str]) -> None:
+    if commands:
+        sh(["ip", "-n", ns, "-batch", "-"], stdin="\n".join(commands) + "\n")
+
+
+def build_hub(spaces: Namespaces, tag: str, n: int, attach: dict[str, tuple[str, str]] | None = None) -> str:
+    """A hub namespace with every interface a site of `n` OPDs names, as veth pairs.
+
+    Peers go to a sink namespace, except those in `attach`: device -> (namespace, peer name).
+    """
+    hub = spaces.add(f"hub{tag}")
+    sink = spaces.add(f"sink{tag}")
+    attach = attach or {}
+    commands = []
+    for device in devices(n):
+        peer_ns, peer = attach.get(device, (sink, f"p-{device}"))
+        commands.append(f"link add {device} type veth peer name {peer} netns {peer_ns}")
+    ip_batch(hub, commands)
+    sh(in_ns(hub, "sysctl", "-qw", "net.ipv4.ip_forward=0"))
+    return hub
+
+
+def reset_hub(hub: str, n: int, state_dir: Path) -> None:
+    """Back to a fresh hub: no pnsbox table, links down, no addresses or routes, no forwarding."""
+    sh(in_ns(hub, "nft", "delete", "table", "inet", "pnsbox"), check=False)
+    ip_batch(hub, [f"link set dev {device} down" for device in devices(n)])
+    sh(["ip", "-n", hub, "-4", "address", "flush", "scope", "global"])
+    sh(in_ns(hub, "sysctl", "-qw", "net.ipv4.ip_forward=0"))
+    shutil.rmtree(state_dir, ignore_errors=True)
+    state_dir.mkdir(parents=True)
+
+
+# --- the measurements ----------------------------------------------------------
+
+
+def measure_pure(result: SizeResult, text: str, repeat: int) -> Config:
+    config = None
+    for _ in range(repeat):
+        seconds, config = timed(validate, text)
+        result.validate.append(seconds)
+    ruleset = None
+    for _ in range(repeat):
+        seconds, ruleset = timed(render, config)
+        result.render.append(seconds)
+    result.policies = len(config.policies)
+    result.nft_lines = len(ruleset.text.splitlines())
+    return config
+
+
+def measure_apply(result: SizeResult, config: Config, hub: str, state_dir: Path, repeat: int) -> None:
+    from pnsbox.apply.pipeline import apply
+
+    for _ in range(repeat):
+        reset_hub(hub, result.n, state_dir)
+        seconds, done = timed(apply, config, netns=hub, state_dir=str(state_dir))
+        if not any(step.kind == "ruleset" for step in done.steps):
+            raise RuntimeError(f"{result.n} OPDs: a full apply did not load the ruleset")
+        result.apply_full.append(seconds)
+        result.full_steps = dict(Counter(step.kind for step in done.steps))
+    for _ in range(repeat):
+        seconds, done = timed(apply, config, netns=hub, state_dir=str(state_dir))
+        if done.steps:
+            raise RuntimeError(f"{result.n} OPDs: re-applying an unchanged site still had "
+                               f"{len(done.steps)} steps, first: {done.steps[0].text}")
+        result.apply_unchanged.append(seconds)
+
+
+def remove_shaping(hub: str) -> int:
+    """Delete every non-default qdisc in the hub (HTB roots, ingress); returns how many devices."""
+    qdiscs = json.loads(sh(["tc", "-n", hub, "-j", "qdisc", "show"]).stdout or "[]")
+    commands, shaped = [], set()
+    for qdisc in qdiscs:
+        kind, dev = qdisc.get("kind"), qdisc.get("dev")
+        if kind in ("ingress", "clsact"):
+            commands.append(f"qdisc del dev {dev} {kind}")
+        elif qdisc.get("root") and kind not in ("noqueue", "pfifo_fast", "mq", "fq_codel", "fq", "pfifo"):
+            commands.append(f"qdisc del dev {dev} root")
+        else:
+            continue
+        shaped.add(dev)
+    if commands:
+        sh(["tc", "-n", hub, "-batch", "-"], stdin="\n".join(commands) + "\n")
+    return len(shaped)
+
+
+def iperf(client_ns: str, seconds: int) -> float:
+    """One iperf3 TCP run from the OPD host to the internet; received bits per second."""
+    proc = sh(in_ns(client_ns, "iperf3", "-c", INTERNET_ADDR, "-t", str(seconds), "-J",
+                    "--connect-timeout", "3000"), check=False)
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise RuntimeError(f"iperf3 gave no JSON: {proc.stderr.strip() or proc.stdout[:200]}") from exc
+    if "error" in report:
+        raise RuntimeError(f"iperf3: {report['error']}")
+    return float(report["end"]["sum_received"]["bits_per_second"])
+
+
+def measure_throughput(spaces: Namespaces, big: Config, small: Config, state_dir: Path,
+                       repeat: int, seconds: int) -> dict[str, list[float]]:
+    from pnsbox.apply import nft
+    from pnsbox.apply.pipeline import apply
+
+    n = len(big.opds)
+    host = spaces.add("opdhost")
+    internet = spaces.add("internet")
+    hub = build_hub(spaces, "-fwd", n, {opd_device(0): (host, "eth0"), UPLINK_DEV: (internet, "eth0")})
+    host_addr = f"{opd_subnet(0).rsplit('.', 1)[0]}.2/24"
+    gateway = f"{opd_subnet(0).rsplit('.', 1)[0]}.1"
+    ip_batch(host, ["link set eth0 up", f"address add {host_addr} dev eth0",
+                    f"route add default via {gateway}"])
+    ip_batch(internet, ["link set eth0 up", f"address add {INTERNET_ADDR}/24 dev eth0",
+                        f"route add 10.64.0.0/10 via {UPLINK_ADDR.split('/')[0]}"])  # for (a): no NAT
+    apply(big, netns=hub, state_dir=str(state_dir))  # addresses, routes, forwarding, the big ruleset
+    unshaped = remove_shaping(hub)
+    if unshaped:
+        print(f"  (removed the shaping qdiscs apply installed on {unshaped} hub devices: this part "
+              "measures the nftables ruleset, not HTB's caps)", flush=True)
+
+    rulesets: dict[str, Ruleset | None] = {
+        "no pnsbox table": None,
+        f"ruleset of {len(small.opds)} OPDs": render(small),
+        f"ruleset of {n} OPDs": render(big),
+    }
+    server = subprocess.Popen(in_ns(internet, "iperf3", "-s", "-B", INTERNET_ADDR),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(50):  # until the server listens
+            if sh(in_ns(host, "iperf3", "-c", INTERNET_ADDR, "-t", "1", "-J"), check=False).returncode == 0:
+                break
+            time.sleep(0.1)
+        results: dict[str, list[float]] = {label: [] for label in rulesets}
+        for _ in range(repeat):
+            for label, ruleset in rulesets.items():
+                if ruleset is None:
+                    nft.delete(hub)
+                else:
+                    nft.load(ruleset, hub)
+                results[label].append(iperf(host, seconds))
+        return results
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+# --- report -------------------------------------------------------------------
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, Python {platform.python_version()}"
+
+
+def code_version() -> str:
+    """Which pnsbox this measures: its directory, and its git commit when it is a checkout."""
+    import pnsbox
+
+    where = Path(pnsbox.__file__).resolve().parent
+    head = subprocess.run(["git", "-C", str(where), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True)
+    if head.returncode != 0:
+        return f"{where} (not a git checkout)"
+    dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--", "."],
+                           capture_output=True, text=True).stdout.strip()
+    return f"{where} at commit {head.stdout.strip()}{' with uncommitted changes' if dirty else ''}"
+
+
+def print_table(results: list[SizeResult]) -> None:
+    header = ("OPDs", "policies", "nft lines", "validate", "render", "full apply", "unchanged")
+    rows = []
+    for r in results:
+        cells = [str(r.n), str(r.policies), str(r.nft_lines), fmt_time(median(r.validate)),
+                 fmt_time(median(r.render))]
+        for values in (r.apply_full, r.apply_unchanged):
+            cells.append(fmt_time(median(values)) if values else "-")
+        rows.append(cells)
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    print("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)))
+    for row in rows:
+        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def goal_line(what: str, value: str, met: bool | None) -> str:
+    verdict = "not measured" if met is None else ("met" if met else "MISSED")
+    return f"  {what:<52} {value:>12}   {verdict}"
+
+
+_MAIN_PID = os.getpid()
+
+
+def _on_sigterm(signum, frame):
+    """SIGTERM to this process unwinds it, so the namespaces are still removed.
+
+    pyroute2 forks helper processes and stops them with SIGTERM; they inherit this handler
+    and must simply die, never unwind into main()'s clean-up.
+    """
+    if os.getpid() != _MAIN_PID:
+        os._exit(143)
+    sys.exit(143)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="sizes 10 and 100 only, 1 s iperf3 runs")
+    parser.add_argument("--no-kernel", action="store_true", help="validate and render only (no root)")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="repetitions of each timing (default 3, quick 2)")
+    parser.add_argument("--iperf-repeat", type=int, default=None,
+                        help="interleaved iperf3 rounds (default 7, quick 2)")
+    args = parser.parse_args(argv)
+    sizes = QUICK_SIZES if args.quick else SIZES
+    repeat = args.repeat or (2 if args.quick else 3)
+    iperf_repeat = args.iperf_repeat or (2 if args.quick else 7)
+    iperf_seconds = 1 if args.quick else 3
+    kernel = not args.no_kernel
+
+    if kernel:
+        if os.geteuid() != 0:
+            print("bench/scale.py needs root: it builds network namespaces and loads nftables rulesets "
+                  "in them.\nRun it as root (sudo .venv/bin/python bench/scale.py), "
+                  "or with --no-kernel for validate and render only.", file=sys.stderr)
+            return 2
+        missing = [f"{tool} (Debian package {pkg})" for tool, pkg in TOOLS.items() if not shutil.which(tool)]
+        if missing:
+            print("bench/scale.py needs " + ", ".join(missing), file=sys.stderr)
+            return 2
+
+    print(f"bench/scale.py  {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}")
+    print(f"machine: {machine()}")
+    print(f"pnsbox: {code_version()}")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"sizes {', '.join(map(str, sizes))} OPDs; each time is the median of {repeat} runs in this "
+          "process, after a warm-up (imports, including pyroute2's ~0.35 s, not counted)")
+    print(flush=True)
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    spaces = Namespaces()
+    tmp = Path(tempfile.mkdtemp(prefix="pnsbench-"))
+    results: list[SizeResult] = []
+    throughput: dict[str, list[float]] = {}
+    configs: dict[int, Config] = {}
+    try:
+        # warm-up: first calls of everything (pydantic, pyroute2 sockets, the nft binary)
+        warm = validate(site_yaml(sizes[0]))
+        render(warm)
+        if kernel:
+            from pnsbox.apply.pipeline import apply
+
+            hub = build_hub(spaces, "-warm", sizes[0])
+            apply(warm, netns=hub, state_dir=str(tmp / "warm"))
+            apply(warm, netns=hub, state_dir=str(tmp / "warm"))
+            spaces.remove(hub)
+            spaces.remove(spaces.prefix + "sink-warm")
+
+        for n in sizes:
+            result = SizeResult(n)
+            results.append(result)
+            text = site_yaml(n)
+            configs[n] = measure_pure(result, text, repeat)
+            if kernel:
+                hub = build_hub(spaces, f"-{n}", n)
+                measure_apply(result, configs[n], hub, tmp / f"state-{n}", repeat)
+                spaces.remove(hub)
+                spaces.remove(spaces.prefix + f"sink-{n}")
+            print(f"  {n} OPDs done", flush=True)
+
+        if kernel:
+            print(f"  forwarding: {iperf_repeat} interleaved rounds of {iperf_seconds} s iperf3 runs ...",
+                  flush=True)
+            throughput = measure_throughput(spaces, configs[sizes[-1]], configs[sizes[0]],
+                                            tmp / "state-fwd", iperf_repeat, iperf_seconds)
+    finally:
+        spaces.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print()
+    print_table(results)
+    if results and results[-1].full_steps:
+        steps = results[-1].full_steps
+        print(f"a full apply of {results[-1].n} OPDs runs {sum(steps.values())} steps "
+              f"({', '.join(f'{kind} {count}' for kind, count in steps.items())}); "
+              "apply renders the config itself, so its times include a render")
+
+    ratio_small = ratio_none = None
+    if throughput:
+        labels = list(throughput)
+        print()
+        print(f"forwarding, OPD 0 host -> hub -> internet, iperf3 TCP, {iperf_seconds} s runs, "
+              f"{iperf_repeat} interleaved rounds (median, min-max):")
+        for label in labels:
+            values = throughput[label]
+            print(f"  {label:<24} {fmt_rate(median(values)):>14}   "
+                  f"({fmt_rate(min(values))} - {fmt_rate(max(values))})")
+        none, small, big = (median(throughput[label]) for label in labels)
+        ratio_small, ratio_none = big / small, big / none
+        print(f"  ratio {sizes[-1]} OPDs / {sizes[0]} OPDs: {ratio_small:.3f}")
+        print(f"  ratio {sizes[-1]} OPDs / no pnsbox table: {ratio_none:.3f}")
+
+    print()
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print("goals:")
+    goal = next((r for r in results if r.n == GOAL_SIZE), None)
+    full = median(goal.apply_full) if goal else None
+    print(goal_line(f"full apply of {GOAL_SIZE} OPDs < {fmt_time(GOAL_APPLY_S)}",
+                    fmt_time(full) if full is not None else "-",
+                    None if full is None else full < GOAL_APPLY_S))
+    unchanged = median(goal.apply_unchanged) if goal else None
+    print(goal_line(f"re-apply of unchanged {GOAL_SIZE} OPDs < {fmt_time(GOAL_REAPPLY_S)}",
+                    fmt_time(unchanged) if unchanged is not None else "-",
+                    None if unchanged is None else unchanged < GOAL_REAPPLY_S))
+    measured = ratio_small is not None and sizes[-1] == GOAL_SIZE
+    print(goal_line(f"throughput {GOAL_SIZE} vs 10 OPDs >= {GOAL_RATIO}",
+                    f"{ratio_small:.3f}" if measured else "-",
+                    (ratio_small >= GOAL_RATIO) if measured else None))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
