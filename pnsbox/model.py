@@ -306,9 +306,7 @@ class Config(Frozen):
 
     def expand(self, refs: list[str]) -> list[str]:
         """Zone references -> zone names, `opds` expanded, order kept, no repeats."""
-        out: list[str] = []
+        out: dict[str, None] = {}  # ordered, and membership is O(1)
         for ref in refs:
-            for zone in (list(self.opds) if ref == GROUP_OPDS else [ref]):
-                if zone not in out:
-                    out.append(zone)
-        return out
+            out.update(dict.fromkeys(self.opds if ref == GROUP_OPDS else [ref]))
+        return list(out)

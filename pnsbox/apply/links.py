@@ -1,85 +1,84 @@
-"""Links, addresses and routes through netlink (pyroute2), in one namespace."""
+"""Links, addresses and routes, through iproute2: read as JSON, changed in one `ip -batch`.
+
+One batch process instead of a netlink round trip per step keeps a 1,000-OPD
+apply fast; `ip -batch` stops at the first failing line and names it, so the
+error maps back to the step and the config that asked for it.
+"""
 
 from __future__ import annotations
 
-from ipaddress import IPv4Interface
-
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
+import json
+import re
 
 from ..plan import ROUTE_PROTO, Step
 from .netns import KernelError, run
 
-MAIN_TABLE = 254
 PNSBOX_ALIAS = "pnsbox"  # set on links pnsbox creates
+IP_STEPS = {"vlan-add", "ifb-add", "link-up", "link-del", "address-add", "address-del", "route-add", "route-del"}
+_FAILED_LINE = re.compile(r"Command failed -:(\d+)")
 
 
-def observe(ipr: IPRoute, netns: str | None) -> dict:
-    names = {}
-    links = {}
-    for link in ipr.get_links():
-        name = link.get("ifname")
-        names[link["index"]] = name
-        links[name] = {"up": bool(link["flags"] & 1), "alias": link.get("ifalias")}
-    addresses = {(names.get(a["index"]), f"{a.get('address')}/{a['prefixlen']}")
-                 for a in ipr.get_addr(family=2)}
+def _ip_json(netns: str | None, *args: str) -> list:
+    return json.loads(run(["ip", "-j", *args], netns).stdout or "[]")
+
+
+def observe(netns: str | None) -> dict:
+    links = {link["ifname"]: {"up": "UP" in link.get("flags", [])} for link in _ip_json(netns, "link", "show")}
+    addresses = {(entry["ifname"], f"{a['local']}/{a['prefixlen']}")
+                 for entry in _ip_json(netns, "-4", "addr", "show") for a in entry.get("addr_info", [])}
     routes = set()
-    for route in ipr.get_routes(family=2, table=MAIN_TABLE, proto=ROUTE_PROTO):
-        if route["proto"] != ROUTE_PROTO:
-            continue
-        dst = route.get("dst")
-        destination = f"{dst}/{route['dst_len']}" if dst else "default"
-        routes.add((destination, names.get(route.get("oif")), route.get("gateway")))
+    for route in _ip_json(netns, "-4", "route", "show", "table", "main", "proto", str(ROUTE_PROTO)):
+        dst = route["dst"]
+        destination = dst if dst == "default" or "/" in dst else f"{dst}/32"
+        routes.add((destination, route.get("dev"), route.get("gateway")))
     forwarding = run(["sysctl", "-n", "net.ipv4.ip_forward"], netns).stdout.strip() == "1"
     return {"links": links, "addresses": addresses, "routes": routes, "forwarding": forwarding}
 
 
-def execute(ipr: IPRoute, netns: str | None, step: Step) -> None:
-    """Carry out one link/address/route step; errors name the step and its origin."""
-    try:
-        _execute(ipr, netns, step)
-    except NetlinkError as exc:
-        hint = ""
-        if step.kind == "vlan-add" and exc.code == 95:
-            hint = " (this kernel has no 802.1Q VLAN support)"
-        raise KernelError(f"{step.origin or 'pnsbox'}: {step.text.strip()}: {exc.args[-1]}{hint}") from exc
-
-
-def _index(ipr: IPRoute, device: str) -> int:
-    found = ipr.link_lookup(ifname=device)
-    if not found:
-        raise KernelError(f"interface {device} does not exist")
-    return found[0]
-
-
-def _execute(ipr: IPRoute, netns: str | None, step: Step) -> None:
+def batch_lines(step: Step) -> list[str]:
+    """The `ip -batch` lines of one step."""
     kind, args = step.kind, step.args
     if kind == "vlan-add":
         device, trunk, vlan = args
-        ipr.link("add", ifname=device, kind="vlan", link=_index(ipr, trunk), vlan_id=vlan)
-        ipr.link("set", index=_index(ipr, device), ifalias=PNSBOX_ALIAS)
-    elif kind == "ifb-add":
-        ipr.link("add", ifname=args[0], kind="ifb")
-        ipr.link("set", index=_index(ipr, args[0]), ifalias=PNSBOX_ALIAS, state="up")
-    elif kind == "link-up":
-        ipr.link("set", index=_index(ipr, args[0]), state="up")
-    elif kind == "link-del":
-        ipr.link("del", index=_index(ipr, args[0]))
-    elif kind in ("address-add", "address-del"):
+        return [f"link add link {trunk} name {device} type vlan id {vlan}",
+                f"link set dev {device} alias {PNSBOX_ALIAS}"]
+    if kind == "ifb-add":
+        return [f"link add name {args[0]} type ifb", f"link set dev {args[0]} alias {PNSBOX_ALIAS} up"]
+    if kind == "link-up":
+        return [f"link set dev {args[0]} up"]
+    if kind == "link-del":
+        return [f"link del dev {args[0]}"]
+    if kind in ("address-add", "address-del"):
         device, cidr = args
-        iface = IPv4Interface(cidr)
-        ipr.addr("add" if kind == "address-add" else "del", index=_index(ipr, device),
-                 address=str(iface.ip), prefixlen=iface.network.prefixlen)
-    elif kind in ("route-add", "route-del"):
+        return [f"addr {'add' if kind == 'address-add' else 'del'} {cidr} dev {device}"]
+    if kind in ("route-add", "route-del"):
         destination, device, gateway = args
-        spec = {"dst": destination if destination != "default" else "0.0.0.0/0",
-                "oif": _index(ipr, device), "proto": ROUTE_PROTO, "table": MAIN_TABLE}
-        if gateway:
-            spec["gateway"] = gateway
-        else:
-            spec["scope"] = 253  # link: the destination is on the wire
-        ipr.route("replace" if kind == "route-add" else "del", **spec)
-    elif kind == "forwarding":
-        run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], netns)
-    else:
-        raise ValueError(f"unknown step kind {kind}")
+        via = f"via {gateway}" if gateway else "scope link"  # scope link: on the wire
+        verb = "replace" if kind == "route-add" else "del"
+        return [f"route {verb} {destination} {via} dev {device} proto {ROUTE_PROTO}"]
+    raise ValueError(f"not an ip step: {kind}")
+
+
+def execute(steps: list[Step], netns: str | None) -> None:
+    """Run link/address/route steps as one batch; an error names the step and its origin."""
+    lines, owner = [], []
+    for step in steps:
+        for line in batch_lines(step):
+            lines.append(line)
+            owner.append(step)
+    if not lines:
+        return
+    proc = run(["ip", "-batch", "-"], netns, "\n".join(lines) + "\n", check=False)
+    if proc.returncode == 0:
+        return
+    match = _FAILED_LINE.search(proc.stderr)
+    step = owner[int(match.group(1)) - 1] if match else None
+    detail = proc.stderr.replace(match.group(0), "").strip() if match else proc.stderr.strip()
+    hint = " (this kernel has no 802.1Q VLAN support)" if step and step.kind == "vlan-add" and \
+        "Unknown device type" in detail else ""
+    where = f"{step.origin or 'pnsbox'}: {step.text.strip()}: " if step else ""
+    raise KernelError(f"{where}{detail.splitlines()[-1] if detail else 'ip refused'}{hint}")
+
+
+def enable_forwarding(netns: str | None) -> None:
+    run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], netns)

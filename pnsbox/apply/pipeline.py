@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from pyroute2 import IPRoute
+from itertools import groupby
 
 from ..facts import Facts, FactsError
 from ..model import Config
@@ -36,10 +35,9 @@ class Result:
         return bool(self.steps)
 
 
-def _open(netns: str | None) -> IPRoute:
+def _require_netns(netns: str | None) -> None:
     if not netns_exists(netns):
         raise KernelError(f"network namespace {netns} does not exist")
-    return IPRoute(netns=netns) if netns else IPRoute()
 
 
 def _facts(netns: str | None, record: OwnedRecord, owned: dict) -> Facts:
@@ -65,8 +63,8 @@ def desired(config: Config, netns: str | None, record: OwnedRecord, owned: dict,
     return shaping, render(config, shaping)
 
 
-def observe(ipr: IPRoute, netns: str | None, owned: dict) -> Observed:
-    seen = links.observe(ipr, netns)
+def observe(netns: str | None, owned: dict) -> Observed:
+    seen = links.observe(netns)
     trees, clsact = tc.observe(netns)
     return Observed(links=seen["links"], addresses=seen["addresses"], routes=seen["routes"],
                     forwarding=seen["forwarding"], ruleset_digest=nft.running_digest(netns),
@@ -77,11 +75,11 @@ def observe(ipr: IPRoute, netns: str | None, owned: dict) -> Observed:
 
 def plan(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STATE_DIR,
          now: datetime | None = None) -> Result:
+    _require_netns(netns)
     record = OwnedRecord(state_dir, netns)
-    with _open(netns) as ipr:
-        owned = record.read()
-        shaping, ruleset = desired(config, netns, record, owned, now)
-        observed = observe(ipr, netns, owned)
+    owned = record.read()
+    shaping, ruleset = desired(config, netns, record, owned, now)
+    observed = observe(netns, owned)
     return Result(compute(render_net(config), ruleset, observed, shaping), ruleset, shaping)
 
 
@@ -91,40 +89,45 @@ def apply(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STA
 
     Calling it again at a schedule boundary is how time-of-day plans switch:
     only the classes whose rates differ are changed, in place."""
+    _require_netns(netns)
     record = OwnedRecord(state_dir, netns)
-    with _open(netns) as ipr:
-        owned = record.read()
-        shaping, ruleset = desired(config, netns, record, owned, now)
-        observed = observe(ipr, netns, owned)
-        steps = compute(render_net(config), ruleset, observed, shaping)
-        if force and not any(s.kind == "ruleset" for s in steps):
-            steps.insert(0, Step("ruleset", (), "~ nftables table inet pnsbox: reload (forced)"))
-        if not steps:
-            return Result([], ruleset, shaping)
+    owned = record.read()
+    shaping, ruleset = desired(config, netns, record, owned, now)
+    observed = observe(netns, owned)
+    steps = compute(render_net(config), ruleset, observed, shaping)
+    if force and not any(s.kind == "ruleset" for s in steps):
+        steps.insert(0, Step("ruleset", (), "~ nftables table inet pnsbox: reload (forced)"))
+    if not steps:
+        return Result([], ruleset, shaping)
+    if any(s.kind == "ruleset" for s in steps):
         nft.check(ruleset, netns)  # the kernel's own verdict before anything changes
-        addresses, link_names = set(observed.owned_addresses), set(observed.owned_links)
-        _execute(ipr, netns, steps, ruleset, addresses, link_names)
-        labels = {classid(c.minor): c.label for tree in shaping.trees for c in tree.classes}
-        record.write(addresses=sorted(map(list, addresses)), links=sorted(link_names), ruleset=ruleset.text,
-                     redirects=sorted(d for d, _ in shaping.redirects),
-                     slots=allocate_slots(config, owned.get("slots")), labels=labels)
+    addresses, link_names = set(observed.owned_addresses), set(observed.owned_links)
+    _execute(netns, steps, ruleset)
+    for step in steps:
+        _track(step, addresses, link_names)
+    labels = {classid(c.minor): c.label for tree in shaping.trees for c in tree.classes}
+    record.write(addresses=sorted(map(list, addresses)), links=sorted(link_names), ruleset=ruleset.text,
+                 redirects=sorted(d for d, _ in shaping.redirects),
+                 slots=allocate_slots(config, owned.get("slots")), labels=labels)
     return Result(steps, ruleset, shaping)
 
 
-def _execute(ipr, netns, steps: list[Step], ruleset: Ruleset, addresses: set, link_names: set) -> None:
-    pending_tc: list[str] = []  # consecutive tc steps go to the kernel as one batch
-    for step in steps:
-        if step.kind != "tc" and pending_tc:
-            tc.batch(pending_tc, netns)
-            pending_tc = []
-        if step.kind == "tc":
-            pending_tc += step.args
-        elif step.kind == "ruleset":
+def _executor(step: Step) -> str:
+    return "ip" if step.kind in links.IP_STEPS else step.kind
+
+
+def _execute(netns: str | None, steps: list[Step], ruleset: Ruleset) -> None:
+    """Consecutive steps of one tool go to the kernel as one batch, in plan order."""
+    for kind, group in groupby(steps, key=_executor):
+        group = list(group)
+        if kind == "ip":
+            links.execute(group, netns)
+        elif kind == "tc":
+            tc.batch([line for step in group for line in step.args], netns)
+        elif kind == "ruleset":
             nft.load(ruleset, netns)
-        else:
-            links.execute(ipr, netns, step)
-            _track(step, addresses, link_names)
-    tc.batch(pending_tc, netns)
+        elif kind == "forwarding":
+            links.enable_forwarding(netns)
 
 
 def _track(step: Step, addresses: set, link_names: set) -> None:

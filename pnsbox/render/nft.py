@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from ..model import GROUP_OPDS, ZONE_BOX, ZONE_INTERNET, Config, Policy, PortRange
-from .schedule import utc_windows
+from .schedule import NFT_DAYS, utc_windows
 from .tc import INTRANET, UNMATCHED, Shaping, allocate_slots, classid, render_shaping
 
 TABLE = "inet pnsbox"
@@ -43,15 +43,32 @@ def zone_set(name: str) -> str:
     return "zone_" + ident(name)
 
 
+SHARED_SET_TYPES = {"ports": "type inet_proto . inet_service; flags interval",
+                    "days": "typeof meta day", "protocols": "type inet_proto"}
+
+
 class _Writer:
     def __init__(self):
         self.lines: list[str] = []
         self.origins: dict[int, str] = {}
+        self.shared: dict[tuple[str, tuple[str, ...]], str] = {}  # (kind, elements) -> set name
 
     def add(self, text: str, origin: str = "", indent: int = 1):
         self.lines.append("\t" * indent + text)
         if origin:
             self.origins[len(self.lines)] = origin
+
+    def shared_set(self, kind: str, elements: list[str]) -> str:
+        """A named set for a list that many rules use: anonymous sets, one per rule, make
+        the kernel's load time grow with the square of their number."""
+        key = (kind, tuple(elements))
+        if key not in self.shared:
+            self.shared[key] = f"{kind}_{len(self.shared)}"
+        return "@" + self.shared[key]
+
+    def shared_declarations(self) -> list[str]:
+        return [f"\tset {name} {{ {SHARED_SET_TYPES[kind]}; elements = {_elements(list(elements))} }}"
+                for (kind, elements), name in self.shared.items()]
 
 
 def _quote(text: str) -> str:
@@ -93,6 +110,9 @@ def render(config: Config, shaping: Shaping | None = None) -> Ruleset:
     _shape(w, config, shaping)
     _nat(w, config)
     w.add("}", indent=0)
+    shared = w.shared_declarations()  # used above, declared first: after the table's opening line
+    w.lines[1:1] = shared
+    w.origins = {line + len(shared) if line > 1 else line: origin for line, origin in w.origins.items()}
     body = "\n".join(w.lines) + "\n"
     header = f"# pnsbox ruleset for site {config.site.name}: generated, do not edit\n"
     # The digest names this exact ruleset; apply reads it back to skip unchanged re-applies.
@@ -146,16 +166,23 @@ def _forward(w: _Writer, config: Config, zones: dict[str, list[str]]):
     w.add('iifname . ip saddr vmap @from_zone comment "zone dispatch"', "zone dispatch", 2)
     w.add('counter drop comment "no zone: unknown or spoofed source"', "zone dispatch", 2)
     w.add("}")
+    by_source: dict[str, list[int]] = {}  # zone -> its policies, in order
+    for index, policy in enumerate(config.policies):
+        for zone in config.expand(policy.from_):
+            by_source.setdefault(zone, []).append(index)
+    rules: dict[int, list[tuple[str, str]]] = {}  # a policy's rules read the same in every zone's chain
     for name in zones:
         if name == GROUP_OPDS or not zones[name]:
             continue
         w.add(f"chain from_{ident(name)} {{", f"zone {name}")
-        for index, policy in enumerate(config.policies):
-            if name in config.expand(policy.from_):
-                for target in policy.to:
-                    if target != ZONE_BOX and zones.get(target):
-                        _policy_rules(w, config, index, policy, f"oifname . ip daddr @{zone_set(target)}",
-                                      target)
+        for index in by_source.get(name, []):
+            if index not in rules:
+                policy = config.policies[index]
+                rules[index] = [line for target in policy.to if target != ZONE_BOX and zones.get(target)
+                                for line in _policy_rules(w, config, index, policy,
+                                                          f"oifname . ip daddr @{zone_set(target)}", target)]
+            for text, origin in rules[index]:
+                w.add(text, origin, 2)
         w.add(f'counter drop comment "default deny from {name}"', f"zone {name}", 2)
         w.add("}")
 
@@ -175,12 +202,14 @@ def _input(w: _Writer, config: Config):
     management = config.site.management
     if management:
         for zone in management.from_:
-            w.add(f"iifname . ip saddr @{zone_set(zone)} {_ports_match(management.ports)} counter accept "
+            w.add(f"iifname . ip saddr @{zone_set(zone)} {_ports_match(w, management.ports)} counter accept "
                   f'comment "management from {zone}"', "site.management", 2)
     for index, policy in enumerate(config.policies):
         if ZONE_BOX in policy.to:
             for source in policy.from_:
-                _policy_rules(w, config, index, policy, f"iifname . ip saddr @{zone_set(source)}", ZONE_BOX)
+                for text, origin in _policy_rules(w, config, index, policy,
+                                                  f"iifname . ip saddr @{zone_set(source)}", ZONE_BOX):
+                    w.add(text, origin, 2)
     w.add('counter drop comment "default deny to the box"', "box", 2)
     w.add("}")
     w.add("chain output {")
@@ -239,11 +268,7 @@ def _class_chain(w: _Writer, config: Config, shaping: Shaping, name: str, direct
         if not tclass.match:
             continue
         origin = f"opds.{name}.bandwidth.classes.{cname}"
-        ports = ""
-        if tclass.match.ports:
-            items = [f"{p.protocol} . {p.first}" if p.first == p.last else f"{p.protocol} . {p.first}-{p.last}"
-                     for p in tclass.match.ports]
-            ports = f" meta l4proto . {far_port} {_elements(items)}"
+        ports = f" {_ports_match(w, tclass.match.ports, far_port)}" if tclass.match.ports else ""
         target = f"meta priority set {classid(shaping.leaves[(name, cname)])} return comment {_quote(name + '/' + cname)}"
         for service in tclass.match.services:
             w.add(f"{far} @{zone_set(service)}{ports} {target}", origin, 2)
@@ -262,43 +287,57 @@ def _nat(w: _Writer, config: Config):
     w.add("}")
 
 
-def _ports_match(ports: list[PortRange]) -> str:
-    items = [f"{p.protocol} . {p.first}" if p.first == p.last else f"{p.protocol} . {p.first}-{p.last}"
-             for p in ports]
-    return f"meta l4proto . th dport {_elements(items)}"
+def _port_text(p: PortRange) -> str:
+    return str(p.first) if p.first == p.last else f"{p.first}-{p.last}"
 
 
-def _traffic_matches(config: Config, policy: Policy, target: str) -> list[str]:
+def _ports_match(w: _Writer, ports: list[PortRange], field: str = "th dport") -> str:
+    if len(ports) == 1:
+        return f"{ports[0].protocol} {field.split()[1]} {_port_text(ports[0])}"
+    items = [f"{p.protocol} . {_port_text(p)}" for p in ports]
+    return f"meta l4proto . {field} {w.shared_set('ports', items)}"
+
+
+def _window_match(w: _Writer, window) -> str:
+    days = [f'"{NFT_DAYS[d]}"' for d in window.days]
+    return window.nft_match(w.shared_set("days", days) if len(days) > 1 else None)
+
+
+def _traffic_matches(w: _Writer, config: Config, policy: Policy, target: str) -> list[str]:
     """Alternatives for what traffic the policy names (ports, whole protocols, or anything)."""
     ports = policy.ports
     if not ports and not policy.protocols and target in config.services:
         ports = config.services[target].ports  # a service's own ports, unless the policy names others
     matches = []
     if ports:
-        matches.append(_ports_match(ports))
+        matches.append(_ports_match(w, ports))
     if policy.protocols:
         names = policy.protocols
         matches.append(f"meta l4proto {names[0]}" if len(names) == 1 else
-                       f"meta l4proto {{ {', '.join(names)} }}")
+                       f"meta l4proto {w.shared_set('protocols', list(names))}")
     return matches or [""]
 
 
-def _policy_rules(w: _Writer, config: Config, index: int, policy: Policy, where: str, target: str):
+def _policy_rules(w: _Writer, config: Config, index: int, policy: Policy, where: str,
+                  target: str) -> list[tuple[str, str]]:
+    """The rules of one policy toward one target, as (text, origin)."""
     origin = f"policies[{index}] {policy.name}"
     comment = f"comment {_quote(policy.name)}"
     windows = [""]
     if policy.schedule:
         schedule = config.schedules[policy.schedule]
-        windows = [win.nft_match() for win in utc_windows(schedule, config.site.timezone)]
-    for traffic in _traffic_matches(config, policy, target):
+        windows = [_window_match(w, win) for win in utc_windows(schedule, config.site.timezone)]
+    out = []
+    for traffic in _traffic_matches(w, config, policy, target):
         for window in windows:
             match = " ".join(part for part in (where, traffic, window) if part)
             if policy.log:
-                w.add(f"{match} limit rate 10/second burst 20 packets log prefix "
-                      f"{_quote('pnsbox ' + policy.action + ' ' + policy.name[:90] + ': ')} {comment}",
-                      origin, 2)
+                out.append((f"{match} limit rate 10/second burst 20 packets log prefix "
+                            f"{_quote('pnsbox ' + policy.action + ' ' + policy.name[:90] + ': ')} {comment}",
+                            origin))
             if policy.action == "reject":
-                w.add(f"{match} meta l4proto tcp counter reject with tcp reset {comment}", origin, 2)
-                w.add(f"{match} counter reject with icmpx admin-prohibited {comment}", origin, 2)
+                out.append((f"{match} meta l4proto tcp counter reject with tcp reset {comment}", origin))
+                out.append((f"{match} counter reject with icmpx admin-prohibited {comment}", origin))
             else:
-                w.add(f"{match} counter {policy.action} {comment}", origin, 2)
+                out.append((f"{match} counter {policy.action} {comment}", origin))
+    return out

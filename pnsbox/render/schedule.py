@@ -27,9 +27,10 @@ class UtcWindow:
     start: int
     end: int
 
-    def nft_match(self) -> str:
+    def nft_match(self, days_set: str | None = None) -> str:
+        """`days_set` names a set of several days (render.nft shares them between rules)."""
         days = ", ".join(f'"{NFT_DAYS[d]}"' for d in self.days)
-        day_match = f"meta day {{ {days} }}" if len(self.days) > 1 else f"meta day {days}"
+        day_match = f"meta day {days_set or '{ ' + days + ' }'}" if len(self.days) > 1 else f"meta day {days}"
         if self.start == 0 and self.end == MINUTES_PER_DAY:
             return day_match
         return f'{day_match} meta hour "{_clock(self.start)}"-"{_clock(self.end, end=True)}"'
