@@ -78,7 +78,8 @@ def cmd_apply(args) -> int:
         return 0
     for step in result.steps:
         print(step.text.splitlines()[0])
-    print(f"applied: {len(result.steps)} change(s); ruleset {result.ruleset.digest}")
+    what = f"ruleset {result.ruleset.digest}" if result.ruleset else "bandwidth plans only"
+    print(f"applied: {len(result.steps)} change(s); {what}")
     return 0
 
 

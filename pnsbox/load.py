@@ -39,7 +39,7 @@ class Source:
         return Problem(file, line, dotted(path), message)
 
 
-def _scalar(loader: yaml.SafeLoader, node: yaml.ScalarNode):
+def _scalar(loader, node: yaml.ScalarNode):
     return loader.construct_object(node, deep=True)
 
 
@@ -74,7 +74,7 @@ def parse_yaml(text: str, file: str, prefix: tuple = ()) -> tuple[object, dict, 
     """Parse one YAML document; returns (data, lines, problems)."""
     lines: dict = {}
     problems: list[Problem] = []
-    loader = yaml.SafeLoader(text)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)  # the C parser when libyaml is there
     try:
         node = loader.get_single_node()
         if node is None:

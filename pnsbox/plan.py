@@ -45,10 +45,15 @@ class PlanError(Exception):
 
 
 def compute(net: NetState, ruleset: Ruleset, observed: Observed, shaping: Shaping | None = None) -> list[Step]:
-    """Steps in a safe order: links, tc additions, the ruleset, addresses and routes,
+    """Steps in a safe order: the ruleset, links, tc additions, addresses and routes,
     then removals, then forwarding."""
     _check_preconditions(net, observed)
     steps: list[Step] = []
+    # The ruleset goes first: one transaction the kernel checks as a whole, so if it is refused
+    # nothing has changed yet. Until the new HTB classes exist (a moment later), traffic the new
+    # maps point at them falls into the tree's default class: shaped, never unshaped.
+    if observed.ruleset_digest != ruleset.digest:
+        steps.append(Step("ruleset", (), _ruleset_change(ruleset, observed), "policies"))
     wanted_links = {link.device for link in net.links} | {t.device for t in (shaping.trees if shaping else ())}
     for link in net.links:
         if link.device not in observed.links and link.vlan is not None:
@@ -64,8 +69,6 @@ def compute(net: NetState, ruleset: Ruleset, observed: Observed, shaping: Shapin
         elif not observed.links[tree.device].get("up"):
             steps.append(Step("link-up", (tree.device,), f"~ link {tree.device}: set up", "shaping"))
     steps += [Step("tc", t.lines, t.text, "shaping") for t in tc_steps if t.phase == "before"]
-    if observed.ruleset_digest != ruleset.digest:
-        steps.append(Step("ruleset", (), _ruleset_change(ruleset, observed), "policies"))
     wanted_addresses = {(a.device, a.address) for a in net.addresses}
     for device, address in sorted(observed.owned_addresses - wanted_addresses):
         if (device, address) in observed.addresses:

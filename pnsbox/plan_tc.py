@@ -1,8 +1,7 @@
 """Desired HTB trees vs what runs -> tc steps (pure). Part of plan.compute.
 
-Additions and changes come before the ruleset (so its maps never name a
-class that does not exist yet), removals after it (so nothing still points
-at a class being removed). Unchanged classes are not touched: a running flow
+Additions and changes come before addresses and routes, removals after
+them (the ruleset, loaded first, no longer points at a class being removed). Unchanged classes are not touched: a running flow
 in an OPD whose plan did not change never notices an apply.
 """
 
@@ -89,4 +88,28 @@ def redirect_steps(shaping: Shaping, clsact: set[str], owned: set[str], links: d
         if device in clsact and device in links:
             steps.append(TcStep("after", (f"qdisc del dev {device} clsact",),
                                 f"- shaping: {device} no longer feeds a tree"))
+    return steps
+
+
+def tree_record(shaping: Shaping) -> dict:
+    """What an apply leaves in the kernel, kept in the state so a later rate change can be
+    planned without reading tc back: device -> class id -> [parent, rate, ceil, prio]."""
+    return {tree.device: {classid(c.minor): [c.parent, c.rate, c.ceil, c.prio] for c in tree.classes}
+            for tree in shaping.trees}
+
+
+def rate_steps(shaping: Shaping, recorded: dict) -> list[TcStep] | None:
+    """In-place changes from the recorded trees to `shaping`, or None if more than rates differ."""
+    steps = []
+    for tree in shaping.trees:
+        before = recorded.get(tree.device, {})
+        if set(before) != {classid(c.minor) for c in tree.classes}:
+            return None
+        for cls in tree.classes:
+            parent, rate, ceil, prio = before[classid(cls.minor)]
+            if parent != cls.parent:
+                return None
+            if (rate, ceil, prio) != (cls.rate, cls.ceil, cls.prio):
+                steps.append(TcStep("before", (class_line("change", tree.device, cls),),
+                                    f"~ {_describe(tree, cls)} (was {_rate(rate)}..{_rate(ceil)})"))
     return steps

@@ -11,7 +11,6 @@ import difflib
 import re
 import typing
 from ipaddress import IPv4Network
-from itertools import combinations
 
 from pydantic import BaseModel, ValidationError
 
@@ -242,11 +241,17 @@ class _CrossChecks:
                 self.add(("site", "uplink", "gateway"),
                          f"gateway {self.site.uplink.gateway} is not in the uplink's "
                          f"subnet {self.site.uplink.address.network}")
-        for (a, path_a), (b, path_b) in combinations(nets, 2):
-            if path_a[:2] == path_b[:2] and path_a[0] == "services":
-                continue
-            if a.overlaps(b):
-                self.add(path_b, f"{b} overlaps {a} of {dotted(path_a)}")
+        # CIDR blocks nest or are apart: sorted by start, a block overlaps an earlier one exactly
+        # when it starts before the furthest end seen so far. O(n log n), not all pairs.
+        nets.sort(key=lambda item: (int(item[0].network_address), -item[0].prefixlen))
+        widest = None  # (net, path) reaching furthest so far
+        for net, path in nets:
+            if widest and int(net.network_address) <= int(widest[0].broadcast_address):
+                same_service = path[:2] == widest[1][:2] and path[0] == "services"
+                if not same_service:
+                    self.add(path, f"{net} overlaps {widest[0]} of {dotted(widest[1])}")
+            if widest is None or int(net.broadcast_address) > int(widest[0].broadcast_address):
+                widest = (net, path)
 
     def references(self):
         # Names as written, so an item that failed to parse is not also reported as missing.

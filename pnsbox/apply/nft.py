@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import re
 
-from ..render.nft import DIGEST_OBJECT, TABLE, Ruleset
+from ..render.nft import TABLE, Ruleset
+from . import nfnl
 from .netns import KernelError, run
 
 # Creating then deleting the table first makes the load one atomic replace that works
 # whether or not the table exists; no other table is touched.
 PREAMBLE = f"table {TABLE}\ndelete table {TABLE}\n"
 _ERROR_LINE = re.compile(r"^(?:/dev/stdin|-):(\d+):[\d-]+: (Error: .*)$")
-_DIGEST = re.compile(r'comment "pnsbox ([0-9a-f]{16})"')
+_DIGEST = re.compile(r"pnsbox ([0-9a-f]{16})")
 
 
 def _explain(stderr: str, ruleset: Ruleset) -> str:
@@ -41,12 +42,12 @@ def load(ruleset: Ruleset, netns: str | None) -> None:
 
 
 def running_digest(netns: str | None) -> str | None:
-    """The digest of the ruleset in the kernel, or None when there is no pnsbox table."""
-    proc = run(["nft", "list", "counter", *TABLE.split(), DIGEST_OBJECT], netns, check=False)
-    if proc.returncode != 0:
-        table = run(["nft", "list", "table", *TABLE.split()], netns, check=False)
-        return "unknown" if table.returncode == 0 else None
-    match = _DIGEST.search(proc.stdout)
+    """The digest of the ruleset in the kernel, None when there is no pnsbox table,
+    "unknown" when the table was not loaded by pnsbox."""
+    comments = nfnl.inet_table_comments(netns)
+    if TABLE.split()[1] not in comments:
+        return None
+    match = _DIGEST.fullmatch(comments[TABLE.split()[1]] or "")
     return match.group(1) if match else "unknown"
 
 

@@ -1,13 +1,15 @@
-"""apply: render, plan against what runs, check, then change the kernel.
+"""apply: render, plan against what runs, then change the kernel.
 
-Order (plan.compute): links, tc additions, the ruleset in one transaction,
-addresses and routes, removals, forwarding. The box never forwards on new
-addresses without the new policy, and the ruleset's maps never name an HTB
-class that does not exist.
+Order (plan.compute): the ruleset in one transaction (the kernel checks it
+whole; refused, nothing has changed), links, tc additions, addresses and
+routes, removals, forwarding. The box never forwards on new addresses
+without the new policy.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import groupby
@@ -15,6 +17,7 @@ from itertools import groupby
 from ..facts import Facts, FactsError
 from ..model import Config
 from ..plan import Observed, PlanError, Step, compute
+from ..plan_tc import rate_steps, tree_record
 from ..render.net import render_net
 from ..render.nft import Ruleset, render
 from ..render.tc import Shaping, active_windows, allocate_slots, classid, render_shaping
@@ -27,7 +30,7 @@ from .owned import DEFAULT_STATE_DIR, OwnedRecord
 @dataclass
 class Result:
     steps: list[Step]
-    ruleset: Ruleset
+    ruleset: Ruleset | None  # None when only HTB rates were considered (nothing else changed)
     shaping: Shaping
 
     @property
@@ -50,17 +53,42 @@ def _facts(netns: str | None, record: OwnedRecord, owned: dict) -> Facts:
     return found
 
 
-def desired(config: Config, netns: str | None, record: OwnedRecord, owned: dict,
-            now: datetime | None = None) -> tuple[Shaping, Ruleset]:
-    """The shaping plan in force at `now` and the ruleset that points into it."""
+@dataclass(frozen=True)
+class Inputs:
+    """What rendering depends on besides the config: OPD slots, the leaf queue, open schedules."""
+
+    slots: dict[str, int]
+    leaf: str
+    windows: frozenset[str]
+
+
+def inputs(config: Config, netns: str | None, record: OwnedRecord, owned: dict,
+           now: datetime | None = None) -> Inputs:
     try:
         leaf = _facts(netns, record, owned).leaf_qdisc(config.site.queue)
     except FactsError as exc:
         raise PlanError(str(exc)) from exc
     now = (now or datetime.now(UTC)).astimezone(UTC)
     windows = frozenset(active_windows(config, now.weekday(), now.hour * 60 + now.minute))
-    shaping = render_shaping(config, allocate_slots(config, owned.get("slots")), leaf, windows)
+    return Inputs(allocate_slots(config, owned.get("slots")), leaf, windows)
+
+
+def desired(config: Config, given: Inputs) -> tuple[Shaping, Ruleset]:
+    """The shaping plan in force and the ruleset that points into it."""
+    shaping = render_shaping(config, given.slots, given.leaf, given.windows)
     return shaping, render(config, shaping)
+
+
+def structure_fingerprint(config: Config, given: Inputs) -> str:
+    """Everything but bandwidth rates and the clock: equal fingerprints mean equal rulesets,
+    links and class layout, so only HTB rates can differ."""
+    rates_out = {"site": {"uplink": {"bandwidth", "download", "upload", "during"}},
+                 "opds": {"__all__": {"bandwidth"}}}
+    layout = {name: None if opd.bandwidth is None else
+              [(c, t.match.model_dump_json() if t.match else None) for c, t in opd.bandwidth.classes.items()]
+              for name, opd in config.opds.items()}
+    text = config.model_dump_json(exclude=rates_out) + json.dumps([layout, given.slots, given.leaf], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def observe(netns: str | None, owned: dict) -> Observed:
@@ -78,7 +106,7 @@ def plan(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STAT
     _require_netns(netns)
     record = OwnedRecord(state_dir, netns)
     owned = record.read()
-    shaping, ruleset = desired(config, netns, record, owned, now)
+    shaping, ruleset = desired(config, inputs(config, netns, record, owned, now))
     observed = observe(netns, owned)
     return Result(compute(render_net(config), ruleset, observed, shaping), ruleset, shaping)
 
@@ -87,28 +115,39 @@ def apply(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STA
           force: bool = False, now: datetime | None = None) -> Result:
     """Make the namespace run `config`, with the bandwidth plans in force at `now`.
 
-    Calling it again at a schedule boundary is how time-of-day plans switch:
-    only the classes whose rates differ are changed, in place."""
+    Calling it again at a schedule edge is how time-of-day plans switch. When
+    only rates differ from the last apply (same structure, the kernel still runs
+    our ruleset), only the changed HTB classes are touched, in place, without
+    reading the kernel back: that is what keeps a rate change fast at 1,000 OPDs.
+    `force` takes the full path: observe everything, repair what differs."""
     _require_netns(netns)
     record = OwnedRecord(state_dir, netns)
     owned = record.read()
-    shaping, ruleset = desired(config, netns, record, owned, now)
+    given = inputs(config, netns, record, owned, now)
+    structure = structure_fingerprint(config, given)
+    if not force and owned.get("structure") == structure and owned.get("trees") \
+            and nft.running_digest(netns) == owned.get("digest"):
+        shaping = render_shaping(config, given.slots, given.leaf, given.windows)
+        changes = rate_steps(shaping, owned["trees"])
+        if changes is not None:
+            steps = [Step("tc", t.lines, t.text, "shaping") for t in changes]
+            _execute(netns, steps, None)
+            if steps:
+                record.write(trees=tree_record(shaping))
+            return Result(steps, None, shaping)
+    shaping, ruleset = desired(config, given)
     observed = observe(netns, owned)
     steps = compute(render_net(config), ruleset, observed, shaping)
     if force and not any(s.kind == "ruleset" for s in steps):
         steps.insert(0, Step("ruleset", (), "~ nftables table inet pnsbox: reload (forced)"))
-    if not steps:
-        return Result([], ruleset, shaping)
-    if any(s.kind == "ruleset" for s in steps):
-        nft.check(ruleset, netns)  # the kernel's own verdict before anything changes
     addresses, link_names = set(observed.owned_addresses), set(observed.owned_links)
     _execute(netns, steps, ruleset)
     for step in steps:
         _track(step, addresses, link_names)
     labels = {classid(c.minor): c.label for tree in shaping.trees for c in tree.classes}
     record.write(addresses=sorted(map(list, addresses)), links=sorted(link_names), ruleset=ruleset.text,
-                 redirects=sorted(d for d, _ in shaping.redirects),
-                 slots=allocate_slots(config, owned.get("slots")), labels=labels)
+                 redirects=sorted(d for d, _ in shaping.redirects), slots=given.slots, labels=labels,
+                 structure=structure, digest=ruleset.digest, trees=tree_record(shaping))
     return Result(steps, ruleset, shaping)
 
 

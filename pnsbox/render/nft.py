@@ -117,10 +117,11 @@ def render(config: Config, shaping: Shaping | None = None) -> Ruleset:
     header = f"# pnsbox ruleset for site {config.site.name}: generated, do not edit\n"
     # The digest names this exact ruleset; apply reads it back to skip unchanged re-applies.
     digest = digest_of(body)
-    # A named counter carries it: `nft list counter` reads it back without listing the table.
+    # The table's comment carries it (read back over nfnetlink), and a named counter too (for JSON).
     text = header + body.replace(f"table {TABLE} {{\n", f"table {TABLE} {{\n"
+                                 f"\tcomment \"pnsbox {digest}\"\n"
                                  f"\tcounter {DIGEST_OBJECT} {{ comment \"pnsbox {digest}\" }}\n", 1)
-    origins = {line + 2: origin for line, origin in w.origins.items()}
+    origins = {line + 3 if line > 1 else line + 1: origin for line, origin in w.origins.items()}
     return Ruleset(text, digest, origins)
 
 
