@@ -264,9 +264,9 @@ def test_rate_change_takes_effect_at_once_and_spares_the_other_opd(lab):
         assert rates(lab, "a") == {"download": (30 * MBIT, new_ceiling), "upload": (30 * MBIT, new_ceiling)}
 
         before = between(a, 1.0, returned - 0.2)  # after slow start, before the apply
-        after = between(a, returned + 0.5)
+        after = between(a, returned + 1.0)  # "within a second" of the apply
         assert before and min(before) > 1.3 * new_ceiling, f"a was not above the new ceiling before: {before}"
-        assert len(after) >= 6, after  # the flow kept going after the change
+        assert len(after) >= 5, after  # the flow kept going after the change
         assert max(after) <= 1.10 * new_ceiling, f"apply returned at {returned:.2f} s; a's rate after it: {after}"
         assert a["end"]["sum_received"]["seconds"] >= seconds - 0.5
 
