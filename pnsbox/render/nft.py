@@ -172,20 +172,60 @@ def _forward(w: _Writer, config: Config, zones: dict[str, list[str]]):
         for zone in config.expand(policy.from_):
             by_source.setdefault(zone, []).append(index)
     rules: dict[int, list[tuple[str, str]]] = {}  # a policy's rules read the same in every zone's chain
-    for name in zones:
-        if name == GROUP_OPDS or not zones[name]:
-            continue
-        w.add(f"chain from_{ident(name)} {{", f"zone {name}")
-        for index in by_source.get(name, []):
-            if index not in rules:
-                policy = config.policies[index]
-                rules[index] = [line for target in policy.to if target != ZONE_BOX and zones.get(target)
-                                for line in _policy_rules(w, config, index, policy,
-                                                          f"oifname . ip daddr @{zone_set(target)}", target)]
-            for text, origin in rules[index]:
+
+    def rules_of(index: int) -> list[tuple[str, str]]:
+        if index not in rules:
+            policy = config.policies[index]
+            rules[index] = [line for target in policy.to if target != ZONE_BOX and zones.get(target)
+                            for line in _policy_rules(w, config, index, policy,
+                                                      f"oifname . ip daddr @{zone_set(target)}", target)]
+        return rules[index]
+
+    chains = {name: _chain_items(config, by_source.get(name, []), rules_of)
+              for name in zones if name != GROUP_OPDS and zones[name]}
+    shared = {item for items in chains.values() for item in items if isinstance(item, tuple)}
+    for run in sorted(shared):  # declared before the chains that jump to them
+        w.add(f"chain group_{run[0]}_{run[-1]} {{", f"policies[{run[0]}..{run[-1]}]")
+        for index in run:
+            for text, origin in rules_of(index):
                 w.add(text, origin, 2)
+        w.add("}")
+    for name, items in chains.items():
+        w.add(f"chain from_{ident(name)} {{", f"zone {name}")
+        for item in items:
+            if isinstance(item, tuple):
+                names = ", ".join(config.policies[i].name for i in item)
+                w.add(f"jump group_{item[0]}_{item[-1]} comment {_quote(names[:120])}",
+                      f"policies[{item[0]}..{item[-1]}]", 2)
+            else:
+                for text, origin in rules_of(item):
+                    w.add(text, origin, 2)
         w.add(f'counter drop comment "default deny from {name}"', f"zone {name}", 2)
         w.add("}")
+
+
+def _chain_items(config: Config, indexes: list[int], rules_of) -> list:
+    """A zone chain's policies; runs of `from: opds` policies that render to several rules
+    become one jump to a chain all OPDs share (a tuple of indexes), so a 1,000-OPD site does
+    not load each group policy 1,000 times. Order is kept: a jump that matches nothing returns."""
+    items: list = []
+    run: list[int] = []
+
+    def close_run():
+        if len(config.opds) > 1 and sum(len(rules_of(i)) for i in run) >= 2:
+            items.append(tuple(run))
+        else:
+            items.extend(run)
+        run.clear()
+
+    for index in indexes:
+        if GROUP_OPDS in config.policies[index].from_:
+            run.append(index)
+        else:
+            close_run()
+            items.append(index)
+    close_run()
+    return items
 
 
 def _input(w: _Writer, config: Config):
@@ -304,19 +344,21 @@ def _window_match(w: _Writer, window) -> str:
     return window.nft_match(w.shared_set("days", days) if len(days) > 1 else None)
 
 
-def _traffic_matches(w: _Writer, config: Config, policy: Policy, target: str) -> list[str]:
-    """Alternatives for what traffic the policy names (ports, whole protocols, or anything)."""
+def _traffic_matches(w: _Writer, config: Config, policy: Policy, target: str) -> list[tuple[str, set[str]]]:
+    """Alternatives for what traffic the policy names (ports, whole protocols, or anything),
+    each with the protocols it can match (to choose how to reject)."""
     ports = policy.ports
     if not ports and not policy.protocols and target in config.services:
         ports = config.services[target].ports  # a service's own ports, unless the policy names others
     matches = []
     if ports:
-        matches.append(_ports_match(w, ports))
+        matches.append((_ports_match(w, ports), {p.protocol for p in ports}))
     if policy.protocols:
         names = policy.protocols
-        matches.append(f"meta l4proto {names[0]}" if len(names) == 1 else
-                       f"meta l4proto {w.shared_set('protocols', list(names))}")
-    return matches or [""]
+        match = f"meta l4proto {names[0]}" if len(names) == 1 else \
+            f"meta l4proto {w.shared_set('protocols', list(names))}"
+        matches.append((match, set(names)))
+    return matches or [("", {"tcp", "udp", "icmp", "other"})]
 
 
 def _policy_rules(w: _Writer, config: Config, index: int, policy: Policy, where: str,
@@ -329,7 +371,7 @@ def _policy_rules(w: _Writer, config: Config, index: int, policy: Policy, where:
         schedule = config.schedules[policy.schedule]
         windows = [_window_match(w, win) for win in utc_windows(schedule, config.site.timezone)]
     out = []
-    for traffic in _traffic_matches(w, config, policy, target):
+    for traffic, protocols in _traffic_matches(w, config, policy, target):
         for window in windows:
             match = " ".join(part for part in (where, traffic, window) if part)
             if policy.log:
@@ -337,8 +379,11 @@ def _policy_rules(w: _Writer, config: Config, index: int, policy: Policy, where:
                             f"{_quote('pnsbox ' + policy.action + ' ' + policy.name[:90] + ': ')} {comment}",
                             origin))
             if policy.action == "reject":
-                out.append((f"{match} meta l4proto tcp counter reject with tcp reset {comment}", origin))
-                out.append((f"{match} counter reject with icmpx admin-prohibited {comment}", origin))
+                if "tcp" in protocols:  # TCP is refused with a reset, the rest with ICMP
+                    tcp_only = "" if protocols == {"tcp"} else " meta l4proto tcp"
+                    out.append((f"{match}{tcp_only} counter reject with tcp reset {comment}", origin))
+                if protocols != {"tcp"}:
+                    out.append((f"{match} counter reject with icmpx admin-prohibited {comment}", origin))
             else:
                 out.append((f"{match} counter {policy.action} {comment}", origin))
     return out
