@@ -32,9 +32,7 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -43,6 +41,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from benchkit import Namespaces, code_version, in_ns, ip_batch, machine, sh, unwind_on_sigterm
 
 from pnsbox.load import load_text
 from pnsbox.model import Config
@@ -159,50 +159,6 @@ def median(values: list[float]) -> float | None:
 
 
 # --- namespaces (never the host's) ---------------------------------------------
-
-
-def sh(argv: list[str], stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(argv, input=stdin, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv[:6])}{' ...' if len(argv) > 6 else ''}: "
-                           f"{proc.stderr.strip() or proc.stdout.strip()}")
-    return proc
-
-
-def in_ns(ns: str, *argv: str) -> list[str]:
-    return ["ip", "netns", "exec", ns, *argv]
-
-
-class Namespaces:
-    """Creates `pnsbench-<pid>-<name>` namespaces and removes every one of them on close()."""
-
-    def __init__(self):
-        self.owner = os.getpid()
-        self.prefix = f"pnsbench-{self.owner}-"
-        self.made: list[str] = []
-
-    def add(self, name: str) -> str:
-        ns = self.prefix + name
-        sh(["ip", "netns", "add", ns])
-        self.made.append(ns)
-        sh(["ip", "-n", ns, "link", "set", "lo", "up"])
-        return ns
-
-    def remove(self, ns: str) -> None:
-        if ns in self.made:
-            sh(["ip", "netns", "del", ns], check=False)
-            self.made.remove(ns)
-
-    def close(self) -> None:
-        if os.getpid() != self.owner:  # a forked child (pyroute2's helpers) owns nothing
-            return
-        for ns in reversed(list(self.made)):
-            self.remove(ns)
-
-
-def ip_batch(ns: str, commands: list[str]) -> None:
-    if commands:
-        sh(["ip", "-n", ns, "-batch", "-"], stdin="\n".join(commands) + "\n")
 
 
 def build_hub(spaces: Namespaces, tag: str, n: int, attach: dict[str, tuple[str, str]] | None = None) -> str:
@@ -352,32 +308,6 @@ def measure_throughput(spaces: Namespaces, big: Config, small: Config, state_dir
 # --- report -------------------------------------------------------------------
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, Python {platform.python_version()}"
-
-
-def code_version() -> str:
-    """Which pnsbox this measures: its directory, and its git commit when it is a checkout."""
-    import pnsbox
-
-    where = Path(pnsbox.__file__).resolve().parent
-    head = subprocess.run(["git", "-C", str(where), "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True)
-    if head.returncode != 0:
-        return f"{where} (not a git checkout)"
-    dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--", "."],
-                           capture_output=True, text=True).stdout.strip()
-    return f"{where} at commit {head.stdout.strip()}{' with uncommitted changes' if dirty else ''}"
-
-
 def print_table(results: list[SizeResult]) -> None:
     header = ("OPDs", "policies", "nft lines", "validate", "render", "full apply", "unchanged")
     rows = []
@@ -396,20 +326,6 @@ def print_table(results: list[SizeResult]) -> None:
 def goal_line(what: str, value: str, met: bool | None) -> str:
     verdict = "not measured" if met is None else ("met" if met else "MISSED")
     return f"  {what:<52} {value:>12}   {verdict}"
-
-
-_MAIN_PID = os.getpid()
-
-
-def _on_sigterm(signum, frame):
-    """SIGTERM to this process unwinds it, so the namespaces are still removed.
-
-    pyroute2 forks helper processes and stops them with SIGTERM; they inherit this handler
-    and must simply die, never unwind into main()'s clean-up.
-    """
-    if os.getpid() != _MAIN_PID:
-        os._exit(143)
-    sys.exit(143)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -446,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
           "process, after a warm-up (imports, including pyroute2's ~0.35 s, not counted)")
     print(flush=True)
 
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    unwind_on_sigterm()
     spaces = Namespaces()
     tmp = Path(tempfile.mkdtemp(prefix="pnsbench-"))
     results: list[SizeResult] = []

@@ -38,9 +38,7 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -49,6 +47,8 @@ import time
 from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
+
+from benchkit import MAIN_PID, Namespaces, code_version, ip_batch, machine, sh, unwind_on_sigterm
 
 from pnsbox.load import load_text
 from pnsbox.model import Config
@@ -102,46 +102,6 @@ def fair_site(o0_ceiling_mbit: int = 100, guaranteed_mbit: int = 10) -> Config:
 
 
 # --- namespaces (never the host's) ---------------------------------------------------
-
-
-def sh(argv: list[str], stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(argv, input=stdin, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv[:6])}{' ...' if len(argv) > 6 else ''}: "
-                           f"{proc.stderr.strip() or proc.stdout.strip()}")
-    return proc
-
-
-class Namespaces:
-    """`pnsbench-<pid>-<name>` namespaces; close() removes every one this process made."""
-
-    def __init__(self):
-        self.owner = os.getpid()
-        self.prefix = f"pnsbench-{self.owner}-"
-        self.made: list[str] = []
-
-    def add(self, name: str) -> str:
-        ns = self.prefix + name
-        sh(["ip", "netns", "add", ns])
-        self.made.append(ns)
-        sh(["ip", "-n", ns, "link", "set", "lo", "up"])
-        return ns
-
-    def remove(self, ns: str) -> None:
-        if ns in self.made:
-            sh(["ip", "netns", "del", ns], check=False)
-            self.made.remove(ns)
-
-    def close(self) -> None:
-        if os.getpid() != self.owner:  # a forked child (pyroute2's helpers) owns nothing
-            return
-        for ns in reversed(list(self.made)):
-            self.remove(ns)
-
-
-def ip_batch(ns: str, commands: list[str]) -> None:
-    if commands:
-        sh(["ip", "-n", ns, "-batch", "-"], stdin="\n".join(commands) + "\n")
 
 
 def build_hub(spaces: Namespaces, n: int) -> tuple[str, str]:
@@ -392,30 +352,6 @@ def measure_lab(lab: str, tmp: Path, fair_seconds: float, single_seconds: float,
 # --- report -------------------------------------------------------------------------
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, Python {platform.python_version()}"
-
-
-def code_version() -> str:
-    import pnsbox
-
-    where = Path(pnsbox.__file__).resolve().parent
-    head = subprocess.run(["git", "-C", str(where), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    if head.returncode != 0:
-        return f"{where} (not a git checkout)"
-    dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--", "."],
-                           capture_output=True, text=True).stdout.strip()
-    return f"{where} at commit {head.stdout.strip()}{' with uncommitted changes' if dirty else ''}"
-
-
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
 
@@ -481,16 +417,6 @@ def print_lab(fairness: dict, singles: list, fair_seconds: float, single_seconds
     return indices
 
 
-_MAIN_PID = os.getpid()
-
-
-def _on_sigterm(signum, frame):
-    """SIGTERM unwinds this process (so the namespaces go); pyroute2's forked helpers just die."""
-    if os.getpid() != _MAIN_PID:
-        os._exit(143)
-    sys.exit(143)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="10 and 100 OPDs, short flows")
@@ -519,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from pnsbox.lab import topology
 
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    unwind_on_sigterm()
     spaces = Namespaces()
     lab = f"bsh{os.getpid()}"
     tmp = Path(tempfile.mkdtemp(prefix="pnsbench-shaping-"))
@@ -532,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         fairness, singles = measure_lab(lab, tmp, fair_seconds, single_seconds, ceilings)
     finally:
         spaces.close()
-        if os.getpid() == _MAIN_PID:
+        if os.getpid() == MAIN_PID:
             topology.lab_down(lab)
         shutil.rmtree(tmp, ignore_errors=True)
 

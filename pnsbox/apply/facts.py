@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 from ..facts import LEAF_QDISCS, Facts
@@ -10,6 +11,7 @@ from .netns import run
 PROBE_DEVICE = "pnsbox-probe"
 
 
+@functools.lru_cache(maxsize=64)  # once per namespace and process: the kernel does not change under us
 def probe(netns: str | None) -> Facts:
     run(["ip", "link", "add", "name", PROBE_DEVICE, "type", "ifb"], netns)
     try:

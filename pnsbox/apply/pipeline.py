@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import groupby
@@ -135,8 +136,10 @@ def apply(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STA
             if steps:
                 record.write(trees=tree_record(shaping))
             return Result(steps, None, shaping)
-    shaping, ruleset = desired(config, given)
-    observed = observe(netns, owned)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # read the kernel while rendering
+        seen = pool.submit(observe, netns, owned)
+        shaping, ruleset = desired(config, given)
+        observed = seen.result()
     steps = compute(render_net(config), ruleset, observed, shaping)
     if force and not any(s.kind == "ruleset" for s in steps):
         steps.insert(0, Step("ruleset", (), "~ nftables table inet pnsbox: reload (forced)"))
