@@ -159,17 +159,35 @@ def _executor(step: Step) -> str:
 
 
 def _execute(netns: str | None, steps: list[Step], ruleset: Ruleset) -> None:
-    """Consecutive steps of one tool go to the kernel as one batch, in plan order."""
-    for kind, group in groupby(steps, key=_executor):
-        group = list(group)
-        if kind == "ip":
-            links.execute(group, netns)
-        elif kind == "tc":
-            tc.batch([line for step in group for line in step.args], netns)
-        elif kind == "ruleset":
-            nft.load(ruleset, netns)
-        elif kind == "forwarding":
-            links.enable_forwarding(netns)
+    """Consecutive steps of one tool go to the kernel as one batch, in plan order. New HTB
+    classes and the addresses and routes after them touch different things, so those two
+    batches run side by side."""
+    batches = [(kind, list(group)) for kind, group in groupby(steps, key=_executor)]
+    index = 0
+    while index < len(batches):
+        kind, group = batches[index]
+        following = batches[index + 1] if index + 1 < len(batches) else (None, [])
+        if kind == "tc" and following[0] == "ip" and all(s.kind.startswith(("address", "route"))
+                                                         for s in following[1]):
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                addresses = pool.submit(links.execute, following[1], netns)
+                _run_batch(kind, group, netns, ruleset)
+                addresses.result()
+            index += 2
+            continue
+        _run_batch(kind, group, netns, ruleset)
+        index += 1
+
+
+def _run_batch(kind: str, group: list[Step], netns: str | None, ruleset: Ruleset) -> None:
+    if kind == "ip":
+        links.execute(group, netns)
+    elif kind == "tc":
+        tc.batch([line for step in group for line in step.args], netns)
+    elif kind == "ruleset":
+        nft.load(ruleset, netns)
+    elif kind == "forwarding":
+        links.enable_forwarding(netns)
 
 
 def _track(step: Step, addresses: set, link_names: set) -> None:
