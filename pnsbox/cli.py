@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+from pathlib import Path
 
 from .load import load_site
 from .model import Config
@@ -69,10 +70,20 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def _actor() -> tuple[str, str]:
+    """Who is asking, and from where (the SSH client's address when there is one)."""
+    import getpass
+
+    who = os.environ.get("SUDO_USER") or getpass.getuser()
+    ssh = os.environ.get("SSH_CONNECTION", "").split()
+    return who, f"ssh:{ssh[0]}" if ssh else "local"
+
+
 def cmd_apply(args) -> int:
     from .apply.pipeline import apply
 
     result = apply(_config(args), _netns(args), args.state_dir, force=args.force)
+    _record(args, result, args.message or "apply")
     if not result.changed:
         print("nothing to change: the box already runs this config")
         return 0
@@ -80,6 +91,72 @@ def cmd_apply(args) -> int:
         print(step.text.splitlines()[0])
     what = f"ruleset {result.ruleset.digest}" if result.ruleset else "bandwidth plans only"
     print(f"applied: {len(result.steps)} change(s); {what}")
+    return 0
+
+
+def _record(args, result, message: str, action: str = "apply") -> None:
+    """A new version when the site's files or the kernel changed, and an audit entry for it."""
+    from .store import AuditLog, History, site_files
+
+    history = History(args.state_dir)
+    files = site_files(args.config)
+    latest = history.latest()
+    if latest and latest.files == files and not result.changed:
+        return
+    author, origin = args.author or _actor()[0], _actor()[1]
+    digest = result.ruleset.digest if result.ruleset else (latest.digest if latest else None)
+    version = history.record(files, author, message, digest)
+    AuditLog(args.state_dir).append(action, author, origin,
+                                    f"version {version.id}: {message}; {len(result.steps)} change(s)")
+
+
+def cmd_history(args) -> int:
+    import datetime
+
+    from .store import History
+
+    for version in History(args.state_dir).versions():
+        when = datetime.datetime.fromtimestamp(version.time, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        print(f"{version.id:>5}  {when}  {version.author:<12} {version.message}")
+    return 0
+
+
+def cmd_diff(args) -> int:
+    from .store import History, diff
+
+    history = History(args.state_dir)
+    print(diff(history.get(args.a), history.get(args.b)) or f"versions {args.a} and {args.b} are the same")
+    return 0
+
+
+def cmd_rollback(args) -> int:
+    import tempfile
+
+    from .apply.pipeline import apply
+    from .store import History
+
+    version = History(args.state_dir).get(args.version)
+    with tempfile.TemporaryDirectory(prefix="pnsbox-rollback-") as scratch:
+        site = version.write_site(Path(scratch))
+        result = apply(build(load_site(site)), _netns(args), args.state_dir)
+        args.config = str(site)
+        _record(args, result, f"rollback to version {version.id}", "rollback")
+    print(f"rolled back to version {version.id}: {len(result.steps)} change(s)")
+    return 0
+
+
+def cmd_audit(args) -> int:
+    from .store import AuditLog
+
+    log = AuditLog(args.state_dir)
+    if args.verify:
+        problems = log.verify()
+        for problem in problems:
+            print(f"audit: {problem}", file=sys.stderr)
+        print(f"audit trail: {len(log.entries())} entries, " + ("INTACT" if not problems else "BROKEN"))
+        return 0 if not problems else EXIT_CONFIG
+    for entry in log.entries():
+        print(f"{entry['seq']:>5}  {entry['actor']:<12} {entry['from']:<18} {entry['action']:<10} {entry['detail']}")
     return 0
 
 
@@ -188,7 +265,24 @@ def parser() -> argparse.ArgumentParser:
     command("check", cmd_check, "have the kernel check the ruleset (nft -c)", kernel=True)
     command("plan", cmd_plan, "show what an apply would change", kernel=True)
     apply_parser = command("apply", cmd_apply, "make the box run a config", kernel=True)
-    apply_parser.add_argument("--force", action="store_true", help="reload the ruleset even if unchanged")
+    apply_parser.add_argument("--force", action="store_true",
+                              help="observe everything and repair what differs, even if nothing changed")
+    apply_parser.add_argument("-m", "--message", help="why: kept with the version in the history")
+    apply_parser.add_argument("--author", help="who (default: the user running pnsbox)")
+    state_only = {"config": False, "kernel": False}
+    history_parser = command("history", cmd_history, "list the applied versions", **state_only)
+    diff_parser = command("diff", cmd_diff, "show what changed between two versions", **state_only)
+    diff_parser.add_argument("a", type=int)
+    diff_parser.add_argument("b", type=int)
+    rollback_parser = command("rollback", cmd_rollback, "apply an earlier version again", config=False,
+                              kernel=True)
+    rollback_parser.add_argument("version", type=int)
+    rollback_parser.add_argument("--author", help="who (default: the user running pnsbox)")
+    audit_parser = command("audit", cmd_audit, "the audit trail; `audit verify` checks its hash chain",
+                           **state_only)
+    audit_parser.add_argument("verify", nargs="?", choices=["verify"], help="check the chain")
+    for p in (history_parser, diff_parser, audit_parser):
+        p.add_argument("--state-dir", default=DEFAULT_STATE, help="where pnsbox keeps its state")
     command("show", cmd_show, "show what runs, with per-OPD counters", config=False, kernel=True)
 
     lab = sub.add_parser("lab", help="network-namespace lab built from a config")
@@ -221,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         from .plan import PlanError
 
         lab_error = type(exc).__name__ == "LabError"
-        if isinstance(exc, (KernelError, PlanError)) or lab_error:
+        if isinstance(exc, (KernelError, PlanError, KeyError)) or lab_error:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_KERNEL
         raise

@@ -1,0 +1,145 @@
+"""Config history and the audit trail, under the state directory. Writes are crash-safe.
+
+history/NNNNNN.json   one version per apply: id, parent, author, time, message, the site's
+                      files as text (so any version can be re-applied), the ruleset digest
+audit.log             one JSON line per event, each carrying the hash of the one before
+audit.head            the hash of the last line, so a cut-off tail is noticed too
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .apply.owned import write_atomic
+from .load import MAIN_FILE
+
+GENESIS = "0" * 64
+
+
+def site_files(directory: str | Path) -> dict[str, str]:
+    """The files that make a site, by path relative to it: what a version keeps."""
+    directory = Path(directory)
+    main = directory / MAIN_FILE if directory.is_dir() else directory
+    files = {MAIN_FILE: main.read_text()}
+    opds = main.parent / "opds"
+    for part in sorted(opds.glob("*.yaml")) if opds.is_dir() else []:
+        files[f"opds/{part.name}"] = part.read_text()
+    return files
+
+
+@dataclass(frozen=True)
+class Version:
+    id: int
+    parent: int | None
+    author: str
+    time: float
+    message: str
+    files: dict[str, str]
+    digest: str | None
+
+    def write_site(self, directory: Path) -> Path:
+        """Lay the version's files out as a site directory (to load or re-apply it)."""
+        for name, text in self.files.items():
+            (directory / name).parent.mkdir(parents=True, exist_ok=True)
+            (directory / name).write_text(text)
+        return directory
+
+
+class History:
+    def __init__(self, state_dir: str | Path):
+        self.dir = Path(state_dir) / "history"
+
+    def versions(self) -> list[Version]:
+        return [self._read(p) for p in sorted(self.dir.glob("[0-9]*.json"))] if self.dir.is_dir() else []
+
+    def get(self, version_id: int) -> Version:
+        path = self.dir / f"{version_id:06d}.json"
+        if not path.is_file():
+            raise KeyError(f"no version {version_id} in {self.dir}")
+        return self._read(path)
+
+    def latest(self) -> Version | None:
+        versions = self.versions()
+        return versions[-1] if versions else None
+
+    def record(self, files: dict[str, str], author: str, message: str, digest: str | None) -> Version:
+        latest = self.latest()
+        version = Version(latest.id + 1 if latest else 1, latest.id if latest else None, author,
+                          time.time(), message, files, digest)
+        write_atomic(self.dir / f"{version.id:06d}.json", json.dumps(version.__dict__, indent=1))
+        return version
+
+    @staticmethod
+    def _read(path: Path) -> Version:
+        return Version(**json.loads(path.read_text()))
+
+
+def diff(old: Version, new: Version) -> str:
+    """A unified diff of two versions' files."""
+    out = []
+    for name in sorted(set(old.files) | set(new.files)):
+        out += difflib.unified_diff(old.files.get(name, "").splitlines(), new.files.get(name, "").splitlines(),
+                                    f"v{old.id}/{name}", f"v{new.id}/{name}", lineterm="")
+    return "\n".join(out)
+
+
+class AuditLog:
+    """Append-only and hash-chained: editing, deleting, reordering or cutting off entries
+    breaks the chain, and `verify` says where."""
+
+    def __init__(self, state_dir: str | Path):
+        self.path = Path(state_dir) / "audit.log"
+        self.head = Path(state_dir) / "audit.head"
+
+    @staticmethod
+    def _hash(entry: dict) -> str:
+        body = {k: v for k, v in entry.items() if k != "hash"}
+        return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+    def entries(self) -> list[dict]:
+        if not self.path.is_file():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def append(self, action: str, actor: str, origin: str, detail: str) -> dict:
+        entries = self.entries()
+        previous = entries[-1] if entries else None
+        entry = {"seq": previous["seq"] + 1 if previous else 1, "time": time.time(), "actor": actor,
+                 "from": origin, "action": action, "detail": detail,
+                 "prev": previous["hash"] if previous else GENESIS}
+        entry["hash"] = self._hash(entry)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(entry, sort_keys=True) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        write_atomic(self.head, entry["hash"] + "\n")
+        return entry
+
+    def verify(self) -> list[str]:
+        """Problems found, first to last; an empty list means the trail is intact."""
+        problems = []
+        previous_hash, expected_seq = GENESIS, 1
+        try:
+            entries = self.entries()
+        except json.JSONDecodeError as exc:
+            return [f"{self.path}: unreadable line ({exc})"]
+        for entry in entries:
+            seq = entry.get("seq")
+            if seq != expected_seq:
+                problems.append(f"entry {seq}: expected entry {expected_seq} here (deleted or reordered)")
+            if entry.get("prev") != previous_hash:
+                problems.append(f"entry {seq}: does not follow the entry before it (deleted or reordered)")
+            if entry.get("hash") != self._hash(entry):
+                problems.append(f"entry {seq}: its content was changed after it was written")
+            previous_hash, expected_seq = entry.get("hash"), (seq or expected_seq) + 1
+        head = self.head.read_text().strip() if self.head.is_file() else GENESIS
+        if head != previous_hash:
+            problems.append("the log's last entries are missing (it ends before the recorded head)")
+        return problems
