@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .load import load_site
-from .model import Config
+from .model import Config, format_rate
 from .problems import ConfigError
 from .validate import build
 
@@ -35,6 +35,20 @@ def cmd_validate(args) -> int:
     config = _config(args)
     print(f"{args.config}: ok — {len(config.opds)} OPDs, {len(config.services)} services, "
           f"{len(config.policies)} policies")
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from .explain import explain
+
+    try:
+        from datetime import UTC, datetime
+
+        now = datetime.now(UTC)
+        print(explain(_config(args), args.source, args.target, args.port, now).text())
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     return 0
 
 
@@ -190,13 +204,6 @@ def cmd_show(args) -> int:
     return 0
 
 
-def _rate(bits: int) -> str:
-    for unit, size in (("Gbit", 10**9), ("Mbit", 10**6), ("Kbit", 10**3)):
-        if bits >= size:
-            return f"{bits / size:.1f}{unit}"
-    return f"{bits}bit"
-
-
 def _show_shaping(netns: str | None, state_dir: str) -> None:
     from .apply import tc
     from .apply.owned import OwnedRecord
@@ -215,7 +222,7 @@ def _show_shaping(netns: str | None, state_dir: str) -> None:
         for minor in sorted(tree.classes):
             c = tree.classes[minor]
             label = labels.get(f"1:{minor:x}", "?")
-            print(f"1:{minor:<6x}{label[:23]:<24}{_rate(c.rate):>10}{_rate(c.ceil):>10}{_rate(c.rate_now):>10}"
+            print(f"1:{minor:<6x}{label[:23]:<24}{format_rate(c.rate):>10}{format_rate(c.ceil):>10}{format_rate(c.rate_now):>10}"
                   f"{_human_bytes(c.bytes):>12}{c.drops:>8}{c.borrowed:>10}")
 
 
@@ -260,6 +267,10 @@ def parser() -> argparse.ArgumentParser:
         return p
 
     command("validate", cmd_validate, "check a config; print every problem")
+    explain_parser = command("explain", cmd_explain, "which policy decides FROM -> TO [PORT], and which class shapes it")
+    explain_parser.add_argument("source", metavar="FROM")
+    explain_parser.add_argument("target", metavar="TO")
+    explain_parser.add_argument("port", metavar="PORT", nargs="?", help="tcp/443, udp/53, or icmp")
     command("schema", cmd_schema, "print the JSON Schema of the config", config=False)
     command("render", cmd_render, "print the nftables ruleset a config makes")
     command("check", cmd_check, "have the kernel check the ruleset (nft -c)", kernel=True)

@@ -47,6 +47,14 @@ def parse_rate(value) -> int:
     return bits
 
 
+def format_rate(bits: int) -> str:
+    """50_000_000 -> '50mbit', the config's own notation (to 3 significant decimals)."""
+    for unit, size in (("gbit", 10**9), ("mbit", 10**6), ("kbit", 10**3)):
+        if bits >= size:
+            return f"{round(bits / size, 3):g}{unit}"
+    return f"{bits}bit"
+
+
 Rate = Annotated[int, BeforeValidator(parse_rate),
                  WithJsonSchema({"type": "string", "pattern": _RATE.pattern.replace("(?:", "(")})]
 

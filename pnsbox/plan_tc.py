@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .model import format_rate
 from .render.tc import Shaping, TcClass, Tree, class_line, classid, leaf_line, redirect_lines, root_line
 
 
@@ -23,15 +24,8 @@ def _close(a: int, b: int) -> bool:
     return abs(a - b) <= max(1000, b // 100)  # tc prints rates rounded
 
 
-def _rate(bits: int) -> str:
-    for unit, size in (("gbit", 10**9), ("mbit", 10**6), ("kbit", 10**3)):
-        if bits >= size and bits % (size // 1000 or 1) == 0:
-            return f"{bits / size:g}{unit}"
-    return f"{bits}bit"
-
-
 def _describe(tree: Tree, cls: TcClass) -> str:
-    return f"{tree.direction} class {classid(cls.minor)} {cls.label}: {_rate(cls.rate)}..{_rate(cls.ceil)}"
+    return f"{tree.direction} class {classid(cls.minor)} {cls.label}: {format_rate(cls.rate)}..{format_rate(cls.ceil)}"
 
 
 def tree_steps(tree: Tree, seen, leaf_qdisc: str) -> list[TcStep]:
@@ -59,7 +53,7 @@ def tree_steps(tree: Tree, seen, leaf_qdisc: str) -> list[TcStep]:
         elif not (_close(have.rate, cls.rate) and _close(have.ceil, cls.ceil)) or (
                 cls.leaf and have.prio != cls.prio):  # tc shows no prio for inner classes
             steps.append(TcStep("before", (class_line("change", device, cls),),
-                                f"~ {_describe(tree, cls)} (was {_rate(have.rate)}..{_rate(have.ceil)})"))
+                                f"~ {_describe(tree, cls)} (was {format_rate(have.rate)}..{format_rate(have.ceil)})"))
         elif cls.leaf and seen.leaf_kinds.get(cls.minor) != leaf_qdisc:
             has_children = any(c.parent == cls.minor for c in seen.classes.values())
             steps.append(TcStep("after" if has_children else "before", tuple(leaf),
@@ -111,5 +105,5 @@ def rate_steps(shaping: Shaping, recorded: dict) -> list[TcStep] | None:
                 return None
             if (rate, ceil, prio) != (cls.rate, cls.ceil, cls.prio):
                 steps.append(TcStep("before", (class_line("change", tree.device, cls),),
-                                    f"~ {_describe(tree, cls)} (was {_rate(rate)}..{_rate(ceil)})"))
+                                    f"~ {_describe(tree, cls)} (was {format_rate(rate)}..{format_rate(ceil)})"))
     return steps

@@ -27,6 +27,7 @@ from .model import (
     Schedule,
     Service,
     Site,
+    format_rate,
 )
 from .problems import ConfigError, Problem, dotted
 
@@ -301,8 +302,8 @@ class _CrossChecks:
                 if total > pipe.rate(direction):
                     when = f" during {window}" if window else ""
                     self.add(("site", "uplink"),
-                             f"{direction} guarantees add up to {_rate(total)}{when}, more than the pipe's "
-                             f"{_rate(pipe.rate(direction))}; lower them or set site.oversubscribe: true")
+                             f"{direction} guarantees add up to {format_rate(total)}{when}, more than the pipe's "
+                             f"{format_rate(pipe.rate(direction))}; lower them or set site.oversubscribe: true")
 
     def _opd_bandwidth(self, name, bandwidth, schedules):
         uplink = self.site.uplink
@@ -320,12 +321,12 @@ class _CrossChecks:
                 label = f"{direction} ceiling" if own else "ceiling"
                 if ceiling < guaranteed and (where, "low") not in reported:
                     reported.add((where, "low"))
-                    self.add((*where, "ceiling"), f"{label} {_rate(ceiling)} is below "
-                                                  f"the guarantee {_rate(guaranteed)}")
+                    self.add((*where, "ceiling"), f"{label} {format_rate(ceiling)} is below "
+                                                  f"the guarantee {format_rate(guaranteed)}")
                 if ceiling > uplink.rate(direction) and (where, "high") not in reported:
                     reported.add((where, "high"))
-                    self.add((*where, "ceiling"), f"{label} {_rate(ceiling)} is above the {direction} "
-                                                  f"pipe's {_rate(uplink.rate(direction))}")
+                    self.add((*where, "ceiling"), f"{label} {format_rate(ceiling)} is above the {direction} "
+                                                  f"pipe's {format_rate(uplink.rate(direction))}")
         shares = sum(c.share for c in bandwidth.classes.values())
         if shares > 100:
             self.add((*base, "classes"), f"class shares add up to {shares:g}%, more than 100%")
@@ -344,8 +345,8 @@ class _CrossChecks:
                     self.add((*cpath, "match", "services", i), _unknown_ref("service", ref, sorted(services)))
             for direction in ("download", "upload"):
                 if tclass.ceiling and tclass.ceiling > bandwidth.plan(direction).ceiling:
-                    self.add((*cpath, "ceiling"), f"class ceiling {_rate(tclass.ceiling)} is above the OPD's "
-                                                  f"{direction} ceiling {_rate(bandwidth.plan(direction).ceiling)}")
+                    self.add((*cpath, "ceiling"), f"class ceiling {format_rate(tclass.ceiling)} is above the OPD's "
+                                                  f"{direction} ceiling {format_rate(bandwidth.plan(direction).ceiling)}")
                     break
 
     def _raw_names(self, section: str) -> set[str]:
@@ -356,13 +357,6 @@ class _CrossChecks:
         for name, schedule in self.schedules.items():
             if schedule.from_ == schedule.to:
                 self.add(("schedules", name, "to"), "`from` and `to` are the same time: an empty window")
-
-
-def _rate(bits: int) -> str:
-    for unit, size in (("gbit", 10**9), ("mbit", 10**6), ("kbit", 10**3)):
-        if bits >= size:
-            return f"{bits / size:g}{unit}"
-    return f"{bits}bit"
 
 
 def _unknown_ref(kind: str, ref: str, known: list[str]) -> str:

@@ -146,3 +146,24 @@ def test_scheduled_rule_follows_the_clock(lab, label, shift_hours, length, days_
         assert outcomes(name, "dinkes", {key: expected}) == {key: expected}, label
     finally:
         apply(build(load_site(EXAMPLE)), topology.netns_name(name, "hub"), state)
+
+
+ZONE_OF = {SIMPEG: "simpeg", MAIL: "mail", DNS: "dns", INTERNET: "internet",
+           **{address: name for name, address in HOSTS.items()}}
+ACTION_CODE = {"accept": "A", "drop": "T", "reject": "R"}
+
+
+@pytest.mark.parametrize("node", sorted(HOSTS) + sorted(FROM_ELSEWHERE))
+def test_explain_agrees_with_what_the_kernel_did(node):
+    """The tables above are what the kernel did (the tests above probe them); `pnsbox explain`
+    must give the same verdict for every one of them."""
+    from pnsbox.explain import explain
+
+    config = build(load_site(EXAMPLE))
+    table = FROM_ELSEWHERE.get(node) or {**EVERY_OPD, **BETWEEN_OPDS[node]}
+    for (proto, address, port, *_), observed in table.items():
+        if address == MAIL and node == "simpeg":
+            continue  # same switch: that traffic never reaches the hub
+        port_text = "icmp" if proto == "icmp" else f"{proto}/{port}"
+        verdict = explain(config, node, ZONE_OF[address], port_text).action
+        assert ACTION_CODE[verdict] == observed, (node, proto, address, port)

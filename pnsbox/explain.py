@@ -1,0 +1,115 @@
+"""`pnsbox explain FROM TO [PORT]`: which policy decides, which class shapes it, and why.
+
+Pure: reads only the config, walking the policies in order exactly as the
+rendered chains do. The lab tests check that the kernel agrees with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from .model import (
+    DEFAULT_CLASS,
+    GROUP_OPDS,
+    ZONE_BOX,
+    ZONE_INTERNET,
+    Config,
+    PortRange,
+    format_rate,
+    parse_port,
+)
+from .render.schedule import is_open
+
+
+@dataclass(frozen=True)
+class Explanation:
+    action: str  # accept, drop or reject
+    policy: str | None  # None: the default deny
+    index: int | None
+    schedule: str | None  # the policy holds only while this schedule is open
+    shaping: str  # the HTB class that carries it, in words
+    reasons: tuple[str, ...]
+
+    def text(self) -> str:
+        head = (f"{self.action} by policy {self.policy} (policies[{self.index}])" if self.policy
+                else f"{self.action}: no policy matches, the default between zones is deny")
+        return "\n".join([head, *(f"  - {r}" for r in self.reasons), f"  shaped by: {self.shaping}"])
+
+
+def _port_of(text: str | None) -> PortRange | None:
+    return parse_port(text) if text else None
+
+
+def _matches_traffic(config: Config, policy, target: str, port: PortRange | None, protocol: str) -> str | None:
+    """Why the policy's traffic part matches, or None."""
+    ports = policy.ports
+    if not ports and not policy.protocols and target in config.services:
+        ports = config.services[target].ports
+    if not ports and not policy.protocols:
+        return "it names no ports or protocols: all traffic"
+    if protocol in policy.protocols:
+        return f"it allows the whole protocol {protocol}"
+    if port and any(p.protocol == port.protocol and p.first <= port.first <= p.last for p in ports):
+        return f"{port} is among its ports ({', '.join(map(str, ports))})"
+    return None
+
+
+def explain(config: Config, source: str, target: str, port_text: str | None = None,
+            now: datetime | None = None) -> Explanation:
+    """`now` (UTC) decides scheduled policies; without it they are taken as open."""
+    for zone, role in ((source, "FROM"), (target, "TO")):
+        if zone not in config.zone_names():
+            raise ValueError(f"{role}: no zone named `{zone}` (zones: {', '.join(sorted(config.zone_names()))})")
+    port = _port_of(port_text) if port_text and "/" in port_text else None
+    protocol = port.protocol if port else (port_text or "tcp")
+    reasons = []
+    for index, policy in enumerate(config.policies):
+        if source not in config.expand(policy.from_):
+            continue
+        to = config.expand(policy.to)
+        if target not in to:
+            continue
+        why = _matches_traffic(config, policy, target, port, protocol)
+        if why is None:
+            reasons.append(f"policies[{index}] {policy.name} names {source} -> {target} but not this traffic")
+            continue
+        if policy.schedule and now is not None and not is_open(
+                config.schedules[policy.schedule], config.site.timezone, now.weekday(), now.hour * 60 + now.minute):
+            reasons.append(f"policies[{index}] {policy.name} would match, but schedule {policy.schedule} "
+                           f"is closed now ({now:%a %H:%M} UTC)")
+            continue
+        via = "opds" if GROUP_OPDS in policy.from_ and source in config.opds else source
+        reasons.append(f"policies[{index}] {policy.name}: from {via} to {target}; {why}")
+        if policy.schedule:
+            reasons.append(f"only while schedule {policy.schedule} is open (in {config.site.timezone}); "
+                           "outside it the next policies decide" + (" (open now)" if now else ""))
+        return Explanation(policy.action, policy.name, index, policy.schedule,
+                           shaping_of(config, source, target, port), tuple(reasons))
+    return Explanation("drop", None, None, None, shaping_of(config, source, target, port), tuple(reasons))
+
+
+def shaping_of(config: Config, source: str, target: str, port: PortRange | None) -> str:
+    """The HTB class that carries source -> target (see render.tc)."""
+    if ZONE_BOX in (source, target):
+        return "not shaped by the pipe (traffic of the box itself)"
+    for opd_name, other, direction in ((source, target, "upload"), (target, source, "download")):
+        opd = config.opds.get(opd_name)
+        if not opd or not opd.bandwidth:
+            continue
+        for cname, tclass in opd.bandwidth.classes.items():
+            if cname == DEFAULT_CLASS or not tclass.match:
+                continue
+            if other in tclass.match.services and (not tclass.match.ports or port in tclass.match.ports):
+                return f"{opd_name}/{cname} ({direction}): the class selects service {other}"
+            if other == ZONE_INTERNET and not tclass.match.services and port and any(
+                    p.protocol == port.protocol and p.first <= port.first <= p.last for p in tclass.match.ports):
+                return f"{opd_name}/{cname} ({direction}): the class selects {port}"
+        if other == ZONE_INTERNET:
+            plan = opd.bandwidth.plan(direction)
+            leaf = f"{opd_name}/{DEFAULT_CLASS}" if opd.bandwidth.classes else opd_name
+            return (f"{leaf} ({direction}): guaranteed {format_rate(plan.guaranteed)}, "
+                    f"ceiling {format_rate(plan.ceiling)}")
+    if ZONE_INTERNET in (source, target):
+        return "the pipe's unmatched class 1:fffe (no OPD plan covers it)"
+    return "the intranet class 1:2 (inside the province, not the pipe)"
