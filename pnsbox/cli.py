@@ -124,6 +124,17 @@ def _record(args, result, message: str, action: str = "apply") -> None:
                                     f"version {version.id}: {message}; {len(result.steps)} change(s)")
 
 
+def cmd_metrics(args) -> int:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from .observe.metrics import PnsboxCollector
+
+    registry = CollectorRegistry()
+    registry.register(PnsboxCollector(_netns(args), args.state_dir))
+    sys.stdout.write(generate_latest(registry).decode())
+    return 0
+
+
 def cmd_history(args) -> int:
     import datetime
 
@@ -294,6 +305,7 @@ def parser() -> argparse.ArgumentParser:
     audit_parser.add_argument("verify", nargs="?", choices=["verify"], help="check the chain")
     for p in (history_parser, diff_parser, audit_parser):
         p.add_argument("--state-dir", default=DEFAULT_STATE, help="where pnsbox keeps its state")
+    command("metrics", cmd_metrics, "print the Prometheus metrics once", config=False, kernel=True)
     command("show", cmd_show, "show what runs, with per-OPD counters", config=False, kernel=True)
 
     lab = sub.add_parser("lab", help="network-namespace lab built from a config")

@@ -167,3 +167,33 @@ def test_explain_agrees_with_what_the_kernel_did(node):
         port_text = "icmp" if proto == "icmp" else f"{proto}/{port}"
         verdict = explain(config, node, ZONE_OF[address], port_text).action
         assert ACTION_CODE[verdict] == observed, (node, proto, address, port)
+
+
+def test_metrics_count_the_traffic_sent(lab):
+    """The Prometheus text a scrape returns moves by at least what crossed the hub."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from pnsbox.observe.metrics import PnsboxCollector
+
+    name, state = lab
+    registry = CollectorRegistry()
+    registry.register(PnsboxCollector(topology.netns_name(name, "hub"), state))
+
+    def scrape():
+        samples = {}
+        for family in text_string_to_metric_families(generate_latest(registry).decode()):
+            for sample in family.samples:
+                samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+        return samples
+
+    before = scrape()
+    body = in_node(name, "bappeda", "curl", "-sS", "-m", "3", f"http://{INTERNET}/")
+    after = scrape()
+    rx = ("pnsbox_opd_bytes_total", (("direction", "rx"), ("opd", "bappeda")))
+    tx = ("pnsbox_opd_bytes_total", (("direction", "tx"), ("opd", "bappeda")))
+    assert after[rx] - before[rx] > len(body) + 40  # the reply, with its IP and TCP headers
+    assert after[tx] - before[tx] > len("GET / HTTP/1.1\r\n")
+    shaped = [k for k in after if k[0] == "pnsbox_class_bytes_total" and ("label", "bappeda") in k[1]
+              and ("device", "pnsbox-dl") in k[1]]
+    assert shaped and after[shaped[0]] - before.get(shaped[0], 0) > len(body)
