@@ -32,7 +32,8 @@ class Explanation:
     reasons: tuple[str, ...]
 
     def text(self) -> str:
-        head = (f"{self.action} by policy {self.policy} (policies[{self.index}])" if self.policy
+        where = f" (policies[{self.index}])" if self.index is not None else ""
+        head = (f"{self.action} by {'' if self.index is None else 'policy '}{self.policy}{where}" if self.policy
                 else f"{self.action}: no policy matches, the default between zones is deny")
         return "\n".join([head, *(f"  - {r}" for r in self.reasons), f"  shaped by: {self.shaping}"])
 
@@ -64,6 +65,14 @@ def explain(config: Config, source: str, target: str, port_text: str | None = No
     port = _port_of(port_text) if port_text and "/" in port_text else None
     protocol = port.protocol if port else (port_text or "tcp")
     reasons = []
+    management = config.site.management
+    if target == ZONE_BOX and management and port and source in config.expand(management.from_) and any(
+            p.protocol == port.protocol and p.first <= port.first <= p.last for p in management.ports):
+        return Explanation("accept", "site.management", None, None, shaping_of(config, source, target, port),
+                           (f"site.management lets {source} reach the box on {port}",))
+    if target == ZONE_BOX and protocol == "icmp":
+        return Explanation("accept", "ICMP essentials", None, None, shaping_of(config, source, target, port),
+                           ("the box answers pings (rate-limited) from anywhere",))
     for index, policy in enumerate(config.policies):
         if source not in config.expand(policy.from_):
             continue
@@ -100,10 +109,11 @@ def shaping_of(config: Config, source: str, target: str, port: PortRange | None)
         for cname, tclass in opd.bandwidth.classes.items():
             if cname == DEFAULT_CLASS or not tclass.match:
                 continue
-            if other in tclass.match.services and (not tclass.match.ports or port in tclass.match.ports):
+            in_ports = port and any(p.protocol == port.protocol and p.first <= port.first <= p.last
+                                    for p in tclass.match.ports)
+            if other in tclass.match.services and (not tclass.match.ports or in_ports):
                 return f"{opd_name}/{cname} ({direction}): the class selects service {other}"
-            if other == ZONE_INTERNET and not tclass.match.services and port and any(
-                    p.protocol == port.protocol and p.first <= port.first <= p.last for p in tclass.match.ports):
+            if other == ZONE_INTERNET and not tclass.match.services and in_ports:
                 return f"{opd_name}/{cname} ({direction}): the class selects {port}"
         if other == ZONE_INTERNET:
             plan = opd.bandwidth.plan(direction)

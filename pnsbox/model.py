@@ -162,7 +162,8 @@ class Management(Frozen):
     """Who may reach the box itself (SSH, the web UI)."""
 
     from_: ZoneRefs = Field(alias="from")
-    ports: list[Port] = Field(default_factory=lambda: [parse_port("tcp/22"), parse_port("tcp/443")])
+    ports: list[Port] = Field(default_factory=lambda: [parse_port("tcp/22"), parse_port("tcp/443")],
+                              min_length=1)
 
 
 class Site(Frozen):
@@ -275,8 +276,11 @@ class Service(Frozen):
     link: Link
 
 
+DisplayName = _matching(r"[^\x00-\x1f\x7f\"\\\\]{1,100}", "a name: 1 to 100 printable characters, no quotes")
+
+
 class Opd(Frozen):
-    name: str
+    name: DisplayName
     subnet: _one_or_many(IPv4Network, {"type": "string", "format": "ipv4network"})
     link: Link
     bandwidth: Bandwidth | None = None

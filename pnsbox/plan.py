@@ -29,7 +29,7 @@ class Observed:
     last_ruleset: str | None = None  # the text pnsbox last loaded, for a readable diff
     tc: dict = field(default_factory=dict)  # IFB device -> apply.tc.SeenTree
     clsact: set[str] = field(default_factory=set)  # devices with a clsact qdisc
-    owned_redirects: set[str] = field(default_factory=set)  # devices pnsbox redirected
+    owned_redirects: dict = field(default_factory=dict)  # device -> (ifb, pnsbox made its clsact)
 
 
 @dataclass(frozen=True)

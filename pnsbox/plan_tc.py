@@ -41,6 +41,7 @@ def tree_steps(tree: Tree, seen, leaf_qdisc: str) -> list[TcStep]:
         return [TcStep("before", tuple(lines), f"+ shaping {tree.direction}: HTB tree on {device} "
                                                f"({len(tree.classes)} classes, {leaf_qdisc} leaves)")]
     wanted = {cls.minor for cls in tree.classes}
+    leaves_after: list[TcStep] = []
     for cls in tree.classes:  # parents come first in tree.classes
         have = seen.classes.get(cls.minor)
         leaf = [leaf_line(device, cls, leaf_qdisc)] if cls.leaf else []
@@ -50,14 +51,18 @@ def tree_steps(tree: Tree, seen, leaf_qdisc: str) -> list[TcStep]:
             steps.append(TcStep("before", (f"class del dev {device} classid {classid(cls.minor)}",
                                            class_line("add", device, cls), *leaf),
                                 "~ " + _describe(tree, cls) + " (moved)"))
-        elif not (_close(have.rate, cls.rate) and _close(have.ceil, cls.ceil)) or (
-                cls.leaf and have.prio != cls.prio):  # tc shows no prio for inner classes
-            steps.append(TcStep("before", (class_line("change", device, cls),),
-                                f"~ {_describe(tree, cls)} (was {format_rate(have.rate)}..{format_rate(have.ceil)})"))
-        elif cls.leaf and seen.leaf_kinds.get(cls.minor) != leaf_qdisc:
-            has_children = any(c.parent == cls.minor for c in seen.classes.values())
-            steps.append(TcStep("after" if has_children else "before", tuple(leaf),
-                                f"~ {tree.direction} class {classid(cls.minor)} {cls.label}: {leaf_qdisc} leaf"))
+        else:
+            if not (_close(have.rate, cls.rate) and _close(have.ceil, cls.ceil)) or (
+                    cls.leaf and have.prio != cls.prio):  # tc shows no prio for inner classes
+                steps.append(TcStep("before", (class_line("change", device, cls),),
+                                    f"~ {_describe(tree, cls)} (was {format_rate(have.rate)}.."
+                                    f"{format_rate(have.ceil)})"))
+            if cls.leaf and seen.leaf_kinds.get(cls.minor) != leaf_qdisc:
+                # A class that loses its children gets its leaf once they are gone.
+                has_children = any(c.parent == cls.minor for c in seen.classes.values())
+                (leaves_after if has_children else steps).append(TcStep(
+                    "after" if has_children else "before", tuple(leaf),
+                    f"~ {tree.direction} class {classid(cls.minor)} {cls.label}: {leaf_qdisc} leaf"))
     gone = [c for c in seen.classes.values() if c.minor not in wanted]
     # Children before their parents: a class with children cannot be deleted.
     gone_minors = {g.minor for g in gone}
@@ -65,24 +70,40 @@ def tree_steps(tree: Tree, seen, leaf_qdisc: str) -> list[TcStep]:
     for cls in gone:
         steps.append(TcStep("after", (f"class del dev {device} classid {classid(cls.minor)}",),
                             f"- {tree.direction} class {classid(cls.minor)}"))
-    return steps
+    return steps + leaves_after
 
 
-def redirect_steps(shaping: Shaping, clsact: set[str], owned: set[str], links: dict) -> list[TcStep]:
+def redirect_steps(shaping: Shaping, clsact: set[str], owned: dict[str, tuple[str, bool]],
+                   links: dict) -> list[TcStep]:
+    """`owned`: device -> (the IFB pnsbox points it at, whether pnsbox also made its clsact).
+    Someone else's clsact is never removed: only pnsbox's filter on it is."""
     steps = []
     wanted = dict(shaping.redirects)
     for device, ifb in shaping.redirects:
-        if device in clsact and device in owned:
+        ours = owned.get(device)
+        if ours and ours[0] == ifb and device in clsact:
             continue
         lines = redirect_lines(device, ifb)
-        if device in clsact:  # someone's clsact is there already: add only our filter
+        if ours and device in clsact:  # pointed elsewhere: swap the filter only
+            lines = [_filter_del(device), lines[1]]
+        elif device in clsact:  # someone's clsact is there already: add only our filter
             lines = lines[1:]
         steps.append(TcStep("before", tuple(lines), f"+ shaping: {device} egress feeds {ifb}"))
-    for device in sorted(owned - set(wanted)):
+    for device in sorted(set(owned) - set(wanted)):
         if device in clsact and device in links:
-            steps.append(TcStep("after", (f"qdisc del dev {device} clsact",),
-                                f"- shaping: {device} no longer feeds a tree"))
+            line = f"qdisc del dev {device} clsact" if owned[device][1] else _filter_del(device)
+            steps.append(TcStep("after", (line,), f"- shaping: {device} no longer feeds a tree"))
     return steps
+
+
+def _filter_del(device: str) -> str:
+    return f"filter del dev {device} egress pref 1 protocol ip u32"
+
+
+def redirect_record(shaping: Shaping, clsact: set[str], owned: dict[str, tuple[str, bool]]) -> list:
+    """What the state keeps after an apply: [device, ifb, pnsbox made the clsact]."""
+    return [[device, ifb, owned[device][1] if device in owned else device not in clsact]
+            for device, ifb in shaping.redirects]
 
 
 def tree_record(shaping: Shaping) -> dict:

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .apply.owned import write_atomic
+from .apply.owned import locked, write_atomic
 from .load import MAIN_FILE
 
 GENESIS = "0" * 64
@@ -69,6 +69,10 @@ class History:
         return versions[-1] if versions else None
 
     def record(self, files: dict[str, str], author: str, message: str, digest: str | None) -> Version:
+        with locked(self.dir.parent, "history.lock"):  # two writers never take the same id
+            return self._record(files, author, message, digest)
+
+    def _record(self, files, author, message, digest) -> Version:
         latest = self.latest()
         version = Version(latest.id + 1 if latest else 1, latest.id if latest else None, author,
                           time.time(), message, files, digest)
@@ -108,6 +112,10 @@ class AuditLog:
         return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
 
     def append(self, action: str, actor: str, origin: str, detail: str) -> dict:
+        with locked(self.path.parent, "audit.lock"):  # the chain never forks
+            return self._append(action, actor, origin, detail)
+
+    def _append(self, action, actor, origin, detail) -> dict:
         entries = self.entries()
         previous = entries[-1] if entries else None
         entry = {"seq": previous["seq"] + 1 if previous else 1, "time": time.time(), "actor": actor,

@@ -11,6 +11,7 @@ import difflib
 import re
 import typing
 from ipaddress import IPv4Network
+from itertools import combinations
 
 from pydantic import BaseModel, ValidationError
 
@@ -166,6 +167,7 @@ class _CrossChecks:
         self.interfaces()
         self.addresses()
         self.references()
+        self.port_lists()
         self.schedule_times()
         self.bandwidth()
 
@@ -233,9 +235,15 @@ class _CrossChecks:
                     self.add(("opds", name, "subnet", i),
                              f"{net} is too small: the box needs one address of it as the gateway")
                 nets.append((net, ("opds", name, "subnet", i)))
+        link_nets: dict[IPv4Network, str] = {}
         for name, service in self.services.items():
             for i, addr in enumerate(service.addresses):
                 nets.append((IPv4Network(addr), ("services", name, "addresses", i)))
+            if service.link.is_vlan:
+                self.add(("services", name, "link"), "services sit on an interface; VLAN links are for OPDs")
+            address = service.link.address
+            if address is not None and link_nets.setdefault(address.network, name) == name:
+                nets.append((address.network, ("services", name, "link", "address")))
         if self.site:
             nets.append((self.site.uplink.address.network, ("site", "uplink", "address")))
             if self.site.uplink.gateway not in self.site.uplink.address.network:
@@ -248,7 +256,8 @@ class _CrossChecks:
         widest = None  # (net, path) reaching furthest so far
         for net, path in nets:
             if widest and int(net.network_address) <= int(widest[0].broadcast_address):
-                same_service = path[:2] == widest[1][:2] and path[0] == "services"
+                same_service = path[0] == widest[1][0] == "services" and (
+                    path[:2] == widest[1][:2] or "link" in path or "link" in widest[1])
                 if not same_service:
                     self.add(path, f"{net} overlaps {widest[0]} of {dotted(widest[1])}")
             if widest is None or int(net.broadcast_address) > int(widest[0].broadcast_address):
@@ -352,6 +361,17 @@ class _CrossChecks:
     def _raw_names(self, section: str) -> set[str]:
         raw = self.source.data.get(section)
         return set(raw) if isinstance(raw, dict) else set()
+
+    def port_lists(self):
+        """Overlapping ports in one list would be refused by the kernel's interval sets."""
+        lists = [(("policies", i, "ports"), p.ports) for i, p in self.policies if p is not None]
+        lists += [(("services", n, "ports"), s.ports) for n, s in self.services.items()]
+        if self.site and self.site.management:
+            lists.append((("site", "management", "ports"), self.site.management.ports))
+        for path, ports in lists:
+            for (_i, a), (j, b) in combinations(enumerate(ports), 2):
+                if a.protocol == b.protocol and a.first <= b.last and b.first <= a.last:
+                    self.add((*path, j), f"{b} overlaps {a} in the same list")
 
     def schedule_times(self):
         for name, schedule in self.schedules.items():

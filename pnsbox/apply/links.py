@@ -73,11 +73,14 @@ def execute(steps: list[Step], netns: str | None) -> None:
         return
     match = _FAILED_LINE.search(proc.stderr)
     step = owner[int(match.group(1)) - 1] if match else None
+    done = steps[:steps.index(step)] if step else []  # `ip -batch` ran every line before the failing one
     detail = proc.stderr.replace(match.group(0), "").strip() if match else proc.stderr.strip()
     hint = " (this kernel has no 802.1Q VLAN support)" if step and step.kind == "vlan-add" and \
         "Unknown device type" in detail else ""
     where = f"{step.origin or 'pnsbox'}: {step.text.strip()}: " if step else ""
-    raise KernelError(f"{where}{detail.splitlines()[-1] if detail else 'ip refused'}{hint}")
+    error = KernelError(f"{where}{detail.splitlines()[-1] if detail else 'ip refused'}{hint}")
+    error.done = done
+    raise error
 
 
 def enable_forwarding(netns: str | None) -> None:

@@ -44,7 +44,10 @@ def load(ruleset: Ruleset, netns: str | None) -> None:
 def running_digest(netns: str | None) -> str | None:
     """The digest of the ruleset in the kernel, None when there is no pnsbox table,
     "unknown" when the table was not loaded by pnsbox."""
-    comments = nfnl.inet_table_comments(netns)
+    try:
+        comments = nfnl.inet_table_comments(netns)
+    except OSError as exc:
+        raise KernelError(f"cannot read the nftables tables{f' in {netns}' if netns else ''}: {exc}") from exc
     if TABLE.split()[1] not in comments:
         return None
     match = _DIGEST.fullmatch(comments[TABLE.split()[1]] or "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -23,6 +25,19 @@ def write_atomic(path: Path, data: str) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def locked(state_dir: str | Path, name: str = "apply.lock"):
+    """One writer at a time (an admin's apply and the daemon's schedule switch, say)."""
+    path = Path(state_dir) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 EMPTY = {"addresses": [], "links": [], "ruleset": None, "redirects": [], "slots": {}, "facts": None,

@@ -18,14 +18,14 @@ from itertools import groupby
 from ..facts import Facts, FactsError
 from ..model import Config
 from ..plan import Observed, PlanError, Step, compute
-from ..plan_tc import rate_steps, tree_record
+from ..plan_tc import rate_steps, redirect_record, tree_record
 from ..render.net import render_net
 from ..render.nft import Ruleset, render
 from ..render.tc import Shaping, active_windows, allocate_slots, classid, render_shaping
 from . import facts as kernel_facts
 from . import links, nft, tc
 from .netns import KernelError, netns_exists
-from .owned import DEFAULT_STATE_DIR, OwnedRecord
+from .owned import DEFAULT_STATE_DIR, OwnedRecord, locked
 
 
 @dataclass
@@ -99,7 +99,15 @@ def observe(netns: str | None, owned: dict) -> Observed:
                     forwarding=seen["forwarding"], ruleset_digest=nft.running_digest(netns),
                     owned_addresses={tuple(a) for a in owned["addresses"]},
                     owned_links=set(owned["links"]), last_ruleset=owned["ruleset"],
-                    tc=trees, clsact=clsact, owned_redirects=set(owned["redirects"]))
+                    tc=trees, clsact=clsact, owned_redirects=_owned_redirects(owned))
+
+
+def _owned_redirects(owned: dict) -> dict[str, tuple[str | None, bool]]:
+    out = {}
+    for entry in owned["redirects"]:
+        device, ifb, made_clsact = (entry, None, True) if isinstance(entry, str) else entry  # older state
+        out[device] = (ifb, made_clsact)
+    return out
 
 
 def plan(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STATE_DIR,
@@ -114,6 +122,13 @@ def plan(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STAT
 
 def apply(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STATE_DIR,
           force: bool = False, now: datetime | None = None) -> Result:
+    """Make the namespace run `config` (see _apply); one apply at a time per state directory."""
+    _require_netns(netns)
+    with locked(state_dir):
+        return _apply(config, netns, state_dir, force, now)
+
+
+def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: datetime | None) -> Result:
     """Make the namespace run `config`, with the bandwidth plans in force at `now`.
 
     Calling it again at a schedule edge is how time-of-day plans switch. When
@@ -121,7 +136,6 @@ def apply(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STA
     our ruleset), only the changed HTB classes are touched, in place, without
     reading the kernel back: that is what keeps a rate change fast at 1,000 OPDs.
     `force` takes the full path: observe everything, repair what differs."""
-    _require_netns(netns)
     record = OwnedRecord(state_dir, netns)
     owned = record.read()
     given = inputs(config, netns, record, owned, now)
@@ -132,7 +146,7 @@ def apply(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STA
         changes = rate_steps(shaping, owned["trees"])
         if changes is not None:
             steps = [Step("tc", t.lines, t.text, "shaping") for t in changes]
-            _execute(netns, steps, None)
+            _execute(netns, steps, None, [])
             if steps:
                 record.write(trees=tree_record(shaping))
             return Result(steps, None, shaping)
@@ -144,12 +158,22 @@ def apply(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STA
     if force and not any(s.kind == "ruleset" for s in steps):
         steps.insert(0, Step("ruleset", (), "~ nftables table inet pnsbox: reload (forced)"))
     addresses, link_names = set(observed.owned_addresses), set(observed.owned_links)
-    _execute(netns, steps, ruleset)
+    done: list[Step] = []
+    try:
+        _execute(netns, steps, ruleset, done)
+    except KernelError:
+        # Keep what was made before the failure as ours (so a later apply can remove it), and
+        # forget the structure, so the next apply observes everything instead of trusting it.
+        for step in done:
+            _track(step, addresses, link_names)
+        record.write(addresses=sorted(map(list, addresses)), links=sorted(link_names), structure=None)
+        raise
     for step in steps:
         _track(step, addresses, link_names)
     labels = {classid(c.minor): c.label for tree in shaping.trees for c in tree.classes}
     record.write(addresses=sorted(map(list, addresses)), links=sorted(link_names), ruleset=ruleset.text,
-                 redirects=sorted(d for d, _ in shaping.redirects), slots=given.slots, labels=labels,
+                 redirects=redirect_record(shaping, observed.clsact, observed.owned_redirects),
+                 slots=given.slots, labels=labels,
                  structure=structure, digest=ruleset.digest, trees=tree_record(shaping))
     return Result(steps, ruleset, shaping)
 
@@ -158,36 +182,43 @@ def _executor(step: Step) -> str:
     return "ip" if step.kind in links.IP_STEPS else step.kind
 
 
-def _execute(netns: str | None, steps: list[Step], ruleset: Ruleset) -> None:
-    """Consecutive steps of one tool go to the kernel as one batch, in plan order. New HTB
-    classes and the addresses and routes after them touch different things, so those two
-    batches run side by side."""
+def _execute(netns: str | None, steps: list[Step], ruleset: Ruleset, done: list[Step]) -> None:
+    """Consecutive steps of one tool go to the kernel as one batch, in plan order; `done` gets
+    the steps that went through. New HTB classes and the addresses and routes after them
+    touch different things, so those two batches run side by side."""
     batches = [(kind, list(group)) for kind, group in groupby(steps, key=_executor)]
     index = 0
     while index < len(batches):
         kind, group = batches[index]
         following = batches[index + 1] if index + 1 < len(batches) else (None, [])
-        if kind == "tc" and following[0] == "ip" and all(s.kind.startswith(("address", "route"))
-                                                         for s in following[1]):
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                addresses = pool.submit(links.execute, following[1], netns)
-                _run_batch(kind, group, netns, ruleset)
-                addresses.result()
-            index += 2
-            continue
-        _run_batch(kind, group, netns, ruleset)
-        index += 1
+        side_by_side = kind == "tc" and following[0] == "ip" and all(
+            s.kind.startswith(("address", "route")) for s in following[1])
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            addresses = pool.submit(_run_batch, "ip", following[1], netns, ruleset, done) \
+                if side_by_side else None
+            try:
+                _run_batch(kind, group, netns, ruleset, done)
+            finally:
+                if addresses:
+                    addresses.result()
+        index += 2 if side_by_side else 1
 
 
-def _run_batch(kind: str, group: list[Step], netns: str | None, ruleset: Ruleset) -> None:
-    if kind == "ip":
-        links.execute(group, netns)
-    elif kind == "tc":
-        tc.batch([line for step in group for line in step.args], netns)
-    elif kind == "ruleset":
-        nft.load(ruleset, netns)
-    elif kind == "forwarding":
-        links.enable_forwarding(netns)
+def _run_batch(kind: str, group: list[Step], netns: str | None, ruleset: Ruleset, done: list[Step]) -> None:
+    try:
+        if kind == "ip":
+            links.execute(group, netns)
+        elif kind == "tc":
+            tc.batch([line for step in group for line in step.args], netns,
+                     [step.text.splitlines()[0] for step in group for _ in step.args])
+        elif kind == "ruleset":
+            nft.load(ruleset, netns)
+        elif kind == "forwarding":
+            links.enable_forwarding(netns)
+    except KernelError as exc:
+        done += getattr(exc, "done", [])
+        raise
+    done += group
 
 
 def _track(step: Step, addresses: set, link_names: set) -> None:

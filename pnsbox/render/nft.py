@@ -127,11 +127,10 @@ def render(config: Config, shaping: Shaping | None = None) -> Ruleset:
 
 def _sets(w: _Writer, config: Config, zones: dict[str, list[str]]):
     for name, elements in zones.items():
-        if not elements:
-            continue
         w.add(f"set {zone_set(name)} {{", f"zone {name}")
         w.add("type ifname . ipv4_addr; flags interval", indent=2)
-        w.add(f"elements = {_elements(elements)}", f"zone {name}", indent=2)
+        if elements:  # declared even when empty: policies may name `opds` before there are any
+            w.add(f"elements = {_elements(elements)}", f"zone {name}", indent=2)
         w.add("}")
     dispatch = [f"{e} : goto from_{ident(name)}"
                 for name, elements in zones.items() if name != GROUP_OPDS for e in elements]
@@ -183,9 +182,11 @@ def _forward(w: _Writer, config: Config, zones: dict[str, list[str]]):
 
     chains = {name: _chain_items(config, by_source.get(name, []), rules_of)
               for name in zones if name != GROUP_OPDS and zones[name]}
-    shared = {item for items in chains.values() for item in items if isinstance(item, tuple)}
-    for run in sorted(shared):  # declared before the chains that jump to them
-        w.add(f"chain group_{run[0]}_{run[-1]} {{", f"policies[{run[0]}..{run[-1]}]")
+    # One chain per distinct run, numbered: two runs may share their ends but not their middle.
+    group_names = {run: f"group_{n}" for n, run in enumerate(sorted(
+        {item for items in chains.values() for item in items if isinstance(item, tuple)}))}
+    for run, chain in group_names.items():  # declared before the chains that jump to them
+        w.add(f"chain {chain} {{", f"policies[{run[0]}..{run[-1]}]")
         for index in run:
             for text, origin in rules_of(index):
                 w.add(text, origin, 2)
@@ -195,7 +196,7 @@ def _forward(w: _Writer, config: Config, zones: dict[str, list[str]]):
         for item in items:
             if isinstance(item, tuple):
                 names = ", ".join(config.policies[i].name for i in item)
-                w.add(f"jump group_{item[0]}_{item[-1]} comment {_quote(names[:120])}",
+                w.add(f"jump {group_names[item]} comment {_quote(names[:120])}",
                       f"policies[{item[0]}..{item[-1]}]", 2)
             else:
                 for text, origin in rules_of(item):

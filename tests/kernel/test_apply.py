@@ -124,3 +124,26 @@ def test_cli_bad_config_applies_nothing(hub, tmp_path):
     assert "policies[0].to: no zone named `simpg`; did you mean `simpeg`?" in proc.stderr
     assert "nothing was applied" in proc.stderr
     assert nft.running_digest(hub) is None
+
+
+def test_someone_elses_clsact_survives_pnsbox(hub, tmp_path):
+    subprocess.run(["tc", "-n", hub, "qdisc", "add", "dev", "opd-bappeda", "clsact"], check=True)
+    config = build(load_site(EXAMPLE))
+    apply(config, hub, str(tmp_path))
+    filters = subprocess.run(["tc", "-n", hub, "filter", "show", "dev", "opd-bappeda", "egress"],
+                             capture_output=True, text=True).stdout
+    assert "pnsbox-dl" in filters  # pnsbox added its redirect to the existing clsact
+    text = (EXAMPLE / "pnsbox.yaml").read_text().replace(
+        "  - {name: dinkes-files, from: dinkes, to: bappeda, ports: [tcp/445], action: accept,\n"
+        "     schedule: office-hours}\n", "")
+    smaller = build(load_text(text + """
+opds:
+  dinkes: {name: Dinas Kesehatan, subnet: 10.21.0.0/24, link: {interface: opd-dinkes}}
+  diskominfo: {name: Diskominfo, subnet: 10.30.0.0/24, link: {interface: lan0.130}}
+""", "site.yaml"))
+    apply(smaller, hub, str(tmp_path))
+    qdiscs = subprocess.run(["tc", "-n", hub, "qdisc", "show", "dev", "opd-bappeda"],
+                            capture_output=True, text=True).stdout
+    filters = subprocess.run(["tc", "-n", hub, "filter", "show", "dev", "opd-bappeda", "egress"],
+                             capture_output=True, text=True).stdout
+    assert "clsact" in qdiscs and "pnsbox-dl" not in filters

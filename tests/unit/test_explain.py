@@ -52,3 +52,9 @@ def test_shaping_follows_the_classes(config):
 def test_unknown_zone_is_a_clear_error(config):
     with pytest.raises(ValueError, match="TO: no zone named `nope`"):
         explain(config, "dinkes", "nope")
+
+
+def test_the_box_itself(config):
+    assert explain(config, "diskominfo", "box", "tcp/22").action == "accept"  # site.management
+    assert explain(config, "dinkes", "box", "tcp/22").action == "drop"
+    assert explain(config, "dinkes", "box", "icmp").action == "accept"  # ping the gateway

@@ -75,9 +75,13 @@ opds:
 """))
     shaping = shaping_of(config)
     links = {"wan0": {}, "opd-a": {}, "opd-old": {}, "eth9": {}}
-    steps = redirect_steps(shaping, clsact={"wan0", "opd-old", "eth9"}, owned={"wan0", "opd-old"}, links=links)
-    texts = [s.text for s in steps]
-    assert texts == ["+ shaping: opd-a egress feeds pnsbox-dl", "- shaping: opd-old no longer feeds a tree"]
+    owned = {"wan0": ("pnsbox-ul", True), "opd-old": ("pnsbox-dl", True), "eth9": ("pnsbox-dl", False)}
+    steps = redirect_steps(shaping, clsact={"wan0", "opd-old", "eth9"}, owned=owned, links=links)
+    assert [s.text for s in steps] == ["+ shaping: opd-a egress feeds pnsbox-dl",
+                                       "- shaping: eth9 no longer feeds a tree",
+                                       "- shaping: opd-old no longer feeds a tree"]
+    assert steps[1].lines == ("filter del dev eth9 egress pref 1 protocol ip u32",)  # not their clsact
+    assert steps[2].lines == ("qdisc del dev opd-old clsact",)
 
 
 def test_tc_class_text_is_parsed_with_stats():
@@ -92,3 +96,25 @@ class htb 1:1 root rate 1Gbit ceil 1Gbit burst 1375b cburst 1375b
     assert (leaf.parent, leaf.rate, leaf.ceil, leaf.prio, leaf.leaf) == (1, 33_333_000, 200_000_000, 3, 0x110)
     assert (leaf.bytes, leaf.packets, leaf.drops, leaf.borrowed, leaf.rate_now) == (1200, 10, 2, 7, 9600)
     assert root.parent is None and root.rate == 10**9
+
+
+def test_a_rate_change_and_a_new_leaf_queue_both_happen():
+    config = build(load_site(EXAMPLE))
+    old = shaping_of(config).trees[0]
+    new = render_shaping(config, allocate_slots(config), "pfifo", frozenset({"office-hours"})).trees[0]
+    steps = tree_steps(new, seen_from(old, leaf="fq_codel"), "pfifo")
+    bappeda = [s for s in steps if "1:120" in s.text]
+    assert [s.lines[0].split()[0:2] for s in bappeda] == [["class", "change"], ["qdisc", "replace"]]
+
+
+def test_an_opd_losing_its_classes_gets_its_leaf_after_the_children_go():
+    config = build(load_site(EXAMPLE))
+    old = shaping_of(config).trees[0]
+    plain = config.opds["dinkes"].bandwidth.model_copy(update={"classes": {}})
+    flat = config.model_copy(update={"opds": {**config.opds,
+                                              "dinkes": config.opds["dinkes"].model_copy(update={"bandwidth": plain})}})
+    steps = tree_steps(shaping_of(flat).trees[0], seen_from(old), "pfifo")
+    lines = [line for s in steps for line in s.lines]
+    last_delete = max(i for i, line in enumerate(lines) if line.startswith("class del"))
+    leaf = next(i for i, line in enumerate(lines) if line.startswith("qdisc replace") and "parent 1:110 " in line)
+    assert leaf > last_delete
