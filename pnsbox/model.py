@@ -150,12 +150,15 @@ class PipeRates(Frozen):
         return getattr(self, direction) or self.bandwidth
 
 
+ScheduledPipe = Annotated[PipeRates, BeforeValidator(lambda v: {"bandwidth": v} if isinstance(v, str) else v)]
+
+
 class Uplink(PipeRates):
     interface: Ifname
     address: IPv4Interface
     gateway: IPv4Address
     nat: Literal["masquerade", "none"] = "masquerade"
-    during: dict[str, PipeRates] = Field(default_factory=dict)  # schedule -> the pipe then
+    during: dict[str, ScheduledPipe] = Field(default_factory=dict)  # schedule -> the pipe then
 
 
 class Management(Frozen):

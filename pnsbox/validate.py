@@ -315,7 +315,6 @@ class _CrossChecks:
                              f"{format_rate(pipe.rate(direction))}; lower them or set site.oversubscribe: true")
 
     def _opd_bandwidth(self, name, bandwidth, schedules):
-        uplink = self.site.uplink
         base = ("opds", name, "bandwidth")
         plans = [(base, bandwidth)] + [((*base, "during", s), p) for s, p in bandwidth.during.items()]
         for schedule in bandwidth.during:
@@ -332,10 +331,12 @@ class _CrossChecks:
                     reported.add((where, "low"))
                     self.add((*where, "ceiling"), f"{label} {format_rate(ceiling)} is below "
                                                   f"the guarantee {format_rate(guaranteed)}")
-                if ceiling > uplink.rate(direction) and (where, "high") not in reported:
-                    reported.add((where, "high"))
-                    self.add((*where, "ceiling"), f"{label} {format_rate(ceiling)} is above the {direction} "
-                                                  f"pipe's {format_rate(uplink.rate(direction))}")
+                for window, pipe in self._pipes_during(path, bandwidth):
+                    if ceiling > pipe.rate(direction) and (where, "high") not in reported:
+                        reported.add((where, "high"))
+                        when = f" during {window}" if window else ""
+                        self.add((*where, "ceiling"), f"{label} {format_rate(ceiling)} is above the {direction} "
+                                                      f"pipe's {format_rate(pipe.rate(direction))}{when}")
         shares = sum(c.share for c in bandwidth.classes.values())
         if shares > 100:
             self.add((*base, "classes"), f"class shares add up to {shares:g}%, more than 100%")
@@ -357,6 +358,16 @@ class _CrossChecks:
                     self.add((*cpath, "ceiling"), f"class ceiling {format_rate(tclass.ceiling)} is above the OPD's "
                                                   f"{direction} ceiling {format_rate(bandwidth.plan(direction).ceiling)}")
                     break
+
+    def _pipes_during(self, path: tuple, bandwidth) -> list:
+        """(schedule or None, pipe) pairs a plan may run under: an OPD's scheduled plan under the
+        pipe of that schedule; its base plan under the base pipe and every scheduled pipe its
+        own `during` does not replace."""
+        uplink = self.site.uplink
+        if "during" in path:
+            window = path[path.index("during") + 1]
+            return [(window, uplink.during.get(window, uplink))]
+        return [(None, uplink)] + [(w, p) for w, p in uplink.during.items() if w not in bandwidth.during]
 
     def _raw_names(self, section: str) -> set[str]:
         raw = self.source.data.get(section)

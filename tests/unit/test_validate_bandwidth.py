@@ -86,3 +86,12 @@ def test_guarantees_are_checked_during_each_schedule_too():
 def test_a_plan_shared_by_both_directions_is_reported_once():
     found = problems(SITE.replace("ceiling: 80mbit", "ceiling: 20mbit"))
     assert sum("is below the guarantee" in p for p in found) == 1
+
+
+def test_ceilings_fit_a_smaller_scheduled_pipe_too():
+    text = SITE.replace("bandwidth: 100mbit}", "bandwidth: 100mbit, during: {night: 50mbit}}")
+    found = problems(text)
+    assert any(p.endswith("opds.a.bandwidth.during.night.ceiling: ceiling 100mbit is above the download "
+                          "pipe's 50mbit during night") for p in found), found
+    assert any("opds.b.bandwidth.download.ceiling: download ceiling 100mbit is above the download pipe's "
+               "50mbit during night" in p for p in found), found
