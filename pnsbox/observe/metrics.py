@@ -12,6 +12,16 @@ from ..apply.owned import OwnedRecord
 from ..store import History
 from . import counters
 
+# SeenClass field, metric type, name after pnsbox_class_, help text
+CLASS_METRICS = (
+    ("rate", GaugeMetricFamily, "rate_bits", "Configured HTB rate (guarantee)"),
+    ("ceil", GaugeMetricFamily, "ceil_bits", "Configured HTB ceiling"),
+    ("rate_now", GaugeMetricFamily, "current_bits_per_second", "Estimated current rate"),
+    ("bytes", CounterMetricFamily, "bytes", "Bytes sent by the class"),
+    ("drops", CounterMetricFamily, "drops", "Packets dropped by the class"),
+    ("borrowed", CounterMetricFamily, "borrowed", "Times the class borrowed from its parent"),
+)
+
 
 class PnsboxCollector(Collector):
     def __init__(self, netns: str | None, state_dir: str):
@@ -47,20 +57,8 @@ class PnsboxCollector(Collector):
     def _classes(self):
         labels = OwnedRecord(self.state_dir, self.netns).read().get("labels", {})
         trees, _ = tc.observe(self.netns)
-        families = {
-            "rate": GaugeMetricFamily("pnsbox_class_rate_bits", "Configured HTB rate (guarantee)",
-                                      labels=["device", "class", "label"]),
-            "ceil": GaugeMetricFamily("pnsbox_class_ceil_bits", "Configured HTB ceiling",
-                                      labels=["device", "class", "label"]),
-            "rate_now": GaugeMetricFamily("pnsbox_class_current_bits_per_second", "Estimated current rate",
-                                          labels=["device", "class", "label"]),
-            "bytes": CounterMetricFamily("pnsbox_class_bytes", "Bytes sent by the class",
-                                         labels=["device", "class", "label"]),
-            "drops": CounterMetricFamily("pnsbox_class_drops", "Packets dropped by the class",
-                                         labels=["device", "class", "label"]),
-            "borrowed": CounterMetricFamily("pnsbox_class_borrowed", "Times the class borrowed from its parent",
-                                            labels=["device", "class", "label"]),
-        }
+        families = {field: kind(f"pnsbox_class_{name}", text, labels=["device", "class", "label"])
+                    for field, kind, name, text in CLASS_METRICS}
         for device, tree in trees.items():
             for minor, seen in sorted(tree.classes.items()):
                 key = f"1:{minor:x}"
