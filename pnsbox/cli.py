@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from .load import load_site
@@ -93,9 +94,52 @@ def _actor() -> tuple[str, str]:
     return who, f"ssh:{ssh[0]}" if ssh else "local"
 
 
+def _daemon_socket(args) -> str | None:
+    """The daemon's control socket when pnsboxd runs (the CLI then goes through it)."""
+    return args.socket if args.socket and os.path.exists(args.socket) else None
+
+
+def _via_daemon(args, endpoint: str, body: dict) -> int:
+    from .daemon.api import call
+
+    who, origin = _actor()
+    status, reply = call(args.socket, "POST", endpoint, {**body, "author": args.author or who, "from": origin})
+    if status == 422:
+        for problem in reply["problems"]:
+            print(problem, file=sys.stderr)
+        print(f"{len(reply['problems'])} problem(s); nothing was applied", file=sys.stderr)
+        return EXIT_CONFIG
+    if status != 200:
+        print(f"error: {reply.get('error')}", file=sys.stderr)
+        return EXIT_KERNEL
+    for change in reply.get("changes", []):
+        print(change)
+    pending = reply.get("pending")
+    if "version" in reply:
+        print(f"applied as version {reply['version']}" +
+              (f"; run `pnsbox confirm` within {pending['deadline'] - time.time():.0f} s "
+               "or it is rolled back" if pending else ""))
+    if "confirmed" in reply:
+        print(f"confirmed version {reply['confirmed']}")
+    return 0
+
+
+def cmd_confirm(args) -> int:
+    if not _daemon_socket(args):
+        print(f"error: pnsboxd is not running (no socket {args.socket})", file=sys.stderr)
+        return EXIT_KERNEL
+    return _via_daemon(args, "/confirm", {})
+
+
 def cmd_apply(args) -> int:
     from .apply.pipeline import apply
 
+    if _daemon_socket(args):
+        return _via_daemon(args, "/apply", {"config": os.path.abspath(args.config), "message": args.message
+                                            or "apply", "confirm": args.confirm})
+    if args.confirm:
+        print("error: --confirm needs pnsboxd (it keeps the deadline); it is not running", file=sys.stderr)
+        return EXIT_KERNEL
     result = apply(_config(args), _netns(args), args.state_dir, force=args.force)
     _record(args, result, args.message or "apply")
     if not result.changed:
@@ -291,6 +335,13 @@ def parser() -> argparse.ArgumentParser:
                               help="observe everything and repair what differs, even if nothing changed")
     apply_parser.add_argument("-m", "--message", help="why: kept with the version in the history")
     apply_parser.add_argument("--author", help="who (default: the user running pnsbox)")
+    apply_parser.add_argument("--confirm", type=float, metavar="SECONDS",
+                              help="roll back unless `pnsbox confirm` arrives in time (through pnsboxd)")
+    confirm_parser = command("confirm", cmd_confirm, "keep the change applied with --confirm", config=False)
+    confirm_parser.add_argument("--author", help="who (default: the user running pnsbox)")
+    for p in (apply_parser, confirm_parser):
+        p.add_argument("--socket", default=os.environ.get("PNSBOX_SOCKET", "/run/pnsbox/control.sock"),
+                       help="pnsboxd's control socket")
     state_only = {"config": False, "kernel": False}
     history_parser = command("history", cmd_history, "list the applied versions", **state_only)
     diff_parser = command("diff", cmd_diff, "show what changed between two versions", **state_only)

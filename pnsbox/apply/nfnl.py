@@ -31,7 +31,11 @@ def _socket(netns: str | None) -> socket.socket:
     made: dict = {}
 
     def enter_and_open():
-        fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+        try:
+            fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+        except OSError as exc:
+            made["error"] = exc
+            return
         try:
             if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
                 raise OSError(ctypes.get_errno(), f"setns into {netns}")

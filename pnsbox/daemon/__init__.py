@@ -1,0 +1,1 @@
+"""pnsboxd: owns the running config; commit-confirm, drift repair, schedule switches."""

@@ -1,0 +1,57 @@
+"""`pnsboxd`: start from the confirmed config, serve the control API, tick once a second."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+import threading
+
+from .api import DEFAULT_SOCKET, serve
+from .core import Daemon
+
+TICK_SECONDS = 1.0
+
+
+def _notify(message: str) -> None:
+    """sd_notify without a library: one datagram to $NOTIFY_SOCKET, if systemd gave one."""
+    path = os.environ.get("NOTIFY_SOCKET")
+    if not path:
+        return
+    address = "\0" + path[1:] if path.startswith("@") else path
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(message.encode(), address)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pnsboxd", description="the pnsbox daemon")
+    parser.add_argument("--state-dir", default=os.environ.get("PNSBOX_STATE_DIR", "/var/lib/pnsbox"))
+    parser.add_argument("--socket", default=os.environ.get("PNSBOX_SOCKET", DEFAULT_SOCKET))
+    parser.add_argument("--netns", help="manage this network namespace (labs and tests)")
+    args = parser.parse_args(argv)
+
+    daemon = Daemon(args.state_dir, args.netns)
+    print(f"pnsboxd: {daemon.start()}", flush=True)
+    server = serve(args.socket, daemon)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _notify("READY=1")
+    while not stop.wait(TICK_SECONDS):
+        try:
+            event = daemon.tick()
+        except Exception as exc:  # a failed repair is retried next tick, never fatal
+            event = f"tick failed: {exc}"
+        if event:
+            print(f"pnsboxd: {event}", flush=True)
+        _notify("WATCHDOG=1")
+    server.shutdown()
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
