@@ -12,6 +12,7 @@ import json
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..apply import nft
@@ -32,6 +33,8 @@ class Daemon:
         self.audit = AuditLog(state_dir)
         self.lock = threading.RLock()
         self.drift_repairs = 0
+        self.config = None  # the running version's Config, for the time-of-day plan switch
+        self.plans_checked_at = None  # the UTC minute the plans were last put in force
 
     # --- persisted state -------------------------------------------------------------
 
@@ -60,7 +63,9 @@ class Daemon:
         version = self.history.get(version_id)
         with tempfile.TemporaryDirectory(prefix="pnsboxd-") as scratch:
             config = build(load_site(version.write_site(Path(scratch))))
-        return apply(config, self.netns, str(self.state_dir), force=force)
+        result = apply(config, self.netns, str(self.state_dir), force=force)
+        self.config = config
+        return result
 
     def start(self) -> str:
         """Run what should run: a pending change still in its window, else the confirmed version."""
@@ -82,6 +87,7 @@ class Daemon:
         with self.lock:
             config = build(load_site(site_dir))  # a bad config never reaches the kernel
             result = apply(config, self.netns, str(self.state_dir))
+            self.config = config
             digest = result.ruleset.digest if result.ruleset else None
             version = self.history.record(site_files(site_dir), author, message, digest)
             if confirm_seconds:
@@ -115,8 +121,23 @@ class Daemon:
         self.audit.append("rollback", DAEMON, "local", f"to version {target}: {why}")
         return f"rolled back to version {target}: {why}"
 
-    def tick(self) -> str | None:
-        """One pass of the loop: a passed confirm deadline, then drift."""
+    def tick(self, now: datetime | None = None) -> str | None:
+        """One pass of the loop: a passed confirm deadline, drift, then (once a minute) the
+        time-of-day bandwidth plans, which only touch the HTB classes whose rates change."""
+        with self.lock:
+            event = self._deadline_and_drift()
+            now = now or datetime.now(UTC)
+            minute = now.replace(second=0, microsecond=0)
+            if self.config is not None and minute != self.plans_checked_at:
+                self.plans_checked_at = minute
+                switched = apply(self.config, self.netns, str(self.state_dir), now=now)
+                if switched.steps:
+                    self.audit.append("plans", DAEMON, "local",
+                                      f"time-of-day plans at {now:%H:%M} UTC: {len(switched.steps)} class change(s)")
+                    event = event or f"bandwidth plans switched ({len(switched.steps)} class changes)"
+            return event
+
+    def _deadline_and_drift(self) -> str | None:
         with self.lock:
             pending = self.pending()
             if pending and time.time() >= pending["deadline"]:

@@ -119,3 +119,23 @@ def test_a_pending_deadline_survives_a_killed_daemon(box):
     assert nft.running_digest(box["hub"]) != base  # the change is still live, unconfirmed
     box["start"]()  # a new daemon reads the pending deadline from the state directory
     assert wait_for(lambda: nft.running_digest(box["hub"]) == base, 8), "the deadline did not fire after restart"
+
+
+def test_the_daemon_switches_time_of_day_plans(box):
+    """bappeda's office-hours plan (60/300mbit) replaces its base plan (30/100mbit) while open."""
+    from datetime import UTC, datetime
+
+    from pnsbox.apply import tc
+    from pnsbox.daemon.core import Daemon
+
+    daemon = Daemon(box["state"], box["hub"])
+    daemon.apply_site(str(EXAMPLE), "ani", "local", "base")
+    bappeda = 0x120  # slot 2 in the example's order
+
+    def rates():
+        return tc.observe(box["hub"])[0]["pnsbox-dl"].classes[bappeda].ceil
+
+    daemon.tick(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))  # Monday 09:00 in Jakarta: office hours
+    assert rates() == 300_000_000
+    daemon.tick(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))  # Monday 19:00 in Jakarta
+    assert rates() == 100_000_000
