@@ -54,13 +54,5 @@ def running_digest(netns: str | None) -> str | None:
     return match.group(1) if match else "unknown"
 
 
-def list_table(netns: str | None) -> str | None:
-    proc = run(["nft", "list", "table", *TABLE.split()], netns, check=False)
-    return proc.stdout if proc.returncode == 0 else None
-
-
 def delete(netns: str | None) -> None:
     run(["nft", "delete", "table", *TABLE.split()], netns, check=False)
-
-
-__all__ = ["KernelError", "check", "load", "running_digest", "list_table", "delete"]

@@ -71,12 +71,3 @@ def is_open(schedule: Schedule, timezone: str, weekday: int, minute: int) -> boo
     return any(weekday in w.days and w.start <= minute < w.end
                for w in utc_windows(schedule, timezone))
 
-
-def next_change(schedules: list[Schedule], timezone: str, now_weekday: int, now_minute: int) -> int:
-    """Minutes from now (UTC weekday, minute of day) until any of the schedules opens or closes:
-    when a long-running process must re-apply time-of-day plans. 0 if there are none."""
-    edges = {(d * MINUTES_PER_DAY + edge) % MINUTES_PER_WEEK
-             for schedule in schedules for w in utc_windows(schedule, timezone)
-             for d in w.days for edge in (w.start, w.end)}
-    now = now_weekday * MINUTES_PER_DAY + now_minute
-    return min(((edge - now - 1) % MINUTES_PER_WEEK) + 1 for edge in edges) if edges else 0

@@ -78,21 +78,6 @@ def active_windows(config: Config, weekday: int, minute: int) -> set[str]:
             if is_open(schedule, config.site.timezone, weekday, minute)}
 
 
-def plan_schedules(config: Config) -> list[str]:
-    """The schedules that bandwidth plans follow (the daemon re-applies at their edges)."""
-    names = set(config.site.uplink.during)
-    names |= {s for opd in config.opds.values() if opd.bandwidth for s in opd.bandwidth.during}
-    return sorted(names)
-
-
-def minutes_to_next_plan_change(config: Config, weekday: int, minute: int) -> int:
-    """Minutes from a UTC weekday and minute until a time-of-day plan starts or ends (0: none)."""
-    from .schedule import next_change
-
-    return next_change([config.schedules[s] for s in plan_schedules(config)], config.site.timezone,
-                       weekday, minute)
-
-
 def _active(plans: dict, base, windows: set[str]):
     """The first plan whose schedule is open, else the base plan (config order decides)."""
     return next((plan for name, plan in plans.items() if name in windows), base)

@@ -55,12 +55,3 @@ def test_windows_agree_with_local_clock_every_minute_of_a_week(zone, days, start
         assert is_open(schedule, zone, t.weekday(), t.hour * 60 + t.minute) == expected, (zone, t)
         t += timedelta(minutes=7)
 
-
-def test_next_change_finds_the_nearest_edge():
-    from pnsbox.render.schedule import next_change
-
-    office = sched(["mon", "tue", "wed", "thu", "fri"], "07:30", "16:00")  # 00:30-09:00 UTC
-    assert next_change([office], "Asia/Jakarta", 0, 0) == 30  # Monday 00:00 UTC: opens at 00:30
-    assert next_change([office], "Asia/Jakarta", 0, 30) == 9 * 60 - 30  # just opened: closes at 09:00
-    assert next_change([office], "Asia/Jakarta", 4, 9 * 60) == 2 * 24 * 60 + 15 * 60 + 30  # Fri close -> Mon
-    assert next_change([], "Asia/Jakarta", 0, 0) == 0
