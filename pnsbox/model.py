@@ -307,6 +307,44 @@ class Schedule(Frozen):
     to: Clock
 
 
+class Endpoint(NamedTuple):
+    address: IPv4Address
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.address}:{self.port}"
+
+
+_ENDPOINT = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$")
+
+
+def parse_endpoint(value) -> Endpoint:
+    """'10.0.10.10:80' -> Endpoint."""
+    match = _ENDPOINT.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ValueError(f"{value!r} is not an address and TCP port: write 10.0.10.10:443")
+    port = int(match.group(2))
+    if not 1 <= port <= 65535:
+        raise ValueError(f"{value!r}: ports run from 1 to 65535")
+    return Endpoint(IPv4Address(match.group(1)), port)
+
+
+TcpEndpoint = Annotated[Endpoint, BeforeValidator(parse_endpoint),
+                        WithJsonSchema({"type": "string", "pattern": _ENDPOINT.pattern})]
+
+
+class Checks(Frozen):
+    """What must hold after every apply, tested from the box itself. When one fails,
+    pnsboxd goes back to the version that ran before and records why."""
+
+    reach: list[IPv4Address] = Field(default_factory=list)  # must answer an ICMP echo
+    tcp: list[TcpEndpoint] = Field(default_factory=list)  # must accept a TCP connection
+    timeout: float = Field(default=3.0, gt=0, le=30)  # seconds each check may take
+
+    def __bool__(self) -> bool:
+        return bool(self.reach or self.tcp)
+
+
 class Config(Frozen):
     """A whole site. Built by validate.build(); this class also yields `pnsbox schema`."""
 
@@ -315,6 +353,7 @@ class Config(Frozen):
     opds: dict[ZoneName, Opd] = Field(default_factory=dict)
     policies: list[Policy] = Field(default_factory=list)
     schedules: dict[str, Schedule] = Field(default_factory=dict)
+    checks: Checks = Field(default_factory=Checks)
 
     def zone_names(self) -> set[str]:
         return set(self.opds) | set(self.services) | {ZONE_INTERNET, ZONE_BOX}

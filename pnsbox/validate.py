@@ -22,6 +22,7 @@ from .model import (
     RESERVED_ZONES,
     ZONE_BOX,
     ZONE_INTERNET,
+    Checks,
     Config,
     Opd,
     Policy,
@@ -32,7 +33,7 @@ from .model import (
 )
 from .problems import ConfigError, Problem, dotted
 
-SECTIONS = {"site", "services", "opds", "policies", "schedules"}
+SECTIONS = {"site", "services", "opds", "policies", "schedules", "checks"}
 
 
 def build(source: Source) -> Config:
@@ -48,6 +49,7 @@ def build(source: Source) -> Config:
     services = _named_items(source, "services", Service, problems)
     opds = _named_items(source, "opds", Opd, problems)
     schedules = _named_items(source, "schedules", Schedule, problems, name_pattern=False)
+    checks = _item(source, ("checks",), Checks, problems) if data.get("checks") is not None else Checks()
     policies = []
     raw_policies = data.get("policies") or []
     if not isinstance(raw_policies, list):
@@ -57,12 +59,11 @@ def build(source: Source) -> Config:
         policy = _item(source, ("policies", index), Policy, problems)
         policies.append((index, policy))
 
-    checks = _CrossChecks(source, site, services, opds, schedules, policies, problems)
-    checks.run()
+    _CrossChecks(source, site, services, opds, schedules, policies, problems).run()
     if problems:
         raise ConfigError(problems)
     return Config(site=site, services=services, opds=opds, schedules=schedules,
-                  policies=[p for _, p in policies])
+                  policies=[p for _, p in policies], checks=checks)
 
 
 def _item(source: Source, path: tuple, model: type[BaseModel], problems: list[Problem]):

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import socket
 import subprocess
+import threading
+
+CLONE_NEWNET = 0x40000000
 
 
 class KernelError(Exception):
@@ -26,3 +31,33 @@ def run(argv: list[str], netns: str | None = None, stdin: str | None = None,
 
 def netns_exists(netns: str | None) -> bool:
     return netns is None or os.path.exists(f"/run/netns/{netns}")
+
+
+def socket_in(netns: str | None, family: int, kind: int, proto: int = 0) -> socket.socket:
+    """A socket living in `netns`, made by a short-lived thread that entered it: a socket
+    keeps the namespace it was made in, so the caller's threads never have to move."""
+    if netns is None:
+        return socket.socket(family, kind, proto)
+    made: dict = {}
+
+    def enter_and_open():
+        try:
+            fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+        except OSError as exc:
+            made["error"] = exc
+            return
+        try:
+            if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), f"setns into {netns}")
+            made["sock"] = socket.socket(family, kind, proto)
+        except OSError as exc:
+            made["error"] = exc
+        finally:
+            os.close(fd)
+
+    worker = threading.Thread(target=enter_and_open)
+    worker.start()
+    worker.join()
+    if "error" in made:
+        raise made["error"]
+    return made["sock"]

@@ -7,11 +7,10 @@ lets an unchanged re-apply finish in well under 100 ms.
 
 from __future__ import annotations
 
-import ctypes
-import os
 import socket
 import struct
-import threading
+
+from .netns import socket_in
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10
@@ -21,36 +20,6 @@ NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 NFTA_TABLE_NAME, NFTA_TABLE_USERDATA = 1, 6
 UDATA_TABLE_COMMENT = 0
-CLONE_NEWNET = 0x40000000
-
-
-def _socket(netns: str | None) -> socket.socket:
-    """A netlink socket living in `netns`: made by a short-lived thread that entered it."""
-    if netns is None:
-        return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
-    made: dict = {}
-
-    def enter_and_open():
-        try:
-            fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
-        except OSError as exc:
-            made["error"] = exc
-            return
-        try:
-            if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), f"setns into {netns}")
-            made["sock"] = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
-        except OSError as exc:
-            made["error"] = exc
-        finally:
-            os.close(fd)
-
-    worker = threading.Thread(target=enter_and_open)
-    worker.start()
-    worker.join()
-    if "error" in made:
-        raise made["error"]
-    return made["sock"]
 
 
 def _attributes(data: bytes) -> dict[int, bytes]:
@@ -76,7 +45,7 @@ def _comment(userdata: bytes) -> str | None:
 
 def inet_table_comments(netns: str | None) -> dict[str, str | None]:
     """inet table name -> its comment, for every inet table in the namespace."""
-    with _socket(netns) as sock:
+    with socket_in(netns, socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER) as sock:
         header = struct.pack("=LHHLL", 20, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE,
                              NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
         sock.send(header + struct.pack("=BBH", NFPROTO_INET, 0, 0))

@@ -13,7 +13,10 @@ import select
 import socket
 import struct
 import sys
+import threading
 import time
+
+from ..apply.netns import socket_in
 
 ECHO_REQUEST = 8
 ECHO_REPLY = 0
@@ -42,11 +45,11 @@ def _is_reply(packet: bytes, ident: int, address: str) -> bool:
     return kind == ECHO_REPLY and got_ident == ident
 
 
-def ping(address: str, timeout: float = 2.0, interval: float = 0.2) -> bool:
+def ping(address: str, timeout: float = 2.0, interval: float = 0.2, netns: str | None = None) -> bool:
     """True once ADDRESS answers an echo; retries every INTERVAL (the first may wait on ARP)."""
-    ident = os.getpid() & 0xFFFF
+    ident = (os.getpid() ^ threading.get_ident()) & 0xFFFF  # threads of one daemon ping apart
     deadline = time.monotonic() + timeout
-    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
+    with socket_in(netns, socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
         seq = 0
         while time.monotonic() < deadline:
             seq += 1

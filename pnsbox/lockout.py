@@ -1,0 +1,52 @@
+"""The anti-lockout check: would a change cut management access from the address that
+asked for it? Pure: it answers from the configs, through the same `explain` that the
+lab tests hold against the kernel."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from ipaddress import IPv4Address, ip_address
+
+from .explain import explain
+from .model import ZONE_BOX, ZONE_INTERNET, Config
+
+
+def zone_of(config: Config, address: IPv4Address) -> str:
+    """The zone a source address belongs to (what the hub's zone map would say)."""
+    for name, opd in config.opds.items():
+        if any(address in subnet for subnet in opd.subnet):
+            return name
+    for name, service in config.services.items():
+        if address in service.addresses:
+            return name
+    return ZONE_INTERNET
+
+
+def _allowed(config: Config | None, address: IPv4Address, port: str, now: datetime | None) -> tuple[bool, str]:
+    if config is None:  # pnsbox is not filtering yet: everything reaches the box
+        return True, "no pnsbox ruleset runs"
+    zone = zone_of(config, address)
+    answer = explain(config, zone, ZONE_BOX, port, now)
+    return answer.action == "accept", f"{address} is in zone {zone}; {answer.text().splitlines()[0]}"
+
+
+def lockout(old: Config | None, new: Config, origin: str, port: str | None,
+            now: datetime | None = None) -> str | None:
+    """Why `new` would lock out the requester, or None. `origin` is like `ssh:10.30.0.5`
+    (the CLI over SSH) or `web:10.30.0.5`; a local console cannot be locked out."""
+    kind, _, text = origin.partition(":")
+    if not text or kind not in ("ssh", "web", "api"):
+        return None
+    try:
+        address = ip_address(text)
+    except ValueError:
+        return None
+    if address.version != 4 or address.is_loopback:
+        return None
+    port = port or ("tcp/22" if kind == "ssh" else "tcp/443")
+    was, _ = _allowed(old, address, port, now)
+    still, why = _allowed(new, address, port, now)
+    if was and not still:
+        return (f"this change would cut your management access ({kind} from {address} on {port}): {why}. "
+                "Nothing was changed; apply with --force if you mean it")
+    return None
