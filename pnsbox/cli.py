@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 from .load import load_site
 from .model import Config, format_rate
@@ -17,7 +16,7 @@ from .validate import build
 
 DEFAULT_CONFIG = os.environ.get("PNSBOX_CONFIG", "/etc/pnsbox")
 DEFAULT_STATE = os.environ.get("PNSBOX_STATE_DIR", "/var/lib/pnsbox")
-EXIT_CONFIG, EXIT_KERNEL = 1, 3
+EXIT_CONFIG, EXIT_KERNEL, EXIT_REFUSED = 1, 3, 4
 
 
 def _config(args) -> Config:
@@ -85,13 +84,16 @@ def cmd_plan(args) -> int:
     return 0
 
 
-def _actor() -> tuple[str, str]:
-    """Who is asking, and from where (the SSH client's address when there is one)."""
+def _actor() -> tuple[str, str, str | None]:
+    """Who is asking, from where (the SSH client's address when there is one), and over
+    which port of the box (what the anti-lockout check must keep open)."""
     import getpass
 
     who = os.environ.get("SUDO_USER") or getpass.getuser()
     ssh = os.environ.get("SSH_CONNECTION", "").split()
-    return who, f"ssh:{ssh[0]}" if ssh else "local"
+    if len(ssh) == 4:
+        return who, f"ssh:{ssh[0]}", f"tcp/{ssh[3]}"
+    return who, "local", None
 
 
 def _daemon_socket(args) -> str | None:
@@ -102,23 +104,22 @@ def _daemon_socket(args) -> str | None:
 def _via_daemon(args, endpoint: str, body: dict) -> int:
     from .daemon.api import call
 
-    who, origin = _actor()
-    status, reply = call(args.socket, "POST", endpoint, {**body, "author": args.author or who, "from": origin})
+    who, origin, port = _actor()
+    status, reply = call(args.socket, "POST", endpoint, {**body, "author": args.author or who, "from": origin,
+                                                         "port": port})
     if status == 422:
         for problem in reply["problems"]:
             print(problem, file=sys.stderr)
         print(f"{len(reply['problems'])} problem(s); nothing was applied", file=sys.stderr)
         return EXIT_CONFIG
+    if status == 403:
+        print(f"refused: {reply.get('error')}", file=sys.stderr)
+        return EXIT_REFUSED
     if status != 200:
         print(f"error: {reply.get('error')}", file=sys.stderr)
         return EXIT_KERNEL
-    for change in reply.get("changes", []):
-        print(change)
-    pending = reply.get("pending")
     if "version" in reply:
-        print(f"applied as version {reply['version']}" +
-              (f"; run `pnsbox confirm` within {pending['deadline'] - time.time():.0f} s "
-               "or it is rolled back" if pending else ""))
+        _print_applied(reply)
     if "confirmed" in reply:
         print(f"confirmed version {reply['confirmed']}")
     return 0
@@ -131,41 +132,67 @@ def cmd_confirm(args) -> int:
     return _via_daemon(args, "/confirm", {})
 
 
-def cmd_apply(args) -> int:
-    from .apply.pipeline import apply
+def _local_daemon(args):
+    """No pnsboxd running: the CLI does the same work in process (history, anti-lockout,
+    checks with rollback, audit), just without a confirm deadline."""
+    from .daemon.core import Daemon
 
-    if _daemon_socket(args):
-        return _via_daemon(args, "/apply", {"config": os.path.abspath(args.config), "message": args.message
-                                            or "apply", "confirm": args.confirm})
-    if args.confirm:
-        print("error: --confirm needs pnsboxd (it keeps the deadline); it is not running", file=sys.stderr)
+    return Daemon(args.state_dir, _netns(args))
+
+
+def _request(args):
+    from .daemon.core import Request
+
+    who, origin, port = _actor()
+    return Request(args.author or who, origin, port)
+
+
+def _print_applied(reply: dict) -> None:
+    for change in reply.get("changes", []):
+        print(change)
+    pending = reply.get("pending")
+    if reply.get("unchanged"):
+        print(f"nothing to change: the box already runs version {reply['version']}" if not reply["changes"]
+              else f"version {reply['version']} re-applied: {len(reply['changes'])} repair(s)")
+    else:
+        print(f"applied as version {reply['version']}" +
+              (f"; run `pnsbox confirm` within {pending['deadline'] - time.time():.0f} s "
+               "or it is rolled back" if pending else ""))
+
+
+def _in_process(func) -> int:
+    from .daemon.core import ChecksFailed, Refused
+
+    try:
+        _print_applied(func())
+    except Refused as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except ChecksFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_KERNEL
-    result = apply(_config(args), _netns(args), args.state_dir, force=args.force)
-    _record(args, result, args.message or "apply")
-    if not result.changed:
-        print("nothing to change: the box already runs this config")
-        return 0
-    for step in result.steps:
-        print(step.text.splitlines()[0])
-    what = f"ruleset {result.ruleset.digest}" if result.ruleset else "bandwidth plans only"
-    print(f"applied: {len(result.steps)} change(s); {what}")
     return 0
 
 
-def _record(args, result, message: str, action: str = "apply") -> None:
-    """A new version when the site's files or the kernel changed, and an audit entry for it."""
-    from .store import AuditLog, History, site_files
+def cmd_apply(args) -> int:
+    if _daemon_socket(args):
+        return _via_daemon(args, "/apply", {"config": os.path.abspath(args.config), "message": args.message
+                                            or "apply", "confirm": args.confirm, "force": args.force})
+    if args.confirm:
+        print("error: --confirm needs pnsboxd (it keeps the deadline); it is not running", file=sys.stderr)
+        return EXIT_KERNEL
+    return _in_process(lambda: _local_daemon(args).apply_site(args.config, _request(args), args.message or "apply",
+                                                              force=args.force))
 
-    history = History(args.state_dir)
-    files = site_files(args.config)
-    latest = history.latest()
-    if latest and latest.files == files and not result.changed:
-        return
-    author, origin = args.author or _actor()[0], _actor()[1]
-    digest = result.ruleset.digest if result.ruleset else (latest.digest if latest else None)
-    version = history.record(files, author, message, digest)
-    AuditLog(args.state_dir).append(action, author, origin,
-                                    f"version {version.id}: {message}; {len(result.steps)} change(s)")
+
+def cmd_rollback(args) -> int:
+    if _daemon_socket(args):
+        return _via_daemon(args, "/rollback", {"version": args.version, "confirm": args.confirm,
+                                               "force": args.force})
+    if args.confirm:
+        print("error: --confirm needs pnsboxd (it keeps the deadline); it is not running", file=sys.stderr)
+        return EXIT_KERNEL
+    return _in_process(lambda: _local_daemon(args).rollback(args.version, _request(args), force=args.force))
 
 
 def cmd_metrics(args) -> int:
@@ -195,22 +222,6 @@ def cmd_diff(args) -> int:
 
     history = History(args.state_dir)
     print(diff(history.get(args.a), history.get(args.b)) or f"versions {args.a} and {args.b} are the same")
-    return 0
-
-
-def cmd_rollback(args) -> int:
-    import tempfile
-
-    from .apply.pipeline import apply
-    from .store import History
-
-    version = History(args.state_dir).get(args.version)
-    with tempfile.TemporaryDirectory(prefix="pnsbox-rollback-") as scratch:
-        site = version.write_site(Path(scratch))
-        result = apply(build(load_site(site)), _netns(args), args.state_dir)
-        args.config = str(site)
-        _record(args, result, f"rollback to version {version.id}", "rollback")
-    print(f"rolled back to version {version.id}: {len(result.steps)} change(s)")
     return 0
 
 
@@ -332,16 +343,14 @@ def parser() -> argparse.ArgumentParser:
     command("plan", cmd_plan, "show what an apply would change", kernel=True)
     apply_parser = command("apply", cmd_apply, "make the box run a config", kernel=True)
     apply_parser.add_argument("--force", action="store_true",
-                              help="observe everything and repair what differs, even if nothing changed")
+                              help="apply even if it cuts your management access; observe everything and "
+                                   "repair what differs, even if nothing changed")
     apply_parser.add_argument("-m", "--message", help="why: kept with the version in the history")
     apply_parser.add_argument("--author", help="who (default: the user running pnsbox)")
     apply_parser.add_argument("--confirm", type=float, metavar="SECONDS",
                               help="roll back unless `pnsbox confirm` arrives in time (through pnsboxd)")
     confirm_parser = command("confirm", cmd_confirm, "keep the change applied with --confirm", config=False)
     confirm_parser.add_argument("--author", help="who (default: the user running pnsbox)")
-    for p in (apply_parser, confirm_parser):
-        p.add_argument("--socket", default=os.environ.get("PNSBOX_SOCKET", "/run/pnsbox/control.sock"),
-                       help="pnsboxd's control socket")
     state_only = {"config": False, "kernel": False}
     history_parser = command("history", cmd_history, "list the applied versions", **state_only)
     diff_parser = command("diff", cmd_diff, "show what changed between two versions", **state_only)
@@ -351,6 +360,12 @@ def parser() -> argparse.ArgumentParser:
                               kernel=True)
     rollback_parser.add_argument("version", type=int)
     rollback_parser.add_argument("--author", help="who (default: the user running pnsbox)")
+    rollback_parser.add_argument("--confirm", type=float, metavar="SECONDS",
+                                 help="go back again unless `pnsbox confirm` arrives in time (through pnsboxd)")
+    rollback_parser.add_argument("--force", action="store_true", help="even if it cuts your management access")
+    for p in (apply_parser, confirm_parser, rollback_parser):
+        p.add_argument("--socket", default=os.environ.get("PNSBOX_SOCKET", "/run/pnsbox/control.sock"),
+                       help="pnsboxd's control socket")
     audit_parser = command("audit", cmd_audit, "the audit trail; `audit verify` checks its hash chain",
                            **state_only)
     audit_parser.add_argument("verify", nargs="?", choices=["verify"], help="check the chain")

@@ -1,4 +1,20 @@
-"""The control API: JSON over HTTP on a Unix socket (root and the `pnsbox` group only)."""
+"""The control API: JSON over HTTP on a Unix socket (root and the `pnsbox` group only).
+
+The CLI and the web UI use nothing else to change the box. Routes:
+  GET  /status                    what runs, what waits for a confirm, drift repairs
+  GET  /history                   the versions, newest last (without their files)
+  GET  /versions/N                one version with its files
+  GET  /diff/A/B                  a unified diff of two versions
+  GET  /audit, /audit/verify      the audit trail, and whether its hash chain holds
+  GET  /counters                  per-OPD and per-policy counters from the kernel
+  POST /plan                      what applying {config | files} would change
+  POST /apply                     {config | files, message, confirm, force}
+  POST /confirm                   keep the pending change
+  POST /rollback                  {version, confirm, force}
+  POST /explain                   {from, to, port[, files]}: which policy decides
+Every POST may carry author, from (`ssh:ADDR`, `web:ADDR`) and port, for the audit
+trail and the anti-lockout check.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +23,40 @@ import grp
 import http.client
 import json
 import os
+import pwd
+import re
 import socket
 import socketserver
+import struct
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 
 from ..apply.netns import KernelError
+from ..apply.pipeline import plan
+from ..explain import explain
+from ..observe import counters
 from ..plan import PlanError
 from ..problems import ConfigError
-from .core import Daemon
+from ..store import diff, site_files
+from .core import ChecksFailed, Daemon, Refused, Request, config_of
 
 DEFAULT_SOCKET = "/run/pnsbox/control.sock"
+ROUTES = []  # (method, compiled path, handler name)
+
+
+def route(method: str, pattern: str):
+    def register(func):
+        ROUTES.append((method, re.compile(f"^{pattern}$"), func))
+        return func
+    return register
+
+
+def _route_of(method: str, path: str):
+    for wanted, pattern, handler in ROUTES:
+        match = pattern.match(path)
+        if wanted == method and match:
+            return handler, match.groups()
+    return None
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -33,11 +73,35 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         os.chmod(path, 0o660)
 
 
+def _peer_user(sock: socket.socket) -> str:
+    """The Unix user at the other end of the socket (the kernel vouches for it)."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    uid = struct.unpack("3i", creds)[1]
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _files(body: dict) -> tuple[dict[str, str], str]:
+    """The site's files, and where to say they are in problems."""
+    if "files" in body:
+        return body["files"], ""
+    if "config" in body:
+        return site_files(body["config"]), body["config"]
+    raise ValueError("give `config` (a site directory) or `files`")
+
+
+def _version_summary(version) -> dict:
+    return {"id": version.id, "parent": version.parent, "author": version.author, "time": version.time,
+            "message": version.message, "digest": version.digest}
+
+
 class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):  # the audit trail records what matters
         pass
 
-    def _reply(self, code: int, body: dict) -> None:
+    def _reply(self, code: int, body: dict | list) -> None:
         data = json.dumps(body).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
@@ -47,28 +111,110 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> dict:
         length = int(self.headers.get("Content-Length") or 0)
-        return json.loads(self.rfile.read(length) or b"{}")
+        body = json.loads(self.rfile.read(length) or b"{}")
+        if not isinstance(body, dict):
+            raise ValueError("the request body must be a JSON object")
+        return body
 
-    def do_GET(self):
-        if self.path == "/status":
-            return self._reply(200, self.server.pnsbox.status())
-        return self._reply(404, {"error": f"no such endpoint {self.path}"})
+    def _request(self, body: dict) -> Request:
+        return Request(body.get("author") or _peer_user(self.connection), body.get("from") or "local",
+                       body.get("port"))
 
-    def do_POST(self):
+    def _dispatch(self, method: str) -> None:
         daemon: Daemon = self.server.pnsbox
+        found = _route_of(method, self.path.split("?")[0])
+        if found is None:
+            return self._reply(404, {"error": f"no such endpoint: {method} {self.path}"})
+        handler, arguments = found
         try:
-            body = self._body()
-            who, origin = body.get("author", "unknown"), body.get("from", "local")
-            if self.path == "/apply":
-                return self._reply(200, daemon.apply_site(body["config"], who, origin, body.get("message", "apply"),
-                                                          body.get("confirm")))
-            if self.path == "/confirm":
-                return self._reply(200, daemon.confirm(who, origin))
-            return self._reply(404, {"error": f"no such endpoint {self.path}"})
+            body = self._body() if method == "POST" else {}
+            return self._reply(200, handler(self, daemon, body, *arguments))
         except ConfigError as exc:
             return self._reply(422, {"error": "config", "problems": [str(p) for p in exc.problems]})
-        except (KernelError, PlanError, LookupError, KeyError, ValueError) as exc:
-            return self._reply(409, {"error": str(exc)})
+        except Refused as exc:
+            return self._reply(403, {"error": str(exc), "refused": True})
+        except ChecksFailed as exc:
+            return self._reply(409, {"error": str(exc), "rolled_back": True})
+        except (LookupError, KeyError) as exc:
+            return self._reply(404, {"error": str(exc).strip("'\"")})
+        except (KernelError, PlanError, ValueError) as exc:
+            return self._reply(409 if isinstance(exc, (KernelError, PlanError)) else 400, {"error": str(exc)})
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    # --- reading ---------------------------------------------------------------------
+
+    @route("GET", "/status")
+    def status(self, daemon, body):
+        return daemon.status()
+
+    @route("GET", "/history")
+    def history(self, daemon, body):
+        return [_version_summary(v) for v in daemon.history.versions()]
+
+    @route("GET", r"/versions/(\d+)")
+    def version(self, daemon, body, version_id):
+        version = daemon.history.get(int(version_id))
+        return {**_version_summary(version), "files": version.files}
+
+    @route("GET", r"/diff/(\d+)/(\d+)")
+    def diff(self, daemon, body, a, b):
+        return {"diff": diff(daemon.history.get(int(a)), daemon.history.get(int(b)))}
+
+    @route("GET", "/audit")
+    def audit(self, daemon, body):
+        return daemon.audit.entries()
+
+    @route("GET", "/audit/verify")
+    def audit_verify(self, daemon, body):
+        problems = daemon.audit.verify()
+        return {"intact": not problems, "problems": problems, "entries": len(daemon.audit.entries())}
+
+    @route("GET", "/counters")
+    def counters(self, daemon, body):
+        found = counters.read(daemon.netns)
+        if found is None:
+            return {"loaded": False}
+        return {"loaded": True, "digest": found.digest,
+                "opds": {name: {d: {"bytes": c[d].bytes, "packets": c[d].packets} for d in ("tx", "rx")}
+                         | {"name": c["name"]} for name, c in found.opds.items()},
+                "rules": {name: {"bytes": c.bytes, "packets": c.packets} for name, c in found.rules.items()}}
+
+    @route("POST", "/plan")
+    def plan(self, daemon, body):
+        with daemon.lock:
+            result = plan(config_of(*_files(body)), daemon.netns, str(daemon.state_dir))
+        return {"steps": [{"kind": s.kind, "text": s.text, "origin": s.origin} for s in result.steps]}
+
+    @route("POST", "/explain")
+    def explain(self, daemon, body):
+        config = config_of(body["files"]) if "files" in body else daemon.config
+        if config is None:
+            raise LookupError("no config runs yet: give `files`")
+        answer = explain(config, body["from"], body["to"], body.get("port"), datetime.now(UTC))
+        return {"action": answer.action, "policy": answer.policy, "shaping": answer.shaping,
+                "text": answer.text()}
+
+    # --- changing --------------------------------------------------------------------
+
+    @route("POST", "/apply")
+    def apply(self, daemon, body):
+        files, where = _files(body)
+        return daemon.apply_files(files, self._request(body), body.get("message") or "apply",
+                                  body.get("confirm"), bool(body.get("force")), where=where)
+
+    @route("POST", "/confirm")
+    def confirm(self, daemon, body):
+        return daemon.confirm(self._request(body))
+
+    @route("POST", "/rollback")
+    def rollback(self, daemon, body):
+        return daemon.rollback(int(body["version"]), self._request(body), body.get("confirm"),
+                               bool(body.get("force")))
 
 
 def serve(path: str, daemon: Daemon) -> _Server:
@@ -87,7 +233,7 @@ class _UnixConnection(http.client.HTTPConnection):
 
 
 def call(path: str, method: str, endpoint: str, body: dict | None = None) -> tuple[int, dict]:
-    """What the CLI (and later the web UI) uses to talk to pnsboxd."""
+    """What the CLI and the web UI use to talk to pnsboxd."""
     connection = _UnixConnection(path)
     try:
         connection.request(method, endpoint, json.dumps(body or {}), {"Content-Type": "application/json"})

@@ -1,9 +1,13 @@
-"""The daemon's state machine, without any I/O loop: apply, confirm, tick.
+"""The daemon's state machine, without any I/O loop: apply, confirm, rollback, tick.
 
 Files under the state directory (crash-safe writes):
   confirmed.json  {"version": N}  the last version an admin confirmed (or applied without --confirm)
   pending.json    {"version": N, "deadline": unix time, "rollback_to": M}  a change awaiting confirm
-A restart reads both, so a pending deadline survives a crash of the daemon.
+  applying.json   {"previous": M, ...}  written before the kernel is touched, removed once the
+                  new version is recorded: finding it at start means an apply was cut off
+  boot.nft        the confirmed version's ruleset, for the boot unit's plain `nft -f`
+A restart reads them all, so a pending deadline survives a crash and a cut-off apply
+ends on the version that ran before it (the kernel never keeps a mix).
 """
 
 from __future__ import annotations
@@ -12,17 +16,60 @@ import json
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ..apply import nft
+from ..apply.netns import KernelError
 from ..apply.owned import OwnedRecord, write_atomic
-from ..apply.pipeline import apply
+from ..apply.pipeline import apply, plan
+from ..checks import run_checks
 from ..load import load_site
+from ..lockout import lockout
+from ..model import Config
+from ..problems import ConfigError
 from ..store import AuditLog, History, site_files
 from ..validate import build
+from .metrics import DaemonMetrics
 
 DAEMON = "pnsboxd"
+FULL_DRIFT_SECONDS = 2.0  # links, addresses and tc classes are compared this often (nft: every tick)
+
+
+class Refused(Exception):
+    """The daemon would not make this change (it would lock the requester out, ...)."""
+
+
+class ChecksFailed(Exception):
+    """The change went live but its checks failed; the daemon went back on its own."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """Who asks, from where (`ssh:10.30.0.5`, `web:...`, `local`), and over which port."""
+
+    author: str
+    origin: str = "local"
+    port: str | None = None  # tcp/22 for SSH; the anti-lockout check tests this one
+
+
+def config_of(files: dict[str, str], where: str = "") -> Config:
+    """Build a config from a site's files (a version's, or the web UI's edited ones).
+    Problems name the files as `where/NAME` (the admin's directory), not the scratch copy."""
+    with tempfile.TemporaryDirectory(prefix="pnsboxd-") as scratch:
+        for name, text in files.items():
+            path = Path(scratch, name)
+            if path.resolve().parent not in (Path(scratch).resolve(), Path(scratch, "opds").resolve()):
+                raise ValueError(f"{name}: a site holds pnsbox.yaml and opds/*.yaml only")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        try:
+            return build(load_site(scratch))
+        except ConfigError as exc:
+            raise ConfigError([replace(p, file=str(Path(where, Path(p.file).relative_to(scratch)))
+                                       if p.file.startswith(scratch) else p.file)
+                               for p in exc.problems]) from None
 
 
 class Daemon:
@@ -32,9 +79,11 @@ class Daemon:
         self.history = History(state_dir)
         self.audit = AuditLog(state_dir)
         self.lock = threading.RLock()
-        self.drift_repairs = 0
-        self.config = None  # the running version's Config, for the time-of-day plan switch
+        self.metrics = DaemonMetrics(self)
+        self.config: Config | None = None  # what runs now, for the plan switch and drift repair
         self.plans_checked_at = None  # the UTC minute the plans were last put in force
+        self.full_drift_at = 0.0
+        self.last_check_failures: list[str] = []
 
     # --- persisted state -------------------------------------------------------------
 
@@ -57,100 +106,202 @@ class Daemon:
     def pending(self) -> dict | None:
         return self._read("pending.json")
 
-    # --- operations ------------------------------------------------------------------
+    def running(self) -> int | None:
+        """The version the kernel should hold: a pending change, else the confirmed one."""
+        pending = self.pending()
+        return pending["version"] if pending else self.confirmed()
 
-    def _apply_version(self, version_id: int, force: bool = False):
-        version = self.history.get(version_id)
-        with tempfile.TemporaryDirectory(prefix="pnsboxd-") as scratch:
-            config = build(load_site(version.write_site(Path(scratch))))
-        result = apply(config, self.netns, str(self.state_dir), force=force)
+    # --- the kernel --------------------------------------------------------------------
+
+    def _run_version(self, version_id: int) -> None:
+        """Put a recorded version back, observing everything (it repairs whatever differs)."""
+        config = config_of(self.history.get(version_id).files)
+        self._timed_apply(config, force=True)
         self.config = config
+
+    def _timed_apply(self, config: Config, force: bool):
+        started = time.monotonic()
+        result = apply(config, self.netns, str(self.state_dir), force=force)
+        self.metrics.apply_seconds.observe(time.monotonic() - started)
+        self.metrics.last_apply.set(time.time())
         return result
+
+    def _save_boot_ruleset(self) -> None:
+        """What the boot unit loads before the network comes up: the confirmed ruleset."""
+        text = OwnedRecord(self.state_dir, self.netns).read().get("ruleset")
+        if text:
+            write_atomic(self.state_dir / "boot.nft", nft.PREAMBLE + text)
+
+    # --- operations ------------------------------------------------------------------
 
     def start(self) -> str:
         """Run what should run: a pending change still in its window, else the confirmed version."""
         with self.lock:
+            notes = []
+            journal = self._read("applying.json")
+            if journal and journal.get("previous") == self.running():
+                notes.append(f"an apply was cut off (started {journal.get('time', 0):.0f}); "
+                             f"back to version {journal.get('previous')}")
+                self.audit.append("interrupted", DAEMON, "local", notes[-1])
+            self._write("applying.json", None)
             pending = self.pending()
-            if pending and pending["deadline"] > time.time():
-                self._apply_version(pending["version"])
-                return f"resumed version {pending['version']}, awaiting confirm"
-            if pending:
-                return self._revert(pending, "confirm deadline passed while the daemon was down")
-            confirmed = self.confirmed()
-            if confirmed:
-                self._apply_version(confirmed)
-                return f"running confirmed version {confirmed}"
-            return "no confirmed version yet"
+            if pending and pending["deadline"] <= time.time():
+                return "; ".join([*notes, self._revert(pending, "confirm deadline passed while the daemon was down")])
+            running = self.running()
+            if not running:
+                return "; ".join([*notes, "no confirmed version yet"])
+            self._run_version(running)
+            if not pending:
+                self._save_boot_ruleset()
+            what = f"resumed version {running}, awaiting confirm" if pending else f"running confirmed version {running}"
+            return "; ".join([*notes, what])
 
-    def apply_site(self, site_dir: str, author: str, origin: str, message: str,
-                   confirm_seconds: float | None = None) -> dict:
+    def apply_site(self, site_dir: str, request: Request, message: str, confirm_seconds: float | None = None,
+                   force: bool = False) -> dict:
+        return self.apply_files(site_files(site_dir), request, message, confirm_seconds, force, where=site_dir)
+
+    def apply_files(self, files: dict[str, str], request: Request, message: str,
+                    confirm_seconds: float | None = None, force: bool = False, action: str = "apply",
+                    where: str = "") -> dict:
         with self.lock:
-            config = build(load_site(site_dir))  # a bad config never reaches the kernel
-            result = apply(config, self.netns, str(self.state_dir))
-            self.config = config
-            digest = result.ruleset.digest if result.ruleset else None
-            version = self.history.record(site_files(site_dir), author, message, digest)
-            if confirm_seconds:
-                rollback_to = (self.pending() or {}).get("rollback_to") or self.confirmed()
-                self._write("pending.json", {"version": version.id, "deadline": time.time() + confirm_seconds,
-                                             "rollback_to": rollback_to})
-                detail = f"version {version.id}: {message}; confirm within {confirm_seconds:g} s"
-            else:
-                self._write("pending.json", None)
-                self._write("confirmed.json", {"version": version.id})
-                detail = f"version {version.id}: {message}"
-            self.audit.append("apply", author, origin, detail)
-            return {"version": version.id, "changes": [s.text.splitlines()[0] for s in result.steps],
-                    "pending": self.pending()}
+            config = config_of(files, where)  # a bad config never reaches the kernel
+            why = None if force else lockout(self._running_config(), config, request.origin, request.port)
+            if why:
+                self.audit.append("refused", request.author, request.origin, why)
+                raise Refused(why)
+            return self._put_live(config, files, request, message, confirm_seconds, force, action)
 
-    def confirm(self, author: str, origin: str) -> dict:
+    def _running_config(self) -> Config | None:
+        if self.config is None and self.running():
+            self.config = config_of(self.history.get(self.running()).files)
+        return self.config
+
+    def rollback(self, version_id: int, request: Request, confirm_seconds: float | None = None,
+                 force: bool = False) -> dict:
+        files = self.history.get(version_id).files
+        return self.apply_files(files, request, f"rollback to version {version_id}", confirm_seconds, force,
+                                action="rollback")
+
+    def _put_live(self, config: Config, files: dict, request: Request, message: str,
+                  confirm_seconds: float | None, force: bool, action: str) -> dict:
+        previous = self.running()
+        self._write("applying.json", {"previous": previous, "time": time.time(), "author": request.author})
+        try:
+            result = self._timed_apply(config, force)
+        except KernelError as exc:
+            restored = self._restore(previous)
+            self._write("applying.json", None)
+            self.audit.append("failed", request.author, request.origin, f"{message}: {exc}; {restored}")
+            raise KernelError(f"{exc}\n{restored}") from exc
+        self.config = config
+        if previous and self.history.get(previous).files == files:  # the same config: no new version
+            self._write("applying.json", None)
+            if result.steps:
+                self.audit.append("repair", request.author, request.origin,
+                                  f"version {previous} re-applied: {len(result.steps)} change(s)")
+            return {"version": previous, "changes": [s.text.splitlines()[0] for s in result.steps],
+                    "pending": self.pending(), "unchanged": True}
+        digest = result.ruleset.digest if result.ruleset else None
+        version = self.history.record(files, request.author, message, digest)
+        failures = run_checks(config.checks, self.netns)
+        self.last_check_failures = failures
+        if failures:
+            restored = self._restore(previous)
+            self._write("applying.json", None)
+            self.metrics.check_failures.inc()
+            self.audit.append("check-failed", request.author, request.origin,
+                              f"version {version.id}: {'; '.join(failures)}; {restored}")
+            raise ChecksFailed(f"version {version.id} failed its checks: {'; '.join(failures)}; {restored}")
+        if confirm_seconds:
+            rollback_to = (self.pending() or {}).get("rollback_to") or self.confirmed()
+            self._write("pending.json", {"version": version.id, "deadline": time.time() + confirm_seconds,
+                                         "rollback_to": rollback_to})
+            detail = f"version {version.id}: {message}; confirm within {confirm_seconds:g} s"
+        else:
+            self._write("pending.json", None)
+            self._write("confirmed.json", {"version": version.id})
+            self._save_boot_ruleset()
+            detail = f"version {version.id}: {message}"
+        self._write("applying.json", None)
+        self.audit.append(action, request.author, request.origin,
+                          detail + f"; {len(result.steps)} change(s)" + (" (forced)" if force else ""))
+        return {"version": version.id, "changes": [s.text.splitlines()[0] for s in result.steps],
+                "pending": self.pending()}
+
+    def _restore(self, version_id: int | None) -> str:
+        if not version_id:
+            return "no earlier version to go back to: the change stays"
+        self._run_version(version_id)
+        return f"back to version {version_id}"
+
+    def confirm(self, request: Request) -> dict:
         with self.lock:
             pending = self.pending()
             if not pending:
                 raise LookupError("nothing is waiting for a confirm")
             self._write("confirmed.json", {"version": pending["version"]})
             self._write("pending.json", None)
-            self.audit.append("confirm", author, origin, f"version {pending['version']}")
+            self._save_boot_ruleset()
+            self.audit.append("confirm", request.author, request.origin, f"version {pending['version']}")
             return {"confirmed": pending["version"]}
 
     def _revert(self, pending: dict, why: str) -> str:
         target = pending.get("rollback_to")
         if target:
-            self._apply_version(target, force=True)
+            self._run_version(target)
+            self._save_boot_ruleset()
         self._write("pending.json", None)
         self.audit.append("rollback", DAEMON, "local", f"to version {target}: {why}")
         return f"rolled back to version {target}: {why}"
 
     def tick(self, now: datetime | None = None) -> str | None:
-        """One pass of the loop: a passed confirm deadline, drift, then (once a minute) the
-        time-of-day bandwidth plans, which only touch the HTB classes whose rates change."""
-        with self.lock:
-            event = self._deadline_and_drift()
-            now = now or datetime.now(UTC)
-            minute = now.replace(second=0, microsecond=0)
-            if self.config is not None and minute != self.plans_checked_at:
-                self.plans_checked_at = minute
-                switched = apply(self.config, self.netns, str(self.state_dir), now=now)
-                if switched.steps:
-                    self.audit.append("plans", DAEMON, "local",
-                                      f"time-of-day plans at {now:%H:%M} UTC: {len(switched.steps)} class change(s)")
-                    event = event or f"bandwidth plans switched ({len(switched.steps)} class changes)"
-            return event
-
-    def _deadline_and_drift(self) -> str | None:
+        """One pass of the loop: a passed confirm deadline, the time-of-day bandwidth plans
+        (once a minute; only classes whose rates change), then drift."""
         with self.lock:
             pending = self.pending()
             if pending and time.time() >= pending["deadline"]:
                 return self._revert(pending, f"version {pending['version']} was not confirmed in time")
-            expected = OwnedRecord(self.state_dir, self.netns).read().get("digest")
-            running_version = pending["version"] if pending else self.confirmed()
-            if expected and running_version and nft.running_digest(self.netns) != expected:
-                self._apply_version(running_version, force=True)
-                self.drift_repairs += 1
-                self.audit.append("drift-repair", DAEMON, "local",
-                                  f"the pnsbox table differed from version {running_version}; restored")
-                return "drift repaired"
+            now = now or datetime.now(UTC)
+            event = self._switch_plans(now)
+            return self._repair_drift(now) or event
+
+    def _switch_plans(self, now: datetime) -> str | None:
+        minute = now.replace(second=0, microsecond=0)
+        if self.config is None or minute == self.plans_checked_at:
             return None
+        self.plans_checked_at = minute
+        switched = apply(self.config, self.netns, str(self.state_dir), now=now)
+        if not switched.steps:
+            return None
+        self.audit.append("plans", DAEMON, "local",
+                          f"time-of-day plans at {now:%H:%M} UTC: {len(switched.steps)} class change(s)")
+        return f"bandwidth plans switched ({len(switched.steps)} class changes)"
+
+    def _repair_drift(self, now: datetime) -> str | None:
+        """Put back what someone changed: the nft table (checked every tick, it is cheap), links,
+        addresses, routes and tc classes (a full observe, every FULL_DRIFT_SECONDS)."""
+        running = self.running()
+        if self.config is None or not running:
+            return None
+        expected = OwnedRecord(self.state_dir, self.netns).read().get("digest")
+        drifted = []
+        if expected and nft.running_digest(self.netns) != expected:
+            drifted = ["ruleset"]
+        elif time.monotonic() - self.full_drift_at >= FULL_DRIFT_SECONDS:
+            self.full_drift_at = time.monotonic()
+            steps = plan(self.config, self.netns, str(self.state_dir), now=now).steps
+            drifted = sorted({step.kind for step in steps})
+        if not drifted:
+            return None
+        self._run_version(running)
+        for kind in drifted:
+            self.metrics.drift_repairs.labels(kind).inc()
+        detail = f"{', '.join(drifted)} differed from version {running}; restored"
+        self.audit.append("drift-repair", DAEMON, "local", detail)
+        return f"drift repaired: {detail}"
 
     def status(self) -> dict:
-        return {"confirmed": self.confirmed(), "pending": self.pending(), "drift_repairs": self.drift_repairs}
+        pending = self.pending()
+        return {"running": self.running(), "confirmed": self.confirmed(), "pending": pending,
+                "confirm_seconds_left": max(0.0, pending["deadline"] - time.time()) if pending else None,
+                "drift_repairs": self.metrics.drift_total(), "last_check_failures": self.last_check_failures}

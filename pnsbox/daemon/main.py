@@ -11,6 +11,7 @@ import threading
 
 from .api import DEFAULT_SOCKET, serve
 from .core import Daemon
+from .metrics import DEFAULT_LISTEN
 
 TICK_SECONDS = 1.0
 
@@ -30,11 +31,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", default=os.environ.get("PNSBOX_STATE_DIR", "/var/lib/pnsbox"))
     parser.add_argument("--socket", default=os.environ.get("PNSBOX_SOCKET", DEFAULT_SOCKET))
     parser.add_argument("--netns", help="manage this network namespace (labs and tests)")
+    parser.add_argument("--metrics-listen", default=os.environ.get("PNSBOX_METRICS_LISTEN", DEFAULT_LISTEN),
+                        help=f"ADDRESS:PORT of the Prometheus endpoint, or `off` (default {DEFAULT_LISTEN})")
     args = parser.parse_args(argv)
 
     daemon = Daemon(args.state_dir, args.netns)
-    print(f"pnsboxd: {daemon.start()}", flush=True)
+    try:
+        print(f"pnsboxd: {daemon.start()}", flush=True)
+    except Exception as exc:  # the box keeps what it has; the admin can still apply and roll back
+        print(f"pnsboxd: could not restore the running version: {exc}", flush=True)
     server = serve(args.socket, daemon)
+    if args.metrics_listen != "off":
+        metrics = daemon.metrics.serve(args.metrics_listen)
+        print(f"pnsboxd: metrics on http://{args.metrics_listen.rpartition(':')[0]}:{metrics.server_port}/metrics",
+              flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -24,14 +24,16 @@ CLASS_METRICS = (
 
 
 class PnsboxCollector(Collector):
-    def __init__(self, netns: str | None, state_dir: str):
+    def __init__(self, netns: str | None, state_dir: str, history: bool = True):
         self.netns = netns
         self.state_dir = state_dir
+        self.history = history  # pnsboxd reports versions itself (what runs, not what was recorded last)
 
     def collect(self):
         yield from self._opds()
         yield from self._classes()
-        yield from self._history()
+        if self.history:
+            yield from self._history()
 
     def _opds(self):
         found = counters.read(self.netns)

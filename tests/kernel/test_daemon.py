@@ -1,11 +1,14 @@
 """A real pnsboxd process managing a namespace: commit-confirm, drift repair, restart."""
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from labkit import EXAMPLE, ROOT
@@ -35,8 +38,10 @@ def box(tmp_path):
     socket_path = str(tmp_path / "control.sock")
 
     def start():
+        if os.path.exists(socket_path):  # a killed daemon leaves its socket behind
+            os.unlink(socket_path)
         proc = subprocess.Popen([str(BIN / "pnsboxd"), "--state-dir", str(tmp_path / "state"), "--socket",
-                                 socket_path, "--netns", hub], stdout=subprocess.PIPE, text=True)
+                                 socket_path, "--netns", hub, "--metrics-listen", "off"], stdout=subprocess.PIPE, text=True)
         procs.append(proc)
         for _ in range(100):
             if os.path.exists(socket_path):
@@ -126,10 +131,10 @@ def test_the_daemon_switches_time_of_day_plans(box):
     from datetime import UTC, datetime
 
     from pnsbox.apply import tc
-    from pnsbox.daemon.core import Daemon
+    from pnsbox.daemon.core import Daemon, Request
 
     daemon = Daemon(box["state"], box["hub"])
-    daemon.apply_site(str(EXAMPLE), "ani", "local", "base")
+    daemon.apply_site(str(EXAMPLE), Request("ani"), "base")
     bappeda = 0x120  # slot 2 in the example's order
 
     def rates():
@@ -139,3 +144,97 @@ def test_the_daemon_switches_time_of_day_plans(box):
     assert rates() == 300_000_000
     daemon.tick(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))  # Monday 19:00 in Jakarta
     assert rates() == 100_000_000
+
+
+def test_changed_classes_links_and_addresses_are_repaired_within_five_seconds(box):
+    from pnsbox.apply import tc
+
+    box["start"]()
+    pnsbox(box, "apply", "-c", str(EXAMPLE))
+    hub = box["hub"]
+    bappeda = 0x120
+    before = tc.observe(hub)[0]["pnsbox-dl"].classes[bappeda]
+
+    def run(*argv):
+        subprocess.run(["ip", "netns", "exec", hub, *argv], check=True)
+
+    run("tc", "class", "change", "dev", "pnsbox-dl", "classid", "1:120", "htb", "rate", "1mbit", "ceil", "2mbit")
+    changed_at = time.monotonic()
+    repaired = wait_for(lambda: tc.observe(hub)[0]["pnsbox-dl"].classes[bappeda].ceil == before.ceil, 5)
+    assert repaired and repaired - changed_at < 5
+
+    run("ip", "link", "del", "pnsbox-ul")  # the upload IFB, with its whole tree
+    run("ip", "addr", "del", "10.21.0.1/24", "dev", "opd-dinkes")
+    removed_at = time.monotonic()
+
+    def whole_again():
+        addresses = subprocess.run(["ip", "-n", hub, "-4", "addr", "show", "dev", "opd-dinkes"],
+                                   capture_output=True, text=True).stdout
+        return "10.21.0.1/24" in addresses and tc.observe(hub)[0].get("pnsbox-ul") and \
+            tc.observe(hub)[0]["pnsbox-ul"].classes.get(bappeda)
+    repaired = wait_for(whole_again, 5)
+    assert repaired and repaired - removed_at < 5
+    trail = subprocess.run([str(BIN / "pnsbox"), "audit", "--state-dir", box["state"]], capture_output=True,
+                           text=True).stdout
+    assert trail.count("drift-repair") >= 2 and "tc" in trail
+
+
+def test_sigkill_during_an_apply_leaves_the_old_or_the_new_config_never_a_mix(box):
+    """Kill the daemon at moments spread over an apply; after a restart the kernel runs exactly
+    one version (a plan of it finds nothing to change), the history and audit trail are whole,
+    and a confirm deadline set before the crash still fires."""
+    from pnsbox.apply.pipeline import plan
+    from pnsbox.daemon.core import config_of
+    from pnsbox.store import AuditLog, History
+
+    daemon = box["start"]()
+    pnsbox(box, "apply", "-c", str(EXAMPLE), "-m", "base")
+    base = nft.running_digest(box["hub"])
+    change_site(box)
+    changed = build_digest(box["site"])
+    state = Path(box["state"])
+    cut_off = 0
+    for delay in (0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.2):
+        site = box["site"] if nft.running_digest(box["hub"]) == base else EXAMPLE  # always a real change
+        client = threading.Thread(target=_apply_ignoring_errors, args=(box["socket"], str(site)))
+        client.start()
+        time.sleep(delay)
+        daemon.send_signal(signal.SIGKILL)
+        daemon.wait()
+        cut_off += (state / "applying.json").exists()
+        client.join()
+        daemon = box["start"]()
+        running = History(box["state"]).get(_status(box)["running"])
+        assert nft.running_digest(box["hub"]) in (base, changed)
+        assert plan(config_of(running.files), box["hub"], box["state"]).steps == [], f"a mix after {delay} s"
+        assert AuditLog(box["state"]).verify() == []
+        History(box["state"]).versions()  # every version still reads
+    assert cut_off >= 1, "no kill landed inside an apply: the test proved nothing"
+    # The deadline set by the last apply (30 s) survives; shorten it to see it fire.
+    pnsbox(box, "apply", "-c", str(box["site"] if nft.running_digest(box["hub"]) == base else EXAMPLE),
+           "--confirm", "2")
+    daemon.send_signal(signal.SIGKILL)
+    daemon.wait()
+    box["start"]()
+    assert wait_for(lambda: _status(box)["pending"] is None, 8), "the deadline did not fire after the crash"
+
+
+def _apply_ignoring_errors(socket_path: str, site: str) -> None:
+    from pnsbox.daemon.api import call
+
+    with contextlib.suppress(OSError):  # the daemon died under it: that is the point
+        call(socket_path, "POST", "/apply", {"config": site, "confirm": 30, "author": "test"})
+
+
+def _status(box) -> dict:
+    from pnsbox.daemon.api import call
+
+    return call(box["socket"], "GET", "/status")[1]
+
+
+def build_digest(site) -> str:
+    from pnsbox.load import load_site
+    from pnsbox.render.nft import render
+    from pnsbox.validate import build
+
+    return render(build(load_site(site))).digest
