@@ -7,6 +7,8 @@ The CLI and the web UI use nothing else to change the box. Routes:
   GET  /diff/A/B                  a unified diff of two versions
   GET  /audit, /audit/verify      the audit trail, and whether its hash chain holds
   GET  /counters                  per-OPD and per-policy counters from the kernel
+  GET  /classes                   HTB class stats per IFB device (rate, ceil, now, drops, borrowed)
+  POST /audit/event               {action, detail}: logins and account changes seen by the web UI
   POST /plan                      what applying {config | files} would change
   POST /apply                     {config | files, message, confirm, force}
   POST /confirm                   keep the pending change
@@ -41,6 +43,8 @@ from ..store import diff, site_files
 from .core import ChecksFailed, Daemon, Refused, Request, config_of
 
 DEFAULT_SOCKET = "/run/pnsbox/control.sock"
+AUDITED_EVENTS = {"login", "login-failed", "logout", "user-add", "user-passwd", "user-del", "token-add",
+                  "token-del"}
 ROUTES = []  # (method, compiled path, handler name)
 
 
@@ -183,6 +187,27 @@ class _Handler(BaseHTTPRequestHandler):
                 "opds": {name: {d: {"bytes": c[d].bytes, "packets": c[d].packets} for d in ("tx", "rx")}
                          | {"name": c["name"]} for name, c in found.opds.items()},
                 "rules": {name: {"bytes": c.bytes, "packets": c.packets} for name, c in found.rules.items()}}
+
+    @route("GET", "/classes")
+    def classes(self, daemon, body):
+        from ..apply import tc
+        from ..apply.owned import OwnedRecord
+
+        labels = OwnedRecord(daemon.state_dir, daemon.netns).read().get("labels", {})
+        trees, _ = tc.observe(daemon.netns)
+        return {device: [{"class": f"1:{minor:x}", "label": labels.get(f"1:{minor:x}", ""), "rate": c.rate,
+                          "ceil": c.ceil, "rate_now": c.rate_now, "bytes": c.bytes, "drops": c.drops,
+                          "borrowed": c.borrowed} for minor, c in sorted(tree.classes.items())]
+                for device, tree in trees.items()}
+
+    @route("POST", "/audit/event")
+    def audit_event(self, daemon, body):
+        """Events the web UI witnesses (logins, accounts) go into the same hash chain."""
+        action = body.get("action")
+        if action not in AUDITED_EVENTS:
+            raise ValueError(f"action must be one of {', '.join(sorted(AUDITED_EVENTS))}")
+        request = self._request(body)
+        return daemon.audit.append(action, request.author, request.origin, str(body.get("detail", ""))[:500])
 
     @route("POST", "/plan")
     def plan(self, daemon, body):
