@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         _notify("WATCHDOG=1")
     server.shutdown()
     server.server_close()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(args.socket)  # nobody may mistake a stale socket for a running daemon
     return 0
 
 

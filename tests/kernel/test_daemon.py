@@ -4,6 +4,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -238,3 +239,32 @@ def build_digest(site) -> str:
     from pnsbox.validate import build
 
     return render(build(load_site(site))).digest
+
+
+def test_the_daemon_tells_systemd_it_is_ready_and_alive(box, tmp_path):
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(tmp_path / "notify"))
+    listener.settimeout(10)
+    os.environ["NOTIFY_SOCKET"] = str(tmp_path / "notify")
+    try:
+        box["start"]()
+    finally:
+        del os.environ["NOTIFY_SOCKET"]
+    messages = [listener.recv(256).decode() for _ in range(2)]
+    assert messages == ["READY=1", "WATCHDOG=1"]  # ready once the socket serves, then alive every tick
+
+
+def test_the_boot_file_loads_the_confirmed_ruleset_with_plain_nft(box):
+    box["start"]()
+    pnsbox(box, "apply", "-c", str(EXAMPLE))
+    confirmed = nft.running_digest(box["hub"])
+    change_site(box)
+    pnsbox(box, "apply", "-c", str(box["site"]), "--confirm", "30")  # pending: not for the boot file
+    fresh = f"pnsd-boot-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", fresh], check=True)
+    try:
+        subprocess.run(["ip", "netns", "exec", fresh, "nft", "-f", f"{box['state']}/boot.nft"], check=True,
+                       env={**os.environ, "TZ": "UTC"})
+        assert nft.running_digest(fresh) == confirmed
+    finally:
+        subprocess.run(["ip", "netns", "del", fresh])
