@@ -8,7 +8,7 @@ APT_PACKAGES := nftables iproute2 iptables iperf3 curl procps python3-venv pytho
 SITE := rules/examples/province
 LAB := demo
 
-.PHONY: demo test setup deps venv lint unit kernel golden-update demo-down clean
+.PHONY: demo test setup deps venv lint unit kernel golden-update demo-down clean install
 
 setup: deps venv
 
@@ -65,6 +65,26 @@ unit: venv
 
 golden-update: venv
 	PNSBOX_UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/golden
+
+# The appliance install: a venv in $(PREFIX), the commands linked into $(BINDIR), the systemd
+# units and the pnsbox group. Then: systemctl enable --now pnsbox-boot pnsboxd
+PREFIX ?= /opt/pnsbox
+BINDIR ?= /usr/local/bin
+UNITDIR ?= /etc/systemd/system
+SYSUSERSDIR ?= /usr/lib/sysusers.d
+
+install: deps
+	test -x $(PREFIX)/venv/bin/python || $(PYTHON) -m venv $(PREFIX)/venv
+	$(PREFIX)/venv/bin/pip install -q --upgrade pip
+	$(PREFIX)/venv/bin/pip install -q .
+	install -d $(BINDIR) $(UNITDIR) $(SYSUSERSDIR)
+	for cmd in $$(cd $(PREFIX)/venv/bin && ls pnsbox pnsboxd pnsbox-* 2>/dev/null); do \
+	  ln -sf $(PREFIX)/venv/bin/$$cmd $(BINDIR)/$$cmd; done
+	for unit in systemd/*.service; do \
+	  sed 's#/usr/local/bin/#$(BINDIR)/#g' $$unit > $(UNITDIR)/$$(basename $$unit); done
+	install -m 0644 systemd/pnsbox.sysusers $(SYSUSERSDIR)/pnsbox.conf
+	if [ -d /run/systemd/system ]; then systemd-sysusers $(SYSUSERSDIR)/pnsbox.conf && systemctl daemon-reload; fi
+	@echo "installed; start with: systemctl enable --now pnsbox-boot pnsboxd"
 
 clean:
 	rm -rf $(VENV) *.egg-info
