@@ -1,0 +1,272 @@
+"""The engine: raw IP packets in, a verdict per flow out.
+
+Per packet: parse the IP/TCP/UDP headers, find the flow. A flow with a verdict answers at
+once (one dict probe). Otherwise its payload goes to the parser its ports and first bytes
+point at; a name read from the flow decides it ("inspected"). When inspection gives up (the
+payload is no protocol we read, or `inspect_limit` packets went by) the fallbacks decide, in
+order: a name DNS gave the server address ("dns"), the catalog's address ranges
+("address"), its well-known ports ("port"), else the application is unknown ("none").
+
+The kernel queues a flow's packets only until it carries a mark, and at most a few: give
+the engine the same bound as `inspect_limit` so that every queued flow ends with a verdict.
+"""
+
+from __future__ import annotations
+
+from . import dns, http, quic, ssh, tls
+from .catalog import PROTOCOL_APPS, UNKNOWN_APP, App, Catalog, default_catalog
+from .flows import Flow, FlowTable
+from .names import NameMemory
+from .packet import TCP, TCP_ACK, TCP_SYN, UDP, parse
+from .verdict import ADDRESS, DNS, INSPECTED, NONE, PORT, Verdict
+from .wire import MORE
+
+_DNS_PORT, _MDNS_PORT = 53, 5353
+_MAX_STREAM = 1 << 16  # bytes of one TCP side kept while a message is incomplete
+_SYN_ACK = TCP_SYN | TCP_ACK
+_TLS_FIRST_BYTES = frozenset({20, 21, 22, 23})
+_PROTOCOL_APPS = frozenset(PROTOCOL_APPS)
+_PROTO_OF = {"dns": UDP, "mdns": UDP, "quic": UDP, "http": TCP, "tls": TCP, "ssh": TCP}
+# protocols that carry many applications: their port says nothing about which one
+_CARRIERS = frozenset({"http", "tls", "quic", "stun"})
+# what _inspect tells packet()
+_DECIDED, _WAIT, _GIVE_UP = 0, 1, 2
+
+
+class Stats:
+    """Counters for metrics."""
+
+    __slots__ = ("packets", "inspected", "flows", "errors", "by_confidence")
+
+    def __init__(self):
+        self.packets = 0
+        self.inspected = 0      # packets whose payload went to a parser
+        self.flows = 0
+        self.errors = 0         # parser exceptions (a bug; the flow falls back, traffic flows)
+        self.by_confidence = dict.fromkeys((INSPECTED, DNS, ADDRESS, PORT, NONE), 0)
+
+
+class Engine:
+    def __init__(self, catalog: Catalog | None = None, max_flows: int = 65536,
+                 inspect_limit: int = 12, names: NameMemory | None = None):
+        self.catalog = catalog or default_catalog()
+        self.flows = FlowTable(max_flows)
+        self.names = names if names is not None else NameMemory()
+        self.inspect_limit = inspect_limit
+        self.stats = Stats()
+        self._protocol_apps = {name: self.catalog.apps[name] for name in PROTOCOL_APPS}
+
+    def packet(self, data: bytes, now: float = 0.0) -> Verdict | None:
+        """Classify one IP packet; the flow's verdict once known, else None."""
+        self.stats.packets += 1
+        parsed = parse(data)
+        if parsed is None:
+            return None
+        proto, src, sport, dst, dport, start, end, flags, seq = parsed
+        if src < dst or (src == dst and sport <= dport):
+            key = (proto, src, sport, dst, dport)
+        else:
+            key = (proto, dst, dport, src, sport)
+        flow = self.flows.get(key)
+        if flow is None:
+            # the sender of the first packet opened the flow, unless that is a SYN-ACK
+            flow = Flow(dst, dport) if flags & _SYN_ACK == _SYN_ACK else Flow(src, sport)
+            self.flows.add(key, flow)
+            self.stats.flows += 1
+            if proto != TCP and proto != UDP:
+                app = self.catalog.by_protocol(proto)
+                return self._done(flow, app or UNKNOWN_APP, PORT if app else NONE, None, None)
+        elif flow.verdict is not None:
+            return flow.verdict
+
+        flow.packets += 1
+        from_client = sport == flow.client_port and src == flow.client
+        if end > start:
+            self.stats.inspected += 1
+            try:
+                server = (dst, dport) if from_client else (src, sport)
+                outcome = self._inspect(flow, proto, data[start:end], seq, from_client,
+                                        sport, dport, server, now)
+            except Exception:  # a parser bug must not stop traffic: count it and fall back
+                self.stats.errors += 1
+                outcome = _GIVE_UP
+            if outcome == _DECIDED:
+                return flow.verdict
+            if outcome == _GIVE_UP:
+                return self._fall_back(flow, key, now)
+        if flow.packets >= self.inspect_limit:
+            return self._fall_back(flow, key, now)
+        return None
+
+    def conclude(self, now: float = 0.0) -> None:
+        """Decide every flow still undecided, as if inspection had given up on it (at the
+        end of a capture; or for flows the kernel stopped queueing)."""
+        for key, flow in self.flows.items():
+            if flow.verdict is None:
+                self._fall_back(flow, key, now)
+
+    # --- inspection ---
+
+    def _inspect(self, flow: Flow, proto: int, payload: bytes, seq: int, from_client: bool,
+                 sport: int, dport: int, server: tuple[bytes, int], now: float) -> int:
+        if proto == UDP:
+            return self._udp(flow, payload, from_client, sport, dport, server, now)
+        return self._tcp(flow, payload, seq, from_client, sport, dport, server, now)
+
+    def _udp(self, flow, payload, from_client, sport, dport, server, now) -> int:
+        if sport == _DNS_PORT or dport == _DNS_PORT:
+            message = dns.parse(payload)
+            if message is not None:
+                return self._dns(flow, message, server, now)
+        elif sport == _MDNS_PORT or dport == _MDNS_PORT:
+            message = dns.parse(payload, mdns=True)
+            if message is not None:
+                return self._decide(flow, "mdns", message.name, server, now)
+        if quic.recognised(payload):
+            if from_client:
+                if flow.quic is None:
+                    flow.quic = quic.ClientInitials()
+                found = flow.quic.feed(payload)
+            else:
+                found = ""  # the server's packets tell the protocol, not the name
+            if found is MORE:
+                return _WAIT
+            if found is not None:
+                return self._found(flow, "quic", found, from_client, server, now)
+        return _GIVE_UP if flow.pending is None else _WAIT
+
+    def _tcp(self, flow, payload, seq, from_client, sport, dport, server, now) -> int:
+        stream = flow.stream
+        if stream is not None:
+            if from_client != flow.stream_from_client:
+                return _WAIT  # the other side talks while we wait for the rest of a message
+            if not self._append(flow, payload, seq):
+                return _WAIT
+            data = stream
+        else:
+            data = payload
+        if sport == _DNS_PORT or dport == _DNS_PORT:
+            found = self._dns_over_tcp(flow, data, server, now)
+            if found is not None:
+                return found
+        protocol, found = _tcp_protocol(data)
+        if found is MORE:
+            if stream is None:
+                flow.stream = bytearray(payload)
+                flow.stream_from_client = from_client
+                flow.next_seq = (seq + len(payload)) & 0xFFFFFFFF
+            elif len(stream) > _MAX_STREAM:
+                return _GIVE_UP
+            return _WAIT
+        flow.stream = None
+        if found is None:
+            return _GIVE_UP if flow.pending is None else _WAIT
+        return self._found(flow, protocol, found, from_client, server, now)
+
+    @staticmethod
+    def _append(flow: Flow, payload: bytes, seq: int) -> bool:
+        """Add an in-order segment to the stream; False for one out of order."""
+        ahead = (flow.next_seq - seq) & 0xFFFFFFFF  # bytes of this segment we already have
+        if ahead >= len(payload) or ahead > 0x7FFFFFFF:
+            return False  # a retransmission, or a gap before it
+        flow.stream += payload[ahead:]
+        flow.next_seq = (seq + len(payload)) & 0xFFFFFFFF
+        return True
+
+    def _found(self, flow, protocol: str, name: str, from_client: bool, server, now) -> int:
+        """A parser recognised `protocol`. A name decides, and so does the client's side
+        without one (a ClientHello without SNI); the server's side only tells the protocol
+        while we wait for the client's."""
+        if name or from_client:
+            return self._decide(flow, protocol, name, server, now)
+        if flow.pending is None:
+            flow.pending = protocol
+        return _WAIT
+
+    def _dns(self, flow, message: dns.Message, server: tuple[bytes, int], now) -> int:
+        for address, ttl in message.addresses:
+            self.names.learn(address, message.name, ttl, now)
+        # wait until every question (resolvers ask for A and AAAA on one socket) has its
+        # answer, so the addresses are learned before the kernel stops showing us the flow
+        flow.questions += -1 if message.response else 1
+        if flow.questions <= 0:
+            return self._decide(flow, "dns", message.name or flow.pending_name, server, now)
+        if flow.pending_name is None:
+            flow.pending, flow.pending_name = "dns", message.name
+        return _WAIT
+
+    def _dns_over_tcp(self, flow, data, server, now) -> int | None:
+        if len(data) < 14:
+            return None
+        message = dns.parse(data[2:2 + ((data[0] << 8) | data[1])])
+        return None if message is None else self._dns(flow, message, server, now)
+
+    # --- verdicts ---
+
+    def _decide(self, flow, protocol: str, name: str | None, server: tuple[bytes, int], now) -> int:
+        """Verdict for a flow whose protocol inspection recognised: its name, else a service
+        port (TLS on 993 is IMAP), else the server's address range, else the protocol."""
+        name = name or None
+        catalog = self.catalog
+        if protocol != "dns" and protocol != "mdns":
+            app = catalog.by_name(name) if name and protocol != "ssh" else None
+            if app is not None:
+                self._done(flow, app, INSPECTED, name, protocol)
+                return _DECIDED
+            app = catalog.by_port(_PROTO_OF[protocol], server[1])
+            if app is not None and app.name not in _PROTOCOL_APPS:
+                self._done(flow, app, PORT, name, protocol)
+                return _DECIDED
+            app = catalog.by_address(server[0])
+            if app is not None:
+                self._done(flow, app, ADDRESS, name, protocol)
+                return _DECIDED
+        self._done(flow, self._protocol_apps[protocol], INSPECTED, name, protocol)
+        return _DECIDED
+
+    def _fall_back(self, flow: Flow, key: tuple, now: float) -> Verdict:
+        """Verdict for a flow inspection gave up on. A service's well-known port wins (NTP
+        to time.android.com is NTP); then what DNS said of the server address, its address
+        range, and last the port of a protocol that carries many applications (TLS, ...)."""
+        proto, low, low_port, high, high_port = key
+        if low == flow.client and low_port == flow.client_port:
+            server, server_port, client_port = high, high_port, low_port
+        else:
+            server, server_port, client_port = low, low_port, high_port
+        if flow.pending is not None:
+            self._decide(flow, flow.pending, flow.pending_name, (server, server_port), now)
+            return flow.verdict
+        catalog = self.catalog
+        port_app = catalog.by_port(proto, server_port) or catalog.by_port(proto, client_port)
+        if port_app is not None and port_app.name not in _CARRIERS:
+            return self._done(flow, port_app, PORT, None, None)
+        learned = self.names.name_of(server, now)
+        app = catalog.by_name(learned) if learned else None
+        if app is not None:
+            return self._done(flow, app, DNS, learned, None)
+        app = catalog.by_address(server)
+        if app is not None:
+            return self._done(flow, app, ADDRESS, learned, None)
+        if port_app is not None:
+            return self._done(flow, port_app, PORT, learned, None)
+        return self._done(flow, UNKNOWN_APP, NONE, learned, None)
+
+    def _done(self, flow: Flow, app: App, confidence: str, name, protocol) -> Verdict:
+        verdict = Verdict(app.name, app.category, confidence, name, protocol, app.id, app.category_id)
+        flow.done(verdict)
+        self.stats.by_confidence[confidence] += 1
+        return verdict
+
+
+def _tcp_protocol(data) -> tuple[str, object]:
+    """Which parser claims these TCP bytes: (protocol, its answer); answer None if none."""
+    first = data[0]
+    if first in _TLS_FIRST_BYTES:
+        found = tls.record_sni(data)
+        if found is not None:
+            return "tls", found
+    if first == 0x53:  # 'S'
+        found = ssh.banner(data)
+        if found is not None:
+            return "ssh", found
+    return "http", http.request_host(data)

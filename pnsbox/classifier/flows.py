@@ -1,0 +1,70 @@
+"""The flow table: per-flow inspection state under a fixed maximum number of flows.
+
+Keys are direction-normalised 5-tuples, so both directions of a connection find one entry.
+When the table is full the least recently seen flow is dropped: a flood of new flows costs
+old, idle entries (which the kernel has marked long ago), never unbounded memory.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+FlowKey = tuple  # (ip protocol, lower address, its port, higher address, its port)
+
+
+def flow_key(proto: int, src: bytes, sport: int, dst: bytes, dport: int) -> FlowKey:
+    if src < dst or (src == dst and sport <= dport):
+        return proto, src, sport, dst, dport
+    return proto, dst, dport, src, sport
+
+
+class Flow:
+    """Inspection state of one flow; once `verdict` is set the rest is dropped."""
+
+    __slots__ = ("verdict", "packets", "client", "client_port", "pending", "pending_name",
+                 "stream", "stream_from_client", "next_seq", "quic", "questions")
+
+    def __init__(self, client: bytes, client_port: int):
+        self.verdict = None
+        self.packets = 0
+        self.client = client              # the side that opened the flow
+        self.client_port = client_port
+        self.pending: str | None = None   # a protocol recognised without a deciding name yet
+        self.pending_name: str | None = None
+        self.stream: bytearray | None = None  # TCP bytes of one side, while a message is incomplete
+        self.stream_from_client = True
+        self.next_seq = 0
+        self.quic = None                  # quic.ClientInitials while a QUIC hello is read
+        self.questions = 0                # DNS questions not answered yet
+
+    def done(self, verdict) -> None:
+        self.verdict = verdict
+        self.stream = None
+        self.quic = None
+
+
+class FlowTable:
+    def __init__(self, max_flows: int = 65536):
+        if max_flows < 1:
+            raise ValueError("max_flows must be at least 1")
+        self.max_flows = max_flows
+        self.evicted = 0
+        self._flows: OrderedDict[FlowKey, Flow] = OrderedDict()
+
+    def get(self, key: FlowKey) -> Flow | None:
+        flow = self._flows.get(key)
+        if flow is not None:
+            self._flows.move_to_end(key)
+        return flow
+
+    def add(self, key: FlowKey, flow: Flow) -> None:
+        self._flows[key] = flow
+        if len(self._flows) > self.max_flows:
+            self._flows.popitem(last=False)
+            self.evicted += 1
+
+    def items(self):
+        return self._flows.items()
+
+    def __len__(self) -> int:
+        return len(self._flows)

@@ -1,0 +1,244 @@
+"""QUIC: the SNI in a client's Initial packets.
+
+IETF QUIC (v1 RFC 9000/9001, v2 RFC 9369, drafts 27-29 and Facebook's mvfst) encrypts its
+Initial packets with keys anyone can derive from the client's first Destination Connection
+ID, so a middlebox can read the ClientHello: remove header protection, decrypt with AES-GCM,
+then reassemble the CRYPTO frames (a ClientHello may be cut into pieces, out of order, over
+several Initial packets). Google QUIC (Q039-Q046) sends its CHLO in clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from struct import Struct
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from . import tls
+from .wire import MORE, text, varint
+
+_U32 = Struct("!I")
+_LE_TAG = Struct("<4sI")
+_MAX_CRYPTO = 1 << 16   # bytes of ClientHello we are willing to collect
+_MAX_PIECES = 64
+
+
+@dataclass(frozen=True)
+class Version:
+    name: str
+    salt: bytes
+    initial_type: int        # long-header packet type of Initial packets
+    labels: tuple[bytes, bytes, bytes] = (b"quic key", b"quic iv", b"quic hp")
+
+
+_DRAFT_23_SALT = bytes.fromhex("c3eef712c72ebb5a11a7d2432bb46365bef9f502")
+VERSIONS = {
+    0x00000001: Version("v1", bytes.fromhex("38762cf7f55934b34d179ae6a4c80cadccbb7f0a"), 0),
+    0x6B3343CF: Version("v2", bytes.fromhex("0dede3def700a6db819381be6e269dcbf9bd2ed9"), 1,
+                        (b"quicv2 key", b"quicv2 iv", b"quicv2 hp")),
+    0xFF00001D: Version("draft-29", bytes.fromhex("afbfec289993d24c9e9786f19c6111e04390a899"), 0),
+    0xFF00001C: Version("draft-28", _DRAFT_23_SALT, 0),
+    0xFF00001B: Version("draft-27", _DRAFT_23_SALT, 0),
+    0xFACEB002: Version("mvfst-27", _DRAFT_23_SALT, 0),
+}
+
+
+def expand_label(secret: bytes, label: bytes, length: int) -> bytes:
+    """TLS 1.3 HKDF-Expand-Label with an empty context, for outputs of one SHA-256 block."""
+    full = b"tls13 " + label
+    info = length.to_bytes(2, "big") + bytes([len(full)]) + full + b"\x00"
+    return hmac.new(secret, info + b"\x01", hashlib.sha256).digest()[:length]
+
+
+def client_keys(version: Version, dcid: bytes) -> tuple[bytes, bytes, bytes]:
+    """(key, iv, hp) protecting the client's Initial packets (RFC 9001 §5.2)."""
+    initial = hmac.new(version.salt, dcid, hashlib.sha256).digest()
+    client = expand_label(initial, b"client in", 32)
+    key_label, iv_label, hp_label = version.labels
+    return expand_label(client, key_label, 16), expand_label(client, iv_label, 12), \
+        expand_label(client, hp_label, 16)
+
+
+class ClientInitials:
+    """One connection's client Initial packets, fed one UDP datagram at a time."""
+
+    __slots__ = ("version", "_aead", "_iv", "_hp", "_pieces", "_size")
+
+    def __init__(self):
+        self.version: Version | None = None
+        self._aead = None
+        self._pieces: dict[int, bytes] = {}
+        self._size = 0
+
+    def feed(self, datagram):
+        """The SNI once the ClientHello is complete; MORE while pieces are missing; "" for
+        QUIC that gives no name (other versions, short headers, no SNI); None if not QUIC."""
+        if len(datagram) < 7:
+            return None
+        first = datagram[0]
+        if not first & 0x80:
+            # Google QUIC before Q046: public flags with "version present" and an 8-byte CID
+            if first & 0x09 == 0x09 and len(datagram) > 13 and datagram[9] == 0x51:  # 'Q'
+                return gquic_sni(datagram)
+            return "" if self.version else None
+        number = _U32.unpack_from(datagram, 1)[0]
+        if number >> 24 == 0x51:  # 'Q046' and friends: Google QUIC with a long header
+            return gquic_sni(datagram)
+        version = VERSIONS.get(number)
+        if version is None or not first & 0x40:
+            return None  # unknown versions stay unclaimed: RTP, for one, also sets the top bit
+        pos = 0
+        result = MORE
+        while pos < len(datagram) and result is MORE:  # coalesced packets
+            pos, result = self._packet(datagram, pos, version)
+        return result
+
+    def _packet(self, data, pos: int, version: Version):
+        """Decrypt the long-header packet at `pos`: (where the next one starts, result)."""
+        end_of_data = len(data)
+        if pos + 7 > end_of_data or not data[pos] & 0x80:
+            return end_of_data, ""
+        first = data[pos]
+        if _U32.unpack_from(data, pos + 1)[0] not in VERSIONS:
+            return end_of_data, ""
+        at = pos + 5
+        dcid_len = data[at]
+        dcid = bytes(data[at + 1:at + 1 + dcid_len])
+        at += 1 + dcid_len
+        if dcid_len > 20 or at >= end_of_data:
+            return end_of_data, ""
+        at += 1 + data[at]  # source connection id
+        kind = (first >> 4) & 3
+        if kind == version.initial_type:
+            token_len, at = varint(data, at)
+            if token_len < 0:
+                return end_of_data, ""
+            at += token_len
+        length, pn_at = varint(data, at)
+        if length < 0 or pn_at + length > end_of_data or length < 20:
+            return end_of_data, ""
+        next_packet = pn_at + length
+        if kind != version.initial_type:
+            return next_packet, MORE  # 0-RTT or Handshake coalesced after the Initial
+        if self.version is None:
+            self.version = version
+            key, self._iv, hp = client_keys(version, dcid)
+            self._aead = AESGCM(key)
+            self._hp = Cipher(algorithms.AES(hp), modes.ECB()).encryptor()
+        plain = self._decrypt(data, pos, pn_at, next_packet)
+        if plain is None:
+            return next_packet, MORE
+        return next_packet, self._crypto_frames(plain)
+
+    def _decrypt(self, data, pos: int, pn_at: int, end: int) -> bytes | None:
+        mask = self._hp.update(bytes(data[pn_at + 4:pn_at + 20]))
+        first = data[pos] ^ (mask[0] & 0x0F)
+        pn_len = (first & 3) + 1
+        pn = bytes(data[pn_at + i] ^ mask[1 + i] for i in range(pn_len))
+        header = bytes([first]) + bytes(data[pos + 1:pn_at]) + pn
+        nonce = (int.from_bytes(self._iv, "big") ^ int.from_bytes(pn, "big")).to_bytes(12, "big")
+        try:
+            return self._aead.decrypt(nonce, bytes(data[pn_at + pn_len:end]), header)
+        except InvalidTag:
+            return None  # not the client's Initial (keys from another DCID), or damaged
+
+    def _crypto_frames(self, plain: bytes):
+        pos = 0
+        size = len(plain)
+        while pos < size:
+            kind = plain[pos]
+            pos += 1
+            if kind == 0x00 or kind == 0x01:  # PADDING, PING
+                continue
+            if kind == 0x06:  # CRYPTO
+                offset, pos = varint(plain, pos)
+                length, pos = varint(plain, pos)
+                if offset < 0 or length < 0 or pos + length > size:
+                    return ""
+                if offset + length <= _MAX_CRYPTO and len(self._pieces) < _MAX_PIECES:
+                    self._pieces.setdefault(offset, plain[pos:pos + length])
+                pos += length
+            elif kind == 0x02 or kind == 0x03:  # ACK
+                pos = _skip_ack(plain, pos, kind == 0x03)
+                if pos < 0:
+                    return ""
+            else:  # CONNECTION_CLOSE or anything an Initial may not carry: stop here
+                break
+        return self._hello()
+
+    def _hello(self):
+        stream = _contiguous(self._pieces)
+        if len(stream) < 4:
+            return MORE
+        needed = 4 + ((stream[1] << 16) | (stream[2] << 8) | stream[3])
+        if stream[0] != 1 or needed > _MAX_CRYPTO:
+            return ""
+        if len(stream) < needed:
+            return MORE
+        return tls.hello_sni(stream, 0, needed)
+
+
+def recognised(datagram) -> bool:
+    """Whether a UDP payload is a QUIC packet of a version we know (either side's)."""
+    if len(datagram) < 7:
+        return False
+    first = datagram[0]
+    if first & 0x80:
+        number = _U32.unpack_from(datagram, 1)[0]
+        return (number in VERSIONS and bool(first & 0x40)) or number >> 24 == 0x51
+    return first & 0x09 == 0x09 and len(datagram) > 13 and datagram[9] == 0x51
+
+
+def _skip_ack(buf, pos: int, ecn: bool) -> int:
+    values = 4  # largest acknowledged, delay, range count, first range
+    count = 0
+    for i in range(values):
+        value, pos = varint(buf, pos)
+        if value < 0:
+            return -1
+        if i == 2:
+            count = value
+    if count > 256:
+        return -1
+    for _ in range(2 * count + (3 if ecn else 0)):
+        value, pos = varint(buf, pos)
+        if value < 0:
+            return -1
+    return pos
+
+
+def _contiguous(pieces: dict[int, bytes]) -> bytes:
+    """The stream from offset 0 as far as the pieces reach without a gap."""
+    out = b""
+    grew = True
+    while grew:
+        grew = False
+        for offset, piece in pieces.items():
+            if offset <= len(out) < offset + len(piece):
+                out += piece[len(out) - offset:]
+                grew = True
+    return out
+
+
+def gquic_sni(datagram) -> str:
+    """SNI from a Google QUIC CHLO (sent in clear before Q050), "" when there is none."""
+    at = bytes(datagram[:1400]).find(b"CHLO")
+    if at < 0 or at + 8 > len(datagram):
+        return ""
+    entries = datagram[at + 4] | (datagram[at + 5] << 8)
+    values = at + 8 + 8 * entries
+    if entries > 128 or values > len(datagram):
+        return ""
+    start = 0
+    for i in range(entries):
+        tag, end = _LE_TAG.unpack_from(datagram, at + 8 + 8 * i)
+        if tag == b"SNI\x00":
+            if start > end or values + end > len(datagram):
+                return ""
+            return text(datagram[values + start:values + end])
+        start = end
+    return ""

@@ -1,0 +1,40 @@
+"""What the payload parsers share: the "need more bytes" answer and QUIC's integers."""
+
+from __future__ import annotations
+
+
+class _More:
+    """A parser's answer when the bytes so far are the start of its protocol but end too soon."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MORE"
+
+
+MORE = _More()
+
+
+def varint(buf, pos: int) -> tuple[int, int]:
+    """QUIC variable-length integer at `pos` -> (value, next position); (-1, pos) if cut off."""
+    if pos >= len(buf):
+        return -1, pos
+    first = buf[pos]
+    size = 1 << (first >> 6)
+    if pos + size > len(buf):
+        return -1, pos
+    value = first & 0x3F
+    for i in range(1, size):
+        value = (value << 8) | buf[pos + i]
+    return value, pos + size
+
+
+_NAME_CHARS = bytes(c if chr(c) in "abcdefghijklmnopqrstuvwxyz0123456789.-_:" else ord("_")
+                    for c in range(256))
+_UPPER = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
+
+
+def text(raw) -> str:
+    """Host name bytes off the wire -> lower case, anything but letters, digits and . - _ :
+    turned into _ (as nDPI does; keeps logs and metric labels clean). Never raises."""
+    return bytes(raw).strip().translate(_UPPER).translate(_NAME_CHARS).decode("ascii").rstrip(".")
