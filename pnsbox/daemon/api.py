@@ -131,7 +131,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(404, {"error": f"no such endpoint: {method} {self.path}"})
         handler, arguments = found
         try:
-            body = self._body() if method == "POST" else {}
+            body = self._body()  # read even for GET, so the client never writes into a closed socket
+            body = body if method == "POST" else {}
             return self._reply(200, handler(self, daemon, body, *arguments))
         except ConfigError as exc:
             return self._reply(422, {"error": "config", "problems": [str(p) for p in exc.problems]})
@@ -261,7 +262,8 @@ def call(path: str, method: str, endpoint: str, body: dict | None = None) -> tup
     """What the CLI and the web UI use to talk to pnsboxd."""
     connection = _UnixConnection(path)
     try:
-        connection.request(method, endpoint, json.dumps(body or {}), {"Content-Type": "application/json"})
+        payload = json.dumps(body or {}) if method == "POST" else None
+        connection.request(method, endpoint, payload, {"Content-Type": "application/json"})
         response = connection.getresponse()
         return response.status, json.loads(response.read() or b"{}")
     finally:

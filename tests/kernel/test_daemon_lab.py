@@ -50,7 +50,8 @@ def box(tmp_path_factory):
         topology.lab_up(build(load_site(site)), name)
         hub = topology.netns_name(name, "hub")
         proc = subprocess.Popen([str(BIN / "pnsboxd"), "--state-dir", state, "--socket", sock, "--netns", hub,
-                                 "--metrics-listen", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL)
+                                 "--metrics-listen", f"127.0.0.1:{port}"], stdout=open(tmp / "pnsboxd.log", "w"),
+                                stderr=subprocess.STDOUT)
         for _ in range(100):
             if os.path.exists(sock):
                 break
@@ -144,3 +145,22 @@ def test_the_metrics_endpoint_counts_the_traffic_sent(box):
     assert after[("pnsbox_pending_confirm_deadline_timestamp_seconds", ())] == 0
     assert after[("pnsbox_drift_repairs_total", (("what", "ruleset"),))] >= 0
     assert after[("process_resident_memory_bytes", ())] > 10_000_000
+
+
+def test_an_unconfirmed_change_reverts_and_the_traffic_matrix_with_it(box):
+    """Without it-support, diskominfo loses its way into the other OPDs; unconfirmed, it comes back."""
+    it_support = [["tcp", "10.21.0.2", 22], ["tcp", "10.22.0.2", 445]]
+
+    def matrix():
+        found = probe(box["lab"], "diskominfo", it_support)
+        return [found[tuple(p)]["result"] for p in it_support]
+
+    assert matrix() == ["answered", "answered"]
+    narrower = edited(box, "  - {name: it-support, from: diskominfo, to: opds, action: accept}\n", "")
+    cli(box, "apply", "-c", str(narrower), "--confirm", "4")
+    assert matrix() == ["timeout", "timeout"]
+    deadline = time.monotonic() + 10
+    while matrix() != ["answered", "answered"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert matrix() == ["answered", "answered"], "the change was not rolled back"
+    assert audit_actions(box)[-1] == "rollback"
