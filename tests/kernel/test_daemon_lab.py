@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from labkit import EXAMPLE, ROOT, in_node, new_lab_name, probe
@@ -46,12 +47,12 @@ def box(tmp_path_factory):
     main.write_text(main.read_text() + CHECKS)
     port = _free_port()
     proc = None
+    log = open(tmp / "pnsboxd.log", "w")  # noqa: SIM115 -- the daemon writes it for the module's life
     try:
         topology.lab_up(build(load_site(site)), name)
         hub = topology.netns_name(name, "hub")
         proc = subprocess.Popen([str(BIN / "pnsboxd"), "--state-dir", state, "--socket", sock, "--netns", hub,
-                                 "--metrics-listen", f"127.0.0.1:{port}"], stdout=open(tmp / "pnsboxd.log", "w"),
-                                stderr=subprocess.STDOUT)
+                                 "--metrics-listen", f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
         for _ in range(100):
             if os.path.exists(sock):
                 break
@@ -63,6 +64,7 @@ def box(tmp_path_factory):
         if proc:
             proc.kill()
             proc.wait()
+        log.close()
         topology.lab_down(name)
 
 
@@ -164,3 +166,15 @@ def test_an_unconfirmed_change_reverts_and_the_traffic_matrix_with_it(box):
         time.sleep(0.5)
     assert matrix() == ["answered", "answered"], "the change was not rolled back"
     assert audit_actions(box)[-1] == "rollback"
+
+
+def test_audit_verify_through_the_daemon_catches_an_edited_entry(box):
+    assert call(box["socket"], "GET", "/audit/verify")[1]["intact"]
+    log = Path(box["state"]) / "audit.log"
+    original = log.read_text()
+    try:
+        log.write_text(original.replace("base with checks", "nothing to see", 1))
+        verdict = call(box["socket"], "GET", "/audit/verify")[1]
+        assert not verdict["intact"] and "entry 1: its content was changed" in verdict["problems"][0]
+    finally:
+        log.write_text(original)
