@@ -179,6 +179,8 @@ def _section(source: Source, section: str, spec, problems: list[Problem]) -> dic
                     message = f"unknown key `{error['loc'][-1]}`; allowed: {allowed}"
                 elif error["type"] == "missing":
                     message = f"missing required key `{error['loc'][-1]}`"
+                elif error["type"].startswith(("ip_", "int_", "greater", "less")):
+                    message = f"{error['input']!r}: {message}"
                 problems.append(source.problem(where, message))
     return out
 

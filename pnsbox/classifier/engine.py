@@ -205,7 +205,8 @@ class Engine:
 
     def _decide(self, flow, protocol: str, name: str | None, server: tuple[bytes, int], now) -> int:
         """Verdict for a flow whose protocol inspection recognised: its name, else a service
-        port (TLS on 993 is IMAP), else the server's address range, else the protocol."""
+        port (TLS on 993 is IMAP), else what DNS said of the server address (when the flow
+        carried no name), else the server's address range, else the protocol."""
         name = name or None
         catalog = self.catalog
         if protocol != "dns" and protocol != "mdns":
@@ -216,6 +217,11 @@ class Engine:
             app = catalog.by_port(_PROTO_OF[protocol], server[1])
             if app is not None and app.name not in _PROTOCOL_APPS:
                 self._done(flow, app, PORT, name, protocol)
+                return _DECIDED
+            learned = self.names.name_of(server[0], now) if name is None else None
+            app = catalog.by_name(learned) if learned else None
+            if app is not None:
+                self._done(flow, app, DNS, learned, protocol)
                 return _DECIDED
             app = catalog.by_address(server[0])
             if app is not None:

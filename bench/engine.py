@@ -1,0 +1,134 @@
+"""The classifier engine alone, in process, on one core: packets/s and flows/s.
+
+Scenarios (best of --repeat runs each, a fresh engine per run):
+
+- replay:     every nDPI corpus capture through the engine, as captured
+- decided:    the same packets again through engines that already decided every flow
+              (the O(1) path of a flow that has its verdict)
+- new TLS / new QUIC / new DNS / new SYN-only: a flood of distinct new flows made from
+              one real packet each (its source port and address changed): a TLS ClientHello,
+              a QUIC v1 Initial (decrypted per flow), a DNS answer, a bare TCP SYN
+              (which the engine keeps as an undecided flow)
+
+Prints measured numbers side by side; not a pass/fail test.
+
+    .venv/bin/python bench/engine.py [CORPUS_DIR] [--flows N] [--repeat R] [--cpu C]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchkit import code_version, machine  # noqa: E402
+
+from pnsbox.classifier import Engine, load_catalog  # noqa: E402
+from pnsbox.classifier.capture import read  # noqa: E402
+from pnsbox.classifier.packet import TCP, parse  # noqa: E402
+
+DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "ndpi"
+
+
+def load(corpus: Path) -> dict[str, list[tuple[float, bytes]]]:
+    return {p.name: list(read(p)) for p in sorted((corpus / "pcap").iterdir()) if p.is_file()}
+
+
+def first_packet(captures, name: str, wanted) -> bytes:
+    for _, packet in captures[name]:
+        if wanted(packet):
+            return packet
+    raise SystemExit(f"{name}: no packet to build flows from")
+
+
+def with_new_endpoints(template: bytes, count: int) -> list[bytes]:
+    """`count` copies of an IPv4 packet, each from another source address and port."""
+    header = (template[0] & 0x0F) * 4
+    out = []
+    for i in range(count):
+        packet = bytearray(template)
+        packet[14:16] = (i >> 16 & 0xFF, i >> 8 & 0xFF)   # source address, last two bytes
+        packet[header:header + 2] = (1024 + (i & 0xFFFF) % 64000).to_bytes(2, "big")
+        out.append(bytes(packet))
+    return out
+
+
+def run(catalog, streams: list[list[bytes]], repeat: int, warm: bool = False):
+    """Best time over `repeat` runs of all streams (a fresh engine each per run)."""
+    best = float("inf")
+    flows = packets = 0
+    for _ in range(repeat):
+        engines = [Engine(catalog, max_flows=1 << 20) for _ in streams]
+        if warm:
+            for engine, packets_of in zip(engines, streams, strict=True):
+                for packet in packets_of:
+                    engine.packet(packet, 0.0)
+                engine.conclude(0.0)
+        started = time.perf_counter()
+        for engine, packets_of in zip(engines, streams, strict=True):
+            classify = engine.packet
+            for packet in packets_of:
+                classify(packet, 0.0)
+        best = min(best, time.perf_counter() - started)
+        packets = sum(len(s) for s in streams)
+        flows = sum(e.stats.flows for e in engines) if not warm else 0
+    return packets, flows, best
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--flows", type=int, default=20000, help="new flows per flood scenario")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cpu", type=int, default=0, help="core to pin to (-1: do not pin)")
+    args = parser.parse_args(argv)
+    if args.cpu >= 0 and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {args.cpu})
+
+    catalog = load_catalog()
+    captures = load(args.corpus)
+    corpus = [[packet for _, packet in packets] for packets in captures.values()]
+
+    def tls_hello(packet):
+        p = parse(packet)
+        return p and p.proto == TCP and p.end - p.start > 100 and packet[p.start] == 0x16
+
+    def quic_initial(packet):
+        p = parse(packet)
+        return p and p.dport == 443 and p.end - p.start > 1000 and packet[p.start] & 0xC0 == 0xC0
+
+    def dns_answer(packet):
+        p = parse(packet)
+        return p and p.sport == 53 and packet[0] >> 4 == 4
+
+    def syn(packet):
+        p = parse(packet)
+        return p and p.proto == TCP and p.tcp_flags == 0x02 and packet[0] >> 4 == 4
+
+    floods = {
+        "new TLS flows": first_packet(captures, "facebook.pcap", tls_hello),
+        "new QUIC flows": first_packet(captures, "google_meet.pcapng", quic_initial),
+        "new DNS flows": first_packet(captures, "dns_ambiguous_names.pcap", dns_answer),
+        "new SYN-only flows": first_packet(captures, "facebook.pcap", syn),
+    }
+    rows = [("replay corpus", *run(catalog, corpus, args.repeat)),
+            ("decided flows", *run(catalog, corpus, args.repeat, warm=True))]
+    for name, template in floods.items():
+        rows.append((name, *run(catalog, [with_new_endpoints(template, args.flows)], args.repeat)))
+
+    print(f"engine alone, one core; {machine()}")
+    print(f"{code_version()}; {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"{'scenario':<22}{'packets':>9}{'flows':>8}{'seconds':>9}{'packets/s':>12}{'flows/s':>10}")
+    for name, packets, flows, seconds in rows:
+        flow_rate = f"{flows / seconds:,.0f}" if flows else "-"
+        print(f"{name:<22}{packets:>9}{flows or '-':>8}{seconds:>9.3f}{packets / seconds:>12,.0f}{flow_rate:>10}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

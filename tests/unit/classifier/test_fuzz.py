@@ -1,0 +1,126 @@
+"""Property-based fuzzing: malformed, truncated and random input never raises out of any
+parser or out of the engine. Examples are limited to keep the suite fast."""
+
+from craft import (
+    CORPUS,
+    capture,
+    client_hello,
+    crypto_frame,
+    dns_message,
+    quic_initial,
+    tcp,
+    tls_records,
+    udp,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pnsbox.classifier import Engine, dns, http, quic, ssh, tls
+from pnsbox.classifier.packet import parse
+
+FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SOME = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+SEEDS = [
+    dns_message("srikandi.arsip.go.id", ["192.0.2.1", "2001:db8::1"]),
+    tls_records(client_hello("www.vidio.com", padding=40)),
+    b"GET /index.html HTTP/1.1\r\nHost: lpse.jatimprov.go.id:8080\r\nAccept: */*\r\n\r\n",
+    b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n",
+    quic_initial(crypto_frame(0, client_hello("meet.google.com")), bytes(8)),
+]
+
+
+@st.composite
+def mutated(draw, seeds=SEEDS):
+    """A seed message cut short, with bytes flipped, or with random bytes spliced in."""
+    data = bytearray(draw(st.sampled_from(seeds)))
+    for _ in range(draw(st.integers(0, 4))):
+        if not data:
+            break
+        at = draw(st.integers(0, len(data) - 1))
+        data[at] = draw(st.integers(0, 255))
+    if draw(st.booleans()):
+        data = data[:draw(st.integers(0, len(data)))]
+    if draw(st.booleans()):
+        at = draw(st.integers(0, len(data)))
+        data[at:at] = draw(st.binary(max_size=16))
+    return bytes(data)
+
+
+payloads = st.one_of(st.binary(max_size=600), mutated())
+
+
+@FAST
+@given(payloads)
+def test_dns_never_raises(data):
+    dns.parse(data)
+    dns.parse(data, mdns=True)
+    dns.read_name(data, 0)
+
+
+@FAST
+@given(payloads)
+def test_http_ssh_tls_never_raise(data):
+    http.request_host(data)
+    ssh.banner(data)
+    tls.record_sni(data)
+    tls.hello_sni(data, 0, len(data))
+    tls.record_sni(bytearray(data))
+
+
+@SOME
+@given(st.lists(payloads, min_size=1, max_size=3))
+def test_quic_never_raises(datagrams):
+    state = quic.ClientInitials()
+    for datagram in datagrams:
+        state.feed(datagram)
+        quic.recognised(datagram)
+        quic.gquic_sni(datagram)
+
+
+@st.composite
+def ip_packets(draw):
+    kind = draw(st.sampled_from(["tcp", "udp", "raw", "real"]))
+    if kind == "raw":
+        return draw(st.binary(max_size=200))
+    if kind == "real":
+        packet = bytearray(draw(st.sampled_from(REAL)))
+        for _ in range(draw(st.integers(0, 3))):
+            at = draw(st.integers(0, len(packet) - 1))
+            packet[at] = draw(st.integers(0, 255))
+        return bytes(packet[:draw(st.integers(0, len(packet)))])
+    sport, dport = draw(st.sampled_from([53, 80, 443, 22, 5353, 12345])), draw(st.integers(1, 65535))
+    if draw(st.booleans()):
+        sport, dport = dport, sport
+    payload = draw(payloads)
+    if kind == "tcp":
+        return tcp("10.0.0.1", sport, "10.0.0.2", dport, payload, seq=draw(st.integers(0, 2**32 - 1)),
+                   flags=draw(st.integers(0, 255)))
+    return udp("2001:db8::1", sport, "2001:db8::2", dport, payload)
+
+
+def _real_packets() -> list[bytes]:
+    if not (CORPUS / "pcap").is_dir():
+        return [tcp("10.0.0.1", 1, "10.0.0.2", 443, SEEDS[1])]
+    return [p for name in ("google_meet.pcapng", "dns.pcap", "http.pcapng", "facebook.pcap")
+            for p in capture(name)[:12]]
+
+
+REAL = _real_packets()
+
+
+@FAST
+@given(st.binary(max_size=100))
+def test_header_parser_never_raises(data):
+    parse(data)
+
+
+@SOME
+@given(st.lists(ip_packets(), min_size=1, max_size=20))
+def test_engine_never_raises(packets):
+    engine = Engine(max_flows=8, inspect_limit=4)
+    for now, packet in enumerate(packets):
+        engine.packet(packet, float(now))
+    engine.conclude()
+    assert engine.stats.errors == 0
+    assert len(engine.flows) <= 8
