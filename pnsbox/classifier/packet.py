@@ -15,7 +15,7 @@ TCP_SYN = 0x02
 TCP_ACK = 0x10
 
 _PORTS = Struct("!HH")
-_TCP_HEAD = Struct("!HHI")  # ports and sequence number
+_TCP_HEAD = Struct("!HHIxxxxBB")  # ports, sequence number, data offset, flags
 _U16 = Struct("!H")
 # IPv6 extension headers we step over on the way to TCP/UDP
 _HOP_BY_HOP, _ROUTING, _FRAGMENT, _AH, _DEST_OPTS = 0, 43, 44, 51, 60
@@ -34,6 +34,9 @@ class Parsed(NamedTuple):
     seq: int            # TCP sequence number of the payload's first byte, else 0
 
 
+_new = tuple.__new__  # builds a Parsed without the Python-level __new__ (hot path)
+
+
 def parse(data: bytes) -> Parsed | None:
     """The headers of one IP packet, or None if it is not one we can key (non-first
     fragments, truncated headers, other IP versions)."""
@@ -44,7 +47,9 @@ def parse(data: bytes) -> Parsed | None:
     if version == 4:
         header = (data[0] & 0x0F) * 4
         # the IP total length trims link-layer padding; a short capture is taken as it is
-        end = min(_U16.unpack_from(data, 2)[0], size)
+        end = (data[2] << 8) | data[3]
+        if end > size:
+            end = size
         if header < 20 or end < header:
             return None
         if (data[6] & 0x1F) or data[7]:
@@ -82,11 +87,12 @@ def parse(data: bytes) -> Parsed | None:
     if proto == TCP:
         if pos + 20 > end:
             return None
-        sport, dport, seq = _TCP_HEAD.unpack_from(data, pos)
-        offset = (data[pos + 12] >> 4) * 4
+        sport, dport, seq, offset, flags = _TCP_HEAD.unpack_from(data, pos)
+        offset = (offset >> 4) * 4
         if offset < 20:
             return None
-        return Parsed(proto, src, sport, dst, dport, min(pos + offset, end), end, data[pos + 13], seq)
+        start = pos + offset
+        return _new(Parsed, (proto, src, sport, dst, dport, start if start < end else end, end, flags, seq))
     if proto == UDP:
         if pos + 8 > end:
             return None
@@ -94,5 +100,5 @@ def parse(data: bytes) -> Parsed | None:
         length = _U16.unpack_from(data, pos + 4)[0]
         if length >= 8:
             end = min(end, pos + length)
-        return Parsed(proto, src, sport, dst, dport, pos + 8, end, 0, 0)
-    return Parsed(proto, src, 0, dst, 0, end, end, 0, 0)
+        return _new(Parsed, (proto, src, sport, dst, dport, pos + 8, end, 0, 0))
+    return _new(Parsed, (proto, src, 0, dst, 0, end, end, 0, 0))
