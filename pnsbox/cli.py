@@ -315,6 +315,13 @@ def cmd_lab(args) -> int:
     return 0
 
 
+def cmd_user(args) -> int:
+    """The web UI's accounts: the logic lives with the web UI."""
+    from webui.user_cli import run
+
+    return run(args)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="pnsbox", description="pnsbox network controller")
     sub = top.add_subparsers(dest="command", required=True)
@@ -373,6 +380,9 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--state-dir", default=DEFAULT_STATE, help="where pnsbox keeps its state")
     command("metrics", cmd_metrics, "print the Prometheus metrics once", config=False, kernel=True)
     command("show", cmd_show, "show what runs, with per-OPD counters", config=False, kernel=True)
+    from webui.user_cli import add_arguments as add_user_arguments
+
+    add_user_arguments(sub.add_parser("user", help="web UI accounts: add, passwd, del, list")).set_defaults(func=cmd_user)
 
     lab = sub.add_parser("lab", help="network-namespace lab built from a config")
     lab_sub = lab.add_subparsers(dest="lab_command", required=True)

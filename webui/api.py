@@ -1,0 +1,185 @@
+"""The JSON REST API (/api/v1): the same operations as the pages, with the same role checks.
+Authenticate with `Authorization: Bearer TOKEN` (tokens are made on the account page); a signed-in
+browser may call it too, sending its CSRF token in X-CSRFToken for changes."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from . import roles
+from .changeset import apply_files, may_settle_pending
+from .config_edit import EditError, check_plan, edit_opd
+from .context import ctx, post, running_files, running_site, status, user
+from .openapi import document
+from .site import opd_bandwidth
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@bp.before_request
+def csrf_for_browser_sessions():
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not g.get("via_token"):
+        current_app.extensions["csrf"].protect()
+
+
+@bp.errorhandler(EditError)
+@bp.errorhandler(ValueError)
+def bad_input(exc):
+    return jsonify(error=str(exc)), 400
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValueError("send a JSON object (Content-Type: application/json)")
+    return body
+
+
+def _confirm(body: dict) -> int | None:
+    seconds = body.get("confirm", ctx().settings.default_confirm)
+    if seconds in (None, 0) and user().role == "admin":
+        return None
+    if not isinstance(seconds, int) or not 30 <= seconds <= 3600:
+        raise ValueError("confirm: seconds from 30 to 3600 (admins may give 0 or null for none)")
+    return seconds
+
+
+@bp.route("/openapi.json")
+def openapi():
+    return jsonify(document())
+
+
+@bp.route("/status")
+def get_status():
+    box = status()
+    return jsonify({**box, "classifier": box.get("classifier"), "user": {"name": user().name, "role": user().role,
+                                                                         "opds": user().opds}})
+
+
+@bp.route("/live")
+def live():
+    """Counters and class stats for the graphs, limited to what the user may see."""
+    counters = ctx().daemon.get("/counters")
+    visible = lambda opd: roles.can_see_opd(user(), opd)  # noqa: E731
+    opds = {name: c for name, c in (counters.get("opds") or {}).items() if visible(name)}
+    classes = {}
+    for device, rows in ctx().daemon.get("/classes").items():
+        classes[device] = [row for row in rows if row["label"] == "pipe" or visible(row["label"].split("/")[0])
+                           or (user().role != "operator" and row["label"])]
+    return jsonify(time=time.time(), pipe=running_site().pipe(), opds=opds, classes=classes)
+
+
+@bp.route("/opds")
+def list_opds():
+    site = running_site()
+    return jsonify({name: {**opd, "file": site.opd_files[name], "plan": opd_bandwidth(opd)}
+                    for name, opd in roles.visible_opds(user(), site).items()})
+
+
+def _visible(name: str) -> dict:
+    site = running_site()
+    if name not in site.opds or not roles.can_see_opd(user(), name):
+        raise LookupError(f"no OPD {name}")
+    return site.opds[name]
+
+
+@bp.errorhandler(LookupError)
+def not_found(exc):
+    return jsonify(error=str(exc).strip("'\"")), 404
+
+
+@bp.route("/opds/<name>")
+def get_opd(name: str):
+    opd = _visible(name)
+    return jsonify({**opd, "plan": opd_bandwidth(opd)})
+
+
+@bp.route("/opds/<name>/bandwidth", methods=["PUT"])
+def set_bandwidth(name: str):
+    """Change an OPD's guarantee and ceiling and apply it at once (with a confirm deadline)."""
+    roles.require(roles.can_change(user()), "auditors cannot change the configuration")
+    _visible(name)
+    body = _body()
+    guaranteed, ceiling = check_plan(str(body.get("guaranteed", "")), str(body.get("ceiling", "")))
+    files = edit_opd(running_files(), name, guaranteed=guaranteed, ceiling=ceiling)
+    message = body.get("message") or f"{name}: bandwidth {guaranteed}/{ceiling} (API)"
+    return jsonify(apply_files(files, message, _confirm(body)))
+
+
+@bp.route("/policies")
+def policies():
+    return jsonify([{"position": i + 1, **p} for i, p in enumerate(running_site().policies)
+                    if roles.can_see_policy(user(), p)])
+
+
+@bp.route("/explain", methods=["POST"])
+def explain():
+    body = _body()
+    source, target = str(body.get("from", "")), str(body.get("to", ""))
+    site = running_site()
+    hidden = [z for z in (source, target) if z in site.opds and not roles.can_see_opd(user(), z)]
+    if hidden or (user().role == "operator" and not {source, target} & set(user().opds)):
+        raise roles.Forbidden("explain asks about your own OPDs")
+    return jsonify(post("/explain", {"from": source, "to": target, "port": body.get("port")}))
+
+
+@bp.route("/config")
+def config():
+    roles.require(roles.can_read_history(user()), "the whole config is for admins and auditors")
+    return jsonify(version=status().get("running"), files=running_files())
+
+
+@bp.route("/plan", methods=["POST"])
+def plan():
+    files = _body().get("files")
+    if not isinstance(files, dict):
+        raise ValueError("files: an object of file name -> YAML text")
+    roles.check_change_scope(user(), running_files(), files)
+    return jsonify(ctx().daemon.call("POST", "/plan", {"files": files}))
+
+
+@bp.route("/apply", methods=["POST"])
+def apply():
+    body = _body()
+    if not isinstance(body.get("files"), dict):
+        raise ValueError("files: an object of file name -> YAML text")
+    return jsonify(apply_files(body["files"], str(body.get("message") or "API apply"), _confirm(body)))
+
+
+@bp.route("/confirm", methods=["POST"])
+def confirm():
+    roles.require(may_settle_pending(status().get("pending")), "you cannot confirm this change")
+    return jsonify(post("/confirm", {}))
+
+
+@bp.route("/rollback", methods=["POST"])
+def rollback():
+    roles.require(user().role == "admin", "only admins roll back")
+    body = _body()
+    return jsonify(post("/rollback", {"version": int(body.get("version", "")), "confirm": _confirm(body)}))
+
+
+@bp.route("/history")
+def history():
+    roles.require(roles.can_read_history(user()), "the history is for admins and auditors")
+    return jsonify(ctx().daemon.get("/history"))
+
+
+@bp.route("/versions/<int:version>")
+def version(version: int):
+    roles.require(roles.can_read_history(user()), "the history is for admins and auditors")
+    return jsonify(ctx().daemon.get(f"/versions/{version}"))
+
+
+@bp.route("/diff/<int:a>/<int:b>")
+def diff(a: int, b: int):
+    roles.require(roles.can_read_history(user()), "the history is for admins and auditors")
+    return jsonify(ctx().daemon.get(f"/diff/{a}/{b}"))
+
+
+@bp.route("/audit")
+def audit():
+    roles.require(roles.can_read_history(user()), "the audit trail is for admins and auditors")
+    return jsonify(entries=ctx().daemon.get("/audit"), verify=ctx().daemon.get("/audit/verify"))

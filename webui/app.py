@@ -1,0 +1,128 @@
+"""The Flask application: settings, shared objects, blueprints, error pages and security headers."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from . import auth, roles
+from .accounts import AccountStore
+from .context import WebContext
+from .daemon_client import DaemonClient, DaemonError
+from .drafts import DraftStore
+from .files import write_private
+from .i18n import LANGUAGES, current_language, translate
+from .rates import format_bytes, format_rate
+from .settings import Settings
+from .throttle import LoginThrottle
+
+csrf = CSRFProtect()
+
+
+def _secret_key(settings: Settings) -> str:
+    """Made once and kept, so sessions survive a restart of the web process."""
+    path = settings.state_dir / "secret_key"
+    if not path.exists():
+        write_private(path, secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def create_app(settings: Settings | None = None, daemon: DaemonClient | None = None) -> Flask:
+    settings = settings or Settings()
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=_secret_key(settings),
+        SESSION_COOKIE_NAME="pnsbox_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        SESSION_COOKIE_SAMESITE="Strict",
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (server-side, idle-limited) session
+        WTF_CSRF_SSL_STRICT=True,
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+    )
+    app.extensions["pnsbox"] = WebContext(
+        settings=settings,
+        accounts=AccountStore(settings.users_file),
+        daemon=daemon or DaemonClient(settings.socket),
+        drafts=DraftStore(settings.drafts_dir),
+        throttle=LoginThrottle(settings.login_attempts, settings.login_window),
+        sessions=auth.SessionRegistry(settings.idle_timeout, settings.session_lifetime),
+    )
+    csrf.init_app(app)
+    app.before_request(auth.load_user)
+
+    from . import api
+    from .views import account, audit, bandwidth, changes, dashboard, history, opds, policies
+
+    for module in (auth, dashboard, opds, policies, bandwidth, changes, history, audit, account, api):
+        app.register_blueprint(module.bp)
+    csrf.exempt(api.bp)  # the API checks CSRF itself for cookie sessions; tokens need none
+    _register_errors(app)
+    _register_template_helpers(app)
+    app.after_request(_security_headers)
+    return app
+
+
+def _error(status: int, message: str, problems: list[str] | None = None):
+    if request.path.startswith("/api/"):
+        return jsonify(error=message, problems=problems or []), status
+    return render_template("error.html", status=status, message=message, problems=problems or []), status
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(roles.Forbidden)
+    def forbidden(exc):
+        return _error(403, translate("Not allowed: {why}", why=str(exc)))
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(exc):
+        return _error(400, translate("The form was refused: its security token is missing or old. Reload the page and try again."))
+
+    @app.errorhandler(DaemonError)
+    def daemon_failed(exc):
+        status = exc.status if exc.status in (400, 403, 404, 409, 422, 503) else 502
+        return _error(status, str(exc), exc.problems)
+
+    @app.errorhandler(404)
+    def not_found(exc):
+        return _error(404, translate("Not found."))
+
+
+def _security_headers(response):
+    response.headers.setdefault("Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.scheme == "https":
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if not request.path.startswith("/static/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _register_template_helpers(app: Flask) -> None:
+    @app.context_processor
+    def helpers():
+        return {"_": translate, "user": g.get("user"), "lang": current_language(), "languages": LANGUAGES,
+                "can_change": bool(g.get("user")) and roles.can_change(g.user),
+                "can_read_history": bool(g.get("user")) and roles.can_read_history(g.user),
+                "is_admin": bool(g.get("user")) and g.user.role == "admin"}
+
+    app.add_template_filter(format_rate, "rate")
+    app.add_template_filter(format_bytes, "bytes")
+
+    @app.template_filter("when")
+    def when(timestamp: float | None, zone: str = "Asia/Jakarta") -> str:
+        if not timestamp:
+            return "-"
+        try:
+            tz = ZoneInfo(zone)
+        except (KeyError, ValueError):
+            tz = ZoneInfo("UTC")
+        return datetime.fromtimestamp(timestamp, tz).strftime("%Y-%m-%d %H:%M:%S %Z")

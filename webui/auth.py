@@ -1,0 +1,132 @@
+"""Signing in and out. Sessions live in the server (the cookie holds only a random id and the
+CSRF token), so a logout, a password change or a deleted account ends them at once; an idle
+session ends after settings.idle_timeout. API calls authenticate with a bearer token instead."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, session, url_for
+
+from .context import audit, ctx
+from .i18n import LANGUAGES, translate
+
+bp = Blueprint("auth", __name__)
+PUBLIC_ENDPOINTS = {"auth.login", "auth.language", "static", "api.openapi"}
+
+
+class SessionRegistry:
+    def __init__(self, idle_timeout: float, lifetime: float, clock=time.time):
+        self.idle_timeout, self.lifetime, self.clock = idle_timeout, lifetime, clock
+        self._sessions: dict[str, dict] = {}
+        self._lock = threading.Lock()
+
+    def start(self, user: str) -> str:
+        sid = secrets.token_urlsafe(32)
+        with self._lock:
+            self._sessions[sid] = {"user": user, "started": self.clock(), "seen": self.clock()}
+        return sid
+
+    def touch(self, sid: str | None) -> tuple[str | None, bool]:
+        """(the session's user, or None; whether it just expired)."""
+        now = self.clock()
+        with self._lock:
+            found = self._sessions.get(sid or "")
+            if not found:
+                return None, False
+            if now - found["seen"] > self.idle_timeout or now - found["started"] > self.lifetime:
+                del self._sessions[sid]
+                return None, True
+            found["seen"] = now
+            return found["user"], False
+
+    def end(self, sid: str | None) -> None:
+        with self._lock:
+            self._sessions.pop(sid or "", None)
+
+    def end_user(self, user: str, keep: str | None = None) -> None:
+        with self._lock:
+            for sid in [s for s, v in self._sessions.items() if v["user"] == user and s != keep]:
+                del self._sessions[sid]
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def load_user():
+    """Before every request: who is asking (token or session); everything but the login page,
+    the static files and the OpenAPI document needs someone."""
+    g.user, g.via_token = None, False
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer ") and _wants_json():
+        g.user = ctx().accounts.user_of_token(header[7:].strip())
+        g.via_token = g.user is not None
+        if g.user is None:
+            return jsonify(error="invalid API token"), 401
+    elif "sid" in session:
+        name, expired = ctx().sessions.touch(session["sid"])
+        g.user = ctx().accounts.get(name) if name else None
+        if g.user is None:
+            session.clear()
+            if expired:
+                flash(translate("Your session ended after a period of inactivity. Please sign in again."), "info")
+    if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS:
+        if _wants_json():
+            return jsonify(error="sign in or give an API token (Authorization: Bearer ...)"), 401
+        return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
+    return None
+
+
+def _client() -> str:
+    return f"ip:{request.remote_addr}"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if request.method == "GET":
+        return render_template("login.html")
+    name = request.form.get("username", "").strip().lower()
+    password = request.form.get("password", "")
+    throttle = ctx().throttle
+    wait = throttle.wait_seconds(_client(), f"user:{name}")
+    if wait:
+        flash(translate("Too many failed sign-ins. Try again in {seconds} seconds.", seconds=wait), "error")
+        return render_template("login.html", username=name), 429
+    found = ctx().accounts.verify(name, password) if name and password else None
+    if found is None:
+        throttle.failed(_client(), f"user:{name}")
+        audit("login-failed", f"user {name[:40]!r}", who=name[:40] or "-")
+        flash(translate("Wrong user name or password."), "error")
+        return render_template("login.html", username=name), 401
+    throttle.succeeded(f"user:{name}")
+    session.clear()  # a fresh session (and CSRF token) at every sign-in
+    session["sid"] = ctx().sessions.start(found.name)
+    g.user = found
+    audit("login", f"{found.name} ({found.role})")
+    target = request.args.get("next") or ""
+    return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("dashboard.index"))
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    audit("logout", g.user.name)
+    ctx().sessions.end(session.get("sid"))
+    session.clear()
+    flash(translate("You are signed out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/language", methods=["POST"])
+def language():
+    """Switch the language: kept in the account when signed in, in the session before."""
+    lang = request.form.get("lang", "")
+    if lang in LANGUAGES:
+        if g.user:
+            ctx().accounts.set_language(g.user.name, lang)
+        else:
+            session["lang"] = lang
+    target = request.form.get("next") or ""
+    return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("dashboard.index"))

@@ -1,0 +1,70 @@
+"""The way every change goes: edits collect in the user's draft (checked against the role's scope),
+the draft is reviewed against what runs (a diff and the daemon's plan), then applied with a confirm
+deadline through the daemon."""
+
+from __future__ import annotations
+
+import difflib
+
+from . import roles
+from .context import ctx, post, running_files, status, user
+from .drafts import Draft
+
+
+class StaleDraft(Exception):
+    """The box moved to another version since the draft was started."""
+
+
+def current_draft() -> Draft | None:
+    return ctx().drafts.get(user().name)
+
+
+def draft_or_new() -> Draft:
+    return current_draft() or Draft(base=status().get("running"), files=dict(running_files()))
+
+
+def save_edit(files: dict[str, str], note: str) -> Draft:
+    """Keep an edit in the draft, if the user's role allows changing what it changes."""
+    draft = draft_or_new()
+    roles.check_change_scope(user(), running_files(), files)
+    draft.files, draft.notes = files, [*draft.notes, note]
+    ctx().drafts.save(user().name, draft)
+    return draft
+
+
+def diff_files(old: dict[str, str], new: dict[str, str]) -> str:
+    """A unified diff of a whole site, file by file."""
+    lines = []
+    for name in sorted(set(old) | set(new)):
+        lines += difflib.unified_diff(old.get(name, "").splitlines(keepends=True),
+                                      new.get(name, "").splitlines(keepends=True),
+                                      f"a/{name}" if name in old else "/dev/null",
+                                      f"b/{name}" if name in new else "/dev/null")
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def apply_files(files: dict[str, str], message: str, confirm_seconds: int | None) -> dict:
+    """Apply a whole site through the daemon, within the user's scope."""
+    roles.check_change_scope(user(), running_files(), files)
+    return post("/apply", {"files": files, "message": message, "confirm": confirm_seconds or None})
+
+
+def apply_draft(message: str, confirm_seconds: int | None) -> dict:
+    draft = current_draft()
+    if draft is None:
+        raise LookupError("there is no draft to apply")
+    if draft.base != status().get("running"):
+        raise StaleDraft(f"the box now runs version {status().get('running')}, not {draft.base}")
+    reply = apply_files(draft.files, message or "; ".join(draft.notes) or "web edit", confirm_seconds)
+    ctx().drafts.discard(user().name)
+    return reply
+
+
+def may_settle_pending(pending: dict | None, history: list[dict] | None = None) -> bool:
+    """Admins confirm or roll back any pending change; operators only their own."""
+    if not pending or not roles.can_change(user()):
+        return False
+    if user().role == "admin":
+        return True
+    authors = {v["id"]: v["author"] for v in (history or ctx().daemon.get("/history"))}
+    return authors.get(pending["version"]) == user().name

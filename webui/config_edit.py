@@ -1,0 +1,145 @@
+"""Edits of a site's YAML files that keep the admin's comments and layout (ruamel.yaml round trip).
+Each function takes the files and returns new files; only the file that changes is re-written."""
+
+from __future__ import annotations
+
+import io
+from ipaddress import IPv4Network
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+
+from .rates import parse_rate
+from .site import MAIN, parse
+
+
+class EditError(ValueError):
+    """The edit cannot be made (the message names the field)."""
+
+
+def _yaml() -> YAML:
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap lines the admin wrote
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
+
+
+def _load(text: str):
+    try:
+        return _yaml().load(text) or CommentedMap()
+    except YAMLError as exc:
+        raise EditError(f"the file is not valid YAML: {exc}") from None
+
+
+def _dump(data) -> str:
+    out = io.StringIO()
+    _yaml().dump(data, out)
+    return out.getvalue()
+
+
+def _opd_node(files: dict[str, str], opd: str):
+    """(file name, its parsed document, the OPD's mapping)."""
+    where = parse(files).opd_files.get(opd)
+    if where is None:
+        raise EditError(f"no OPD {opd}")
+    document = _load(files[where])
+    node = document["opds"][opd] if where == MAIN else document[opd]
+    return where, document, node
+
+
+def check_subnets(text: str) -> list[str]:
+    subnets = [part.strip() for part in text.replace(",", " ").split() if part.strip()]
+    if not subnets:
+        raise EditError("subnet: give at least one, like 10.21.0.0/24")
+    for subnet in subnets:
+        try:
+            IPv4Network(subnet, strict=True)
+        except ValueError as exc:
+            raise EditError(f"subnet: `{subnet}` is not an IPv4 network ({exc})") from None
+    return subnets
+
+
+def check_plan(guaranteed: str, ceiling: str) -> tuple[str, str]:
+    rates = {}
+    for field, text in (("guaranteed", guaranteed), ("ceiling", ceiling)):
+        try:
+            rates[field] = parse_rate(text)
+        except ValueError as exc:
+            raise EditError(f"bandwidth.{field}: {exc}") from None
+    if rates["ceiling"] < rates["guaranteed"]:
+        raise EditError("bandwidth.ceiling: must not be below the guarantee")
+    return guaranteed.strip(), ceiling.strip()
+
+
+def edit_opd(files: dict[str, str], opd: str, *, name: str | None = None, subnets: list[str] | None = None,
+             link: dict | None = None, guaranteed: str | None = None, ceiling: str | None = None) -> dict[str, str]:
+    """Change the given fields of one OPD; everything else (classes, schedules, comments) stays."""
+    where, document, node = _opd_node(files, opd)
+    if name is not None:
+        if not name.strip():
+            raise EditError("name: must not be empty")
+        node["name"] = name.strip()
+    if subnets is not None:
+        node["subnet"] = subnets[0] if len(subnets) == 1 else CommentedSeq(subnets)
+    if link is not None:
+        node["link"] = _merged_link(node.get("link"), link)
+    if guaranteed is not None or ceiling is not None:
+        plan = node.get("bandwidth")
+        if plan is None:
+            plan = node["bandwidth"] = CommentedMap()
+        if "download" in plan or "upload" in plan:
+            raise EditError("bandwidth: this plan is set per direction; change it in the file editor")
+        if guaranteed is not None:
+            plan["guaranteed"] = guaranteed
+        if ceiling is not None:
+            plan["ceiling"] = ceiling
+    return {**files, where: _dump(document)}
+
+
+def _merged_link(current, wanted: dict):
+    """Keep the link's other keys (an address, ...) when its kind stays the same."""
+    if isinstance(current, dict) and set(wanted) <= set(current) | {"interface", "vlan", "trunk"} and (
+            ("interface" in wanted) == ("interface" in current)):
+        for key, value in wanted.items():
+            current[key] = value
+        return current
+    return CommentedMap(wanted)
+
+
+def policies_text(files: dict[str, str]) -> str:
+    document = _load(files.get(MAIN, ""))
+    return _dump(document.get("policies") or CommentedSeq())
+
+
+def set_policies(files: dict[str, str], text: str) -> dict[str, str]:
+    """Replace the ordered list of policies with the admin's YAML (comments inside it are kept)."""
+    policies = _load(text)
+    if not isinstance(policies, list) or not all(isinstance(p, dict) for p in policies):
+        raise EditError("policies: write a list of policies, each like `- {name: x, from: a, to: b, action: accept}`")
+    document = _load(files.get(MAIN, ""))
+    document["policies"] = policies
+    return {**files, MAIN: _dump(document)}
+
+
+def move_policy(files: dict[str, str], index: int, delta: int) -> dict[str, str]:
+    document = _load(files.get(MAIN, ""))
+    policies = document.get("policies") or []
+    target = index + delta
+    if not (0 <= index < len(policies) and 0 <= target < len(policies)):
+        raise EditError("policies: no such position")
+    policies.insert(target, policies.pop(index))
+    return {**files, MAIN: _dump(document)}
+
+
+def set_file(files: dict[str, str], name: str, text: str) -> dict[str, str]:
+    """The file editor: a whole file; a new name must be pnsbox.yaml or opds/NAME.yaml."""
+    name = name.strip()
+    if name != MAIN and not (name.startswith("opds/") and name.endswith(".yaml") and "/" not in name[5:]
+                             and len(name) > 10):
+        raise EditError("file: a site holds pnsbox.yaml and opds/NAME.yaml only")
+    _load(text)  # refuse text that is not YAML at all, before the daemon says more
+    if not text.strip() and name != MAIN:
+        return {k: v for k, v in files.items() if k != name}  # an emptied OPD file is removed
+    return {**files, name: text if text.endswith("\n") else text + "\n"}

@@ -1,0 +1,95 @@
+"""One's own account (language, password, API tokens) and, for admins, the users."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+
+from .. import roles
+from ..accounts import ROLES, AccountError
+from ..context import audit, ctx, running_site, user
+from ..i18n import translate
+
+bp = Blueprint("account", __name__)
+
+
+@bp.route("/account")
+def index():
+    return render_template("account.html", new_token=session.pop("new_token", None))
+
+
+@bp.route("/account/password", methods=["POST"])
+def password():
+    if ctx().accounts.verify(user().name, request.form.get("current", "")) is None:
+        flash(translate("The current password is wrong."), "error")
+        return redirect(url_for("account.index"))
+    if request.form.get("new", "") != request.form.get("again", ""):
+        flash(translate("The new passwords differ."), "error")
+        return redirect(url_for("account.index"))
+    try:
+        ctx().accounts.set_password(user().name, request.form["new"])
+    except AccountError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("account.index"))
+    ctx().sessions.end_user(user().name, keep=session.get("sid"))  # sign out everywhere else
+    audit("user-passwd", user().name)
+    flash(translate("Password changed."), "info")
+    return redirect(url_for("account.index"))
+
+
+@bp.route("/account/tokens", methods=["POST"])
+def add_token():
+    label = request.form.get("label", "").strip()
+    session["new_token"] = ctx().accounts.add_token(user().name, label)  # shown once, on the next page
+    audit("token-add", f"{user().name}: {label}")
+    return redirect(url_for("account.index"))
+
+
+@bp.route("/account/tokens/<token_id>/delete", methods=["POST"])
+def delete_token(token_id: str):
+    try:
+        ctx().accounts.delete_token(user().name, token_id)
+    except AccountError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("account.index"))
+    audit("token-del", f"{user().name}: {token_id}")
+    return redirect(url_for("account.index"))
+
+
+def _require_admin():
+    roles.require(user().role == "admin", translate("only admins manage users"))
+
+
+@bp.route("/users", methods=["GET", "POST"])
+def users():
+    _require_admin()
+    if request.method == "POST":
+        form = request.form
+        try:
+            opds = form.getlist("opds") if form.get("role") == "operator" else []
+            ctx().accounts.add(form.get("name", "").strip().lower(), form.get("role", ""), form.get("password", ""),
+                               opds, form.get("lang", "id"))
+        except AccountError as exc:
+            flash(str(exc), "error")
+        else:
+            audit("user-add", f"{form['name']} as {form['role']}" + (f" of {', '.join(opds)}" if opds else ""))
+            flash(translate("User {name} added.", name=form["name"]), "info")
+        return redirect(url_for("account.users"))
+    return render_template("users.html", users=sorted(ctx().accounts.users().values(), key=lambda u: u.name),
+                           roles=ROLES, opds=sorted(running_site().opds))
+
+
+@bp.route("/users/<name>/delete", methods=["POST"])
+def delete_user(name: str):
+    _require_admin()
+    if name == user().name:
+        flash(translate("You cannot delete yourself."), "error")
+        return redirect(url_for("account.users"))
+    try:
+        ctx().accounts.delete(name)
+    except AccountError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("account.users"))
+    ctx().sessions.end_user(name)
+    audit("user-del", name)
+    flash(translate("User {name} deleted.", name=name), "info")
+    return redirect(url_for("account.users"))

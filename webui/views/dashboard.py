@@ -1,0 +1,41 @@
+"""The dashboard: live graphs (the browser polls /api/v1/live) and alerts."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+
+from .. import roles
+from ..context import running_site, status, user
+from ..i18n import translate
+
+bp = Blueprint("dashboard", __name__)
+
+
+def alerts(box: dict) -> list[tuple[str, str]]:
+    """(level, text) for what needs someone's attention."""
+    found = []
+    if box.get("pending"):
+        found.append(("warn", translate("Version {version} waits for a confirm: {seconds} s left, then it is rolled back.",
+                                        version=box["pending"]["version"],
+                                        seconds=int(box.get("confirm_seconds_left") or 0))))
+    if box.get("drift_repairs"):
+        found.append(("warn", translate("Drift repaired {count} time(s) since pnsboxd started: someone changed what pnsbox owns in the kernel.",
+                                        count=box["drift_repairs"])))
+    for failure in box.get("last_check_failures") or []:
+        found.append(("error", translate("Check failed: {failure}", failure=failure)))
+    classifier = box.get("classifier")
+    if classifier is None:
+        found.append(("info", translate("Traffic classifier: not installed.")))
+    elif not classifier.get("running"):
+        found.append(("error", translate("Traffic classifier is down: traffic flows unclassified.")))
+    if box.get("running") is None:
+        found.append(("warn", translate("No configuration runs yet.")))
+    return found
+
+
+@bp.route("/")
+def index():
+    box = status()
+    site = running_site()
+    opds = roles.visible_opds(user(), site)
+    return render_template("dashboard.html", box=box, alerts=alerts(box), site=site, opds=opds, pipe=site.pipe())

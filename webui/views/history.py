@@ -1,0 +1,55 @@
+"""History: every applied version, diffs between them, and rollback (admins)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+
+from .. import roles
+from ..context import ctx, post, status, user
+from ..daemon_client import DaemonError
+from ..i18n import translate
+from .changes import _confirm_seconds, _refused
+
+bp = Blueprint("history", __name__, url_prefix="/history")
+
+
+def _require_reader():
+    roles.require(roles.can_read_history(user()), translate("the history holds every OPD's configuration"))
+
+
+@bp.route("/")
+def index():
+    _require_reader()
+    versions = list(reversed(ctx().daemon.get("/history")))
+    return render_template("history.html", versions=versions, box=status())
+
+
+@bp.route("/<int:version>")
+def detail(version: int):
+    _require_reader()
+    found = ctx().daemon.get(f"/versions/{version}")
+    diff = ctx().daemon.get(f"/diff/{found['parent']}/{version}")["diff"] if found.get("parent") else None
+    return render_template("version.html", version=found, diff=diff, box=status())
+
+
+@bp.route("/diff")
+def diff():
+    _require_reader()
+    try:
+        a, b = int(request.args["a"]), int(request.args["b"])
+    except (KeyError, ValueError):
+        flash(translate("Give two version numbers."), "error")
+        return redirect(url_for("history.index"))
+    return render_template("diff.html", a=a, b=b, diff=ctx().daemon.get(f"/diff/{a}/{b}")["diff"])
+
+
+@bp.route("/<int:version>/rollback", methods=["POST"])
+def rollback(version: int):
+    roles.require(user().role == "admin", translate("only admins roll back"))
+    try:
+        reply = post("/rollback", {"version": version, "confirm": _confirm_seconds()})
+    except DaemonError as exc:
+        return _refused(exc)
+    flash(translate("Rolled back to version {target} (recorded as version {version}).", target=version,
+                    version=reply["version"]), "info")
+    return redirect(url_for("changes.index"))

@@ -1,0 +1,74 @@
+"""Services and policies: the ordered list, the admin's editor, and "explain"."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+
+from .. import roles
+from ..changeset import draft_or_new, save_edit
+from ..config_edit import EditError, move_policy, policies_text, set_policies
+from ..context import post, running_site, user
+from ..daemon_client import DaemonError
+from ..i18n import translate
+from ..site import zones_of
+
+bp = Blueprint("policies", __name__, url_prefix="/policies")
+
+
+def _require_admin():
+    roles.require(user().role == "admin", translate("only admins edit policies"))
+
+
+@bp.route("/")
+def index():
+    site = running_site()
+    policies = [(i, p) for i, p in enumerate(site.policies) if roles.can_see_policy(user(), p)]
+    services = site.services if user().role != "operator" else {
+        name: s for name, s in site.services.items() if any(name in zones_of(p) for _, p in policies)}
+    zones = sorted({*roles.visible_opds(user(), site), *services, "internet", "box"})
+    answer, error = None, None
+    query = {k: request.args.get(k, "").strip() for k in ("from", "to", "port")}
+    if query["from"] and query["to"]:
+        answer, error = _explain(query, site)
+    return render_template("policies.html", site=site, policies=policies, services=services, zones=zones,
+                           query=query, answer=answer, error=error)
+
+
+def _explain(query: dict, site) -> tuple[dict | None, str | None]:
+    if user().role == "operator" and not ({query["from"], query["to"]} & set(user().opds)):
+        return None, translate("Explain asks about your own OPDs: put one of them in `from` or `to`.")
+    for zone in (query["from"], query["to"]):
+        if zone in site.opds and not roles.can_see_opd(user(), zone):
+            return None, translate("Explain asks about your own OPDs: put one of them in `from` or `to`.")
+    try:
+        return post("/explain", {"from": query["from"], "to": query["to"], "port": query["port"] or None}), None
+    except DaemonError as exc:
+        return None, str(exc)
+
+
+@bp.route("/edit", methods=["GET", "POST"])
+def edit():
+    _require_admin()
+    draft = draft_or_new()
+    text = request.form.get("policies") if request.method == "POST" else policies_text(draft.files)
+    if request.method == "POST":
+        try:
+            save_edit(set_policies(draft.files, text), "policies edited")
+        except EditError as exc:
+            flash(str(exc), "error")
+            return render_template("policies_edit.html", text=text), 400
+        flash(translate("Saved in your draft. Review and apply it below."), "info")
+        return redirect(url_for("changes.index"))
+    return render_template("policies_edit.html", text=text)
+
+
+@bp.route("/move", methods=["POST"])
+def move():
+    _require_admin()
+    draft = draft_or_new()
+    try:
+        index, delta = int(request.form["index"]), (-1 if request.form.get("direction") == "up" else 1)
+        save_edit(move_policy(draft.files, index, delta), f"policy {index + 1} moved {request.form.get('direction')}")
+    except (EditError, ValueError, KeyError) as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("changes.index"))
