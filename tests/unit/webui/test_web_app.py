@@ -1,0 +1,203 @@
+"""The Flask app through its test client: sign-in, roles on pages and API, CSRF, tokens, language."""
+
+import json
+
+from webui_fakes import PASSWORDS, Browser, csrf_of
+
+from webui.i18n_strings import texts
+
+
+def test_every_page_needs_a_signed_in_user(app):
+    client = app.test_client()
+    for path in ("/", "/opds/", "/opds/dinkes", "/policies/", "/bandwidth/", "/changes/", "/history/", "/audit/",
+                 "/account", "/users"):
+        response = client.get(path)
+        assert response.status_code == 302 and "/login" in response.headers["Location"], path
+    assert client.get("/api/v1/opds").status_code == 401
+    assert client.get("/api/v1/openapi.json").status_code == 200
+
+
+def test_sign_in_out_and_audit(app, daemon):
+    b = Browser(app)
+    assert b.login("admin").status_code == 302
+    assert b.get("/").status_code == 200
+    assert ("/audit/event", {"action": "login", "detail": "admin (admin)", "author": "admin", "from": "web:127.0.0.1",
+                             "port": "tcp/443"}) in daemon.posts
+    assert b.post("/logout").status_code == 302
+    assert b.get("/").status_code == 302
+    assert any(body["action"] == "logout" for path, body in daemon.posts if path == "/audit/event")
+
+
+def test_wrong_passwords_are_throttled(app, daemon):
+    b = Browser(app)
+    for _ in range(5):
+        assert b.login("admin", "wrong-password").status_code == 401
+    throttled = b.login("admin")  # even the right password waits now
+    assert throttled.status_code == 429
+    assert "detik" in throttled.get_data(as_text=True)
+    assert sum(body["action"] == "login-failed" for path, body in daemon.posts if path == "/audit/event") == 5
+
+
+def test_forms_without_their_csrf_token_are_refused(app, browser, daemon):
+    admin = browser("admin")
+    response = admin.post("/opds/dinkes/edit", {"guaranteed": "60mbit", "ceiling": "250mbit"}, csrf=False)
+    assert response.status_code == 400
+    assert admin.post("/logout", csrf=False).status_code == 400
+    api = admin.client.put("/api/v1/opds/dinkes/bandwidth", json={"guaranteed": "60mbit", "ceiling": "250mbit"})
+    assert api.status_code == 400  # a browser session calling the API needs the token too
+    assert not [p for p, _ in daemon.posts if p == "/apply"]
+
+
+def test_admin_edits_reviews_applies_and_confirms(app, browser, daemon):
+    admin = browser("admin")
+    assert admin.post("/opds/dinkes/edit", {"name": "Dinas Kesehatan", "subnet": "10.21.0.0/24",
+                                            "link_kind": "interface", "interface": "opd-dinkes",
+                                            "guaranteed": "60mbit", "ceiling": "250mbit"}).status_code == 302
+    review = admin.get("/changes/").get_data(as_text=True)
+    assert "+    guaranteed: 60mbit" in review and "~ class dinkes" in review
+    assert admin.post("/changes/apply", {"message": "more for dinkes", "confirm": "120"}).status_code == 302
+    assert daemon.pending["version"] == 2
+    apply_body = [b for p, b in daemon.posts if p == "/apply"][-1]
+    assert apply_body["author"] == "admin" and apply_body["confirm"] == 120 and apply_body["port"] == "tcp/443"
+    assert 'class="countdown"' in admin.get("/changes/").get_data(as_text=True)
+    admin.post("/changes/confirm")
+    assert daemon.confirmed == 2 and daemon.pending is None
+
+
+def test_config_problems_show_file_line_and_field(app, browser, daemon):
+    admin = browser("admin")
+    admin.post("/opds/dinkes/edit", {"name": "x", "subnet": "10.21.0.0/24", "link_kind": "interface",
+                                     "interface": "opd-dinkes", "guaranteed": "60mbit", "ceiling": "250mbit"})
+    daemon.problems = ["opds/health-and-planning.yaml:7: opds.dinkes.bandwidth.ceiling: over the pipe"]
+    page = admin.get("/changes/").get_data(as_text=True)
+    assert "<td>opds/health-and-planning.yaml</td><td>7</td>" in page
+    assert "<code>opds.dinkes.bandwidth.ceiling</code>" in page and "over the pipe" in page
+
+
+def test_bad_form_input_gets_a_clear_error(app, browser):
+    admin = browser("admin")
+    response = admin.post("/opds/dinkes/edit", {"name": "x", "subnet": "10.21.0.0/24", "link_kind": "interface",
+                                                "interface": "opd-dinkes", "guaranteed": "90mbit", "ceiling": "50mbit"})
+    assert response.status_code == 400
+    assert "bandwidth.ceiling: must not be below the guarantee" in response.get_data(as_text=True)
+
+
+def test_auditor_reads_everything_and_changes_nothing(app, browser, daemon):
+    auditor = browser("aud")
+    for path in ("/", "/opds/", "/opds/bappeda", "/history/", "/history/1", "/audit/", "/bandwidth/"):
+        assert auditor.get(path).status_code == 200, path
+    for path, data in (("/opds/dinkes/edit", {"guaranteed": "1mbit", "ceiling": "2mbit"}), ("/changes/apply", {}),
+                       ("/changes/confirm", {}), ("/history/1/rollback", {}), ("/policies/edit", {"policies": "[]"}),
+                       ("/policies/move", {"index": "0", "direction": "down"}), ("/users", {"name": "x"})):
+        assert auditor.post(path, data).status_code == 403, path
+    assert not [p for p, _ in daemon.posts if p in ("/apply", "/confirm", "/rollback")]
+
+
+def test_operator_sees_only_their_own_opds(app, browser):
+    operator = browser("opdinkes")
+    assert operator.get("/opds/dinkes").status_code == 200
+    assert operator.get("/opds/bappeda").status_code == 404
+    assert operator.get("/opds/bappeda/edit").status_code == 404
+    listing = operator.get("/opds/").get_data(as_text=True)
+    assert "opd-dinkes" in listing and "bappeda" not in listing
+    assert operator.get("/history/").status_code == 403 and operator.get("/audit/").status_code == 403
+    live = operator.get("/api/v1/live").get_json()
+    assert set(live["opds"]) == {"dinkes"}
+    assert {row["label"] for row in live["classes"]["pnsbox-dl"]} == {"pipe", "dinkes"}
+
+
+def test_operator_changes_only_their_bandwidth_plan(app, browser, daemon):
+    operator = browser("opdinkes")
+    # fields beyond the plan are ignored for operators
+    operator.post("/opds/dinkes/edit", {"name": "Hacked", "subnet": "10.99.0.0/24", "guaranteed": "60mbit",
+                                        "ceiling": "250mbit"})
+    draft = app.extensions["pnsbox"].drafts.get("opdinkes")
+    assert "Hacked" not in json.dumps(draft.files) and "60mbit" in draft.files["opds/health-and-planning.yaml"]
+    assert operator.post("/changes/apply", {"confirm": "0"}).status_code == 302
+    assert daemon.pending  # operators always get a confirm deadline
+    assert operator.post("/opds/bappeda/edit", {"guaranteed": "1mbit", "ceiling": "2mbit"}).status_code == 404
+
+
+def test_api_tokens(app, browser, daemon):
+    admin = browser("admin")
+    admin.post("/account/tokens", {"label": "script"})
+    token = admin.get("/account").get_data(as_text=True).split('id="new-token">')[1].split("<")[0]
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/opds", headers=headers).status_code == 200
+    assert client.get("/api/v1/opds", headers={"Authorization": "Bearer pnsbox_x_y"}).status_code == 401
+    reply = client.put("/api/v1/opds/dinkes/bandwidth", headers=headers,
+                       json={"guaranteed": "70mbit", "ceiling": "250mbit", "confirm": 60})
+    assert reply.status_code == 200 and daemon.pending["version"] == 2
+    assert client.put("/api/v1/opds/dinkes/bandwidth", headers=headers,
+                      json={"guaranteed": "70mbit", "ceiling": "2mbit"}).status_code == 400
+
+
+def test_api_roles(app, daemon):
+    accounts = app.extensions["pnsbox"].accounts
+    operator = {"Authorization": f"Bearer {accounts.add_token('opdinkes', 't')}"}
+    auditor = {"Authorization": f"Bearer {accounts.add_token('aud', 't')}"}
+    client = app.test_client()
+    assert set(client.get("/api/v1/opds", headers=operator).get_json()) == {"dinkes"}
+    assert client.get("/api/v1/opds/bappeda", headers=operator).status_code == 404
+    assert client.put("/api/v1/opds/bappeda/bandwidth", headers=operator,
+                      json={"guaranteed": "1mbit", "ceiling": "2mbit"}).status_code == 404
+    assert client.post("/api/v1/explain", headers=operator, json={"from": "bappeda", "to": "internet"}).status_code == 403
+    files = dict(daemon.versions[1]["files"])
+    files["pnsbox.yaml"] = files["pnsbox.yaml"].replace("bandwidth: 1gbit", "bandwidth: 2gbit")
+    assert client.post("/api/v1/apply", headers=operator, json={"files": files}).status_code == 403
+    assert client.put("/api/v1/opds/dinkes/bandwidth", headers=auditor,
+                      json={"guaranteed": "1mbit", "ceiling": "2mbit"}).status_code == 403
+    assert client.post("/api/v1/rollback", headers=auditor, json={"version": 1}).status_code == 403
+    assert client.get("/api/v1/audit", headers=auditor).get_json()["verify"]["intact"]
+    assert client.get("/api/v1/history", headers=operator).status_code == 403
+    assert not [p for p, _ in daemon.posts if p in ("/apply", "/rollback")]
+
+
+def test_openapi_describes_every_api_route(app):
+    document = app.test_client().get("/api/v1/openapi.json").get_json()
+    assert document["openapi"].startswith("3.")
+    routes = {str(r.rule).replace("/api/v1", "").replace("<int:", "{").replace("<", "{").replace(">", "}")
+              for r in app.url_map.iter_rules() if str(r.rule).startswith("/api/v1/")}
+    assert routes - {"/openapi.json"} == set(document["paths"])
+
+
+def test_indonesian_by_default_english_per_user(app, browser):
+    client = app.test_client()
+    assert "Kata sandi" in client.get("/login").get_data(as_text=True)
+    admin = browser("admin")
+    assert "Dasbor" in admin.get("/").get_data(as_text=True)
+    admin.post("/language", {"lang": "en"})
+    assert "Dashboard" in admin.get("/").get_data(as_text=True)
+    assert app.extensions["pnsbox"].accounts.get("admin").lang == "en"
+    assert "Dasbor" in browser("aud").get("/").get_data(as_text=True)  # others keep theirs
+
+
+def test_every_text_has_an_indonesian_translation():
+    from webui.i18n import catalog
+
+    assert not texts() - set(catalog("id"))
+
+
+def test_idle_sessions_end(app, browser):
+    admin = browser("admin")
+    sessions = app.extensions["pnsbox"].sessions
+    sessions.clock = lambda: 10**10  # far beyond the idle timeout
+    response = admin.get("/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_cookies_are_httponly_and_samesite(tmp_path, daemon):
+    from webui.app import create_app
+    from webui.settings import Settings
+
+    app = create_app(Settings(state_dir=tmp_path / "w", socket="/x", secure_cookies=True), daemon)
+    app.extensions["pnsbox"].accounts.add("admin", "admin", PASSWORDS["admin"])
+    client = app.test_client()
+    page = client.get("/login", base_url="https://localhost")
+    response = client.post("/login", base_url="https://localhost", headers={"Referer": "https://localhost/login"},
+                           data={"username": "admin", "password": PASSWORDS["admin"],
+                                 "csrf_token": csrf_of(page.get_data(as_text=True))})
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=Strict" in cookie
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]

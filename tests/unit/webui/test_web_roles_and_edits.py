@@ -1,0 +1,78 @@
+import pytest
+from webui_fakes import example_files
+
+from webui import roles
+from webui.accounts import User
+from webui.config_edit import EditError, check_plan, check_subnets, edit_opd, move_policy, set_policies
+from webui.site import parse
+
+ADMIN, AUDITOR = User("a", "admin"), User("u", "auditor")
+OPERATOR = User("o", "operator", ["dinkes"])
+
+
+def test_edit_keeps_comments_and_other_fields():
+    files = example_files()
+    new = edit_opd(files, "dinkes", guaranteed="60mbit", ceiling="250mbit")
+    text = new["opds/health-and-planning.yaml"]
+    assert "# shares of the guarantee; the rest is the default class" in text
+    assert "# planning season: more during office hours" in text
+    dinkes = parse(new).opds["dinkes"]
+    assert dinkes["bandwidth"]["guaranteed"] == "60mbit" and dinkes["bandwidth"]["ceiling"] == "250mbit"
+    assert dinkes["bandwidth"]["classes"]["egov"]["share"] == "40%"
+    assert new["pnsbox.yaml"] == files["pnsbox.yaml"]  # only the OPD's file is rewritten
+
+
+def test_edit_subnet_link_and_name():
+    new = edit_opd(example_files(), "diskominfo", name="Diskominfo", subnets=["10.30.0.0/24"],
+                   link={"vlan": 131, "trunk": "lan0"})
+    opd = parse(new).opds["diskominfo"]
+    assert opd["subnet"] == "10.30.0.0/24" and opd["link"] == {"vlan": 131, "trunk": "lan0"}
+    assert opd["name"] == "Diskominfo"
+    assert "# The IT office sits on the campus fibre" in new["opds/diskominfo.yaml"]
+
+
+def test_form_checks_name_the_field():
+    with pytest.raises(EditError, match="bandwidth.ceiling: must not be below"):
+        check_plan("100mbit", "50mbit")
+    with pytest.raises(EditError, match="bandwidth.guaranteed: `lots` is not a rate"):
+        check_plan("lots", "50mbit")
+    with pytest.raises(EditError, match="subnet: `10.1.2.3/24` is not an IPv4 network"):
+        check_subnets("10.1.2.3/24")
+    with pytest.raises(EditError, match="no OPD"):
+        edit_opd(example_files(), "nosuch", guaranteed="1mbit")
+
+
+def test_policies_edit_and_move():
+    files = example_files()
+    moved = parse(move_policy(files, 1, -1)).policies
+    assert [p["name"] for p in moved[:2]] == ["mail-for-all", "simpeg-for-all"]
+    new = set_policies(files, "- {name: only, from: opds, to: internet, action: accept}  # just one\n")
+    assert [p["name"] for p in parse(new).policies] == ["only"]
+    assert "# just one" in new["pnsbox.yaml"] and "# only the IT office reaches the box itself" in new["pnsbox.yaml"]
+    with pytest.raises(EditError, match="list of policies"):
+        set_policies(files, "name: x\n")
+
+
+def test_scope_of_each_role():
+    files = example_files()
+    own_plan = edit_opd(files, "dinkes", guaranteed="60mbit", ceiling="250mbit")
+    other_plan = edit_opd(files, "bappeda", guaranteed="40mbit", ceiling="100mbit")
+    own_subnet = edit_opd(files, "dinkes", subnets=["10.21.0.0/25"])
+    roles.check_change_scope(ADMIN, files, other_plan)
+    roles.check_change_scope(OPERATOR, files, own_plan)
+    with pytest.raises(roles.Forbidden, match="not yours"):
+        roles.check_change_scope(OPERATOR, files, other_plan)
+    with pytest.raises(roles.Forbidden, match="only bandwidth plans"):
+        roles.check_change_scope(OPERATOR, files, own_subnet)
+    with pytest.raises(roles.Forbidden, match="policies"):
+        roles.check_change_scope(OPERATOR, files, move_policy(files, 0, 1))
+    with pytest.raises(roles.Forbidden, match="auditors"):
+        roles.check_change_scope(AUDITOR, files, own_plan)
+
+
+def test_what_an_operator_sees():
+    site = parse(example_files())
+    assert set(roles.visible_opds(OPERATOR, site)) == {"dinkes"}
+    names = [p["name"] for p in site.policies if roles.can_see_policy(OPERATOR, p)]
+    assert "dinkes-files" in names and "simpeg-for-all" in names and "it-support" in names
+    assert set(roles.visible_opds(AUDITOR, site)) == {"diskominfo", "dinkes", "bappeda"}

@@ -1,0 +1,111 @@
+"""Fakes for the web UI tests: a pnsboxd that keeps versions in memory, and a browser-like test client."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from webui.daemon_client import DaemonClient
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "rules" / "examples" / "province"
+PASSWORDS = {"admin": "admin-password-1", "opdinkes": "operator-pass-1", "aud": "auditor-pass-1"}
+
+
+def example_files() -> dict[str, str]:
+    return {str(p.relative_to(EXAMPLE)): p.read_text() for p in sorted(EXAMPLE.rglob("*.yaml"))}
+
+
+class FakeDaemon(DaemonClient):
+    """Answers like pnsboxd's control API; records every POST."""
+
+    def __init__(self):
+        super().__init__("/nonexistent")
+        self.versions = {1: {"id": 1, "parent": None, "author": "root", "time": time.time(), "message": "base",
+                             "digest": "x", "files": example_files()}}
+        self.confirmed, self.pending, self.posts, self.problems = 1, None, [], []
+
+    def running(self) -> int:
+        return self.pending["version"] if self.pending else self.confirmed
+
+    def request(self, method, path, body=None):
+        body = body or {}
+        if method == "POST":
+            self.posts.append((path, body))
+        if path == "/status":
+            return 200, {"running": self.running(), "confirmed": self.confirmed, "pending": self.pending,
+                         "confirm_seconds_left": 100 if self.pending else None, "drift_repairs": 0,
+                         "last_check_failures": []}
+        if path.startswith("/versions/"):
+            return 200, self.versions[int(path.split("/")[-1])]
+        if path == "/history":
+            return 200, [{k: v for k, v in ver.items() if k != "files"} for ver in self.versions.values()]
+        if path.startswith("/diff/"):
+            return 200, {"diff": "--- a\n+++ b\n"}
+        if path == "/audit":
+            return 200, [{"seq": 1, "time": time.time(), "action": "apply", "actor": "root", "from": "local",
+                          "detail": "version 1", "hash": "h", "prev": "0"}]
+        if path == "/audit/verify":
+            return 200, {"intact": True, "problems": [], "entries": 1}
+        if path == "/counters":
+            return 200, {"loaded": True, "opds": {n: {"name": n, "tx": {"bytes": 1, "packets": 1},
+                                                     "rx": {"bytes": 2, "packets": 1}}
+                                                 for n in ("diskominfo", "dinkes", "bappeda")}, "rules": {}}
+        if path == "/classes":
+            return 200, {"pnsbox-dl": [{"class": "1:1", "label": "pipe", "bytes": 5}, {"class": "1:110", "label": "dinkes", "bytes": 3},
+                                       {"class": "1:120", "label": "bappeda", "bytes": 4}]}
+        if path == "/plan":
+            if self.problems:
+                return 422, {"error": "config", "problems": self.problems}
+            return 200, {"steps": [{"kind": "tc", "text": "~ class dinkes", "origin": ""}]}
+        if path == "/apply":
+            if self.problems:
+                return 422, {"error": "config", "problems": self.problems}
+            new = max(self.versions) + 1
+            self.versions[new] = {"id": new, "parent": self.running(), "author": body["author"], "time": time.time(),
+                                  "message": body.get("message"), "digest": "y", "files": body["files"]}
+            if body.get("confirm"):
+                self.pending = {"version": new, "deadline": time.time() + body["confirm"],
+                                "rollback_to": self.confirmed}
+            else:
+                self.confirmed = new
+            return 200, {"version": new, "changes": ["~ class"], "pending": self.pending}
+        if path == "/confirm":
+            self.confirmed, self.pending = self.pending["version"], None
+            return 200, {"confirmed": self.confirmed}
+        if path == "/rollback":
+            self.pending = None
+            return self.request("POST", "/apply", {**body, "files": self.versions[body["version"]]["files"]})
+        if path == "/explain":
+            return 200, {"action": "accept", "policy": "simpeg-for-all", "shaping": "", "text": "accept by policy x"}
+        if path == "/audit/event":
+            return 200, {"seq": len(self.posts)}
+        return 404, {"error": f"no such endpoint {path}"}
+
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+class Browser:
+    """A test client that signs in and sends the page's CSRF token with its forms."""
+
+    def __init__(self, app):
+        self.client = app.test_client()
+        self.token = None
+
+    def login(self, name: str, password: str | None = None):
+        self.token = csrf_of(self.client.get("/login").get_data(as_text=True))
+        return self.client.post("/login", data={"username": name, "password": password or PASSWORDS[name],
+                                                "csrf_token": self.token})
+
+    def get(self, path: str):
+        return self.client.get(path)
+
+    def post(self, path: str, data: dict | None = None, csrf: bool = True):
+        data = dict(data or {})
+        if csrf:
+            page = self.client.get("/account").get_data(as_text=True)
+            data["csrf_token"] = csrf_of(page)
+        return self.client.post(path, data=data)
