@@ -11,6 +11,7 @@ LEAF_QDISCS = ("fq_codel", "cake", "sfq", "pfifo")
 @dataclass(frozen=True)
 class Facts:
     leaf_qdiscs: tuple[str, ...]  # leaf queues this kernel offers, best first
+    nft_queue: bool = False  # nft has the `queue` statement (else the iptables-nft NFQUEUE target)
 
     def leaf_qdisc(self, requested: str) -> str:
         """The leaf queue for `site.queue`; a named one the kernel lacks is an error."""

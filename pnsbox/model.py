@@ -116,6 +116,9 @@ def _one_or_many(item_type, item_schema: dict):
 
 
 ZoneRefs = _one_or_many(str, {"type": "string"})
+# Applications and categories of rules/apps/catalog.yaml (checked against it in validate.py).
+AppRefs = Annotated[list[str], BeforeValidator(_as_list),
+                    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})]
 
 
 class Frozen(BaseModel):
@@ -169,6 +172,13 @@ class Management(Frozen):
                               min_length=1)
 
 
+class Classifier(Frozen):
+    """The first packets of every new flow go to pnsbox-classifier, which names the application."""
+
+    queues: int = Field(default=1, ge=1, le=16)  # NFQUEUE numbers 0..queues-1, one per worker
+    inspect_packets: int = Field(default=12, ge=2, le=64)  # per flow, both directions; then never again
+
+
 class Site(Frozen):
     name: ZoneName
     timezone: Literal["Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura"] = "Asia/Jakarta"
@@ -176,6 +186,7 @@ class Site(Frozen):
     management: Management | None = None
     oversubscribe: bool = False  # allow guarantees that add up to more than the pipe
     queue: Literal["auto", "fq_codel", "cake", "sfq", "pfifo"] = "auto"  # leaf queue; auto: best the kernel has
+    classifier: Classifier | None = None  # on by itself when a policy or class names an app
 
 
 class Link(Frozen):
@@ -257,6 +268,8 @@ class ClassMatch(Frozen):
 
     services: list[str] = Field(default_factory=list)
     ports: list[Port] = Field(default_factory=list)
+    app: AppRefs = Field(default_factory=list)  # flows the classifier named so
+    category: AppRefs = Field(default_factory=list)
 
 
 class TrafficClass(Frozen):
@@ -298,6 +311,12 @@ class Policy(Frozen):
     action: Literal["accept", "drop", "reject"]
     log: bool = False
     schedule: str | None = None
+    app: AppRefs = Field(default_factory=list)  # only flows the classifier named so (see render.nft)
+    category: AppRefs = Field(default_factory=list)
+
+    @property
+    def by_application(self) -> bool:
+        return bool(self.app or self.category)
 
 
 class Schedule(Frozen):
@@ -354,6 +373,17 @@ class Config(Frozen):
     policies: list[Policy] = Field(default_factory=list)
     schedules: dict[str, Schedule] = Field(default_factory=dict)
     checks: Checks = Field(default_factory=Checks)
+
+    @property
+    def classifier(self) -> Classifier | None:
+        """Classification settings when flows are classified: asked for, or needed by a policy or class."""
+        if self.site.classifier:
+            return self.site.classifier
+        classes = [c for opd in self.opds.values() if opd.bandwidth for c in opd.bandwidth.classes.values()]
+        if any(p.by_application for p in self.policies) or any(
+                c.match and (c.match.app or c.match.category) for c in classes):
+            return Classifier()
+        return None
 
     def zone_names(self) -> set[str]:
         return set(self.opds) | set(self.services) | {ZONE_INTERNET, ZONE_BOX}

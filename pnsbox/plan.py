@@ -30,6 +30,8 @@ class Observed:
     tc: dict = field(default_factory=dict)  # IFB device -> apply.tc.SeenTree
     clsact: set[str] = field(default_factory=set)  # devices with a clsact qdisc
     owned_redirects: dict = field(default_factory=dict)  # device -> (ifb, pnsbox made its clsact)
+    queue_rules: tuple[str, ...] | None = None  # pnsbox's iptables classify chain; None: no chain
+    queue_jump: bool = False  # FORWARD jumps to it
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,11 @@ class PlanError(Exception):
     """The config cannot be applied to this box as it is (nothing was changed)."""
 
 
-def compute(net: NetState, ruleset: Ruleset, observed: Observed, shaping: Shaping | None = None) -> list[Step]:
-    """Steps in a safe order: the ruleset, links, tc additions, addresses and routes,
-    then removals, then forwarding."""
+def compute(net: NetState, ruleset: Ruleset, observed: Observed, shaping: Shaping | None = None,
+            queue_rules: tuple[str, ...] | None = None) -> list[Step]:
+    """Steps in a safe order: the ruleset, the classifier's queue rule, links, tc additions,
+    addresses and routes, then removals, then forwarding. `queue_rules`: the iptables rules
+    that send new flows to the classifier, when it is on and nft cannot queue by itself."""
     _check_preconditions(net, observed)
     steps: list[Step] = []
     # The ruleset goes first: one transaction the kernel checks as a whole, so if it is refused
@@ -54,6 +58,7 @@ def compute(net: NetState, ruleset: Ruleset, observed: Observed, shaping: Shapin
     # maps point at them falls into the tree's default class: shaped, never unshaped.
     if observed.ruleset_digest != ruleset.digest:
         steps.append(Step("ruleset", (), _ruleset_change(ruleset, observed), "policies"))
+    steps += _queue_steps(queue_rules, observed)
     wanted_links = {link.device for link in net.links} | {t.device for t in (shaping.trees if shaping else ())}
     for link in net.links:
         if link.device not in observed.links and link.vlan is not None:
@@ -91,6 +96,17 @@ def compute(net: NetState, ruleset: Ruleset, observed: Observed, shaping: Shapin
     if not observed.forwarding:
         steps.append(Step("forwarding", (), "~ sysctl net.ipv4.ip_forward = 1"))
     return steps
+
+
+def _queue_steps(wanted: tuple[str, ...] | None, observed: Observed) -> list[Step]:
+    if wanted is not None and (observed.queue_rules != wanted or not observed.queue_jump):
+        return [Step("classify", (wanted, not observed.queue_jump),
+                     "~ iptables mangle PNSBOX-CLASSIFY: the first packets of new flows to pnsbox-classifier",
+                     "site.classifier")]
+    if wanted is None and (observed.queue_rules is not None or observed.queue_jump):
+        return [Step("classify-del", (observed.queue_rules is not None, observed.queue_jump),
+                     "- iptables mangle PNSBOX-CLASSIFY (no application classification)")]
+    return []
 
 
 def _tc_steps(shaping: Shaping, observed: Observed) -> list:

@@ -171,6 +171,7 @@ class _CrossChecks:
         self.port_lists()
         self.schedule_times()
         self.bandwidth()
+        self.applications()
 
     def zone_names(self):
         for name in sorted(set(self.services) & set(self.opds)):
@@ -288,6 +289,29 @@ class _CrossChecks:
                 if ref not in zones or ref == ZONE_BOX:
                     self.add(("site", "management", "from", i), _unknown_ref("zone", ref, known))
 
+    def applications(self):
+        """`app:` and `category:` name entries of the catalog (rules/apps/catalog.yaml)."""
+        uses = [(("policies", index), policy) for index, policy in self.policies if policy and policy.by_application]
+        uses += [(("opds", name, "bandwidth", "classes", cname, "match"), tclass.match)
+                 for name, opd in self.opds.items() if opd.bandwidth
+                 for cname, tclass in opd.bandwidth.classes.items()
+                 if tclass.match and (tclass.match.app or tclass.match.category)]
+        if not uses:
+            return
+        from .classifier.catalog import default_catalog
+
+        catalog = default_catalog()
+        known = {"app": sorted(catalog.apps), "category": sorted(catalog.categories)}
+        for path, item in uses:
+            for key in ("app", "category"):
+                refs = getattr(item, key)
+                for i, ref in enumerate(refs):
+                    if ref not in known[key]:
+                        self.add((*path, key, i) if len(refs) > 1 else (*path, key),
+                                 _unknown_ref("application" if key == "app" else "category", ref, known[key]))
+            if path[0] == "policies" and ZONE_BOX in item.to:
+                self.add((*path, "to"), "application policies act on traffic through the box, not to it")
+
     def bandwidth(self):
         """Plans fit the pipe: ceiling >= guaranteed, ceiling <= pipe, guarantees add up."""
         if not self.site:
@@ -349,8 +373,10 @@ class _CrossChecks:
             if cname == DEFAULT_CLASS and tclass.match:
                 self.add((*cpath, "match"), "the default class takes what no other class matches; "
                                             "it has no `match`")
-            if cname != DEFAULT_CLASS and not (tclass.match and (tclass.match.services or tclass.match.ports)):
-                self.add(cpath, "a traffic class needs `match` with `services` or `ports`")
+            match = tclass.match
+            if cname != DEFAULT_CLASS and not (match and (match.services or match.ports or match.app
+                                                          or match.category)):
+                self.add(cpath, "a traffic class needs `match` with `services`, `ports`, `app` or `category`")
             for i, ref in enumerate(tclass.match.services if tclass.match else []):
                 if ref not in services:
                     self.add((*cpath, "match", "services", i), _unknown_ref("service", ref, sorted(services)))

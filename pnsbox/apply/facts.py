@@ -18,7 +18,14 @@ def probe(netns: str | None) -> Facts:
         available = tuple(kind for kind in LEAF_QDISCS if _qdisc_works(kind, netns))
     finally:
         run(["ip", "link", "del", "dev", PROBE_DEVICE], netns, check=False)
-    return Facts(leaf_qdiscs=available)
+    return Facts(leaf_qdiscs=available, nft_queue=_nft_queue_works(netns))
+
+
+def _nft_queue_works(netns: str | None) -> bool:
+    """nft -c of a scratch table with a `queue` rule: checked by the kernel, never committed."""
+    probe_table = ("table inet pnsbox_probe { chain c { type filter hook forward priority mangle; "
+                   "queue flags bypass to 0 } }\n")
+    return run(["nft", "-c", "-f", "-"], netns, probe_table, check=False).returncode == 0
 
 
 def _qdisc_works(kind: str, netns: str | None) -> bool:

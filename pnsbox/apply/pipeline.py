@@ -19,11 +19,12 @@ from ..facts import Facts, FactsError
 from ..model import Config
 from ..plan import Observed, PlanError, Step, compute
 from ..plan_tc import rate_steps, redirect_record, tree_record
+from ..render.apps import queue_rules_iptables
 from ..render.net import render_net
 from ..render.nft import Ruleset, render
 from ..render.tc import Shaping, active_windows, allocate_slots, classid, render_shaping
+from . import classify, links, nft, tc
 from . import facts as kernel_facts
-from . import links, nft, tc
 from .netns import KernelError, netns_exists
 from .owned import DEFAULT_STATE_DIR, OwnedRecord, locked
 
@@ -47,10 +48,11 @@ def _require_netns(netns: str | None) -> None:
 def _facts(netns: str | None, record: OwnedRecord, owned: dict) -> Facts:
     """Probed once per kernel release, then remembered."""
     cached = owned.get("facts")
-    if cached and cached.get("kernel") == kernel_facts.kernel_release():
-        return Facts(tuple(cached["leaf_qdiscs"]))
+    if cached and cached.get("kernel") == kernel_facts.kernel_release() and "nft_queue" in cached:
+        return Facts(tuple(cached["leaf_qdiscs"]), cached["nft_queue"])
     found = kernel_facts.probe(netns)
-    record.write(facts={"kernel": kernel_facts.kernel_release(), "leaf_qdiscs": list(found.leaf_qdiscs)})
+    record.write(facts={"kernel": kernel_facts.kernel_release(), "leaf_qdiscs": list(found.leaf_qdiscs),
+                        "nft_queue": found.nft_queue})
     return found
 
 
@@ -61,23 +63,25 @@ class Inputs:
     slots: dict[str, int]
     leaf: str
     windows: frozenset[str]
+    nft_queue: bool = False  # the classifier's queue rule goes in the nft table, not iptables
 
 
 def inputs(config: Config, netns: str | None, record: OwnedRecord, owned: dict,
            now: datetime | None = None) -> Inputs:
     try:
-        leaf = _facts(netns, record, owned).leaf_qdisc(config.site.queue)
+        facts = _facts(netns, record, owned)
+        leaf = facts.leaf_qdisc(config.site.queue)
     except FactsError as exc:
         raise PlanError(str(exc)) from exc
     now = (now or datetime.now(UTC)).astimezone(UTC)
     windows = frozenset(active_windows(config, now.weekday(), now.hour * 60 + now.minute))
-    return Inputs(allocate_slots(config, owned.get("slots")), leaf, windows)
+    return Inputs(allocate_slots(config, owned.get("slots")), leaf, windows, facts.nft_queue)
 
 
 def desired(config: Config, given: Inputs) -> tuple[Shaping, Ruleset]:
     """The shaping plan in force and the ruleset that points into it."""
     shaping = render_shaping(config, given.slots, given.leaf, given.windows)
-    return shaping, render(config, shaping)
+    return shaping, render(config, shaping, given.nft_queue)
 
 
 def structure_fingerprint(config: Config, given: Inputs) -> str:
@@ -88,14 +92,24 @@ def structure_fingerprint(config: Config, given: Inputs) -> str:
     layout = {name: None if opd.bandwidth is None else
               [(c, t.match.model_dump_json() if t.match else None) for c, t in opd.bandwidth.classes.items()]
               for name, opd in config.opds.items()}
-    text = config.model_dump_json(exclude=rates_out) + json.dumps([layout, given.slots, given.leaf], sort_keys=True)
+    text = config.model_dump_json(exclude=rates_out) + json.dumps([layout, given.slots, given.leaf, given.nft_queue],
+                                                                  sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def queue_rules(config: Config, given: Inputs) -> tuple[str, ...] | None:
+    """The iptables rules that queue new flows, when classifying on a kernel without nft `queue`."""
+    if config.classifier is None or given.nft_queue:
+        return None
+    return tuple(queue_rules_iptables(config.classifier))
 
 
 def observe(netns: str | None, owned: dict) -> Observed:
     seen = links.observe(netns)
     trees, clsact = tc.observe(netns)
+    rules, jump = classify.observe(netns)
     return Observed(links=seen["links"], addresses=seen["addresses"], routes=seen["routes"],
+                    queue_rules=rules, queue_jump=jump,
                     forwarding=seen["forwarding"], ruleset_digest=nft.running_digest(netns),
                     owned_addresses={tuple(a) for a in owned["addresses"]},
                     owned_links=set(owned["links"]), last_ruleset=owned["ruleset"],
@@ -115,9 +129,11 @@ def plan(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STAT
     _require_netns(netns)
     record = OwnedRecord(state_dir, netns)
     owned = record.read()
-    shaping, ruleset = desired(config, inputs(config, netns, record, owned, now))
+    given = inputs(config, netns, record, owned, now)
+    shaping, ruleset = desired(config, given)
     observed = observe(netns, owned)
-    return Result(compute(render_net(config), ruleset, observed, shaping), ruleset, shaping)
+    return Result(compute(render_net(config), ruleset, observed, shaping, queue_rules(config, given)), ruleset,
+                  shaping)
 
 
 def apply(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STATE_DIR,
@@ -154,7 +170,7 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
         seen = pool.submit(observe, netns, owned)
         shaping, ruleset = desired(config, given)
         observed = seen.result()
-    steps = compute(render_net(config), ruleset, observed, shaping)
+    steps = compute(render_net(config), ruleset, observed, shaping, queue_rules(config, given))
     if force and not any(s.kind == "ruleset" for s in steps):
         steps.insert(0, Step("ruleset", (), "~ nftables table inet pnsbox: reload (forced)"))
     addresses, link_names = set(observed.owned_addresses), set(observed.owned_links)
@@ -215,6 +231,9 @@ def _run_batch(kind: str, group: list[Step], netns: str | None, ruleset: Ruleset
             nft.load(ruleset, netns)
         elif kind == "forwarding":
             links.enable_forwarding(netns)
+        elif kind in ("classify", "classify-del"):
+            for step in group:
+                classify.execute(step, netns)
     except KernelError as exc:
         done += getattr(exc, "done", [])
         raise

@@ -13,6 +13,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from ..model import GROUP_OPDS, ZONE_BOX, ZONE_INTERNET, Config, Policy, PortRange
+from . import apps
 from .schedule import NFT_DAYS, utc_windows
 from .tc import INTRANET, UNMATCHED, Shaping, allocate_slots, classid, render_shaping
 
@@ -93,11 +94,12 @@ def zone_elements(config: Config) -> dict[str, list[str]]:
     return zones
 
 
-def render(config: Config, shaping: Shaping | None = None) -> Ruleset:
+def render(config: Config, shaping: Shaping | None = None, queue_in_nft: bool = False) -> Ruleset:
     """The whole table, ready for `nft -f` (after the replace preamble of the apply layer).
 
     `shaping` gives the HTB leaf of each OPD and class; without it, slots are
-    allocated in config order (only class ids matter here, not rates)."""
+    allocated in config order (only class ids matter here, not rates). `queue_in_nft`:
+    the kernel has nft's `queue` statement, so the classifier's queue rule lives here too."""
     if shaping is None:
         shaping = render_shaping(config, allocate_slots(config), "pfifo")
     w = _Writer()
@@ -105,6 +107,7 @@ def render(config: Config, shaping: Shaping | None = None) -> Ruleset:
     w.add(f"table {TABLE} {{", indent=0)
     _sets(w, config, zones)
     _counters(w, config)
+    _classify(w, config, queue_in_nft)
     _forward(w, config, zones)
     _input(w, config)
     _shape(w, config, shaping)
@@ -155,12 +158,43 @@ def _counters(w: _Writer, config: Config):
         w.add("}")
 
 
+def _classify(w: _Writer, config: Config, queue_in_nft: bool):
+    """The classifier's verdict becomes the connection's mark (before shaping and policies
+    look at it); application policies then run, in order, for every classified packet."""
+    settings = config.classifier
+    if settings is None:
+        return
+    if queue_in_nft:
+        w.add("chain queue {", "site.classifier")
+        w.add("type filter hook forward priority mangle; policy accept;", indent=2)
+        w.add(apps.queue_rule_nft(settings), "site.classifier", 2)
+        w.add("}")
+    w.add("chain classify {", "site.classifier")
+    w.add("type filter hook forward priority mangle + 10; policy accept;", indent=2)
+    w.add(apps.copy_verdict_rule(), "site.classifier", 2)
+    w.add("}")
+    by_app = [(i, p) for i, p in enumerate(config.policies) if p.by_application]
+    if not by_app:
+        return
+    w.add("chain apps {", "application policies")
+    for index, policy in by_app:
+        for source in policy.from_:
+            for target in policy.to:
+                for mark in apps.mark_matches(policy.app, policy.category):
+                    where = f"iifname . ip saddr @{zone_set(source)} oifname . ip daddr @{zone_set(target)} {mark}"
+                    for text, origin in _policy_rules(w, config, index, policy, where, target):
+                        w.add(text, origin, 2)
+    w.add("}")
+
+
 def _forward(w: _Writer, config: Config, zones: dict[str, list[str]]):
     w.add("chain forward {")
     w.add("type filter hook forward priority filter; policy drop;", indent=2)
     if config.opds:
         w.add("counter name iifname . ip saddr map @opd_tx comment \"per-OPD upload\"", "per-OPD counters", 2)
         w.add("counter name oifname . ip daddr map @opd_rx comment \"per-OPD download\"", "per-OPD counters", 2)
+    if any(p.by_application for p in config.policies):  # before the fast path: a verdict comes mid-flow
+        w.add(f'{apps.classified_match()} jump apps comment "application policies"', "application policies", 2)
     w.add('ct state established,related accept comment "fast path"', "fast path", 2)
     w.add('ct state invalid drop comment "invalid"', "fast path", 2)
     w.add('iifname . ip saddr vmap @from_zone comment "zone dispatch"', "zone dispatch", 2)
@@ -168,6 +202,8 @@ def _forward(w: _Writer, config: Config, zones: dict[str, list[str]]):
     w.add("}")
     by_source: dict[str, list[int]] = {}  # zone -> its policies, in order
     for index, policy in enumerate(config.policies):
+        if policy.by_application:
+            continue  # in chain apps: they need the classifier's verdict
         for zone in config.expand(policy.from_):
             by_source.setdefault(zone, []).append(index)
     rules: dict[int, list[tuple[str, str]]] = {}  # a policy's rules read the same in every zone's chain
@@ -312,10 +348,11 @@ def _class_chain(w: _Writer, config: Config, shaping: Shaping, name: str, direct
         origin = f"opds.{name}.bandwidth.classes.{cname}"
         ports = f" {_ports_match(w, tclass.match.ports, far_port)}" if tclass.match.ports else ""
         target = f"meta priority set {classid(shaping.leaves[(name, cname)])} return comment {_quote(name + '/' + cname)}"
-        for service in tclass.match.services:
-            w.add(f"{far} @{zone_set(service)}{ports} {target}", origin, 2)
-        if not tclass.match.services:
-            w.add(f"{edge} {uplink}{ports} {target}", origin, 2)
+        for mark in [f" {m}" for m in apps.mark_matches(tclass.match.app, tclass.match.category)] or [""]:
+            for service in tclass.match.services:
+                w.add(f"{far} @{zone_set(service)}{ports}{mark} {target}", origin, 2)
+            if not tclass.match.services:
+                w.add(f"{edge} {uplink}{ports}{mark} {target}", origin, 2)
     w.add("}")
 
 

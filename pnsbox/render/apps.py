@@ -1,0 +1,64 @@
+"""The classifier's verdict, as the kernel sees it (pure).
+
+pnsbox-classifier puts its verdict in a packet's mark (layout in classifier/verdict.py:
+bit 31 classified, bits 16-23 category, bits 0-15 application). A chain of the pnsbox table
+copies it into the connection's mark, so the flow is never queued again and policies and
+traffic classes can match the application for every later packet, in the kernel.
+"""
+
+from __future__ import annotations
+
+from ..classifier.catalog import default_catalog
+from ..classifier.verdict import APP_MASK, CATEGORY_MASK, CATEGORY_SHIFT, CLASSIFIED
+from ..model import Classifier
+
+CLASSIFY_CHAIN = "PNSBOX-CLASSIFY"  # iptables-nft chain in table mangle (kernels without nft `queue`)
+
+
+def _values(mask: int, values: list[int]) -> str:
+    wanted = sorted({CLASSIFIED | v for v in values})
+    if len(wanted) == 1:
+        return f"ct mark & {mask:#010x} == {wanted[0]:#010x}"
+    return f"ct mark & {mask:#010x} {{ {', '.join(f'{v:#010x}' for v in wanted)} }}"
+
+
+def mark_matches(apps: list[str], categories: list[str]) -> list[str]:
+    """nft matches for flows of these applications or categories: alternatives, any may match."""
+    catalog = default_catalog()
+    out = []
+    if apps:
+        out.append(_values(CLASSIFIED | APP_MASK, [catalog.app_id(a) for a in apps]))
+    if categories:
+        out.append(_values(CLASSIFIED | CATEGORY_MASK,
+                           [catalog.category_id(c) << CATEGORY_SHIFT for c in categories]))
+    return out
+
+
+def copy_verdict_rule() -> str:
+    return f'meta mark & {CLASSIFIED:#010x} == {CLASSIFIED:#010x} ct mark set meta mark comment "the classifier\'s verdict"'
+
+
+def classified_match() -> str:
+    return f"ct mark & {CLASSIFIED:#010x} == {CLASSIFIED:#010x}"
+
+
+def _queues(settings: Classifier) -> tuple[str, str]:
+    last = settings.queues - 1
+    return (f"{0}-{last}" if last else "0"), (f"--queue-balance 0:{last}" if last else "--queue-num 0")
+
+
+def queue_rule_nft(settings: Classifier) -> str:
+    """For kernels with nft's `queue` statement: a flow's first packets, until it has a verdict."""
+    numbers, _ = _queues(settings)
+    fanout = ",fanout" if settings.queues > 1 else ""
+    return (f"ct mark & {CLASSIFIED:#010x} == 0 ct packets <= {settings.inspect_packets} "
+            f'queue flags bypass{fanout} to {numbers} comment "to pnsbox-classifier"')
+
+
+def queue_rules_iptables(settings: Classifier) -> list[str]:
+    """The same for kernels without it (these machines): the iptables-nft NFQUEUE target, in a
+    chain of table mangle that pnsbox owns. --queue-bypass: with no classifier bound, packets pass."""
+    _, target = _queues(settings)
+    return [f"-A {CLASSIFY_CHAIN} -m connmark --mark 0x0/{CLASSIFIED:#x} -m connbytes --connbytes "
+            f"1:{settings.inspect_packets} --connbytes-mode packets --connbytes-dir both "
+            f"-j NFQUEUE {target} --queue-bypass"]
