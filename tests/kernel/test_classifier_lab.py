@@ -1,0 +1,202 @@
+"""Application classification in the example lab, with real clients and servers: curl over HTTP
+and over TLS (SNI), dig against a DNS server (dnsmasq), a real pnsbox-classifier process on
+the hub's queue. The kernel enforces: policies by application and category, a traffic class
+chosen by category, and traffic keeps flowing when the classifier stops."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from labkit import EXAMPLE, ROOT, in_node, new_lab_name
+
+from pnsbox.apply import tc
+from pnsbox.apply.pipeline import apply
+from pnsbox.classifier.catalog import default_catalog
+from pnsbox.classifier.verdict import APP_MASK, CLASSIFIED
+from pnsbox.lab import servers, topology
+from pnsbox.load import load_site
+from pnsbox.observe import counters
+from pnsbox.validate import build
+
+pytestmark = pytest.mark.kernel
+if os.geteuid() != 0:
+    pytest.skip("kernel tests need root (network namespaces)", allow_module_level=True)
+for tool in ("dnsmasq", "dig", "openssl", "conntrack"):
+    if not shutil.which(tool):
+        pytest.skip(f"{tool} is not installed (make setup installs it)", allow_module_level=True)
+
+INTERNET, DNS = "203.0.113.10", "10.0.10.53"
+BIG = 400_000  # bytes of the "update" the updates class carries
+APP_POLICIES = ("  - {name: no-video, from: opds, to: internet, category: video, action: reject}\n"
+                "  - {name: no-tiktok, from: opds, to: internet, app: tiktok, action: drop}\n")
+UPDATES_CLASS = "      updates: {share: 10%, ceiling: 4mbit, match: {category: updates}}\n"
+
+
+def _site(tmp):
+    site = tmp / "site"
+    shutil.copytree(EXAMPLE, site)
+    main = site / "pnsbox.yaml"
+    main.write_text(main.read_text().replace("  - {name: internet,", APP_POLICIES + "  - {name: internet,"))
+    opds = site / "opds" / "health-and-planning.yaml"
+    opds.write_text(opds.read_text().replace("      egov:", UPDATES_CLASS + "      egov:", 1))
+    return site
+
+
+def _background(netns: str, argv: list[str], log) -> subprocess.Popen:
+    return subprocess.Popen(["ip", "netns", "exec", netns, *argv], stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _queue_bound(hub: str) -> bool:
+    """A process holds queue 0 in the hub (its line in the namespace's nfnetlink_queue)."""
+    table = subprocess.run(["ip", "netns", "exec", hub, "cat", "/proc/net/netfilter/nfnetlink_queue"],
+                           capture_output=True, text=True).stdout
+    return any(line.split()[:1] == ["0"] for line in table.splitlines())
+
+
+def start_classifier(lab) -> subprocess.Popen:
+    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "pnsbox-classifier"), "--netns", lab["hub"],
+                             "--metrics-listen", "off"], stdout=lab["log"], stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while not _queue_bound(lab["hub"]):
+        assert proc.poll() is None and time.monotonic() < deadline, "pnsbox-classifier did not bind its queue"
+        time.sleep(0.1)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("classify")
+    name = new_lab_name("c")
+    config = build(load_site(_site(tmp)))
+    log = open(tmp / "servers.log", "w")  # noqa: SIM115 -- the servers write it for the module's life
+    procs, box = [], {}
+    try:
+        topology.lab_up(config, name)
+        hub = topology.netns_name(name, "hub")
+        apply(config, hub, str(tmp / "state"))
+        internet, dns = topology.netns_name(name, "internet"), topology.netns_name(name, "dns")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                        "/CN=lab", "-keyout", str(tmp / "key.pem"), "-out", str(tmp / "cert.pem")],
+                       check=True, capture_output=True)
+        procs.append(_background(internet, ["openssl", "s_server", "-accept", "4443", "-www", "-quiet",
+                                            "-cert", str(tmp / "cert.pem"), "-key", str(tmp / "key.pem")], log))
+        (tmp / "www").mkdir()
+        (tmp / "www" / "update.bin").write_bytes(os.urandom(BIG))
+        procs.append(_background(internet, [sys.executable, "-m", "http.server", "8080", "--bind", INTERNET,
+                                            "--directory", str(tmp / "www")], log))
+        servers.stop_all(dns)  # the lab's plain responder holds udp/53: a real DNS server takes its place
+        procs.append(_background(dns, ["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
+                                       f"--listen-address={DNS}", "--bind-interfaces", "--user=root",
+                                       "--pid-file=", f"--address=/youtube.com/{INTERNET}",
+                                       f"--address=/windowsupdate.com/{INTERNET}"], log))
+        time.sleep(0.5)  # the servers bind
+        box.update({"lab": name, "hub": hub, "log": log, "tmp": tmp})
+        box["classifier"] = start_classifier(box)
+        procs.append(box["classifier"])
+        yield box
+    finally:
+        for proc in procs:
+            with_kill(proc)
+        if box.get("classifier") and box["classifier"] not in procs:
+            with_kill(box["classifier"])
+        topology.lab_down(name)
+        log.close()
+
+
+def with_kill(proc):
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def curl(lab, node, *args) -> subprocess.CompletedProcess:
+    return subprocess.run(topology.exec_argv(lab["lab"], node, ["curl", "-sS", "-m", "3", *args]),
+                          capture_output=True, text=True)
+
+
+def policy_hits(lab, policy) -> int:
+    return counters.read(lab["hub"]).rules.get(policy, counters.Count()).packets
+
+
+def app_of_marks(lab, *conntrack_filter) -> set[str]:
+    """The applications the kernel's conntrack marks name for matching connections."""
+    out = subprocess.run(["ip", "netns", "exec", lab["hub"], "conntrack", "-L", *conntrack_filter],
+                         capture_output=True, text=True).stdout
+    catalog, apps = default_catalog(), set()
+    for line in out.splitlines():
+        mark = int(next((f.split("=")[1] for f in line.split() if f.startswith("mark=")), "0"))
+        if mark & CLASSIFIED:
+            apps.add(catalog.app_name(mark & APP_MASK))
+    return apps
+
+
+def test_http_host_decides_the_application(lab):
+    allowed = curl(lab, "dinkes", "-H", "Host: www.pajak.go.id", f"http://{INTERNET}/")
+    assert allowed.returncode == 0 and "pnsbox-lab internet" in allowed.stdout
+    before = policy_hits(lab, "no-video")
+    blocked = curl(lab, "dinkes", "-H", "Host: www.youtube.com", f"http://{INTERNET}/")
+    assert blocked.returncode != 0  # reset by the no-video policy once the Host header named youtube
+    assert policy_hits(lab, "no-video") > before
+
+
+def test_tls_sni_decides_the_application(lab):
+    allowed = curl(lab, "bappeda", "-k", "--resolve", f"djponline.pajak.go.id:4443:{INTERNET}",
+                   "https://djponline.pajak.go.id:4443/")
+    assert allowed.returncode == 0, allowed.stderr  # the TLS server answered
+    assert "djp-online" in app_of_marks(lab, "-p", "tcp", "--dport", "4443")
+    before = policy_hits(lab, "no-tiktok")
+    blocked = curl(lab, "bappeda", "-k", "--resolve", f"www.tiktok.com:4443:{INTERNET}",
+                   "https://www.tiktok.com:4443/")
+    assert blocked.returncode != 0 and policy_hits(lab, "no-tiktok") > before
+
+
+def test_dig_is_classified_and_teaches_the_classifier_names(lab):
+    answer = in_node(lab["lab"], "bappeda", "dig", "+short", "+time=2", "+tries=1", f"@{DNS}", "www.youtube.com")
+    assert answer.split() == [INTERNET]
+    assert "dns" in app_of_marks(lab, "-p", "udp", "--dport", "53")
+    # A flow whose payload names nothing, to the address DNS gave for youtube: youtube, by DNS.
+    before = policy_hits(lab, "no-video")
+    speak = (f"import socket; s = socket.create_connection(('{INTERNET}', 80), 3); "
+             "s.sendall(b'hello\\r\\n\\r\\n'); print(s.recv(100))")
+    talk = subprocess.run(topology.exec_argv(lab["lab"], "bappeda", [sys.executable, "-c", speak]),
+                          capture_output=True, text=True)
+    assert talk.returncode != 0 and policy_hits(lab, "no-video") > before
+
+
+def test_a_class_chosen_by_category_gets_its_shaping(lab):
+    def class_bytes():
+        labels = {v: k for k, v in tc_labels(lab).items()}
+        minor = int(labels["dinkes/updates"].split(":")[1], 16)
+        return tc.observe(lab["hub"])[0]["pnsbox-dl"].classes[minor].bytes
+
+    before = class_bytes()
+    started = time.monotonic()
+    got = curl(lab, "dinkes", "-o", "/dev/null", "-w", "%{size_download}", "-m", "10",
+               "-H", "Host: download.windowsupdate.com", f"http://{INTERNET}:8080/update.bin")
+    seconds = time.monotonic() - started
+    assert got.returncode == 0 and int(got.stdout) == BIG
+    assert class_bytes() - before > BIG * 0.9  # carried by dinkes/updates
+    assert seconds > BIG * 8 / 4_000_000 * 0.7  # at its 4mbit ceiling, not dinkes' 200mbit
+
+
+def tc_labels(lab) -> dict[str, str]:
+    from pnsbox.apply.owned import OwnedRecord
+
+    return OwnedRecord(lab["tmp"] / "state", lab["hub"]).read()["labels"]
+
+
+def test_traffic_keeps_flowing_when_the_classifier_stops(lab):
+    lab["classifier"].send_signal(signal.SIGTERM)
+    assert lab["classifier"].wait(10) == 0  # a clean stop
+    assert not _queue_bound(lab["hub"])
+    ok = curl(lab, "dinkes", "-H", "Host: www.pajak.go.id", f"http://{INTERNET}/")
+    assert ok.returncode == 0  # unclassified, but flowing (the queue is bypassed)
+    lab["classifier"] = start_classifier(lab)
+    lab["classifier"].send_signal(signal.SIGKILL)
+    lab["classifier"].wait()
+    assert curl(lab, "dinkes", "-H", "Host: www.pajak.go.id", f"http://{INTERNET}/").returncode == 0
