@@ -73,8 +73,9 @@ def explain(config: Config, source: str, target: str, port_text: str | None = No
     if target == ZONE_BOX and protocol == "icmp":
         return Explanation("accept", "ICMP essentials", None, None, shaping_of(config, source, target, port),
                            ("the box answers pings (rate-limited) from anywhere",))
+    reasons += _by_application(config, source, target)
     for index, policy in enumerate(config.policies):
-        if source not in config.expand(policy.from_):
+        if policy.by_application or source not in config.expand(policy.from_):
             continue
         to = config.expand(policy.to)
         if target not in to:
@@ -96,6 +97,17 @@ def explain(config: Config, source: str, target: str, port_text: str | None = No
         return Explanation(policy.action, policy.name, index, policy.schedule,
                            shaping_of(config, source, target, port), tuple(reasons))
     return Explanation("drop", None, None, None, shaping_of(config, source, target, port), tuple(reasons))
+
+
+def _by_application(config: Config, source: str, target: str) -> list[str]:
+    """Application policies come first for flows the classifier has named (render.nft's apps chain)."""
+    out = []
+    for index, policy in enumerate(config.policies):
+        if policy.by_application and source in config.expand(policy.from_) and target in config.expand(policy.to):
+            what = ", ".join([*(f"app {a}" for a in policy.app), *(f"category {c}" for c in policy.category)])
+            out.append(f"for flows the classifier names {what}: policies[{index}] {policy.name} "
+                       f"decides first ({policy.action})")
+    return out
 
 
 def shaping_of(config: Config, source: str, target: str, port: PortRange | None) -> str:

@@ -1,0 +1,68 @@
+"""Policies and classes by application: checked against the catalog, rendered as ct mark matches."""
+
+from pathlib import Path
+
+import pytest
+
+from pnsbox.classifier.catalog import default_catalog
+from pnsbox.explain import explain
+from pnsbox.load import load_site, load_text
+from pnsbox.problems import ConfigError
+from pnsbox.render.apps import mark_matches, queue_rules_iptables
+from pnsbox.render.nft import render
+from pnsbox.validate import build
+
+APPS = Path(__file__).resolve().parents[1] / "golden" / "cases" / "apps"
+
+
+def site(edit):
+    return (APPS / "pnsbox.yaml").read_text().replace(*edit)
+
+
+def test_unknown_applications_and_categories_are_named_with_a_hint():
+    with pytest.raises(ConfigError) as caught:
+        build(load_text(site(("app: zoom,", "app: zoon,")).replace("category: social", "category: socail")))
+    text = str(caught.value)
+    assert "policies[1].app: no application named `zoon`; did you mean `zoom`?" in text
+    assert "policies[0].category: no category named `socail`; did you mean `social`?" in text
+
+
+def test_application_policies_act_on_forwarded_traffic_only():
+    with pytest.raises(ConfigError, match=r"policies\[1\]\.to: application policies act on traffic through"):
+        build(load_text(site(("{name: zoom-ok, from: dinkes, to: internet,", "{name: zoom-ok, from: dinkes, to: box,"))))
+
+
+def test_a_class_may_select_by_category_alone():
+    config = build(load_site(APPS))
+    assert config.opds["setda"].bandwidth.classes["egov"].match.category == ["e-government"]
+    assert config.classifier.queues == 2 and config.classifier.inspect_packets == 10
+
+
+def test_classification_turns_on_by_itself_when_a_policy_names_an_app():
+    text = site(("  classifier: {queues: 2, inspect_packets: 10}\n", ""))
+    assert build(load_text(text)).classifier.inspect_packets == 12
+    minimal = (APPS.parent / "minimal" / "pnsbox.yaml").read_text()
+    assert build(load_text(minimal)).classifier is None
+    assert "chain classify" not in render(build(load_text(minimal))).text
+
+
+def test_marks_carry_the_catalog_ids():
+    catalog = default_catalog()
+    zoom = catalog.app_id("zoom")
+    assert mark_matches(["zoom"], []) == [f"ct mark & 0x8000ffff == {0x80000000 | zoom:#010x}"]
+    video = catalog.category_id("video")
+    assert mark_matches([], ["video"]) == [f"ct mark & 0x80ff0000 == {0x80000000 | video << 16:#010x}"]
+
+
+def test_the_iptables_queue_rule_bounds_packets_and_bypasses():
+    config = build(load_site(APPS))
+    (rule,) = queue_rules_iptables(config.classifier)
+    assert "--connbytes 1:10 " in rule and "--queue-balance 0:1 --queue-bypass" in rule
+    assert "--mark 0x0/0x80000000" in rule  # flows with a verdict are never queued again
+
+
+def test_explain_names_the_application_policies_that_come_first():
+    answer = explain(build(load_site(APPS)), "dinkes", "internet", "tcp/443").text()
+    assert "policies[1] zoom-ok decides first (accept)" in answer
+    assert "policies[2] no-video decides first (drop)" in answer
+    assert answer.startswith("accept by policy internet")
