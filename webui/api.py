@@ -122,7 +122,8 @@ def explain():
     hidden = [z for z in (source, target) if z in site.opds and not roles.can_see_opd(user(), z)]
     if hidden or (user().role == "operator" and not {source, target} & set(user().opds)):
         raise roles.Forbidden("explain asks about your own OPDs")
-    return jsonify(post("/explain", {"from": source, "to": target, "port": body.get("port")}))
+    # /explain reads `from` as the source zone: a read-only call, not signed like changes are
+    return jsonify(ctx().daemon.call("POST", "/explain", {"from": source, "to": target, "port": body.get("port")}))
 
 
 @bp.route("/config")

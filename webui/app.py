@@ -116,6 +116,7 @@ def _register_template_helpers(app: Flask) -> None:
 
     app.add_template_filter(format_rate, "rate")
     app.add_template_filter(format_bytes, "bytes")
+    app.add_template_filter(lambda v: ", ".join(map(str, v)) if isinstance(v, list) else (v or ""), "names")
 
     @app.template_filter("when")
     def when(timestamp: float | None, zone: str = "Asia/Jakarta") -> str:

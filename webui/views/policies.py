@@ -7,7 +7,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from .. import roles
 from ..changeset import draft_or_new, save_edit
 from ..config_edit import EditError, move_policy, policies_text, set_policies
-from ..context import post, running_site, user
+from ..context import ctx, running_site, user
 from ..daemon_client import DaemonError
 from ..i18n import translate
 from ..site import zones_of
@@ -41,7 +41,9 @@ def _explain(query: dict, site) -> tuple[dict | None, str | None]:
         if zone in site.opds and not roles.can_see_opd(user(), zone):
             return None, translate("Explain asks about your own OPDs: put one of them in `from` or `to`.")
     try:
-        return post("/explain", {"from": query["from"], "to": query["to"], "port": query["port"] or None}), None
+        # /explain reads `from` as the source zone, so this read-only call is not signed like changes are
+        body = {"from": query["from"], "to": query["to"], "port": query["port"] or None}
+        return ctx().daemon.call("POST", "/explain", body), None
     except DaemonError as exc:
         return None, str(exc)
 

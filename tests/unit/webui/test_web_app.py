@@ -201,3 +201,10 @@ def test_cookies_are_httponly_and_samesite(tmp_path, daemon):
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=Strict" in cookie
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_explain_asks_about_zones_not_the_requester(app, browser):
+    page = browser("admin").get("/policies/?from=dinkes&to=simpeg&port=tcp/443").get_data(as_text=True)
+    assert "accept by policy x from dinkes" in page
+    operator = browser("opdinkes")
+    assert "from bappeda" not in operator.get("/policies/?from=bappeda&to=internet").get_data(as_text=True)
