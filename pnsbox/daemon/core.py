@@ -28,6 +28,7 @@ from ..checks import run_checks
 from ..load import load_site
 from ..lockout import lockout
 from ..model import Config
+from ..observe import classifier
 from ..problems import ConfigError
 from ..store import AuditLog, History, site_files
 from ..validate import build
@@ -304,4 +305,13 @@ class Daemon:
         pending = self.pending()
         return {"running": self.running(), "confirmed": self.confirmed(), "pending": pending,
                 "confirm_seconds_left": max(0.0, pending["deadline"] - time.time()) if pending else None,
-                "drift_repairs": self.metrics.drift_total(), "last_check_failures": self.last_check_failures}
+                "drift_repairs": self.metrics.drift_total(), "last_check_failures": self.last_check_failures,
+                "classifier": self._classifier_status()}
+
+    def _classifier_status(self) -> dict:
+        """`down`: the config classifies but some queue has no process (flows pass unclassified)."""
+        settings = self.config.classifier if self.config else None
+        if settings is None:
+            return {"wanted": False, "down": False}
+        bound = sorted(n for n in classifier.bound_queues(self.netns) if n < settings.queues)
+        return {"wanted": True, "queues": settings.queues, "bound": bound, "down": len(bound) < settings.queues}

@@ -14,9 +14,10 @@ from prometheus_client import (
     Histogram,
     start_http_server,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from ..observe import classifier
 from ..observe.metrics import PnsboxCollector
 
 DEFAULT_LISTEN = "127.0.0.1:9468"
@@ -41,6 +42,32 @@ class _StateCollector(Collector):
                                      "When an unconfirmed change is rolled back (0: nothing pending)")
         deadline.add_metric([], pending["deadline"] if pending else 0)
         yield from (version, confirmed, deadline)
+        yield from self._classifier()
+
+    def _classifier(self):
+        """Whether every queue the config asks for has a classifier bound, and what the kernel lost."""
+        settings = self.daemon.config.classifier if self.daemon.config else None
+        if settings is None:
+            return
+        queues = classifier.bound_queues(self.daemon.netns)
+        bound = GaugeMetricFamily("pnsbox_classifier_queue_bound", "1 when a pnsbox-classifier holds the queue",
+                                  labels=["queue"])
+        dropped = CounterMetricFamily("pnsbox_classifier_queue_dropped", "Packets the full queue could not take "
+                                      "(accepted unclassified: fail-open)", labels=["queue"])
+        overflow = CounterMetricFamily("pnsbox_classifier_queue_user_dropped", "Packets lost to the "
+                                       "classifier's socket buffer", labels=["queue"])
+        for number in range(settings.queues):
+            state = queues.get(number)
+            bound.add_metric([str(number)], 1 if state else 0)
+            dropped.add_metric([str(number)], state.dropped if state else 0)
+            overflow.add_metric([str(number)], state.user_dropped if state else 0)
+        yield from (bound, dropped, overflow)
+        offered = classifier.offered_packets(self.daemon.netns)
+        if offered is not None:
+            total = CounterMetricFamily("pnsbox_classifier_offered_packets", "Packets the queue rule sent to the "
+                                        "classifier, or past it when no classifier was bound (bypass)")
+            total.add_metric([], offered)
+            yield total
 
 
 class DaemonMetrics:

@@ -19,7 +19,7 @@ from pnsbox.classifier.catalog import default_catalog
 from pnsbox.classifier.verdict import APP_MASK, CLASSIFIED
 from pnsbox.lab import servers, topology
 from pnsbox.load import load_site
-from pnsbox.observe import counters
+from pnsbox.observe import classifier, counters
 from pnsbox.validate import build
 
 pytestmark = pytest.mark.kernel
@@ -51,18 +51,11 @@ def _background(netns: str, argv: list[str], log) -> subprocess.Popen:
                             stdin=subprocess.DEVNULL, start_new_session=True)
 
 
-def _queue_bound(hub: str) -> bool:
-    """A process holds queue 0 in the hub (its line in the namespace's nfnetlink_queue)."""
-    table = subprocess.run(["ip", "netns", "exec", hub, "cat", "/proc/net/netfilter/nfnetlink_queue"],
-                           capture_output=True, text=True).stdout
-    return any(line.split()[:1] == ["0"] for line in table.splitlines())
-
-
 def start_classifier(lab) -> subprocess.Popen:
     proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "pnsbox-classifier"), "--netns", lab["hub"],
                              "--metrics-listen", "off"], stdout=lab["log"], stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 10
-    while not _queue_bound(lab["hub"]):
+    while not classifier.bound_queues(lab["hub"]):
         assert proc.poll() is None and time.monotonic() < deadline, "pnsbox-classifier did not bind its queue"
         time.sleep(0.1)
     return proc
@@ -193,9 +186,11 @@ def tc_labels(lab) -> dict[str, str]:
 def test_traffic_keeps_flowing_when_the_classifier_stops(lab):
     lab["classifier"].send_signal(signal.SIGTERM)
     assert lab["classifier"].wait(10) == 0  # a clean stop
-    assert not _queue_bound(lab["hub"])
+    assert classifier.bound_queues(lab["hub"]) == {}
+    offered = classifier.offered_packets(lab["hub"])
     ok = curl(lab, "dinkes", "-H", "Host: www.pajak.go.id", f"http://{INTERNET}/")
     assert ok.returncode == 0  # unclassified, but flowing (the queue is bypassed)
+    assert classifier.offered_packets(lab["hub"]) >= offered + 4  # the loss of classification shows
     lab["classifier"] = start_classifier(lab)
     lab["classifier"].send_signal(signal.SIGKILL)
     lab["classifier"].wait()
