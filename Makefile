@@ -4,13 +4,13 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := nftables iproute2 iptables iperf3 curl procps python3-venv python3-pip dnsmasq-base bind9-dnsutils conntrack
+APT_PACKAGES := nftables iproute2 iptables iperf3 curl procps python3-venv python3-pip dnsmasq-base bind9-dnsutils conntrack chromium nodejs
 SITE := rules/examples/province
 LAB := demo
 
-.PHONY: demo test setup deps venv lint unit kernel golden-update demo-down clean install
+.PHONY: demo test setup deps venv assets demo-stop lint unit kernel golden-update demo-down clean install
 
-setup: deps venv
+setup: deps venv assets
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -27,7 +27,22 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+# The web UI's front-end libraries, from the npm registry at build time (served locally: no CDN).
+VENDOR := webui/static/vendor
+assets: $(VENDOR)/uPlot.iife.min.js
+
+$(VENDOR)/uPlot.iife.min.js: webui/package.json webui/package-lock.json | deps
+	command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm)
+	cd webui && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp webui/node_modules/uplot/dist/uPlot.iife.min.js webui/node_modules/uplot/dist/uPlot.min.css $(VENDOR)/
+
+# The demo's pnsboxd (managing the lab's hub) and web UI; their pids, socket and logs live here.
+DEMO_RUN := /run/pnsbox-demo
+WEB_LISTEN ?= 127.0.0.1:8443
+
 demo: setup
+	-@$(MAKE) -s demo-stop
 	-$(BIN)/pnsbox lab down --name $(LAB) >/dev/null 2>&1
 	$(BIN)/pnsbox validate -c $(SITE)
 	$(BIN)/pnsbox lab up -c $(SITE) --name $(LAB)
@@ -49,9 +64,31 @@ demo: setup
 	@echo "  $(BIN)/pnsbox lab exec --name $(LAB) bappeda -- curl -sS http://203.0.113.10/  # internet, NATed"
 	@echo "  $(BIN)/pnsbox plan -c $(SITE) --lab $(LAB)    # nothing to change"
 	@echo "  $(BIN)/pnsbox show --lab $(LAB)               # per-OPD counters"
-	@echo "  make demo-down                                # remove the lab"
+	@echo
+	@mkdir -p $(DEMO_RUN) && rm -rf $(DEMO_RUN)/web
+	@echo "--- starting pnsboxd on the lab's hub and the web UI (logs in $(DEMO_RUN))"
+	@setsid $(BIN)/pnsboxd --socket $(DEMO_RUN)/control.sock --netns pnsbox-$(LAB)-hub --metrics-listen off \
+	  > $(DEMO_RUN)/pnsboxd.log 2>&1 & echo $$! > $(DEMO_RUN)/pnsboxd.pid
+	@for i in $$(seq 100); do [ -S $(DEMO_RUN)/control.sock ] && break; sleep 0.1; done
+	@$(BIN)/pnsbox-web --state-dir $(DEMO_RUN)/web --socket $(DEMO_RUN)/control.sock --init \
+	  | grep -o 'user admin, password .*' > $(DEMO_RUN)/.admin && chmod 600 $(DEMO_RUN)/.admin
+	@setsid $(BIN)/pnsbox-web --state-dir $(DEMO_RUN)/web --socket $(DEMO_RUN)/control.sock --listen $(WEB_LISTEN) \
+	  > $(DEMO_RUN)/web.log 2>&1 & echo $$! > $(DEMO_RUN)/web.pid
+	@for i in $$(seq 100); do curl -sk -o /dev/null https://$(WEB_LISTEN)/login && break; sleep 0.1; done
+	@echo
+	@echo "The web UI: https://$(WEB_LISTEN)/  (a self-signed certificate: accept it in the browser)"
+	@sed 's/^/  first admin: /' $(DEMO_RUN)/.admin && rm -f $(DEMO_RUN)/.admin   # shown once; only its hash is kept
+	@echo "  add users: $(BIN)/pnsbox user --web-state-dir $(DEMO_RUN)/web add NAME --role operator --opd dinkes"
+	@echo "  the CLI through the demo's daemon: $(BIN)/pnsbox apply -c $(SITE) --socket $(DEMO_RUN)/control.sock --confirm 120"
+	@echo "  make demo-down                                # stop them and remove the lab"
 
-demo-down: venv
+# Stop the demo's web UI and daemon: only the processes `make demo` started (their pid files).
+demo-stop:
+	-@for name in web pnsboxd; do \
+	  if [ -f $(DEMO_RUN)/$$name.pid ]; then kill $$(cat $(DEMO_RUN)/$$name.pid) 2>/dev/null; rm -f $(DEMO_RUN)/$$name.pid; fi; \
+	done; sleep 1
+
+demo-down: venv demo-stop
 	$(BIN)/pnsbox lab down --name $(LAB)
 
 lint: venv
