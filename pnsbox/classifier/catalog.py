@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +23,16 @@ from ..problems import ConfigError, Problem
 from .lookup import AddressRanges, DomainSuffixes
 from .packet import TCP, UDP
 
-DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "rules" / "apps" / "catalog.yaml"
+
+def _shipped_catalog() -> Path:
+    """rules/apps/catalog.yaml of this checkout; installed (not editable), the copy that
+    setup.cfg's data_files put under <prefix>/share/pnsbox."""
+    checkout = Path(__file__).resolve().parents[2] / "rules" / "apps" / "catalog.yaml"
+    installed = Path(sys.prefix) / "share" / "pnsbox" / "rules" / "apps" / "catalog.yaml"
+    return installed if not checkout.exists() and installed.exists() else checkout
+
+
+DEFAULT_CATALOG = _shipped_catalog()
 UNKNOWN = "unknown"
 # the engine names a flow after the protocol it recognised when no application matches
 PROTOCOL_APPS = ("dns", "mdns", "http", "tls", "quic", "ssh")

@@ -1,0 +1,202 @@
+"""pnsbox-classifier: the NFQUEUE consumer that classifies new flows.
+
+The kernel queues the first packets of each unclassified flow to queues 0..N-1 (balanced by
+flow hash, with --queue-bypass); one worker process per queue runs the engine and accepts
+every packet, with the verdict's mark once the flow has one. This process supervises the
+workers and serves the metrics; on SIGTERM/SIGINT the workers unbind cleanly and traffic
+keeps flowing, unclassified, through the bypass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import socket
+import sys
+import time
+
+from ..problems import ConfigError
+from .catalog import DEFAULT_CATALOG, load_catalog
+from .metrics import DEFAULT_LISTEN, ClassifierCollector, serve
+from .queue import open_proc_queues, read_queue_stats
+from .worker import run_worker
+
+START_SECONDS = 30       # for every worker to bind its queue
+STOP_SECONDS = 10        # for the workers to answer what they hold and unbind
+ALIVE_SECONDS = 10       # a worker silent for longer than this is not reported alive to systemd
+
+
+def _notify(message: str) -> None:
+    """sd_notify without a library: one datagram to $NOTIFY_SOCKET, if systemd gave one."""
+    path = os.environ.get("NOTIFY_SOCKET")
+    if not path:
+        return
+    address = "\0" + path[1:] if path.startswith("@") else path
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(message.encode(), address)
+
+
+class Supervisor:
+    def __init__(self, catalog, queues: int, netns: str | None, max_flows: int, inspect_limit: int):
+        self.netns = netns
+        self.snapshots: dict[int, dict] = {}
+        self.ready = False
+        self.stop_asked = False
+        context = multiprocessing.get_context("fork")
+        self.workers: dict[int, tuple] = {}  # queue -> (process, connection)
+        for num in range(queues):
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=run_worker, name=f"pnsbox-classifier-{num}", daemon=True,
+                                      args=(send, num, netns, catalog, max_flows, inspect_limit))
+            process.start()
+            send.close()
+            self.workers[num] = (process, receive)
+
+    def collector(self) -> ClassifierCollector:
+        proc = open_proc_queues(self.netns)
+        mine = set(self.workers)
+        return ClassifierCollector(
+            snapshots=lambda: list(self.snapshots.values()),
+            queue_stats=lambda: {n: s for n, s in read_queue_stats(proc).items() if n in mine},
+            ready=lambda: self.ready)
+
+    def wait_bound(self) -> None:
+        """Until every worker has bound its queue; raises if one could not."""
+        waiting = set(self.workers)
+        deadline = time.monotonic() + START_SECONDS
+        while waiting:
+            left = deadline - time.monotonic()
+            if left <= 0 or self.stop_asked:
+                raise RuntimeError(f"queues {sorted(waiting)} were not bound in time")
+            for num in list(waiting):
+                process, conn = self.workers[num]
+                if conn.poll(min(left, 0.1)):
+                    kind, value = self._receive(num)
+                    if kind == "bound":
+                        waiting.discard(num)
+                        print(f"pnsbox-classifier: queue {num} bound (fail-open "
+                              f"{'acknowledged' if value['fail_open'] else 'not acknowledged'}, "
+                              f"receive buffer {value['rcvbuf']} bytes)", flush=True)
+                    elif kind == "error":
+                        raise RuntimeError(value)
+                elif not process.is_alive():
+                    raise RuntimeError(f"the worker of queue {num} exited ({process.exitcode})")
+        self.ready = True
+
+    def _receive(self, num: int) -> tuple[str, object]:
+        try:
+            kind, value = self.workers[num][1].recv()
+        except (EOFError, OSError):
+            return "closed", None
+        if kind == "snapshot":
+            self.snapshots[num] = value
+        return kind, value
+
+    def stop(self, *_ignored) -> None:
+        self.stop_asked = True
+
+    def run(self) -> int:
+        """Collect snapshots and keep systemd's watchdog fed until asked to stop or a worker
+        dies; then stop every worker. 0 if it was asked to, 1 if a worker died."""
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        failed = False
+        while not self.stop_asked and not failed:
+            conns = {conn: num for num, (_, conn) in self.workers.items()}
+            for ready in multiprocessing.connection.wait([*conns, wake_r], timeout=1.0):
+                if ready == wake_r:
+                    os.read(wake_r, 512)
+                elif self._receive(conns[ready])[0] == "closed":
+                    failed = True
+                    print(f"pnsbox-classifier: the worker of queue {conns[ready]} died", flush=True)
+            if self._alive():
+                _notify("WATCHDOG=1")
+        _notify("STOPPING=1")
+        return 1 if not self.stop_workers() or failed else 0
+
+    def _alive(self) -> bool:
+        now = time.monotonic()
+        return all(now - self.snapshots.get(num, {}).get("alive_at", now) < ALIVE_SECONDS
+                   for num in self.workers)
+
+    def stop_workers(self) -> bool:
+        """SIGTERM each worker (again every second: one still starting may miss the first)."""
+        deadline = time.monotonic() + STOP_SECONDS
+        while time.monotonic() < deadline:
+            running = [(num, p) for num, (p, _) in self.workers.items() if p.is_alive()]
+            if not running:
+                break
+            for _, process in running:
+                os.kill(process.pid, signal.SIGTERM)
+            for _, process in running:
+                process.join(max(0.0, min(1.0, deadline - time.monotonic())))
+            for num, (_, conn) in self.workers.items():
+                while conn.poll():
+                    if self._receive(num)[0] == "closed":
+                        break
+        clean = True
+        for num, (process, _) in self.workers.items():
+            if process.is_alive():
+                process.kill()
+                process.join()
+            if process.exitcode != 0:
+                clean = False
+                print(f"pnsbox-classifier: the worker of queue {num} exited with {process.exitcode}",
+                      flush=True)
+        return clean
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pnsbox-classifier", description="classify new flows from NFQUEUE")
+    parser.add_argument("--netns", help="bind the queues in this network namespace (labs and tests); the "
+                                        "metrics endpoint stays in the process's own namespace")
+    parser.add_argument("--queues", type=int, default=1,
+                        help="bind queues 0..N-1, one worker process each (default 1)")
+    parser.add_argument("--catalog", default=str(DEFAULT_CATALOG),
+                        help=f"the application catalog (default {DEFAULT_CATALOG})")
+    parser.add_argument("--inspect-packets", type=int, default=12,
+                        help="packets of a flow to inspect at most; must equal the kernel rule's "
+                             "conntrack packet bound (default 12)")
+    parser.add_argument("--max-flows", type=int, default=65536,
+                        help="flows each worker keeps state for (default 65536)")
+    parser.add_argument("--metrics-listen", default=os.environ.get("PNSBOX_CLASSIFIER_METRICS_LISTEN",
+                                                                   DEFAULT_LISTEN),
+                        help=f"ADDRESS:PORT of the Prometheus endpoint, or `off` (default {DEFAULT_LISTEN})")
+    args = parser.parse_args(argv)
+    if not 1 <= args.queues <= 64:
+        parser.error("--queues must be between 1 and 64")
+    if args.inspect_packets < 1 or args.max_flows < 1:
+        parser.error("--inspect-packets and --max-flows must be at least 1")
+    if args.netns and not os.path.exists(f"/run/netns/{args.netns}"):
+        parser.error(f"no network namespace {args.netns}")
+    try:
+        catalog = load_catalog(args.catalog)
+    except ConfigError as exc:
+        print(f"pnsbox-classifier: {exc}", file=sys.stderr)
+        return 2
+
+    supervisor = Supervisor(catalog, args.queues, args.netns, args.max_flows, args.inspect_packets)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, supervisor.stop)
+    try:
+        supervisor.wait_bound()
+    except RuntimeError as exc:
+        if supervisor.stop_asked:  # stopped while starting: nothing failed
+            return 0 if supervisor.stop_workers() else 1
+        print(f"pnsbox-classifier: {exc}", file=sys.stderr, flush=True)
+        supervisor.stop_workers()
+        return 1
+    if args.metrics_listen != "off":
+        server = serve(args.metrics_listen, supervisor.collector())
+        print(f"pnsbox-classifier: metrics on {args.metrics_listen.rpartition(':')[0]}:"
+              f"{server.server_port}", flush=True)
+    _notify("READY=1")
+    return supervisor.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
