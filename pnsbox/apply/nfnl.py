@@ -1,25 +1,32 @@
-"""Read the pnsbox table's comment straight over nfnetlink.
+"""Read the pnsbox table straight over nfnetlink: its comment, its rules' counters, its named
+counters.
 
-`nft list ...` fills nft's whole cache first (0.2 s for a 1,000-OPD table);
-asking the kernel for its table list is under a millisecond, which is what
-lets an unchanged re-apply finish in well under 100 ms.
+`nft list ...` fills nft's whole cache first (0.6 s and 4 MB of JSON for a 1,000-OPD table);
+a netlink dump of just what is asked is a few milliseconds. The table comment is what lets an
+unchanged re-apply finish in well under 100 ms; the counters keep a metrics scrape cheap.
 """
 
 from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Iterator
 
 from .netns import socket_in
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10
-NFT_MSG_GETTABLE = 1
+NFT_MSG_GETTABLE, NFT_MSG_GETRULE, NFT_MSG_GETOBJ = 1, 7, 19
 NFPROTO_INET = 1
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 NFTA_TABLE_NAME, NFTA_TABLE_USERDATA = 1, 6
-UDATA_TABLE_COMMENT = 0
+NFTA_RULE_TABLE, NFTA_RULE_CHAIN, NFTA_RULE_EXPRESSIONS, NFTA_RULE_USERDATA = 1, 2, 4, 7
+NFTA_LIST_ELEM, NFTA_EXPR_NAME, NFTA_EXPR_DATA = 1, 1, 2
+NFTA_COUNTER_BYTES, NFTA_COUNTER_PACKETS = 1, 2
+NFTA_OBJ_TABLE, NFTA_OBJ_NAME, NFTA_OBJ_TYPE, NFTA_OBJ_DATA, NFTA_OBJ_USERDATA = 1, 2, 3, 4, 8
+NFT_OBJECT_COUNTER = 1
+UDATA_COMMENT = 0  # the comment's type in table, rule and object user data alike
 
 
 def _attributes(data: bytes) -> dict[int, bytes]:
@@ -33,38 +40,97 @@ def _attributes(data: bytes) -> dict[int, bytes]:
     return out
 
 
+def _attribute_list(data: bytes) -> list[bytes]:
+    """A nested list (NFTA_LIST_ELEM, NFTA_LIST_ELEM, ...), in order."""
+    out, offset = [], 0
+    while offset + 4 <= len(data):
+        length, _ = struct.unpack_from("=HH", data, offset)
+        if length < 4:
+            break
+        out.append(data[offset + 4:offset + length])
+        offset += (length + 3) & ~3
+    return out
+
+
 def _comment(userdata: bytes) -> str | None:
     offset = 0
     while offset + 2 <= len(userdata):
         kind, length = userdata[offset], userdata[offset + 1]
-        if kind == UDATA_TABLE_COMMENT:
+        if kind == UDATA_COMMENT:
             return userdata[offset + 2:offset + 2 + length].rstrip(b"\0").decode(errors="replace")
         offset += 2 + length
     return None
 
 
-def inet_table_comments(netns: str | None) -> dict[str, str | None]:
-    """inet table name -> its comment, for every inet table in the namespace."""
+def _string(value: bytes) -> str:
+    return value.rstrip(b"\0").decode(errors="replace")
+
+
+def _attribute(kind: int, value: bytes) -> bytes:
+    header = struct.pack("=HH", 4 + len(value), kind)
+    return header + value + b"\0" * (-len(value) % 4)
+
+
+def _dump(netns: str | None, message: int, attributes: bytes = b"") -> Iterator[tuple[int, dict[int, bytes]]]:
+    """(family, attributes) of every object a nf_tables dump request returns."""
     with socket_in(netns, socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER) as sock:
-        header = struct.pack("=LHHLL", 20, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE,
+        body = struct.pack("=BBH", NFPROTO_INET, 0, 0) + attributes
+        header = struct.pack("=LHHLL", 16 + len(body), (NFNL_SUBSYS_NFTABLES << 8) | message,
                              NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
-        sock.send(header + struct.pack("=BBH", NFPROTO_INET, 0, 0))
-        tables: dict[str, str | None] = {}
+        sock.send(header + body)
         while True:
-            data = sock.recv(65536)
+            data = sock.recv(1 << 20)
             offset = 0
             while offset + 16 <= len(data):
                 length, kind = struct.unpack_from("=LH", data, offset)
                 if kind == NLMSG_DONE:
-                    return tables
+                    return
                 if kind == NLMSG_ERROR:
                     code = struct.unpack_from("=i", data, offset + 16)[0]
                     if code:
-                        raise OSError(-code, "nfnetlink refused the table dump")
+                        raise OSError(-code, "nfnetlink refused the dump")
                 else:
-                    family = data[offset + 16]
-                    attrs = _attributes(data[offset + 20:offset + length])
-                    if family == NFPROTO_INET and NFTA_TABLE_NAME in attrs:
-                        name = attrs[NFTA_TABLE_NAME].rstrip(b"\0").decode()
-                        tables[name] = _comment(attrs.get(NFTA_TABLE_USERDATA, b""))
+                    yield data[offset + 16], _attributes(data[offset + 20:offset + length])
                 offset += (length + 3) & ~3
+
+
+def inet_table_comments(netns: str | None) -> dict[str, str | None]:
+    """inet table name -> its comment, for every inet table in the namespace."""
+    return {_string(attrs[NFTA_TABLE_NAME]): _comment(attrs.get(NFTA_TABLE_USERDATA, b""))
+            for family, attrs in _dump(netns, NFT_MSG_GETTABLE)
+            if family == NFPROTO_INET and NFTA_TABLE_NAME in attrs}
+
+
+def _counter(data: bytes) -> tuple[int, int]:
+    """(packets, bytes) of a counter's attributes."""
+    attrs = _attributes(data)
+    return (struct.unpack(">Q", attrs.get(NFTA_COUNTER_PACKETS, b"\0" * 8))[0],
+            struct.unpack(">Q", attrs.get(NFTA_COUNTER_BYTES, b"\0" * 8))[0])
+
+
+def rule_counters(netns: str | None, table: str) -> Iterator[tuple[str, str | None, tuple[int, int] | None]]:
+    """(chain, comment, (packets, bytes) of its counter or None) of every rule of the inet table."""
+    request = _attribute(NFTA_RULE_TABLE, table.encode() + b"\0")
+    for family, attrs in _dump(netns, NFT_MSG_GETRULE, request):
+        if family != NFPROTO_INET or _string(attrs.get(NFTA_RULE_TABLE, b"")) != table:
+            continue
+        counted = None
+        for element in _attribute_list(attrs.get(NFTA_RULE_EXPRESSIONS, b"")):
+            expression = _attributes(element)
+            if _string(expression.get(NFTA_EXPR_NAME, b"")) == "counter":
+                packets, count = _counter(expression.get(NFTA_EXPR_DATA, b""))
+                counted = (packets, count) if counted is None else (counted[0] + packets, counted[1] + count)
+        yield _string(attrs.get(NFTA_RULE_CHAIN, b"")), _comment(attrs.get(NFTA_RULE_USERDATA, b"")), counted
+
+
+def named_counters(netns: str | None, table: str) -> Iterator[tuple[str, str | None, tuple[int, int]]]:
+    """(name, comment, (packets, bytes)) of every named counter of the inet table."""
+    request = _attribute(NFTA_OBJ_TABLE, table.encode() + b"\0") + \
+        _attribute(NFTA_OBJ_TYPE, struct.pack(">I", NFT_OBJECT_COUNTER))
+    for family, attrs in _dump(netns, NFT_MSG_GETOBJ, request):
+        if family != NFPROTO_INET or _string(attrs.get(NFTA_OBJ_TABLE, b"")) != table:
+            continue
+        if struct.unpack(">I", attrs.get(NFTA_OBJ_TYPE, b"\0\0\0\0"))[0] != NFT_OBJECT_COUNTER:
+            continue
+        yield (_string(attrs.get(NFTA_OBJ_NAME, b"")), _comment(attrs.get(NFTA_OBJ_USERDATA, b"")),
+               _counter(attrs.get(NFTA_OBJ_DATA, b"")))

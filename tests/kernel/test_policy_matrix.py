@@ -197,3 +197,33 @@ def test_metrics_count_the_traffic_sent(lab):
     shaped = [k for k in after if k[0] == "pnsbox_class_bytes_total" and ("label", "bappeda") in k[1]
               and ("device", "pnsbox-dl") in k[1]]
     assert shaped and after[shaped[0]] - before.get(shaped[0], 0) > len(body)
+
+
+def test_counters_read_over_netlink_agree_with_nft_json(lab):
+    """observe.counters reads nfnetlink by hand; nft's own JSON listing is the reference."""
+    import json
+    import subprocess
+
+    hub = topology.netns_name(lab[0], "hub")
+    in_node(lab[0], "dinkes", "curl", "-sS", "-o", "/dev/null", "-m", "3", f"http://{SIMPEG}/")
+    ours = counters.read(hub)
+    listing = json.loads(subprocess.run(["ip", "netns", "exec", hub, "nft", "-j", "list", "table", "inet",
+                                         "pnsbox"], capture_output=True, text=True, check=True).stdout)
+    named, rules, rule_count = {}, {}, 0
+    for item in listing["nftables"]:
+        if "counter" in item:
+            named[item["counter"]["name"]] = (item["counter"]["packets"], item["counter"]["bytes"])
+        elif "rule" in item:
+            rule_count += 1
+            for expr in item["rule"]["expr"]:
+                counter = expr.get("counter") if isinstance(expr, dict) else None
+                if isinstance(counter, dict) and "packets" in counter:
+                    key = item["rule"].get("comment", f"{item['rule']['chain']} (no comment)")
+                    old = rules.get(key, (0, 0))
+                    rules[key] = (old[0] + counter["packets"], old[1] + counter["bytes"])
+    assert ours.rule_count == rule_count
+    assert {k: (c.packets, c.bytes) for k, c in ours.rules.items()} == rules
+    for opd, count in ours.opds.items():
+        for direction in ("tx", "rx"):
+            assert named[f"opd_{opd}_{direction}"] == (count[direction].packets, count[direction].bytes)
+    assert ours.opds["dinkes"]["tx"].packets > 0
