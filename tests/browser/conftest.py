@@ -12,11 +12,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from browserkit import ARTIFACTS, BIN, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = ROOT / ".venv" / "bin"
 EXAMPLE = ROOT / "rules" / "examples" / "province"
-ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = os.environ.get("PNSBOX_CHROMIUM", "/usr/bin/chromium")
 PASSWORDS = {"opdinkes": "operator-pass-1", "aud": "auditor-pass-1"}
 
@@ -118,20 +116,3 @@ def page(chromium, stack):
     page.set_default_timeout(15000)
     yield page
     context.close()
-
-
-def shot(page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def login(page, stack, name: str) -> None:
-    page.goto(stack["url"] + "/login")
-    page.fill("input[name=username]", name)
-    page.fill("input[name=password]", stack["passwords"][name])
-    page.click("#login-form button[type=submit]")
-    page.wait_for_selector("#logout")
-
-
-def show(stack) -> str:
-    return subprocess.run([str(BIN / "pnsbox"), "show", "--netns", stack["hub"], "--state-dir", stack["state"]],
-                          check=True, capture_output=True, text=True).stdout

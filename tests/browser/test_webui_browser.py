@@ -4,7 +4,7 @@ and rolls back; auditors and operators are held by the server; CSRF and login th
 import re
 
 import pytest
-from conftest import login, shot, show
+from browserkit import login, shot, show
 
 from webui.daemon_client import DaemonClient
 
