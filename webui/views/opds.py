@@ -52,15 +52,28 @@ def edit(name: str):
     if request.method == "POST":
         form.update(request.form.to_dict())
         try:
-            changes = _changes(form, per_direction)
-            files = edit_opd(draft.files, name, **changes)
-            save_edit(files, f"{name}: " + ", ".join(sorted(changes)))
+            files = edit_opd(draft.files, name, **_changes(form, per_direction))
+            note = _note(name, opd, parse(files).opds[name])
+            if note is None:
+                flash(translate("Nothing changed."), "info")
+                return redirect(url_for("opds.detail", name=name))
+            save_edit(files, note)
         except EditError as exc:
             flash(str(exc), "error")
             return render_template("opd_edit.html", name=name, form=form, per_direction=per_direction), 400
         flash(translate("Saved in your draft. Review and apply it below."), "info")
         return redirect(url_for("changes.index"))
     return render_template("opd_edit.html", name=name, form=form, per_direction=per_direction)
+
+
+def _note(name: str, before: dict, after: dict) -> str | None:
+    """What the edit changed, for the draft's list and the version's message; None if nothing."""
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    if not changed:
+        return None
+    plan = after.get("bandwidth") or {}
+    parts = [f"bandwidth {plan.get('guaranteed')}/{plan.get('ceiling')}" if k == "bandwidth" else k for k in changed]
+    return f"{name}: {', '.join(parts)}"
 
 
 def _link_kind(link: dict) -> str:
