@@ -50,7 +50,7 @@ class Supervisor:
         for num in range(queues):
             receive, send = context.Pipe(duplex=False)
             process = context.Process(target=run_worker, name=f"pnsbox-classifier-{num}", daemon=True,
-                                      args=(send, num, netns, catalog, max_flows, inspect_limit))
+                                      args=(send, num, netns, catalog, max_flows, inspect_limit, os.getpid()))
             process.start()
             send.close()
             self.workers[num] = (process, receive)

@@ -204,8 +204,11 @@ class Queue:
             time.sleep(0.005)
 
     def stats(self) -> dict[str, int]:
-        """The kernel's counters for this queue (empty once unbound)."""
-        return read_queue_stats(self.proc).get(self.num, {})
+        """The kernel's counters for this queue (empty once closed)."""
+        try:
+            return read_queue_stats(self.proc).get(self.num, {})
+        except (OSError, ValueError):  # closed, maybe by another thread
+            return {}
 
     def close(self) -> None:
         self.nfq.unbind()

@@ -11,6 +11,8 @@ hashes to another.
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
 import threading
 import time
@@ -21,6 +23,7 @@ from .metrics import Counts
 from .queue import Queue
 
 REPORT_SECONDS = 1.0
+_PR_SET_PDEATHSIG = 1
 
 
 class _Table(FlowTable):
@@ -95,13 +98,23 @@ class Classifier:
         bytes_[app] = bytes_.get(app, 0) + size
         return verdict
 
-    def snapshot(self) -> dict:
-        return self.counts.snapshot(self.engine)
+    def snapshot(self, kernel: dict | None = None) -> dict:
+        """Counts for metrics. With the kernel's counters for the queue (`Queue.stats()`),
+        the overflow includes the packets after the last one received that the socket could
+        not take: no later packet id has revealed them as a gap yet."""
+        snap = self.counts.snapshot(self.engine)
+        if kernel:
+            unseen = kernel["id_sequence"] - self.counts.last_id - kernel["backlog"]
+            snap["overflow"] += max(0, unseen)
+        return snap
 
 
-def run_worker(conn, num: int, netns: str | None, catalog, max_flows: int, inspect_limit: int) -> None:
+def run_worker(conn, num: int, netns: str | None, catalog, max_flows: int, inspect_limit: int,
+               parent: int) -> None:
     """A worker process: bind queue NUM, report ("bound", ...) then a snapshot every second
     over CONN, and on SIGTERM/SIGINT stop taking packets, answer the held ones, unbind."""
+    # if the supervisor dies (even by SIGKILL), stop as on SIGTERM: unbind, traffic bypasses
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     classifier = Classifier(Engine(catalog, max_flows=max_flows, inspect_limit=inspect_limit), num)
     try:
         queue = Queue(num, classifier, netns)
@@ -110,12 +123,14 @@ def run_worker(conn, num: int, netns: str | None, catalog, max_flows: int, inspe
         raise SystemExit(1) from exc
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: queue.stop_intake())
+    if os.getppid() != parent:  # the supervisor died before the signal could be asked for
+        queue.stop_intake()
     conn.send(("bound", {"queue": num, "fail_open": queue.fail_open, "rcvbuf": queue.rcvbuf}))
     lock = threading.Lock()  # the pipe is shared by the reporter thread and the final report
 
     def report():
         with lock:
-            conn.send(("snapshot", classifier.snapshot()))
+            conn.send(("snapshot", classifier.snapshot(queue.stats())))
 
     def reporter():
         while True:
