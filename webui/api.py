@@ -123,7 +123,7 @@ def explain():
     if hidden or (user().role == "operator" and not {source, target} & set(user().opds)):
         raise roles.Forbidden("explain asks about your own OPDs")
     # /explain reads `from` as the source zone: a read-only call, not signed like changes are
-    return jsonify(ctx().daemon.call("POST", "/explain", {"from": source, "to": target, "port": body.get("port")}))
+    return jsonify(ctx().daemon.call("POST", "/explain", {"source": source, "target": target, "port": body.get("port")}))
 
 
 @bp.route("/config")

@@ -13,7 +13,7 @@ The CLI and the web UI use nothing else to change the box. Routes:
   POST /apply                     {config | files, message, confirm, force}
   POST /confirm                   keep the pending change
   POST /rollback                  {version, confirm, force}
-  POST /explain                   {from, to, port[, files]}: which policy decides
+  POST /explain                   {source, target, port[, files]}: which policy decides
 Every POST may carry author, from (`ssh:ADDR`, `web:ADDR`) and port, for the audit
 trail and the anti-lockout check.
 """
@@ -65,6 +65,7 @@ def _route_of(method: str, path: str):
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    request_queue_size = 64  # the web UI polls while admins apply: more than the default 5 wait
 
     def __init__(self, path: str, daemon: Daemon):
         if os.path.exists(path):
@@ -221,7 +222,7 @@ class _Handler(BaseHTTPRequestHandler):
         config = config_of(body["files"]) if "files" in body else daemon.config
         if config is None:
             raise LookupError("no config runs yet: give `files`")
-        answer = explain(config, body["from"], body["to"], body.get("port"), datetime.now(UTC))
+        answer = explain(config, body["source"], body["target"], body.get("port"), datetime.now(UTC))
         return {"action": answer.action, "policy": answer.policy, "shaping": answer.shaping,
                 "text": answer.text()}
 

@@ -85,6 +85,7 @@ class Daemon:
         self.plans_checked_at = None  # the UTC minute the plans were last put in force
         self.full_drift_at = 0.0
         self.last_check_failures: list[str] = []
+        self.last_drift: dict | None = None  # {"time", "detail"} of the last repair
 
     # --- persisted state -------------------------------------------------------------
 
@@ -299,13 +300,15 @@ class Daemon:
             self.metrics.drift_repairs.labels(kind).inc()
         detail = f"{', '.join(drifted)} differed from version {running}; restored"
         self.audit.append("drift-repair", DAEMON, "local", detail)
+        self.last_drift = {"time": time.time(), "detail": detail}
         return f"drift repaired: {detail}"
 
     def status(self) -> dict:
         pending = self.pending()
         return {"running": self.running(), "confirmed": self.confirmed(), "pending": pending,
                 "confirm_seconds_left": max(0.0, pending["deadline"] - time.time()) if pending else None,
-                "drift_repairs": self.metrics.drift_total(), "last_check_failures": self.last_check_failures,
+                "drift_repairs": self.metrics.drift_total(), "last_drift": self.last_drift,
+                "last_check_failures": self.last_check_failures,
                 "classifier": self._classifier_status()}
 
     def _classifier_status(self) -> dict:

@@ -23,11 +23,11 @@ def alerts(box: dict) -> list[tuple[str, str]]:
                                         count=box["drift_repairs"])))
     for failure in box.get("last_check_failures") or []:
         found.append(("error", translate("Check failed: {failure}", failure=failure)))
-    classifier = box.get("classifier")
-    if classifier is None:
-        found.append(("info", translate("Traffic classifier: not installed.")))
-    elif not classifier.get("running"):
+    classifier = box.get("classifier") or {}
+    if classifier.get("down"):
         found.append(("error", translate("Traffic classifier is down: traffic flows unclassified.")))
+    if box.get("last_drift"):
+        found.append(("warn", translate("Last drift repair: {detail}", detail=box["last_drift"]["detail"])))
     if box.get("running") is None:
         found.append(("warn", translate("No configuration runs yet.")))
     return found

@@ -41,8 +41,7 @@ def _explain(query: dict, site) -> tuple[dict | None, str | None]:
         if zone in site.opds and not roles.can_see_opd(user(), zone):
             return None, translate("Explain asks about your own OPDs: put one of them in `from` or `to`.")
     try:
-        # /explain reads `from` as the source zone, so this read-only call is not signed like changes are
-        body = {"from": query["from"], "to": query["to"], "port": query["port"] or None}
+        body = {"source": query["from"], "target": query["to"], "port": query["port"] or None}
         return ctx().daemon.call("POST", "/explain", body), None
     except DaemonError as exc:
         return None, str(exc)

@@ -77,7 +77,7 @@ class FakeDaemon(DaemonClient):
             self.pending = None
             return self.request("POST", "/apply", {**body, "files": self.versions[body["version"]]["files"]})
         if path == "/explain":
-            return 200, {"action": "accept", "policy": "simpeg-for-all", "shaping": "", "text": f"accept by policy x from {body.get('from')}"}
+            return 200, {"action": "accept", "policy": "simpeg-for-all", "shaping": "", "text": f"accept by policy x from {body.get('source')}"}
         if path == "/audit/event":
             return 200, {"seq": len(self.posts)}
         return 404, {"error": f"no such endpoint {path}"}
