@@ -110,7 +110,7 @@ BINDIR ?= /usr/local/bin
 UNITDIR ?= /etc/systemd/system
 SYSUSERSDIR ?= /usr/lib/sysusers.d
 
-install: deps
+install: deps assets
 	test -x $(PREFIX)/venv/bin/python || $(PYTHON) -m venv $(PREFIX)/venv
 	$(PREFIX)/venv/bin/pip install -q --upgrade pip
 	$(PREFIX)/venv/bin/pip install -q .
