@@ -14,7 +14,9 @@ mark. pnsbox-classifier runs on the middle namespace (--netns).
    >= 0.8.
 2. New flows classified per second: a raw-socket sender in the client emits one-packet UDP
    flows (distinct source address and port each) at paced rates; per rate, the verdicts the
-   classifier's metrics count over the flows sent. The flows are mDNS queries to udp/5353
+   classifier's metrics count, over the time from the sender's start until the queues are
+   empty again, and the share of the flows sent that got a verdict (the rest passed
+   unclassified: fail-open). The flows are mDNS queries to udp/5353
    (`_ipp._tcp.local PTR`): one-way, and the engine decides them on the first packet by
    inspection (its DNS parser, an `inspected` verdict) - a plain DNS query waits for its
    answer, and a QUIC Initial (a 1,200-byte packet to decrypt) is a costlier, rarer first
@@ -141,6 +143,11 @@ class Lab:
         listing = sh(in_ns(self.server, "nft", "list", "counter", "inet", "pnsbench", "sink")).stdout
         return int(re.search(r"packets (\d+)", listing).group(1))
 
+    def backlog(self) -> int:
+        """Packets waiting in the middle's queues for a verdict."""
+        text = sh(in_ns(self.middle, "cat", "/proc/net/netfilter/nfnetlink_queue")).stdout
+        return sum(int(line.split()[2]) for line in text.splitlines() if line.strip())
+
     def send(self, rate: float, count: int, first: int) -> dict:
         out = sh(in_ns(self.client, sys.executable, "-c", SENDER, SERVER, str(MDNS_PORT), str(rate), str(count),
                        str(first), ",".join(CLIENTS), str(PORTS_PER_ADDRESS),
@@ -211,11 +218,15 @@ def flow_rates(lab: Lab, queues: int, rates: list[int], seconds: float, first: i
             lab.flush_conntrack()
             before = classifier.verdicts()
             count = int(rate * seconds)
+            start = time.perf_counter()
             sent = lab.send(rate, count, first)
             first += count
+            while lab.backlog() and time.perf_counter() - start < seconds + 10:
+                time.sleep(0.01)  # until the classifier has answered what the queues held
+            busy = time.perf_counter() - start  # includes the sender's start-up: a conservative rate
             verdicts = classifier.verdicts() - before
             rows.append({"rate": rate, "sent": sent["sent"], "send_rate": sent["sent"] / sent["seconds"],
-                         "verdicts": verdicts, "verdict_rate": verdicts / sent["seconds"]})
+                         "verdicts": verdicts, "verdict_rate": verdicts / busy})
     finally:
         classifier.close()
         lab.queue_rule(False)

@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--netns", help="bind the queues in this network namespace (labs and tests); the "
                                         "metrics endpoint stays in the process's own namespace")
     parser.add_argument("--queues", type=int, default=1,
-                        help="bind queues 0..N-1, one worker process each (default 1)")
+                        help="bind queues 0..N-1, one worker process each (default 1); each worker "
+                             "remembers the names from DNS answers it saw itself")
     parser.add_argument("--catalog", default=str(DEFAULT_CATALOG),
                         help=f"the application catalog (default {DEFAULT_CATALOG})")
     parser.add_argument("--inspect-packets", type=int, default=12,
@@ -191,7 +192,12 @@ def main(argv: list[str] | None = None) -> int:
         supervisor.stop_workers()
         return 1
     if args.metrics_listen != "off":
-        server = serve(args.metrics_listen, supervisor.collector())
+        try:
+            server = serve(args.metrics_listen, supervisor.collector())
+        except (OSError, ValueError) as exc:
+            print(f"pnsbox-classifier: cannot serve metrics on {args.metrics_listen}: {exc}", file=sys.stderr)
+            supervisor.stop_workers()
+            return 1
         print(f"pnsbox-classifier: metrics on {args.metrics_listen.rpartition(':')[0]}:"
               f"{server.server_port}", flush=True)
     _notify("READY=1")
