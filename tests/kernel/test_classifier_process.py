@@ -12,6 +12,7 @@ import contextlib
 import datetime
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +29,9 @@ from pnsbox.classifier.verdict import unpack_mark
 pytestmark = pytest.mark.kernel
 if os.geteuid() != 0:
     pytest.skip("kernel tests need root (network namespaces)", allow_module_level=True)
+_MISSING = [tool for tool in ("iptables", "nft", "conntrack", "curl", "ss", "pgrep") if not shutil.which(tool)]
+if _MISSING:
+    pytest.skip(f"the classifier lab needs {', '.join(_MISSING)}", allow_module_level=True)
 
 CLIENT, MIDDLE_C, MIDDLE_S, SERVER = "198.51.100.2", "198.51.100.1", "203.0.113.1", "203.0.113.2"
 SINK_PORT = 9
