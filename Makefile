@@ -47,6 +47,11 @@ demo: setup
 	$(BIN)/pnsbox validate -c $(SITE)
 	$(BIN)/pnsbox lab up -c $(SITE) --name $(LAB)
 	$(BIN)/pnsbox apply -c $(SITE) --lab $(LAB)
+	@mkdir -p $(DEMO_RUN)
+	@setsid $(BIN)/pnsbox-classifier --netns pnsbox-$(LAB)-hub > $(DEMO_RUN)/classifier.log 2>&1 & \
+	  echo $$! > $(DEMO_RUN)/classifier.pid
+	@for i in $$(seq 100); do $(BIN)/pnsbox lab exec --name $(LAB) hub -- cat /proc/net/netfilter/nfnetlink_queue \
+	  | grep -q . && break; sleep 0.1; done
 	@echo; echo "--- dinkes -> simpeg http (policy simpeg-for-all):"
 	@$(BIN)/pnsbox lab exec --name $(LAB) dinkes -- curl -sS -m 2 http://10.0.10.10/
 	@echo "--- bappeda -> internet http (policy internet; the answer shows the NATed source):"
@@ -55,6 +60,10 @@ demo: setup
 	@$(BIN)/pnsbox lab exec --name $(LAB) dinkes -- curl -sS -m 2 http://10.22.0.2/ 2>&1 || true
 	@echo "--- dinkes -> internet smtp (policy no-outbound-smtp rejects):"
 	@$(BIN)/pnsbox lab exec --name $(LAB) dinkes -- curl -sS -m 2 telnet://203.0.113.10:25 2>&1 || true
+	@echo "--- dinkes -> internet http, Host www.pajak.go.id (pnsbox-classifier: e-government; allowed):"
+	@$(BIN)/pnsbox lab exec --name $(LAB) dinkes -- curl -sS -m 2 -H 'Host: www.pajak.go.id' http://203.0.113.10/
+	@echo "--- dinkes -> internet http, Host www.youtube.com (category video: policy no-video rejects):"
+	@$(BIN)/pnsbox lab exec --name $(LAB) dinkes -- curl -sS -m 2 -H 'Host: www.youtube.com' http://203.0.113.10/ 2>&1 || true
 	@echo
 	$(BIN)/pnsbox show --lab $(LAB)
 	@echo
@@ -65,7 +74,7 @@ demo: setup
 	@echo "  $(BIN)/pnsbox plan -c $(SITE) --lab $(LAB)    # nothing to change"
 	@echo "  $(BIN)/pnsbox show --lab $(LAB)               # per-OPD counters"
 	@echo
-	@mkdir -p $(DEMO_RUN) && rm -rf $(DEMO_RUN)/web
+	@rm -rf $(DEMO_RUN)/web
 	@echo "--- starting pnsboxd on the lab's hub and the web UI (logs in $(DEMO_RUN))"
 	@setsid $(BIN)/pnsboxd --socket $(DEMO_RUN)/control.sock --netns pnsbox-$(LAB)-hub --metrics-listen off \
 	  > $(DEMO_RUN)/pnsboxd.log 2>&1 & echo $$! > $(DEMO_RUN)/pnsboxd.pid
@@ -84,7 +93,7 @@ demo: setup
 
 # Stop the demo's web UI and daemon: only the processes `make demo` started (their pid files).
 demo-stop:
-	-@for name in web pnsboxd; do \
+	-@for name in web pnsboxd classifier; do \
 	  if [ -f $(DEMO_RUN)/$$name.pid ]; then kill $$(cat $(DEMO_RUN)/$$name.pid) 2>/dev/null; rm -f $(DEMO_RUN)/$$name.pid; fi; \
 	done; sleep 1
 

@@ -104,7 +104,7 @@ def test_missing_interface_changes_nothing(hub, tmp_path):
 def test_kernel_errors_name_the_policy(hub):
     ruleset = render(build(load_site(EXAMPLE)))
     broken = ruleset.text.replace('counter accept comment "internet"', 'counter acceptt comment "internet"')
-    with pytest.raises(KernelError, match=r"policies\[5\] internet: nft Error"):
+    with pytest.raises(KernelError, match=r"policies\[6\] internet: nft Error"):
         nft.check(type(ruleset)(broken, ruleset.digest, ruleset.origins), hub)
 
 

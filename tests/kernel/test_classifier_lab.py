@@ -31,8 +31,8 @@ for tool in ("dnsmasq", "dig", "openssl", "conntrack"):
 
 INTERNET, DNS = "203.0.113.10", "10.0.10.53"
 BIG = 400_000  # bytes of the "update" the updates class carries
-APP_POLICIES = ("  - {name: no-video, from: opds, to: internet, category: video, action: reject}\n"
-                "  - {name: no-tiktok, from: opds, to: internet, app: tiktok, action: drop}\n")
+# The example already rejects category video (policy no-video); this adds an app block.
+APP_POLICIES = "  - {name: no-tiktok, from: opds, to: internet, app: tiktok, action: drop}\n"
 UPDATES_CLASS = "      updates: {share: 10%, ceiling: 4mbit, match: {category: updates}}\n"
 
 
