@@ -33,31 +33,34 @@ def netns_exists(netns: str | None) -> bool:
     return netns is None or os.path.exists(f"/run/netns/{netns}")
 
 
-def socket_in(netns: str | None, family: int, kind: int, proto: int = 0) -> socket.socket:
-    """A socket living in `netns`, made by a short-lived thread that entered it: a socket
-    keeps the namespace it was made in, so the caller's threads never have to move."""
+def made_in(netns: str | None, make):
+    """Call `make()` in a short-lived thread that entered /run/netns/NETNS, so that the
+    sockets (and /proc/thread-self files) it opens live there, while every other thread of
+    this process stays put: a socket keeps the namespace it was made in."""
     if netns is None:
-        return socket.socket(family, kind, proto)
+        return make()
     made: dict = {}
 
-    def enter_and_open():
+    def enter_and_make():
         try:
             fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
-        except OSError as exc:
+            try:
+                if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), f"setns into {netns}")
+            finally:
+                os.close(fd)
+            made["value"] = make()
+        except BaseException as exc:  # handed to the caller's thread
             made["error"] = exc
-            return
-        try:
-            if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), f"setns into {netns}")
-            made["sock"] = socket.socket(family, kind, proto)
-        except OSError as exc:
-            made["error"] = exc
-        finally:
-            os.close(fd)
 
-    worker = threading.Thread(target=enter_and_open)
+    worker = threading.Thread(target=enter_and_make, name=f"netns-{netns}")
     worker.start()
     worker.join()
     if "error" in made:
         raise made["error"]
-    return made["sock"]
+    return made["value"]
+
+
+def socket_in(netns: str | None, family: int, kind: int, proto: int = 0) -> socket.socket:
+    """A socket living in `netns` (see made_in)."""
+    return made_in(netns, lambda: socket.socket(family, kind, proto))

@@ -14,11 +14,11 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
-import socket
 import sys
 import time
 
 from ..problems import ConfigError
+from ..sdnotify import notify
 from .catalog import DEFAULT_CATALOG, load_catalog
 from .metrics import DEFAULT_LISTEN, ClassifierCollector, serve
 from .queue import open_proc_queues, read_queue_stats
@@ -27,16 +27,6 @@ from .worker import run_worker
 START_SECONDS = 30       # for every worker to bind its queue
 STOP_SECONDS = 10        # for the workers to answer what they hold and unbind
 ALIVE_SECONDS = 10       # a worker silent for longer than this is not reported alive to systemd
-
-
-def _notify(message: str) -> None:
-    """sd_notify without a library: one datagram to $NOTIFY_SOCKET, if systemd gave one."""
-    path = os.environ.get("NOTIFY_SOCKET")
-    if not path:
-        return
-    address = "\0" + path[1:] if path.startswith("@") else path
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.sendto(message.encode(), address)
 
 
 class Supervisor:
@@ -114,8 +104,8 @@ class Supervisor:
                     failed = True
                     print(f"pnsbox-classifier: the worker of queue {conns[ready]} died", flush=True)
             if self._alive():
-                _notify("WATCHDOG=1")
-        _notify("STOPPING=1")
+                notify("WATCHDOG=1")
+        notify("STOPPING=1")
         return 1 if not self.stop_workers() or failed else 0
 
     def _alive(self) -> bool:
@@ -200,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"pnsbox-classifier: metrics on {args.metrics_listen.rpartition(':')[0]}:"
               f"{server.server_port}", flush=True)
-    _notify("READY=1")
+    notify("READY=1")
     return supervisor.run()
 
 

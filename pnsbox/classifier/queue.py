@@ -16,19 +16,19 @@ queue's config only from the socket that owns it):
 
 from __future__ import annotations
 
-import ctypes
 import os
 import select
 import signal
 import socket
 import struct
-import threading
 import time
 import warnings
 
 from netfilterqueue import NetfilterQueue
 
-CLONE_NEWNET = 0x40000000
+from ..apply.netns import made_in
+from ..observe.classifier import parse_queues
+
 QUEUE_MAXLEN = 1 << 20          # never the bound: the receive buffer is (see above)
 RCVBUF = 8 << 20                # bytes; ~10,000 queued small packets, ~0.1 s of work
 COPY_RANGE = 4016               # what netfilterqueue can receive; beyond an Ethernet MTU
@@ -74,50 +74,16 @@ def ack_of(message: bytes, seq: int) -> int | None:
     return -struct.unpack_from("=i", message, _NLMSG_HEADER.size)[0]
 
 
-def in_netns(netns: str | None, make):
-    """Call `make()` in a short-lived thread that entered /run/netns/NETNS, so that the
-    sockets it opens live there, while every other thread of this process stays put."""
-    if netns is None:
-        return make()
-    made: dict = {}
-
-    def enter_and_make():
-        try:
-            fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
-            try:
-                if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), f"setns into {netns}")
-            finally:
-                os.close(fd)
-            made["value"] = make()
-        except BaseException as exc:  # handed to the caller's thread
-            made["error"] = exc
-
-    worker = threading.Thread(target=enter_and_make, name=f"netns-{netns}")
-    worker.start()
-    worker.join()
-    if "error" in made:
-        raise made["error"]
-    return made["value"]
-
-
 def open_proc_queues(netns: str | None):
     """/proc/net/netfilter/nfnetlink_queue of NETNS, kept open: the file shows the namespace
     of the thread that opened it, whichever thread reads it later."""
-    return in_netns(netns, lambda: open(f"/proc/thread-self/{PROC_QUEUES}", "rb", buffering=0))
+    return made_in(netns, lambda: open(f"/proc/thread-self/{PROC_QUEUES}", "rb", buffering=0))
 
 
 def read_queue_stats(proc) -> dict[int, dict[str, int]]:
     """queue number -> the kernel's counters for it (from an open_proc_queues file)."""
     proc.seek(0)
-    stats = {}
-    for line in proc.read().decode().splitlines():
-        fields = line.split()
-        if len(fields) >= 8:
-            stats[int(fields[0])] = {
-                "portid": int(fields[1]), "backlog": int(fields[2]), "dropped": int(fields[5]),
-                "user_dropped": int(fields[6]), "id_sequence": int(fields[7])}
-    return stats
+    return parse_queues(proc.read().decode())
 
 
 class Queue:
@@ -136,7 +102,7 @@ class Queue:
                 nfq.bind(num, callback, max_len=QUEUE_MAXLEN, range=COPY_RANGE, sock_len=rcvbuf // 2)
             return nfq
 
-        self.nfq = in_netns(netns, bind)
+        self.nfq = made_in(netns, bind)
         self.proc = open_proc_queues(netns)
         # a second handle on the same socket (same netlink port id) for our config messages
         self.sock = socket.socket(fileno=os.dup(self.nfq.get_fd()))

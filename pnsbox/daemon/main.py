@@ -6,25 +6,15 @@ import argparse
 import contextlib
 import os
 import signal
-import socket
 import sys
 import threading
 
+from ..sdnotify import notify
 from .api import DEFAULT_SOCKET, serve
 from .core import Daemon
 from .metrics import DEFAULT_LISTEN
 
 TICK_SECONDS = 1.0
-
-
-def _notify(message: str) -> None:
-    """sd_notify without a library: one datagram to $NOTIFY_SOCKET, if systemd gave one."""
-    path = os.environ.get("NOTIFY_SOCKET")
-    if not path:
-        return
-    address = "\0" + path[1:] if path.startswith("@") else path
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.sendto(message.encode(), address)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    _notify("READY=1")
+    notify("READY=1")
     while not stop.wait(TICK_SECONDS):
         try:
             event = daemon.tick()
@@ -58,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             event = f"tick failed: {exc}"
         if event:
             print(f"pnsboxd: {event}", flush=True)
-        _notify("WATCHDOG=1")
+        notify("WATCHDOG=1")
     server.shutdown()
     server.server_close()
     with contextlib.suppress(FileNotFoundError):

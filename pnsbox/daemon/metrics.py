@@ -49,19 +49,13 @@ class _StateCollector(Collector):
         settings = self.daemon.config.classifier if self.daemon.config else None
         if settings is None:
             return
+        # The queues' own counters are pnsbox-classifier's metrics; here, what only the box can tell.
         queues = classifier.bound_queues(self.daemon.netns)
         bound = GaugeMetricFamily("pnsbox_classifier_queue_bound", "1 when a pnsbox-classifier holds the queue",
                                   labels=["queue"])
-        dropped = CounterMetricFamily("pnsbox_classifier_queue_dropped", "Packets the full queue could not take "
-                                      "(accepted unclassified: fail-open)", labels=["queue"])
-        overflow = CounterMetricFamily("pnsbox_classifier_queue_user_dropped", "Packets lost to the "
-                                       "classifier's socket buffer", labels=["queue"])
         for number in range(settings.queues):
-            state = queues.get(number)
-            bound.add_metric([str(number)], 1 if state else 0)
-            dropped.add_metric([str(number)], state.dropped if state else 0)
-            overflow.add_metric([str(number)], state.user_dropped if state else 0)
-        yield from (bound, dropped, overflow)
+            bound.add_metric([str(number)], 1 if number in queues else 0)
+        yield bound
         offered = classifier.offered_packets(self.daemon.netns)
         if offered is not None:
             total = CounterMetricFamily("pnsbox_classifier_offered_packets", "Packets the queue rule sent to the "

@@ -4,31 +4,25 @@ for its status and metrics, so the web UI can say "classifier down"."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..apply.netns import run
 from ..render.apps import CLASSIFY_CHAIN
 
 
-@dataclass(frozen=True)
-class QueueState:
-    number: int
-    waiting: int  # packets queued, not yet given a verdict
-    dropped: int  # the queue was full (with fail-open the kernel accepts them instead)
-    user_dropped: int  # the netlink socket's buffer overflowed
-
-
-def parse_queues(text: str) -> dict[int, QueueState]:
-    """/proc/net/netfilter/nfnetlink_queue: one line per queue a process has bound (pure)."""
+def parse_queues(text: str) -> dict[int, dict[str, int]]:
+    """/proc/net/netfilter/nfnetlink_queue, one line per queue a process has bound (pure):
+    queue number -> portid (the process's socket), backlog (packets awaiting a verdict),
+    dropped (the queue was full; 0 with fail-open), user_dropped (the socket buffer was full),
+    id_sequence (the last packet id the kernel gave out)."""
     queues = {}
     for line in text.splitlines():
         fields = line.split()
-        if len(fields) >= 7 and fields[0].isdigit():
-            queues[int(fields[0])] = QueueState(int(fields[0]), int(fields[2]), int(fields[5]), int(fields[6]))
+        if len(fields) >= 8 and fields[0].isdigit():
+            queues[int(fields[0])] = {"portid": int(fields[1]), "backlog": int(fields[2]), "dropped": int(fields[5]),
+                                      "user_dropped": int(fields[6]), "id_sequence": int(fields[7])}
     return queues
 
 
-def bound_queues(netns: str | None) -> dict[int, QueueState]:
+def bound_queues(netns: str | None) -> dict[int, dict[str, int]]:
     proc = run(["cat", "/proc/net/netfilter/nfnetlink_queue"], netns, check=False)
     return parse_queues(proc.stdout) if proc.returncode == 0 else {}
 
