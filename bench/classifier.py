@@ -49,6 +49,9 @@ from pathlib import Path
 
 from benchkit import Namespaces, code_version, ip_batch, machine, sh, unwind_on_sigterm
 
+from pnsbox.model import Classifier as Settings
+from pnsbox.render.apps import classify_only
+
 ROOT = Path(__file__).resolve().parents[1]
 CLASSIFIER = ROOT / ".venv" / "bin" / "pnsbox-classifier"
 SERVER, MIDDLE_S = "203.0.113.2", "203.0.113.1"
@@ -59,13 +62,7 @@ MDNS_PORT = 5353
 INSPECT = 12
 GOAL_RATIO = 0.8
 GOAL_FLOWS = 10_000
-COPY_MARK = """table inet pnsbench {
-  chain copy {
-    type filter hook forward priority 0;
-    meta mark & 0x80000000 != 0 ct mark set meta mark
-  }
-}
-"""
+_, COPY_MARK = classify_only(Settings(inspect_packets=INSPECT), "pnsbench")  # as pnsbox's apply layer writes it
 SINK = f"""table inet pnsbench {{
   counter sink {{ }}
   chain input {{
@@ -129,12 +126,11 @@ class Lab:
 
     def queue_rule(self, on: bool, queues: int = 1) -> None:
         """Add or remove the NFQUEUE rule (queues 0..queues-1, balanced by flow hash)."""
-        sh(in_ns(self.middle, "iptables", "-t", "mangle", "-F", "FORWARD"))
+        sh(in_ns(self.middle, "iptables", "-t", "mangle", "-F"))  # every chain, then the emptied own chain
+        sh(in_ns(self.middle, "iptables", "-t", "mangle", "-X"))
         if on:
-            target = (["--queue-num", "0"] if queues == 1 else ["--queue-balance", f"0:{queues - 1}"])
-            sh(in_ns(self.middle, "iptables", "-t", "mangle", "-A", "FORWARD", "-m", "connmark", "--mark",
-                     "0/0x80000000", "-m", "connbytes", "--connbytes", f"0:{INSPECT}", "--connbytes-dir", "both",
-                     "--connbytes-mode", "packets", "-j", "NFQUEUE", *target, "--queue-bypass"))
+            rules, _ = classify_only(Settings(queues=queues, inspect_packets=INSPECT), "pnsbench")
+            sh(in_ns(self.middle, "iptables-nft-restore", "--noflush"), stdin=rules)
 
     def flush_conntrack(self) -> None:
         sh(in_ns(self.middle, "conntrack", "-F"), check=False)

@@ -62,3 +62,14 @@ def queue_rules_iptables(settings: Classifier) -> list[str]:
     return [f"-A {CLASSIFY_CHAIN} -m connmark --mark 0x0/{CLASSIFIED:#x} -m connbytes --connbytes "
             f"1:{settings.inspect_packets} --connbytes-mode packets --connbytes-dir both "
             f"-j NFQUEUE {target} --queue-bypass"]
+
+
+def classify_only(settings: Classifier, table: str) -> tuple[str, str]:
+    """The two pieces a namespace needs to classify and nothing else, as the apply layer writes
+    them: an iptables-restore input (the owned chain and FORWARD's jump to it) and an nft table
+    copying the verdict. For the classifier's own tests and benchmark."""
+    iptables = "\n".join(["*mangle", f":{CLASSIFY_CHAIN} - [0:0]", *queue_rules_iptables(settings),
+                          f"-A FORWARD -j {CLASSIFY_CHAIN}", "COMMIT", ""])
+    nft = (f"table inet {table} {{\n  chain classify {{\n    type filter hook forward priority mangle + 10;\n"
+           f"    {copy_verdict_rule()}\n  }}\n}}\n")
+    return iptables, nft

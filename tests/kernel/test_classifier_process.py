@@ -25,6 +25,8 @@ from labkit import ROOT
 
 from pnsbox.classifier.catalog import default_catalog
 from pnsbox.classifier.verdict import unpack_mark
+from pnsbox.model import Classifier
+from pnsbox.render.apps import classify_only
 
 pytestmark = pytest.mark.kernel
 if os.geteuid() != 0:
@@ -35,15 +37,8 @@ if _MISSING:
 
 CLIENT, MIDDLE_C, MIDDLE_S, SERVER = "198.51.100.2", "198.51.100.1", "203.0.113.1", "203.0.113.2"
 SINK_PORT = 9
-QUEUE_RULE = ("-m connmark --mark 0/0x80000000 -m connbytes --connbytes 0:12 --connbytes-dir both "
-              "--connbytes-mode packets -j NFQUEUE --queue-num 0 --queue-bypass")
-COPY_MARK = """table inet pnscl {
-  chain copy {
-    type filter hook forward priority 0;
-    meta mark & 0x80000000 != 0 ct mark set meta mark
-  }
-}
-"""
+# The queue rule and the verdict copy exactly as pnsbox's apply layer writes them.
+QUEUE_RULES, COPY_MARK = classify_only(Classifier(), "pnscl")
 SINK_COUNTER = f"""table inet pnscl {{
   counter sink {{ }}
   chain input {{
@@ -130,7 +125,7 @@ def lab(tmp_path_factory):
             sh("ip", "-n", middle, "addr", "add", f"{address}/24", "dev", device)
             sh("ip", "-n", middle, "link", "set", device, "up")
         sh(*in_ns(middle, "sysctl", "-qw", "net.ipv4.ip_forward=1"))
-        sh(*in_ns(middle, "iptables", "-t", "mangle", "-A", "FORWARD", *QUEUE_RULE.split()))
+        sh(*in_ns(middle, "iptables-nft-restore", "--noflush"), input=QUEUE_RULES)
         sh(*in_ns(middle, "nft", "-f", "-"), input=COPY_MARK)
         sh(*in_ns(server, "nft", "-f", "-"), input=SINK_COUNTER)
         cert, key = self_signed(tmp, "zoom.us")
