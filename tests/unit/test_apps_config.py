@@ -66,3 +66,11 @@ def test_explain_names_the_application_policies_that_come_first():
     assert "policies[1] zoom-ok decides first (accept)" in answer
     assert "policies[2] no-video decides first (drop)" in answer
     assert answer.startswith("accept by policy internet")
+
+
+def test_on_kernels_with_nft_queue_the_queue_rule_lives_in_the_table():
+    config = build(load_site(APPS))
+    with_queue = render(config, queue_in_nft=True).text
+    assert "type filter hook forward priority mangle; policy accept;" in with_queue
+    assert "ct mark & 0x80000000 == 0 ct packets <= 10 queue flags bypass,fanout to 0-1" in with_queue
+    assert "queue flags" not in render(config).text  # these machines: the iptables-nft chain instead
