@@ -90,7 +90,7 @@ def desired(config: Config, given: Inputs) -> tuple[Shaping, Ruleset]:
             return result
     shaping = render_shaping(config, given.slots, given.leaf, given.windows)
     result = (shaping, render(config, shaping, given.nft_queue))
-    _recent[:] = [(config, key, result), *_recent[:3]]
+    _recent[:] = [(config, key, result), *_recent[:1]]  # the running config, and one being applied
     return result
 
 
