@@ -26,10 +26,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from pnsbox.classifier import Engine, load_catalog
-from pnsbox.classifier.capture import read
+from pnsbox.classifier.capture import ndpi_corpus, read
 from pnsbox.classifier.flows import flow_key
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "ndpi"
+DEFAULT_CORPUS = ndpi_corpus()
 NAMED = {"DNS": "dns", "MDNS": "mdns", "HTTP": "http", "TLS": "tls", "QUIC": "quic", "SSH": "ssh"}
 GOAL = ("DNS", "HTTP", "TLS", "QUIC")
 # nDPI protocols the engine only guesses: which catalog applications count as the same

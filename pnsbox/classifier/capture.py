@@ -7,6 +7,7 @@ capture v1 and v2, BSD loopback and raw IP. Frames that carry no IP (ARP, ...) a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,3 +52,13 @@ def ip_payload(link: int, frame: bytes) -> bytes | None:
     else:
         return None
     return packet if packet and packet[0] >> 4 in (4, 6) else None
+
+
+def ndpi_corpus() -> Path:
+    """Where the nDPI test corpus is: $PNSBOX_NDPI_CORPUS, else `shared/corpus/ndpi` beside the
+    checkout, else /work/shared/corpus/ndpi (these machines). The first that exists, or the
+    first candidate when none does (callers say what is missing)."""
+    checkout = Path(__file__).resolve().parents[2]
+    candidates = [Path(p) for p in [os.environ.get("PNSBOX_NDPI_CORPUS")] if p]
+    candidates += [checkout.parent / "shared" / "corpus" / "ndpi", Path("/work/shared/corpus/ndpi")]
+    return next((c for c in candidates if (c / "pcap").is_dir()), candidates[0])

@@ -6,16 +6,15 @@ from __future__ import annotations
 import ipaddress
 import struct
 from functools import cache
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from pnsbox.classifier import quic
-from pnsbox.classifier.capture import read
+from pnsbox.classifier.capture import ndpi_corpus, read
 
-CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "corpus" / "ndpi"
+CORPUS = ndpi_corpus()
 
 
 @cache
