@@ -275,9 +275,10 @@ def test_rate_change_takes_effect_at_once_and_spares_the_other_opd(lab):
         assert b["end"]["sum_received"]["seconds"] >= seconds - 0.5
         # b's class was not recreated: its byte counter kept growing across the apply.
         assert b_before < b_after < b_end, (b_before, b_after, b_end)
-        # b took what a gave up (up to the pipe minus a's new ceiling, 70mbit).
+        # b took what a gave up: from half the pipe (~50mbit) toward the pipe minus a's new ceiling
+        # (70mbit, +40%); a busy 2-core VM has shown +29%, so the bar is +20% (no gain would be +0%).
         b_early, b_late = between(b, 1.0, returned - 0.2), between(b, returned + 0.5)
-        assert sum(b_late) / len(b_late) > 1.3 * sum(b_early) / len(b_early), (b_early, b_late)
+        assert sum(b_late) / len(b_late) > 1.2 * sum(b_early) / len(b_early), (b_early, b_late)
     finally:
         back = apply(site(), lab.hub, lab.state)
     only_tc_steps_of(back, lab, "a")
