@@ -6,6 +6,7 @@ OPDs may be split out into `opds/*.yaml`, each a mapping of OPD name -> OPD.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,20 @@ import yaml
 from .problems import ConfigError, Problem, dotted
 
 MAIN_FILE = "pnsbox.yaml"
+# The only file names a site has: what the daemon accepts from the CLI and the web UI.
+SITE_FILE = re.compile(r"pnsbox\.yaml|opds/[a-z0-9][a-z0-9_-]{0,63}\.yaml")
+
+
+def check_site_files(files) -> dict[str, str]:
+    """A site's files as sent over the control API, or ValueError naming what is wrong."""
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise ValueError("`files` must map file names to their text")
+    wrong = sorted(name for name in files if not SITE_FILE.fullmatch(name))
+    if wrong:
+        raise ValueError(f"not a site file name: {', '.join(wrong)} (a site holds pnsbox.yaml and opds/NAME.yaml)")
+    if MAIN_FILE not in files:
+        raise ValueError("a site needs pnsbox.yaml")
+    return files
 
 
 @dataclass

@@ -7,6 +7,8 @@ auditor  reads everything (history, audit log included), changes nothing
 
 from __future__ import annotations
 
+from pnsbox.load import check_site_files
+
 from .accounts import User
 from .site import Site, parse, zones_of
 
@@ -45,6 +47,10 @@ def require(allowed: bool, why: str) -> None:
 def check_change_scope(user: User, old_files: dict[str, str], new_files: dict[str, str]) -> None:
     """Operators may change only the bandwidth plans of their own OPDs; admins anything; auditors nothing."""
     require(can_change(user), "auditors cannot change the configuration")
+    try:
+        check_site_files(new_files)  # the names the daemon will read, and no others
+    except ValueError as exc:
+        raise Forbidden(str(exc)) from None
     if user.role == "admin":
         return
     old, new = parse(old_files).data, parse(new_files).data

@@ -25,7 +25,7 @@ from ..apply.netns import KernelError
 from ..apply.owned import OwnedRecord, write_atomic
 from ..apply.pipeline import apply, plan
 from ..checks import run_checks
-from ..load import load_site
+from ..load import check_site_files, load_site
 from ..lockout import lockout
 from ..model import Config
 from ..observe import classifier
@@ -58,11 +58,10 @@ class Request:
 def config_of(files: dict[str, str], where: str = "") -> Config:
     """Build a config from a site's files (a version's, or the web UI's edited ones).
     Problems name the files as `where/NAME` (the admin's directory), not the scratch copy."""
+    check_site_files(files)  # exact names only: `./pnsbox.yaml` must not shadow pnsbox.yaml
     with tempfile.TemporaryDirectory(prefix="pnsboxd-") as scratch:
         for name, text in files.items():
             path = Path(scratch, name)
-            if path.resolve().parent not in (Path(scratch).resolve(), Path(scratch, "opds").resolve()):
-                raise ValueError(f"{name}: a site holds pnsbox.yaml and opds/*.yaml only")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
         try:

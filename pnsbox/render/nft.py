@@ -148,9 +148,10 @@ def _counters(w: _Writer, config: Config):
         return
     for name, opd in config.opds.items():
         for direction in ("tx", "rx"):
-            w.add(f"counter opd_{ident(name)}_{direction} {{ comment {_quote(opd.name)} }}", f"opds.{name}")
+            # The OPD's own key (nft counter names take '-'), so metrics and the web UI can use it as is.
+            w.add(f"counter opd_{name}_{direction} {{ comment {_quote(opd.name)} }}", f"opds.{name}")
     for direction in ("tx", "rx"):
-        elements = [f"{_quote(opd.link.device)} . {net} : \"opd_{ident(name)}_{direction}\""
+        elements = [f"{_quote(opd.link.device)} . {net} : \"opd_{name}_{direction}\""
                     for name, opd in config.opds.items() for net in opd.subnet]
         w.add(f"map opd_{direction} {{", "per-OPD counters")
         w.add("type ifname . ipv4_addr : counter; flags interval", indent=2)

@@ -50,3 +50,14 @@ def test_policies_may_name_opds_before_there_are_any():
     text = render(build(load_text(SITE.split("opds:")[0] + "policies:\n"
                                   "  - {name: p0, from: internet, to: opds, action: drop}\n"))).text
     assert "set zone_opds {" in text
+
+
+def test_per_opd_counters_are_named_by_the_opds_own_key():
+    from pathlib import Path
+
+    from pnsbox.load import load_text
+    from pnsbox.validate import build
+
+    case = Path(__file__).resolve().parents[1] / "golden" / "cases" / "minimal" / "pnsbox.yaml"
+    text = render(build(load_text(case.read_text().replace("  setda:", "  dinas-kesehatan:")))).text
+    assert 'counter opd_dinas-kesehatan_tx { comment "Sekretariat Daerah" }' in text

@@ -147,6 +147,9 @@ def test_api_roles(app, daemon):
     files = dict(daemon.versions[1]["files"])
     files["pnsbox.yaml"] = files["pnsbox.yaml"].replace("bandwidth: 1gbit", "bandwidth: 2gbit")
     assert client.post("/api/v1/apply", headers=operator, json={"files": files}).status_code == 403
+    # A second spelling of a file name must not smuggle a whole config past the scope check.
+    smuggled = {**daemon.versions[1]["files"], "./pnsbox.yaml": files["pnsbox.yaml"]}
+    assert client.post("/api/v1/apply", headers=operator, json={"files": smuggled, "confirm": 60}).status_code == 403
     assert client.put("/api/v1/opds/dinkes/bandwidth", headers=auditor,
                       json={"guaranteed": "1mbit", "ceiling": "2mbit"}).status_code == 403
     assert client.post("/api/v1/rollback", headers=auditor, json={"version": 1}).status_code == 403
