@@ -176,8 +176,12 @@ def _in_process(func) -> int:
 
 def cmd_apply(args) -> int:
     if _daemon_socket(args):
-        return _via_daemon(args, "/apply", {"config": os.path.abspath(args.config), "message": args.message
-                                            or "apply", "confirm": args.confirm, "force": args.force})
+        from .store import site_files
+
+        # The CLI reads the files (with the caller's rights) and sends their text.
+        return _via_daemon(args, "/apply", {"files": site_files(args.config), "where": os.path.abspath(args.config),
+                                            "message": args.message or "apply", "confirm": args.confirm,
+                                            "force": args.force})
     if args.confirm:
         print("error: --confirm needs pnsboxd (it keeps the deadline); it is not running", file=sys.stderr)
         return EXIT_KERNEL

@@ -11,29 +11,36 @@ from .explain import explain
 from .model import ZONE_BOX, ZONE_INTERNET, Config
 
 
-def zone_of(config: Config, address: IPv4Address) -> str:
-    """The zone a source address belongs to (what the hub's zone map would say)."""
+def zone_of(config: Config, address: IPv4Address, device: str | None = None) -> str | None:
+    """The zone of a source address arriving on `device` (None: unknown, not checked), as the
+    hub's zone map keys it: interface and address together. None: no zone, so no access."""
     for name, opd in config.opds.items():
-        if any(address in subnet for subnet in opd.subnet):
+        if any(address in subnet for subnet in opd.subnet) and device in (None, opd.link.device):
             return name
     for name, service in config.services.items():
-        if address in service.addresses:
+        if address in service.addresses and device in (None, service.link.device):
             return name
-    return ZONE_INTERNET
+    if device in (None, config.site.uplink.interface):
+        return ZONE_INTERNET
+    return None
 
 
-def _allowed(config: Config | None, address: IPv4Address, port: str, now: datetime | None) -> tuple[bool, str]:
+def _allowed(config: Config | None, address: IPv4Address, port: str, now: datetime | None,
+             device: str | None) -> tuple[bool, str]:
     if config is None:  # pnsbox is not filtering yet: everything reaches the box
         return True, "no pnsbox ruleset runs"
-    zone = zone_of(config, address)
+    zone = zone_of(config, address, device)
+    if zone is None:
+        return False, f"{address} on {device} is in no zone of this config (a spoofed source to the hub)"
     answer = explain(config, zone, ZONE_BOX, port, now)
     return answer.action == "accept", f"{address} is in zone {zone}; {answer.text().splitlines()[0]}"
 
 
 def lockout(old: Config | None, new: Config, origin: str, port: str | None,
-            now: datetime | None = None) -> str | None:
+            now: datetime | None = None, device: str | None = None) -> str | None:
     """Why `new` would lock out the requester, or None. `origin` is like `ssh:10.30.0.5`
-    (the CLI over SSH) or `web:10.30.0.5`; a local console cannot be locked out."""
+    (the CLI over SSH) or `web:10.30.0.5`; a local console cannot be locked out. `now` decides
+    scheduled policies (None: taken as open); `device` is where the requester's packets arrive."""
     kind, _, text = origin.partition(":")
     if not text or kind not in ("ssh", "web", "api"):
         return None
@@ -44,8 +51,8 @@ def lockout(old: Config | None, new: Config, origin: str, port: str | None,
     if address.version != 4 or address.is_loopback:
         return None
     port = port or ("tcp/22" if kind == "ssh" else "tcp/443")
-    was, _ = _allowed(old, address, port, now)
-    still, why = _allowed(new, address, port, now)
+    was, _ = _allowed(old, address, port, now, device)
+    still, why = _allowed(new, address, port, now, device)
     if was and not still:
         return (f"this change would cut your management access ({kind} from {address} on {port}): {why}. "
                 "Nothing was changed; apply with --force if you mean it")

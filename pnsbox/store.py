@@ -68,13 +68,15 @@ class History:
         versions = self.versions()
         return versions[-1] if versions else None
 
-    def record(self, files: dict[str, str], author: str, message: str, digest: str | None) -> Version:
+    def record(self, files: dict[str, str], author: str, message: str, digest: str | None,
+               parent: int | None = None) -> Version:
+        """A new version; its parent is the version it replaced (default: the newest)."""
         with locked(self.dir.parent, "history.lock"):  # two writers never take the same id
-            return self._record(files, author, message, digest)
+            return self._record(files, author, message, digest, parent)
 
-    def _record(self, files, author, message, digest) -> Version:
+    def _record(self, files, author, message, digest, parent) -> Version:
         latest = self.latest()
-        version = Version(latest.id + 1 if latest else 1, latest.id if latest else None, author,
+        version = Version(latest.id + 1 if latest else 1, parent or (latest.id if latest else None), author,
                           time.time(), message, files, digest)
         write_atomic(self.dir / f"{version.id:06d}.json", json.dumps(version.__dict__, indent=1))
         return version

@@ -8,6 +8,7 @@ unchanged re-apply finish in well under 100 ms; the counters keep a metrics scra
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import struct
 from collections.abc import Iterator
@@ -134,3 +135,38 @@ def named_counters(netns: str | None, table: str) -> Iterator[tuple[str, str | N
             continue
         yield (_string(attrs.get(NFTA_OBJ_NAME, b"")), _comment(attrs.get(NFTA_OBJ_USERDATA, b"")),
                _counter(attrs.get(NFTA_OBJ_DATA, b"")))
+
+
+NFT_MSG_GETGEN = 16
+NFTA_GEN_ID = 1
+
+
+def generation(netns: str | None) -> int:
+    """The namespace's nf_tables generation: every committed change to any table bumps it,
+    counters do not. One round trip; what lets drift checks skip the rule dump."""
+    with socket_in(netns, socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER) as sock:
+        body = struct.pack("=BBH", 0, 0, 0)
+        sock.send(struct.pack("=LHHLL", 16 + len(body), (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN,
+                              NLM_F_REQUEST, 1, 0) + body)
+        data = sock.recv(65536)
+    length, kind = struct.unpack_from("=LH", data)
+    if kind == NLMSG_ERROR:
+        raise OSError(-struct.unpack_from("=i", data, 16)[0], "nfnetlink refused the generation request")
+    return struct.unpack(">I", _attributes(data[20:length]).get(NFTA_GEN_ID, b"\0\0\0\0"))[0]
+
+
+def rules_fingerprint(netns: str | None, table: str) -> str:
+    """A digest of every rule of the inet table (chain, expressions, comment), counters' values
+    left out: it changes when someone adds, deletes or replaces a rule, not with traffic."""
+    digest = hashlib.sha256()
+    request = _attribute(NFTA_RULE_TABLE, table.encode() + b"\0")
+    for family, attrs in _dump(netns, NFT_MSG_GETRULE, request):
+        if family != NFPROTO_INET or _string(attrs.get(NFTA_RULE_TABLE, b"")) != table:
+            continue
+        digest.update(attrs.get(NFTA_RULE_CHAIN, b"") + b"\0" + attrs.get(NFTA_RULE_USERDATA, b"") + b"\0")
+        for element in _attribute_list(attrs.get(NFTA_RULE_EXPRESSIONS, b"")):
+            expression = _attributes(element)
+            name = expression.get(NFTA_EXPR_NAME, b"")
+            digest.update(name if _string(name) == "counter" else element)
+        digest.update(b"\n")
+    return digest.hexdigest()

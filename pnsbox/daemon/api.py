@@ -9,8 +9,8 @@ The CLI and the web UI use nothing else to change the box. Routes:
   GET  /counters                  per-OPD and per-policy counters from the kernel
   GET  /classes                   HTB class stats per IFB device (rate, ceil, now, drops, borrowed)
   POST /audit/event               {action, detail}: logins and account changes seen by the web UI
-  POST /plan                      what applying {config | files} would change
-  POST /apply                     {config | files, message, confirm, force}
+  POST /plan                      what applying {files[, where]} would change
+  POST /apply                     {files, where, message, confirm, force}
   POST /confirm                   keep the pending change
   POST /rollback                  {version, confirm, force}
   POST /explain                   {source, target, port[, files]}: which policy decides
@@ -30,16 +30,18 @@ import re
 import socket
 import socketserver
 import struct
+import traceback
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 
 from ..apply.netns import KernelError
 from ..apply.pipeline import plan
 from ..explain import explain
+from ..load import check_site_files
 from ..observe import counters
 from ..plan import PlanError
 from ..problems import ConfigError
-from ..store import diff, site_files
+from ..store import diff
 from .core import ChecksFailed, Daemon, Refused, Request, config_of
 
 DEFAULT_SOCKET = "/run/pnsbox/control.sock"
@@ -89,12 +91,24 @@ def _peer_user(sock: socket.socket) -> str:
 
 
 def _files(body: dict) -> tuple[dict[str, str], str]:
-    """The site's files, and where to say they are in problems."""
-    if "files" in body:
-        return body["files"], ""
-    if "config" in body:
-        return site_files(body["config"]), body["config"]
-    raise ValueError("give `config` (a site directory) or `files`")
+    """The site's files (their text: the daemon never opens a path a caller names, so the
+    socket gives its group nothing root alone may read), and where problems say they are."""
+    if "files" not in body:
+        raise ValueError("give `files`: the site's file names and their text")
+    where = body.get("where") or ""
+    if not isinstance(where, str) or len(where) > 4096:
+        raise ValueError("`where` is the site's directory, as a label for problems")
+    return check_site_files(body["files"]), where
+
+
+def _confirm_seconds(body: dict) -> float | None:
+    """None (no deadline) or a real number of seconds: a deadline that cannot fire is refused."""
+    value = body.get("confirm")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= 86400:
+        raise ValueError("`confirm` is a number of seconds from 1 to 86400")
+    return float(value)
 
 
 def _version_summary(version) -> dict:
@@ -102,7 +116,12 @@ def _version_summary(version) -> dict:
             "message": version.message, "digest": version.digest}
 
 
+MAX_BODY = 16 << 20  # a 1,000-OPD site is about 1 MB of YAML
+
+
 class _Handler(BaseHTTPRequestHandler):
+    timeout = 60  # a client that stops sending does not hold a thread for ever
+
     def log_message(self, *args):  # the audit trail records what matters
         pass
 
@@ -116,14 +135,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> dict:
         length = int(self.headers.get("Content-Length") or 0)
+        if not 0 <= length <= MAX_BODY:
+            raise ValueError(f"a request body is at most {MAX_BODY} bytes")
         body = json.loads(self.rfile.read(length) or b"{}")
         if not isinstance(body, dict):
             raise ValueError("the request body must be a JSON object")
         return body
 
     def _request(self, body: dict) -> Request:
-        return Request(body.get("author") or _peer_user(self.connection), body.get("from") or "local",
-                       body.get("port"))
+        """Who asks: the author a client names (the web UI's signed-in user) is recorded with the
+        Unix user the kernel vouches for, so nobody speaks for someone else unseen."""
+        peer = _peer_user(self.connection)
+        author, origin, port = body.get("author") or peer, body.get("from") or "local", body.get("port")
+        if not all(isinstance(v, str) and len(v) <= 200 for v in (author, origin)) or \
+                not (port is None or isinstance(port, str) and len(port) <= 20):
+            raise ValueError("author, from and port are short strings")
+        return Request(author, origin if author == peer else f"{origin} via {peer}", port)
 
     def _dispatch(self, method: str) -> None:
         daemon: Daemon = self.server.pnsbox
@@ -145,6 +172,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(404, {"error": str(exc).strip("'\"")})
         except (KernelError, PlanError, ValueError) as exc:
             return self._reply(409 if isinstance(exc, (KernelError, PlanError)) else 400, {"error": str(exc)})
+        except Exception as exc:  # a bug: the client still gets an answer, the log the traceback
+            traceback.print_exc()
+            return self._reply(500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
 
     def do_GET(self):
         self._dispatch("GET")
@@ -231,8 +261,8 @@ class _Handler(BaseHTTPRequestHandler):
     @route("POST", "/apply")
     def apply(self, daemon, body):
         files, where = _files(body)
-        return daemon.apply_files(files, self._request(body), body.get("message") or "apply",
-                                  body.get("confirm"), bool(body.get("force")), where=where)
+        return daemon.apply_files(files, self._request(body), str(body.get("message") or "apply")[:500],
+                                  _confirm_seconds(body), body.get("force") is True, where=where)
 
     @route("POST", "/confirm")
     def confirm(self, daemon, body):
@@ -240,8 +270,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     @route("POST", "/rollback")
     def rollback(self, daemon, body):
-        return daemon.rollback(int(body["version"]), self._request(body), body.get("confirm"),
-                               bool(body.get("force")))
+        version = body.get("version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ValueError("`version` is a version id")
+        return daemon.rollback(version, self._request(body), _confirm_seconds(body), body.get("force") is True)
 
 
 def serve(path: str, daemon: Daemon) -> _Server:

@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..apply import nft
-from ..apply.netns import KernelError
+from ..apply import nfnl, nft
+from ..apply.netns import KernelError, run
 from ..apply.owned import OwnedRecord, write_atomic
 from ..apply.pipeline import apply, plan
 from ..checks import run_checks
@@ -85,6 +85,8 @@ class Daemon:
         self.full_drift_at = 0.0
         self.last_check_failures: list[str] = []
         self.last_drift: dict | None = None  # {"time", "detail"} of the last repair
+        self.table_generation: int | None = None  # nf_tables generation after our last apply
+        self.table_fingerprint: str | None = None  # our table's rules as loaded
 
     # --- persisted state -------------------------------------------------------------
 
@@ -105,7 +107,11 @@ class Daemon:
         return (self._read("confirmed.json") or {}).get("version")
 
     def pending(self) -> dict | None:
-        return self._read("pending.json")
+        pending = self._read("pending.json")
+        if pending and pending["version"] == self.confirmed():  # a confirm cut off between its two writes
+            self._write("pending.json", None)
+            return None
+        return pending
 
     def running(self) -> int | None:
         """The version the kernel should hold: a pending change, else the confirmed one."""
@@ -125,6 +131,8 @@ class Daemon:
         result = apply(config, self.netns, str(self.state_dir), force=force)
         self.metrics.apply_seconds.observe(time.monotonic() - started)
         self.metrics.last_apply.set(time.time())
+        # The table is as loaded right now: the next quiet drift check takes its fingerprint.
+        self.table_generation, self.table_fingerprint = nfnl.generation(self.netns), None
         return result
 
     def _save_boot_ruleset(self) -> None:
@@ -166,11 +174,23 @@ class Daemon:
                     where: str = "") -> dict:
         with self.lock:
             config = config_of(files, where)  # a bad config never reaches the kernel
-            why = None if force else lockout(self._running_config(), config, request.origin, request.port)
+            why = None if force else lockout(self._running_config(), config, request.origin, request.port,
+                                             datetime.now(UTC), self._arrives_on(request.origin))
             if why:
                 self.audit.append("refused", request.author, request.origin, why)
                 raise Refused(why)
             return self._put_live(config, files, request, message, confirm_seconds, force, action)
+
+    def _arrives_on(self, origin: str) -> str | None:
+        """The interface the requester's packets come in on (the route back to them)."""
+        address = origin.partition(":")[2]
+        if not address:
+            return None
+        found = run(["ip", "-j", "route", "get", address], self.netns, check=False)
+        try:
+            return json.loads(found.stdout)[0].get("dev")
+        except (ValueError, IndexError, AttributeError):
+            return None
 
     def _running_config(self) -> Config | None:
         if self.config is None and self.running():
@@ -186,6 +206,9 @@ class Daemon:
     def _put_live(self, config: Config, files: dict, request: Request, message: str,
                   confirm_seconds: float | None, force: bool, action: str) -> dict:
         previous = self.running()
+        if confirm_seconds and not (self.confirmed() or previous):
+            raise Refused("nothing is confirmed yet, so there is nothing to go back to: make the first "
+                          "apply without --confirm")
         self._write("applying.json", {"previous": previous, "time": time.time(), "author": request.author})
         try:
             result = self._timed_apply(config, force)
@@ -203,7 +226,7 @@ class Daemon:
             return {"version": previous, "changes": [s.text.splitlines()[0] for s in result.steps],
                     "pending": self.pending(), "unchanged": True}
         digest = result.ruleset.digest if result.ruleset else None
-        version = self.history.record(files, request.author, message, digest)
+        version = self.history.record(files, request.author, message, digest, parent=previous)
         failures = run_checks(config.checks, self.netns)
         self.last_check_failures = failures
         if failures:
@@ -258,13 +281,17 @@ class Daemon:
     def tick(self, now: datetime | None = None) -> str | None:
         """One pass of the loop: a passed confirm deadline, the time-of-day bandwidth plans
         (once a minute; only classes whose rates change), then drift."""
-        with self.lock:
+        if not self.lock.acquire(timeout=0.5):
+            return None  # an apply (with its checks, maybe a rollback) is running: next tick
+        try:
             pending = self.pending()
             if pending and time.time() >= pending["deadline"]:
                 return self._revert(pending, f"version {pending['version']} was not confirmed in time")
             now = now or datetime.now(UTC)
             event = self._switch_plans(now)
             return self._repair_drift(now) or event
+        finally:
+            self.lock.release()
 
     def _switch_plans(self, now: datetime) -> str | None:
         minute = now.replace(second=0, microsecond=0)
@@ -291,7 +318,7 @@ class Daemon:
         elif time.monotonic() - self.full_drift_at >= FULL_DRIFT_SECONDS:
             self.full_drift_at = time.monotonic()
             steps = plan(self.config, self.netns, str(self.state_dir), now=now).steps
-            drifted = sorted({step.kind for step in steps})
+            drifted = sorted({step.kind for step in steps}) or self._rules_drifted()
         if not drifted:
             return None
         self._run_version(running)
@@ -301,6 +328,22 @@ class Daemon:
         self.audit.append("drift-repair", DAEMON, "local", detail)
         self.last_drift = {"time": time.time(), "detail": detail}
         return f"drift repaired: {detail}"
+
+    def _rules_drifted(self) -> list[str]:
+        """Rules added, deleted or replaced inside our table (its comment, and so the digest, stay).
+        The rule dump is skipped while the namespace's nf_tables generation has not moved."""
+        table = nft.TABLE.split()[1]
+        generation = nfnl.generation(self.netns)
+        if generation == self.table_generation:
+            if self.table_fingerprint is None:
+                self.table_fingerprint = nfnl.rules_fingerprint(self.netns, table)
+            return []
+        if self.table_fingerprint is None:  # changed before we could take its fingerprint: reload
+            return ["rules"]
+        if nfnl.rules_fingerprint(self.netns, table) != self.table_fingerprint:
+            return ["rules"]
+        self.table_generation = generation  # another table changed, not ours
+        return []
 
     def status(self) -> dict:
         pending = self.pending()

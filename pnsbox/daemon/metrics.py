@@ -22,7 +22,7 @@ from ..observe.metrics import PnsboxCollector
 
 DEFAULT_LISTEN = "127.0.0.1:9468"
 APPLY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-DRIFT_KINDS = ("ruleset", "tc", "link-up", "vlan-add", "ifb-add", "address-add", "address-del", "route-add",
+DRIFT_KINDS = ("ruleset", "rules", "tc", "link-up", "vlan-add", "ifb-add", "address-add", "address-del", "route-add",
                "route-del", "link-del", "forwarding")
 
 

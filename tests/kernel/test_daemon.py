@@ -222,9 +222,10 @@ def test_sigkill_during_an_apply_leaves_the_old_or_the_new_config_never_a_mix(bo
 
 def _apply_ignoring_errors(socket_path: str, site: str) -> None:
     from pnsbox.daemon.api import call
+    from pnsbox.store import site_files
 
     with contextlib.suppress(OSError):  # the daemon died under it: that is the point
-        call(socket_path, "POST", "/apply", {"config": site, "confirm": 30, "author": "test"})
+        call(socket_path, "POST", "/apply", {"files": site_files(site), "confirm": 30, "author": "test"})
 
 
 def _status(box) -> dict:
@@ -268,3 +269,27 @@ def test_the_boot_file_loads_the_confirmed_ruleset_with_plain_nft(box):
         assert nft.running_digest(fresh) == confirmed
     finally:
         subprocess.run(["ip", "netns", "del", fresh])
+
+
+def test_a_rule_slipped_into_the_table_is_removed_within_five_seconds(box):
+    """The table's comment (and so its digest) stays; the rules fingerprint catches it."""
+    box["start"]()
+    pnsbox(box, "apply", "-c", str(EXAMPLE))
+    time.sleep(2.5)  # a quiet drift check takes the table's fingerprint
+
+    def rules():
+        return subprocess.run(["ip", "netns", "exec", box["hub"], "nft", "list", "chain", "inet", "pnsbox",
+                               "input"], capture_output=True, text=True).stdout
+
+    subprocess.run(["ip", "netns", "exec", box["hub"], "nft", "insert", "rule", "inet", "pnsbox", "input",
+                    "tcp", "dport", "23", "accept", "comment", '"backdoor"'], check=True)
+    slipped_at = time.monotonic()
+    assert "backdoor" in rules()
+    removed_at = wait_for(lambda: "backdoor" not in rules(), 5)
+    assert removed_at and removed_at - slipped_at < 5
+    # Another table's change is not ours: no repair for it (once the repaired table's fingerprint is taken).
+    time.sleep(2.5)
+    repairs = _status(box)["drift_repairs"]
+    subprocess.run(["ip", "netns", "exec", box["hub"], "nft", "add", "table", "inet", "someone_else"], check=True)
+    time.sleep(3)
+    assert _status(box)["drift_repairs"] == repairs

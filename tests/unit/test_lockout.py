@@ -62,3 +62,24 @@ def test_checks_parse():
     config = example(lambda t: t + "checks:\n  reach: [198.51.100.1]\n  tcp: [10.0.10.10:443]\n")
     assert [str(e) for e in config.checks.tcp] == ["10.0.10.10:443"] and config.checks.timeout == 3.0
     assert bool(config.checks) and not bool(example().checks)
+
+
+def test_a_schedule_that_is_closed_now_is_no_way_in():
+    from datetime import UTC, datetime
+
+    office_only = example(lambda t: t.replace("  management:\n    from: [diskominfo]", "  management:\n    from: [dinkes]")
+                          .replace("policies:", "policies:\n  - {name: ssh-office, from: diskominfo, to: box, "
+                                   "ports: [tcp/22], action: accept, schedule: office-hours}", 1))
+    night = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 22:00 in Jakarta
+    noon = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)  # 12:00 in Jakarta, a Monday
+    assert lockout(example(), office_only, "ssh:10.30.0.2", "tcp/22", night)
+    assert lockout(example(), office_only, "ssh:10.30.0.2", "tcp/22", noon) is None
+
+
+def test_the_interface_counts_as_the_kernel_counts_it():
+    config = example()
+    assert zone_of(config, IPv4Address("10.0.10.99"), "dc0") is None  # in no zone: no access at all
+    assert zone_of(config, IPv4Address("10.0.10.99"), "wan0") == "internet"
+    assert zone_of(config, IPv4Address("10.30.0.9"), "lan0.130") == "diskominfo"
+    anywhere = example(lambda t: t.replace("from: [diskominfo]", "from: [diskominfo, internet]"))
+    assert lockout(None, anywhere, "ssh:10.0.10.99", "tcp/22", None, "dc0")  # not the internet zone
