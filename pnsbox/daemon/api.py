@@ -150,7 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not all(isinstance(v, str) and len(v) <= 200 for v in (author, origin)) or \
                 not (port is None or isinstance(port, str) and len(port) <= 20):
             raise ValueError("author, from and port are short strings")
-        return Request(author, origin if author == peer else f"{origin} via {peer}", port)
+        return Request(author, origin, port, peer)
 
     def _dispatch(self, method: str) -> None:
         daemon: Daemon = self.server.pnsbox
@@ -239,7 +239,7 @@ class _Handler(BaseHTTPRequestHandler):
         if action not in AUDITED_EVENTS:
             raise ValueError(f"action must be one of {', '.join(sorted(AUDITED_EVENTS))}")
         request = self._request(body)
-        return daemon.audit.append(action, request.author, request.origin, str(body.get("detail", ""))[:500])
+        return daemon.audit.append(action, request.author, request.where, str(body.get("detail", ""))[:500])
 
     @route("POST", "/plan")
     def plan(self, daemon, body):

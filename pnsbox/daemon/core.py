@@ -53,6 +53,12 @@ class Request:
     author: str
     origin: str = "local"
     port: str | None = None  # tcp/22 for SSH; the anti-lockout check tests this one
+    peer: str | None = None  # the Unix user on the control socket, when it speaks for someone else
+
+    @property
+    def where(self) -> str:
+        """The audit trail's "from": the origin, and who relayed it."""
+        return f"{self.origin} via {self.peer}" if self.peer and self.peer != self.author else self.origin
 
 
 def config_of(files: dict[str, str], where: str = "") -> Config:
@@ -177,7 +183,7 @@ class Daemon:
             why = None if force else lockout(self._running_config(), config, request.origin, request.port,
                                              datetime.now(UTC), self._arrives_on(request.origin))
             if why:
-                self.audit.append("refused", request.author, request.origin, why)
+                self.audit.append("refused", request.author, request.where, why)
                 raise Refused(why)
             return self._put_live(config, files, request, message, confirm_seconds, force, action)
 
@@ -215,13 +221,13 @@ class Daemon:
         except KernelError as exc:
             restored = self._restore(previous)
             self._write("applying.json", None)
-            self.audit.append("failed", request.author, request.origin, f"{message}: {exc}; {restored}")
+            self.audit.append("failed", request.author, request.where, f"{message}: {exc}; {restored}")
             raise KernelError(f"{exc}\n{restored}") from exc
         self.config = config
         if previous and self.history.get(previous).files == files:  # the same config: no new version
             self._write("applying.json", None)
             if result.steps:
-                self.audit.append("repair", request.author, request.origin,
+                self.audit.append("repair", request.author, request.where,
                                   f"version {previous} re-applied: {len(result.steps)} change(s)")
             return {"version": previous, "changes": [s.text.splitlines()[0] for s in result.steps],
                     "pending": self.pending(), "unchanged": True}
@@ -233,7 +239,7 @@ class Daemon:
             restored = self._restore(previous)
             self._write("applying.json", None)
             self.metrics.check_failures.inc()
-            self.audit.append("check-failed", request.author, request.origin,
+            self.audit.append("check-failed", request.author, request.where,
                               f"version {version.id}: {'; '.join(failures)}; {restored}")
             raise ChecksFailed(f"version {version.id} failed its checks: {'; '.join(failures)}; {restored}")
         if confirm_seconds:
@@ -247,7 +253,7 @@ class Daemon:
             self._save_boot_ruleset()
             detail = f"version {version.id}: {message}"
         self._write("applying.json", None)
-        self.audit.append(action, request.author, request.origin,
+        self.audit.append(action, request.author, request.where,
                           detail + f"; {len(result.steps)} change(s)" + (" (forced)" if force else ""))
         return {"version": version.id, "changes": [s.text.splitlines()[0] for s in result.steps],
                 "pending": self.pending()}
@@ -266,7 +272,7 @@ class Daemon:
             self._write("confirmed.json", {"version": pending["version"]})
             self._write("pending.json", None)
             self._save_boot_ruleset()
-            self.audit.append("confirm", request.author, request.origin, f"version {pending['version']}")
+            self.audit.append("confirm", request.author, request.where, f"version {pending['version']}")
             return {"confirmed": pending["version"]}
 
     def _revert(self, pending: dict, why: str) -> str:

@@ -18,6 +18,7 @@ from pnsbox.apply import nft
 from pnsbox.daemon.api import call
 from pnsbox.lab import servers, topology
 from pnsbox.load import load_site
+from pnsbox.store import site_files
 from pnsbox.validate import build
 
 pytestmark = pytest.mark.kernel
@@ -115,6 +116,12 @@ def test_a_change_that_locks_out_the_admin_is_refused_unless_forced(box):
     assert nft.running_digest(box["hub"]) == base and audit_actions(box)[-1] == "refused"
     ssh_to_box = ["tcp", "10.30.0.1", 22]
     assert probe(box["lab"], "diskominfo", [ssh_to_box])[tuple(ssh_to_box)]["result"] == "answered"
+
+    # The web UI relays its signed-in user: the same check holds for web:ADDR on tcp/443.
+    status, reply = call(box["socket"], "POST", "/apply", {"files": site_files(lockout), "author": "ani",
+                                                           "from": "web:10.30.0.2", "port": "tcp/443"})
+    assert status == 403 and "web from 10.30.0.2 on tcp/443" in reply["error"]
+    assert "via root" in call(box["socket"], "GET", "/audit")[1][-1]["from"]
 
     cli(box, "apply", "-c", str(lockout), "--force", env=ssh)  # forced: the prediction comes true
     assert probe(box["lab"], "diskominfo", [ssh_to_box])[tuple(ssh_to_box)]["result"] == "timeout"
