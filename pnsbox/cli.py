@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 from .load import load_site
 from .model import Config, format_rate
@@ -244,6 +245,34 @@ def cmd_audit(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    """One month's usage per OPD, from the book pnsboxd keeps (observe.usage)."""
+    import csv
+    from datetime import UTC, datetime
+
+    from .observe import usage
+
+    path = Path(args.state_dir) / "usage.json"
+    book = json.loads(path.read_text()) if path.is_file() else {}
+    month = args.month or usage.month_of(datetime.now(UTC), "Asia/Jakarta")
+    rows = usage.report(book, month)
+    if args.csv:
+        out = csv.writer(sys.stdout)
+        out.writerow(["month", "opd", *usage.FIELDS])
+        for opd, row in rows.items():
+            out.writerow([month, opd, *(row[f] for f in usage.FIELDS)])
+        return 0
+    if not rows:
+        known = ", ".join(sorted(book.get("months", {}))) or "none yet"
+        print(f"no usage recorded for {month} (months recorded: {known})")
+        return 0
+    print(f"usage in {month} (sampled by pnsboxd every minute and before every reload)")
+    print(f"{'OPD':<24}{'upload (tx)':>16}{'download (rx)':>16}")
+    for opd, row in rows.items():
+        print(f"{opd:<24}{_human_bytes(row['tx_bytes']):>16}{_human_bytes(row['rx_bytes']):>16}")
+    return 0
+
+
 def _human_bytes(count: int) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if count < 1024 or unit == "TiB":
@@ -380,7 +409,10 @@ def parser() -> argparse.ArgumentParser:
     audit_parser = command("audit", cmd_audit, "the audit trail; `audit verify` checks its hash chain",
                            **state_only)
     audit_parser.add_argument("verify", nargs="?", choices=["verify"], help="check the chain")
-    for p in (history_parser, diff_parser, audit_parser):
+    report_parser = command("report", cmd_report, "one month's usage per OPD (for auditors)", **state_only)
+    report_parser.add_argument("--month", help="YYYY-MM (default: this month)")
+    report_parser.add_argument("--csv", action="store_true", help="comma-separated, for a spreadsheet")
+    for p in (history_parser, diff_parser, audit_parser, report_parser):
         p.add_argument("--state-dir", default=DEFAULT_STATE, help="where pnsbox keeps its state")
     command("metrics", cmd_metrics, "print the Prometheus metrics once", config=False, kernel=True)
     command("show", cmd_show, "show what runs, with per-OPD counters", config=False, kernel=True)

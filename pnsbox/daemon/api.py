@@ -8,6 +8,7 @@ The CLI and the web UI use nothing else to change the box. Routes:
   GET  /audit, /audit/verify      the audit trail, and whether its hash chain holds
   GET  /counters                  per-OPD and per-policy counters from the kernel
   GET  /classes                   HTB class stats per IFB device (rate, ceil, now, drops, borrowed)
+  GET  /usage?month=YYYY-MM       per-OPD bytes and packets of a month (default: this one), for reports
   POST /audit/event               {action, detail}: logins and account changes seen by the web UI
   POST /plan                      what applying {files[, where]} would change
   POST /apply                     {files, where, message, confirm, force}
@@ -31,6 +32,7 @@ import socket
 import socketserver
 import struct
 import traceback
+import urllib.parse
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 
@@ -38,7 +40,7 @@ from ..apply.netns import KernelError
 from ..apply.pipeline import plan
 from ..explain import explain
 from ..load import check_site_files
-from ..observe import counters
+from ..observe import counters, usage
 from ..plan import PlanError
 from ..problems import ConfigError
 from ..store import diff
@@ -231,6 +233,16 @@ class _Handler(BaseHTTPRequestHandler):
                           "ceil": c.ceil, "rate_now": c.rate_now, "bytes": c.bytes, "drops": c.drops,
                           "borrowed": c.borrowed} for minor, c in sorted(tree.classes.items())]
                 for device, tree in trees.items()}
+
+    @route("GET", "/usage")
+    def usage(self, daemon, body):
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        book = daemon._read("usage.json") or {}
+        timezone = daemon.config.site.timezone if daemon.config else "Asia/Jakarta"
+        month = (query.get("month") or [usage.month_of(datetime.now(UTC), timezone)])[0]
+        if not re.fullmatch(r"\d{4}-\d{2}", month):
+            raise ValueError("`month` is YYYY-MM")
+        return {"month": month, "months": sorted(book.get("months", {})), "opds": usage.report(book, month)}
 
     @route("POST", "/audit/event")
     def audit_event(self, daemon, body):

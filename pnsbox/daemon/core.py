@@ -6,6 +6,7 @@ Files under the state directory (crash-safe writes):
   applying.json   {"previous": M, ...}  written before the kernel is touched, removed once the
                   new version is recorded: finding it at start means an apply was cut off
   boot.nft        the confirmed version's ruleset, for the boot unit's plain `nft -f`
+  usage.json      per-OPD bytes and packets by month (observe.usage), for auditors' reports
 A restart reads them all, so a pending deadline survives a crash and a cut-off apply
 ends on the version that ran before it (the kernel never keeps a mix).
 """
@@ -28,7 +29,7 @@ from ..checks import run_checks
 from ..load import check_site_files, load_site
 from ..lockout import lockout
 from ..model import Config
-from ..observe import classifier
+from ..observe import classifier, counters, usage
 from ..problems import ConfigError
 from ..store import AuditLog, History, site_files
 from ..validate import build
@@ -93,6 +94,7 @@ class Daemon:
         self.last_drift: dict | None = None  # {"time", "detail"} of the last repair
         self.table_generation: int | None = None  # nf_tables generation after our last apply
         self.table_fingerprint: str | None = None  # our table's rules as loaded
+        self.usage_sampled_at = None  # the UTC minute of the last usage sample
 
     # --- persisted state -------------------------------------------------------------
 
@@ -133,6 +135,7 @@ class Daemon:
         self.config = config
 
     def _timed_apply(self, config: Config, force: bool):
+        self.sample_usage()  # a reload starts the kernel's counters again: count what they hold first
         started = time.monotonic()
         result = apply(config, self.netns, str(self.state_dir), force=force)
         self.metrics.apply_seconds.observe(time.monotonic() - started)
@@ -295,9 +298,21 @@ class Daemon:
                 return self._revert(pending, f"version {pending['version']} was not confirmed in time")
             now = now or datetime.now(UTC)
             event = self._switch_plans(now)
+            if now.replace(second=0, microsecond=0) != self.usage_sampled_at:
+                self.usage_sampled_at = now.replace(second=0, microsecond=0)
+                self.sample_usage(now)
             return self._repair_drift(now) or event
         finally:
             self.lock.release()
+
+    def sample_usage(self, now: datetime | None = None) -> None:
+        """Add what the per-OPD counters moved since the last sample to this month's usage."""
+        found = counters.read(self.netns)
+        if found is None:
+            return
+        timezone = self.config.site.timezone if self.config else "Asia/Jakarta"
+        month = usage.month_of(now or datetime.now(UTC), timezone)
+        self._write("usage.json", usage.accumulate(self._read("usage.json") or {}, usage.readings(found), month))
 
     def _switch_plans(self, now: datetime) -> str | None:
         minute = now.replace(second=0, microsecond=0)

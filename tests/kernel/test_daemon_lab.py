@@ -185,3 +185,38 @@ def test_audit_verify_through_the_daemon_catches_an_edited_entry(box):
         assert not verdict["intact"] and "entry 1: its content was changed" in verdict["problems"][0]
     finally:
         log.write_text(original)
+
+
+def test_monthly_usage_keeps_what_the_counters_held_across_reloads(box):
+    """The kernel's counters start again at every ruleset reload; the usage book does not."""
+    from pnsbox.observe import counters
+
+    def usage():
+        return call(box["socket"], "GET", "/usage")[1]["opds"].get("dinkes", {}).get("tx_bytes", 0)
+
+    def kernel():
+        return counters.read(box["hub"]).opds["dinkes"]["tx"].bytes
+
+    def upload():
+        for _ in range(5):
+            in_node(box["lab"], "dinkes", "curl", "-sS", "-m", "3", "-o", "/dev/null", "--data", "x" * 3000,
+                    f"http://{SIMPEG}/")
+
+    narrower = edited(box, "  - {name: it-support, from: diskominfo, to: opds, action: accept}\n", "")
+    start, k0 = usage(), kernel()
+    upload()
+    k1 = kernel()
+    assert k1 - k0 > 15000
+    cli(box, "apply", "-c", str(narrower))  # a reload: the daemon samples the counters first
+    assert kernel() < k1  # the kernel's counters started again
+    after_first = usage()
+    assert after_first - start >= k1 - k0
+    upload()
+    k3 = kernel()
+    cli(box, "apply", "-c", str(box["site"]))
+    assert usage() - after_first >= k3 > 15000  # all of it, though the counters had been reset
+    report = subprocess.run([str(BIN / "pnsbox"), "report", "--csv", "--state-dir", box["state"]],
+                            capture_output=True, text=True, check=True).stdout
+    assert report.splitlines()[0] == "month,opd,tx_bytes,tx_packets,rx_bytes,rx_packets"
+    rows = {line.split(",")[1]: int(line.split(",")[2]) for line in report.splitlines()[1:]}
+    assert rows["dinkes"] == usage()

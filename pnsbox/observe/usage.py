@@ -1,0 +1,47 @@
+"""Monthly usage per OPD, for auditors' reports.
+
+The kernel's per-OPD counters start again from zero whenever the ruleset is replaced, so
+pnsboxd samples them (every minute, and just before each reload) and adds what moved since
+the last sample to the month it moved in, in the site's own timezone. A counter lower than
+last time was reset: all of it is new. Pure: the daemon reads the counters and keeps the book.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from ..model import TIMEZONES
+
+FIELDS = ("tx_bytes", "tx_packets", "rx_bytes", "rx_packets")
+
+
+def month_of(now: datetime, timezone: str) -> str:
+    """'2026-11' for a UTC time, as the site's clock shows it (months turn at local midnight)."""
+    return (now + timedelta(hours=TIMEZONES[timezone])).strftime("%Y-%m")
+
+
+def readings(counters) -> dict[str, dict[str, int]]:
+    """observe.counters' per-OPD counts as plain numbers."""
+    return {name: {"tx_bytes": c["tx"].bytes, "tx_packets": c["tx"].packets,
+                   "rx_bytes": c["rx"].bytes, "rx_packets": c["rx"].packets}
+            for name, c in counters.opds.items()}
+
+
+def accumulate(book: dict, current: dict[str, dict[str, int]], month: str) -> dict:
+    """The book with what moved since its last reading added to `month` (a new dict)."""
+    last = book.get("last", {})
+    months = {m: {opd: dict(v) for opd, v in opds.items()} for m, opds in book.get("months", {}).items()}
+    totals = months.setdefault(month, {})
+    for opd, now in current.items():
+        before = last.get(opd, {})
+        entry = totals.setdefault(opd, dict.fromkeys(FIELDS, 0))
+        for field in FIELDS:
+            moved = now[field] - before.get(field, 0)
+            entry[field] += now[field] if moved < 0 else moved  # lower than before: reset, all of it is new
+    return {"months": months, "last": current}
+
+
+def report(book: dict, month: str, visible=None) -> dict[str, dict[str, int]]:
+    """One month's totals per OPD (only those `visible` allows, when given)."""
+    opds = book.get("months", {}).get(month, {})
+    return {name: dict(v) for name, v in sorted(opds.items()) if visible is None or name in visible}
