@@ -180,6 +180,14 @@ def diff(a: int, b: int):
     return jsonify(ctx().daemon.get(f"/diff/{a}/{b}"))
 
 
+@bp.route("/usage")
+def usage():
+    """A month's usage per OPD you may see (?month=YYYY-MM; default this month)."""
+    from .views.reports import month_usage
+
+    return jsonify(month_usage(request.args.get("month")))
+
+
 @bp.route("/audit")
 def audit():
     roles.require(roles.can_read_history(user()), "the audit trail is for admins and auditors")

@@ -57,9 +57,9 @@ def create_app(settings: Settings | None = None, daemon: DaemonClient | None = N
     app.before_request(auth.load_user)
 
     from . import api
-    from .views import account, audit, bandwidth, changes, dashboard, history, opds, policies
+    from .views import account, audit, bandwidth, changes, dashboard, history, opds, policies, reports
 
-    for module in (auth, dashboard, opds, policies, bandwidth, changes, history, audit, account, api):
+    for module in (auth, dashboard, opds, policies, bandwidth, reports, changes, history, audit, account, api):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # the API checks CSRF itself for cookie sessions; tokens need none
     _register_errors(app)

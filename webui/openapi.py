@@ -42,6 +42,8 @@ OPERATIONS = [
     ("/versions/{version}", "get", "One version with its files", "admin, auditor", None, ["version"]),
     ("/diff/{a}/{b}", "get", "A unified diff of two versions", "admin, auditor", None, ["a", "b"]),
     ("/audit", "get", "The audit trail and whether its hash chain holds", "admin, auditor", None, []),
+    ("/usage", "get", "A month's bytes and packets per OPD you may see (query month=YYYY-MM)", "everyone",
+     None, []),
 ]
 
 _ERRORS = {

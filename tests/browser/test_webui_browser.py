@@ -102,6 +102,9 @@ def test_an_auditor_cannot_change_anything(page, stack):
     assert dinkes_class(stack).split()[:4] == plan_before
     page.goto(stack["url"] + "/history/")
     shot(page, "12-auditor-history")
+    page.goto(stack["url"] + "/reports/")  # monthly usage, from the real daemon's book
+    assert page.locator("#report-month").count() == 1
+    shot(page, "15-auditor-reports")
 
 
 def test_an_operator_sees_only_their_own_opd(page, stack):

@@ -212,3 +212,16 @@ def test_explain_asks_about_zones_not_the_requester(app, browser):
     assert "accept by policy x from dinkes" in page
     operator = browser("opdinkes")
     assert "from bappeda" not in operator.get("/policies/?from=bappeda&to=internet").get_data(as_text=True)
+
+
+def test_reports_show_a_months_usage_to_each_role_as_far_as_it_sees(app, browser):
+    admin = browser("admin").get("/reports/").get_data(as_text=True)
+    assert "dinkes" in admin and "bappeda" in admin and "2026-10" in admin
+    operator = browser("opdinkes")
+    page = operator.get("/reports/?month=2026-11").get_data(as_text=True)
+    assert "dinkes" in page and "bappeda" not in page
+    csv_text = operator.get("/reports/2026-11.csv").get_data(as_text=True)
+    assert csv_text.splitlines() == ["month,opd,tx_bytes,tx_packets,rx_bytes,rx_packets",
+                                     "2026-11,dinkes,1000,10,5000,20"]
+    assert operator.get("/reports/?month=nope").status_code == 400
+    assert "2026-11" in browser("aud").get("/reports/").get_data(as_text=True)

@@ -45,6 +45,11 @@ class FakeDaemon(DaemonClient):
         if path == "/audit":
             return 200, [{"seq": 1, "time": time.time(), "action": "apply", "actor": "root", "from": "local",
                           "detail": "version 1", "hash": "h", "prev": "0"}]
+        if path.startswith("/usage"):
+            month = path.partition("month=")[2] or "2026-11"
+            row = {"tx_bytes": 1000, "tx_packets": 10, "rx_bytes": 5000, "rx_packets": 20}
+            return 200, {"month": month, "months": ["2026-10", "2026-11"],
+                         "opds": {"dinkes": row, "bappeda": row} if month == "2026-11" else {}}
         if path == "/audit/verify":
             return 200, {"intact": True, "problems": [], "entries": 1}
         if path == "/counters":
