@@ -5,6 +5,7 @@ Files under the state directory (crash-safe writes):
   pending.json    {"version": N, "deadline": unix time, "rollback_to": M}  a change awaiting confirm
   applying.json   {"previous": M, ...}  written before the kernel is touched, removed once the
                   new version is recorded: finding it at start means an apply was cut off
+                  (for a first apply, with nothing before it, the files too: it is completed)
   boot.nft        the confirmed version's ruleset, for the boot unit's plain `nft -f`
   usage.json      per-OPD bytes and packets by month (observe.usage), for auditors' reports
 A restart reads them all, so a pending deadline survives a crash and a cut-off apply
@@ -158,6 +159,14 @@ class Daemon:
             notes = []
             journal = self._read("applying.json")
             if journal and journal.get("previous") == self.running():
+                if journal.get("previous") is None and journal.get("files"):
+                    # Nothing ran before it, so "the old config" is no config: finish the new one.
+                    note = "the first apply was cut off; completed it"
+                    self.audit.append("interrupted", DAEMON, "local", note)
+                    self._write("applying.json", None)
+                    self.apply_files(journal["files"], Request(journal.get("author") or DAEMON),
+                                     "first apply, completed after an interruption", force=True)
+                    return f"{note}: running version {self.running()}"
                 notes.append(f"an apply was cut off (started {journal.get('time', 0):.0f}); "
                              f"back to version {journal.get('previous')}")
                 self.audit.append("interrupted", DAEMON, "local", notes[-1])
@@ -218,7 +227,8 @@ class Daemon:
         if confirm_seconds and not (self.confirmed() or previous):
             raise Refused("nothing is confirmed yet, so there is nothing to go back to: make the first "
                           "apply without --confirm")
-        self._write("applying.json", {"previous": previous, "time": time.time(), "author": request.author})
+        journal = {"previous": previous, "time": time.time(), "author": request.author}
+        self._write("applying.json", journal if previous else {**journal, "files": files})
         try:
             result = self._timed_apply(config, force)
         except KernelError as exc:

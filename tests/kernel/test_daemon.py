@@ -15,6 +15,7 @@ import pytest
 from labkit import EXAMPLE, ROOT
 
 from pnsbox.apply import nft
+from pnsbox.store import site_files
 
 pytestmark = pytest.mark.kernel
 if os.geteuid() != 0:
@@ -74,12 +75,12 @@ def change_site(box):
     main.write_text(main.read_text().replace(IT_SUPPORT, ""))
 
 
-def wait_for(predicate, seconds):
+def wait_for(predicate, seconds, step=0.1):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if predicate():
             return time.monotonic()
-        time.sleep(0.1)
+        time.sleep(step)
     return None
 
 
@@ -293,3 +294,31 @@ def test_a_rule_slipped_into_the_table_is_removed_within_five_seconds(box):
     subprocess.run(["ip", "netns", "exec", box["hub"], "nft", "add", "table", "inet", "someone_else"], check=True)
     time.sleep(3)
     assert _status(box)["drift_repairs"] == repairs
+
+
+def test_a_first_apply_cut_off_is_completed_at_restart(box):
+    """With nothing before it, "the old config" is none: the restarted daemon finishes the new one."""
+    from pnsbox.apply.pipeline import plan
+    from pnsbox.daemon.core import config_of
+    from pnsbox.store import History
+
+    state = Path(box["state"])
+    daemon = box["start"]()
+    client = threading.Thread(target=_first_apply, args=(box["socket"], str(EXAMPLE)))
+    client.start()
+    landed = wait_for(lambda: (state / "applying.json").exists(), 10, step=0.001)  # the kernel is next
+    daemon.send_signal(signal.SIGKILL)
+    daemon.wait()
+    client.join()
+    assert landed and (state / "applying.json").exists(), "the apply finished before the kill"
+    box["start"]()
+    running = _status(box)["running"]
+    assert running and History(box["state"]).get(running).files == site_files(EXAMPLE)
+    assert plan(config_of(History(box["state"]).get(running).files), box["hub"], box["state"]).steps == []
+
+
+def _first_apply(socket_path: str, site: str) -> None:
+    from pnsbox.daemon.api import call
+
+    with contextlib.suppress(OSError):
+        call(socket_path, "POST", "/apply", {"files": site_files(site), "author": "test"})
