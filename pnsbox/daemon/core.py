@@ -250,6 +250,9 @@ class Daemon:
         self.last_check_failures = failures
         if failures:
             restored = self._restore(previous)
+            if not previous:  # nothing to go back to: it stays, and runs as confirmed (drift repair watches it)
+                self._write("confirmed.json", {"version": version.id})
+                self._save_boot_ruleset()
             self._write("applying.json", None)
             self.metrics.check_failures.inc()
             self.audit.append("check-failed", request.author, request.where,

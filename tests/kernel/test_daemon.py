@@ -322,3 +322,15 @@ def _first_apply(socket_path: str, site: str) -> None:
 
     with contextlib.suppress(OSError):
         call(socket_path, "POST", "/apply", {"files": site_files(site), "author": "test"})
+
+
+def test_a_first_apply_that_fails_its_checks_stays_and_is_watched(box):
+    box["start"]()
+    main = box["site"] / "pnsbox.yaml"
+    main.write_text(main.read_text() + "\nchecks:\n  tcp: [10.0.10.10:9]\n  timeout: 1\n")  # nobody answers
+    proc = subprocess.run([str(BIN / "pnsbox"), "apply", "-c", str(box["site"]), "--socket", box["socket"]],
+                          capture_output=True, text=True)
+    assert proc.returncode == 3 and "no earlier version to go back to: the change stays" in proc.stderr
+    status = _status(box)
+    assert status["running"] == status["confirmed"] == 1  # what runs is known, so drift repair guards it
+    assert status["last_check_failures"] and "10.0.10.10:9" in status["last_check_failures"][0]
