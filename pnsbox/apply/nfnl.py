@@ -155,10 +155,32 @@ def generation(netns: str | None) -> int:
     return struct.unpack(">I", _attributes(data[20:length]).get(NFTA_GEN_ID, b"\0\0\0\0"))[0]
 
 
+NFT_MSG_GETSET, NFT_MSG_GETSETELEM = 10, 13
+NFTA_SET_TABLE, NFTA_SET_NAME = 1, 2
+NFTA_SET_ELEM_LIST_TABLE, NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_ELEMENTS = 1, 2, 3
+
+
+def _set_elements(netns: str | None, table: str) -> Iterator[tuple[str, list[bytes]]]:
+    """(set name, its elements as raw attributes, sorted) for every set and map of the table."""
+    request = _attribute(NFTA_SET_TABLE, table.encode() + b"\0")
+    names = sorted(_string(attrs[NFTA_SET_NAME]) for family, attrs in _dump(netns, NFT_MSG_GETSET, request)
+                   if family == NFPROTO_INET and _string(attrs.get(NFTA_SET_TABLE, b"")) == table
+                   and NFTA_SET_NAME in attrs)
+    for name in names:
+        request = _attribute(NFTA_SET_ELEM_LIST_TABLE, table.encode() + b"\0") + \
+            _attribute(NFTA_SET_ELEM_LIST_SET, name.encode() + b"\0")
+        elements = [element for _, attrs in _dump(netns, NFT_MSG_GETSETELEM, request)
+                    for element in _attribute_list(attrs.get(NFTA_SET_ELEM_LIST_ELEMENTS, b""))]
+        yield name, sorted(elements)
+
+
 def rules_fingerprint(netns: str | None, table: str) -> str:
-    """A digest of every rule of the inet table (chain, expressions, comment), counters' values
-    left out: it changes when someone adds, deletes or replaces a rule, not with traffic."""
+    """A digest of the inet table's rules (chain, expressions, comment; counters' values left
+    out) and of every set's and map's elements: it changes when someone adds, deletes or
+    replaces a rule or an element, not with traffic."""
     digest = hashlib.sha256()
+    for name, elements in _set_elements(netns, table):
+        digest.update(name.encode() + b"\0" + b"".join(elements) + b"\n")
     request = _attribute(NFTA_RULE_TABLE, table.encode() + b"\0")
     for family, attrs in _dump(netns, NFT_MSG_GETRULE, request):
         if family != NFPROTO_INET or _string(attrs.get(NFTA_RULE_TABLE, b"")) != table:

@@ -352,7 +352,7 @@ class Daemon:
         elif time.monotonic() - self.full_drift_at >= FULL_DRIFT_SECONDS:
             self.full_drift_at = time.monotonic()
             steps = plan(self.config, self.netns, str(self.state_dir), now=now).steps
-            drifted = sorted({step.kind for step in steps}) or self._rules_drifted()
+            drifted = sorted({step.kind for step in steps}) or self._table_drifted()
         if not drifted:
             return None
         self._run_version(running)
@@ -363,8 +363,9 @@ class Daemon:
         self.last_drift = {"time": time.time(), "detail": detail}
         return f"drift repaired: {detail}"
 
-    def _rules_drifted(self) -> list[str]:
-        """Rules added, deleted or replaced inside our table (its comment, and so the digest, stay).
+    def _table_drifted(self) -> list[str]:
+        """Rules or set elements added, deleted or replaced inside our table (its comment, and so the
+        digest, stay).
         The rule dump is skipped while the namespace's nf_tables generation has not moved."""
         table = nft.TABLE.split()[1]
         generation = nfnl.generation(self.netns)

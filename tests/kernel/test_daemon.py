@@ -272,8 +272,8 @@ def test_the_boot_file_loads_the_confirmed_ruleset_with_plain_nft(box):
         subprocess.run(["ip", "netns", "del", fresh])
 
 
-def test_a_rule_slipped_into_the_table_is_removed_within_five_seconds(box):
-    """The table's comment (and so its digest) stays; the rules fingerprint catches it."""
+def test_rules_and_elements_slipped_into_the_table_are_removed_within_five_seconds(box):
+    """The table's comment (and so its digest) stays; the table's fingerprint catches them."""
     box["start"]()
     pnsbox(box, "apply", "-c", str(EXAMPLE))
     time.sleep(2.5)  # a quiet drift check takes the table's fingerprint
@@ -287,6 +287,19 @@ def test_a_rule_slipped_into_the_table_is_removed_within_five_seconds(box):
     slipped_at = time.monotonic()
     assert "backdoor" in rules()
     removed_at = wait_for(lambda: "backdoor" not in rules(), 5)
+    assert removed_at and removed_at - slipped_at < 5
+    # An element slipped into a zone set: dinkes' subnet made part of diskominfo (the IT office's rights).
+    time.sleep(2.5)
+
+    def diskominfo():
+        return subprocess.run(["ip", "netns", "exec", box["hub"], "nft", "list", "set", "inet", "pnsbox",
+                               "zone_diskominfo"], capture_output=True, text=True).stdout
+
+    subprocess.run(["ip", "netns", "exec", box["hub"], "nft", "add", "element", "inet", "pnsbox", "zone_diskominfo",
+                    '{ "opd-dinkes" . 10.21.0.0/24 }'], check=True)
+    slipped_at = time.monotonic()
+    assert "opd-dinkes" in diskominfo()
+    removed_at = wait_for(lambda: "opd-dinkes" not in diskominfo(), 5)
     assert removed_at and removed_at - slipped_at < 5
     # Another table's change is not ours: no repair for it (once the repaired table's fingerprint is taken).
     time.sleep(2.5)
