@@ -299,6 +299,12 @@ def cmd_show(args) -> int:
     print(f"\n{'rule (policy)':<48}{'packets':>12}{'bytes':>14}")
     for name, count in counters.rules.items():
         print(f"{name[:47]:<48}{count.packets:>12}{_human_bytes(count.bytes):>14}")
+    if counters.categories:
+        busiest = sorted(((c.bytes, name) for name, c in counters.categories.items() if c.packets), reverse=True)
+        print(f"\n{'classified traffic by category':<48}{'packets':>12}{'bytes':>14}")
+        for _, name in busiest[:10]:
+            count = counters.categories[name]
+            print(f"{name:<48}{count.packets:>12}{_human_bytes(count.bytes):>14}")
     _show_shaping(_netns(args), args.state_dir)
     return 0
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..apply import nfnl
 from ..render.nft import DIGEST_OBJECT, TABLE
@@ -23,6 +23,8 @@ class TableCounters:
     opds: dict[str, dict]  # opd key -> {"name": display name, "tx": Count, "rx": Count}
     rules: dict[str, Count]  # rule comment (policy name, "default deny from X", ...) -> Count
     rule_count: int
+    apps: dict[str, Count] = field(default_factory=dict)  # application -> classified traffic (both ways)
+    categories: dict[str, Count] = field(default_factory=dict)
 
 
 def read(netns: str | None) -> TableCounters | None:
@@ -33,12 +35,16 @@ def read(netns: str | None) -> TableCounters | None:
         return None
     digest = None
     opds: dict[str, dict] = {}
+    by_kind: dict[str, dict[str, Count]] = {"app": {}, "category": {}}
     for name, comment, (packets, count) in nfnl.named_counters(netns, table):
         if name == DIGEST_OBJECT:
             digest = (comment or "").removeprefix("pnsbox ")
         elif name.startswith("opd_") and name[-3:] in ("_tx", "_rx"):
             opd = opds.setdefault(name[4:-3], {"name": comment or "", "tx": Count(), "rx": Count()})
             opd[name[-2:]] = Count(packets, count)
+        elif name.partition("_")[0] in by_kind:
+            kind, _, key = name.partition("_")
+            by_kind[kind][key] = Count(packets, count)
     rules: dict[str, Count] = {}
     rule_count = 0
     for chain, comment, counted in nfnl.rule_counters(netns, table):
@@ -46,4 +52,4 @@ def read(netns: str | None) -> TableCounters | None:
         if counted is not None:
             key = comment or f"{chain} (no comment)"
             rules[key] = rules.get(key, Count()) + Count(*counted)
-    return TableCounters(digest, opds, rules, rule_count)
+    return TableCounters(digest, opds, rules, rule_count, by_kind["app"], by_kind["category"])

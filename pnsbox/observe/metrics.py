@@ -55,6 +55,16 @@ class PnsboxCollector(Collector):
         for name, count in sorted(found.rules.items()):
             rule_packets.add_metric([name], count.packets)
         yield from (bytes_total, packets_total, rule_packets)
+        if found.apps:  # the classifier is on: every classified byte, counted by the kernel
+            for kind, counts in (("app", found.apps), ("category", found.categories)):
+                family = CounterMetricFamily(f"pnsbox_{kind}_bytes", f"Bytes through the hub by the {kind} the "
+                                             "classifier named (both directions)", labels=[kind])
+                packets = CounterMetricFamily(f"pnsbox_{kind}_packets", f"Packets through the hub by {kind}",
+                                              labels=[kind])
+                for name, count in sorted(counts.items()):
+                    family.add_metric([name], count.bytes)
+                    packets.add_metric([name], count.packets)
+                yield from (family, packets)
 
     def _classes(self):
         labels = OwnedRecord(self.state_dir, self.netns).read().get("labels", {})

@@ -34,6 +34,27 @@ def mark_matches(apps: list[str], categories: list[str]) -> list[str]:
     return out
 
 
+def byte_counters() -> tuple[list[str], list[str], list[str]]:
+    """Named counters for every application and category of the catalog, and the elements of the
+    two maps that pick them by the ct mark: the kernel counts every classified byte, not just the
+    few packets the classifier saw."""
+    catalog = default_catalog()
+    counters = [f'counter app_{name} {{ comment "{name}" }}' for name in sorted(catalog.apps)]
+    counters += [f'counter category_{name} {{ comment "{name}" }}' for name in sorted(catalog.categories)]
+    apps = [f'{CLASSIFIED | app.id:#010x} : "app_{name}"' for name, app in sorted(catalog.apps.items())]
+    categories = [f'{CLASSIFIED | cid << CATEGORY_SHIFT:#010x} : "category_{name}"'
+                  for name, cid in sorted(catalog.categories.items())]
+    return counters, apps, categories
+
+
+def count_rules() -> list[str]:
+    """Classified packets count toward their application and their category."""
+    return [f"{classified_match()} counter name ct mark & {CLASSIFIED | mask:#010x} map @{table} "
+            f'comment "bytes by {what}"'
+            for mask, table, what in ((APP_MASK, "app_bytes", "application"),
+                                      (CATEGORY_MASK, "category_bytes", "category"))]
+
+
 def copy_verdict_rule() -> str:
     return f'meta mark & {CLASSIFIED:#010x} == {CLASSIFIED:#010x} ct mark set meta mark comment "the classifier\'s verdict"'
 
@@ -65,11 +86,18 @@ def queue_rules_iptables(settings: Classifier) -> list[str]:
 
 
 def classify_only(settings: Classifier, table: str) -> tuple[str, str]:
-    """The two pieces a namespace needs to classify and nothing else, as the apply layer writes
+    """The pieces a namespace needs to classify and nothing else, as the apply layer writes
     them: an iptables-restore input (the owned chain and FORWARD's jump to it) and an nft table
-    copying the verdict. For the classifier's own tests and benchmark."""
+    copying the verdict and counting bytes by application and category (the per-packet work of
+    the real ruleset). For the classifier's own tests and benchmark."""
     iptables = "\n".join(["*mangle", f":{CLASSIFY_CHAIN} - [0:0]", *queue_rules_iptables(settings),
                           f"-A FORWARD -j {CLASSIFY_CHAIN}", "COMMIT", ""])
-    nft = (f"table inet {table} {{\n  chain classify {{\n    type filter hook forward priority mangle + 10;\n"
-           f"    {copy_verdict_rule()}\n  }}\n}}\n")
+    counters, app_elements, category_elements = byte_counters()
+    maps = [f"  map {name} {{ type mark : counter; elements = {{ {', '.join(elements)} }} }}"
+            for name, elements in (("app_bytes", app_elements), ("category_bytes", category_elements))]
+    nft = "\n".join([f"table inet {table} {{", *(f"  {c}" for c in counters), *maps,
+                     "  chain classify {", "    type filter hook forward priority mangle + 10;",
+                     f"    {copy_verdict_rule()}", "  }",
+                     "  chain count {", "    type filter hook forward priority filter;",
+                     *(f"    {rule}" for rule in count_rules()), "  }", "}", ""])
     return iptables, nft

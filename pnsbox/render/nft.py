@@ -170,6 +170,13 @@ def _classify(w: _Writer, config: Config, queue_in_nft: bool):
         w.add("type filter hook forward priority mangle; policy accept;", indent=2)
         w.add(apps.queue_rule_nft(settings), "site.classifier", 2)
         w.add("}")
+    counters, app_elements, category_elements = apps.byte_counters()
+    for counter in counters:
+        w.add(counter, "site.classifier")
+    for name, elements in (("app_bytes", app_elements), ("category_bytes", category_elements)):
+        w.add(f"map {name} {{", "site.classifier")
+        w.add(f"type mark : counter; elements = {_elements(elements)}", "site.classifier", 2)
+        w.add("}")
     w.add("chain classify {", "site.classifier")
     w.add("type filter hook forward priority mangle + 10; policy accept;", indent=2)
     w.add(apps.copy_verdict_rule(), "site.classifier", 2)
@@ -194,6 +201,9 @@ def _forward(w: _Writer, config: Config, zones: dict[str, list[str]]):
     if config.opds:
         w.add("counter name iifname . ip saddr map @opd_tx comment \"per-OPD upload\"", "per-OPD counters", 2)
         w.add("counter name oifname . ip daddr map @opd_rx comment \"per-OPD download\"", "per-OPD counters", 2)
+    if config.classifier:
+        for rule in apps.count_rules():
+            w.add(rule, "site.classifier", 2)
     if any(p.by_application for p in config.policies):  # before the fast path: a verdict comes mid-flow
         w.add(f'{apps.classified_match()} jump apps comment "application policies"', "application policies", 2)
     w.add('ct state established,related accept comment "fast path"', "fast path", 2)

@@ -129,8 +129,14 @@ def app_of_marks(lab, *conntrack_filter) -> set[str]:
 
 
 def test_http_host_decides_the_application(lab):
+    before = counters.read(lab["hub"]).apps["djp-online"].bytes
     allowed = curl(lab, "dinkes", "-H", "Host: www.pajak.go.id", f"http://{INTERNET}/")
     assert allowed.returncode == 0 and "pnsbox-lab internet" in allowed.stdout
+    # The kernel counts the application's bytes from the packet that named it on: the request and
+    # the answer, at least.
+    found = counters.read(lab["hub"])
+    assert found.apps["djp-online"].bytes - before > len(allowed.stdout)
+    assert found.categories["e-government"].bytes >= found.apps["djp-online"].bytes
     before = policy_hits(lab, "no-video")
     blocked = curl(lab, "dinkes", "-H", "Host: www.youtube.com", f"http://{INTERNET}/")
     assert blocked.returncode != 0  # reset by the no-video policy once the Host header named youtube
