@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 from .load import load_site
 from .model import Config, format_rate
@@ -175,6 +174,11 @@ def _in_process(func) -> int:
     return 0
 
 
+def _confirm_needs_the_daemon() -> int:
+    print("error: --confirm needs pnsboxd (it keeps the deadline); it is not running", file=sys.stderr)
+    return EXIT_KERNEL
+
+
 def cmd_apply(args) -> int:
     if _daemon_socket(args):
         from .store import site_files
@@ -184,8 +188,7 @@ def cmd_apply(args) -> int:
                                             "message": args.message or "apply", "confirm": args.confirm,
                                             "force": args.force})
     if args.confirm:
-        print("error: --confirm needs pnsboxd (it keeps the deadline); it is not running", file=sys.stderr)
-        return EXIT_KERNEL
+        return _confirm_needs_the_daemon()
     return _in_process(lambda: _local_daemon(args).apply_site(args.config, _request(args), args.message or "apply",
                                                               force=args.force))
 
@@ -195,8 +198,7 @@ def cmd_rollback(args) -> int:
         return _via_daemon(args, "/rollback", {"version": args.version, "confirm": args.confirm,
                                                "force": args.force})
     if args.confirm:
-        print("error: --confirm needs pnsboxd (it keeps the deadline); it is not running", file=sys.stderr)
-        return EXIT_KERNEL
+        return _confirm_needs_the_daemon()
     return _in_process(lambda: _local_daemon(args).rollback(args.version, _request(args), force=args.force))
 
 
@@ -252,8 +254,7 @@ def cmd_report(args) -> int:
 
     from .observe import usage
 
-    path = Path(args.state_dir) / "usage.json"
-    book = json.loads(path.read_text()) if path.is_file() else {}
+    book = usage.read_book(args.state_dir)
     month = args.month or usage.month_of(datetime.now(UTC), "Asia/Jakarta")
     rows = usage.report(book, month)
     if args.csv:

@@ -174,7 +174,7 @@ def _set_elements(netns: str | None, table: str) -> Iterator[tuple[str, list[byt
         yield name, sorted(elements)
 
 
-def rules_fingerprint(netns: str | None, table: str) -> str:
+def table_fingerprint(netns: str | None, table: str) -> str:
     """A digest of the inet table's rules (chain, expressions, comment; counters' values left
     out) and of every set's and map's elements: it changes when someone adds, deletes or
     replaces a rule or an element, not with traffic."""

@@ -39,8 +39,7 @@ from http.server import BaseHTTPRequestHandler
 from ..apply.netns import KernelError
 from ..apply.pipeline import plan
 from ..explain import explain
-from ..load import check_site_files
-from ..observe import counters, usage
+from ..observe import counters
 from ..plan import PlanError
 from ..problems import ConfigError
 from ..store import diff
@@ -100,7 +99,7 @@ def _files(body: dict) -> tuple[dict[str, str], str]:
     where = body.get("where") or ""
     if not isinstance(where, str) or len(where) > 4096:
         raise ValueError("`where` is the site's directory, as a label for problems")
-    return check_site_files(body["files"]), where
+    return body["files"], where  # config_of checks their names and types
 
 
 def _confirm_seconds(body: dict) -> float | None:
@@ -236,13 +235,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     @route("GET", "/usage")
     def usage(self, daemon, body):
-        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-        book = daemon._read("usage.json") or {}
-        timezone = daemon.config.site.timezone if daemon.config else "Asia/Jakarta"
-        month = (query.get("month") or [usage.month_of(datetime.now(UTC), timezone)])[0]
-        if not re.fullmatch(r"\d{4}-\d{2}", month):
+        month = (urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("month") or [None])[0]
+        if month is not None and not re.fullmatch(r"\d{4}-\d{2}", month):
             raise ValueError("`month` is YYYY-MM")
-        return {"month": month, "months": sorted(book.get("months", {})), "opds": usage.report(book, month)}
+        return daemon.usage_report(month)
 
     @route("POST", "/audit/event")
     def audit_event(self, daemon, body):

@@ -94,7 +94,7 @@ class Daemon:
         self.last_check_failures: list[str] = []
         self.last_drift: dict | None = None  # {"time", "detail"} of the last repair
         self.table_generation: int | None = None  # nf_tables generation after our last apply
-        self.table_fingerprint: str | None = None  # our table's rules as loaded
+        self.table_fingerprint: str | None = None  # our table's rules and set elements as loaded
         self.usage_sampled_at = None  # the UTC minute of the last usage sample
 
     # --- persisted state -------------------------------------------------------------
@@ -318,14 +318,22 @@ class Daemon:
         finally:
             self.lock.release()
 
+    def _month(self, now: datetime | None = None) -> str:
+        """The month as the site's clock shows it."""
+        return usage.month_of(now or datetime.now(UTC), self.config.site.timezone if self.config else "Asia/Jakarta")
+
     def sample_usage(self, now: datetime | None = None) -> None:
         """Add what the per-OPD counters moved since the last sample to this month's usage."""
         found = counters.read(self.netns)
         if found is None:
             return
-        timezone = self.config.site.timezone if self.config else "Asia/Jakarta"
-        month = usage.month_of(now or datetime.now(UTC), timezone)
-        self._write("usage.json", usage.accumulate(self._read("usage.json") or {}, usage.readings(found), month))
+        book = usage.accumulate(usage.read_book(self.state_dir), usage.readings(found), self._month(now))
+        self._write(usage.BOOK, book)
+
+    def usage_report(self, month: str | None = None) -> dict:
+        month = month or self._month()
+        book = usage.read_book(self.state_dir)
+        return {"month": month, "months": sorted(book.get("months", {})), "opds": usage.report(book, month)}
 
     def _switch_plans(self, now: datetime) -> str | None:
         minute = now.replace(second=0, microsecond=0)
@@ -355,7 +363,7 @@ class Daemon:
             drifted = sorted({step.kind for step in steps}) or self._table_drifted()
         if not drifted:
             return None
-        self._run_version(running)
+        self._timed_apply(self.config, force=True)  # self.config is the running version's
         for kind in drifted:
             self.metrics.drift_repairs.labels(kind).inc()
         detail = f"{', '.join(drifted)} differed from version {running}; restored"
@@ -364,18 +372,17 @@ class Daemon:
         return f"drift repaired: {detail}"
 
     def _table_drifted(self) -> list[str]:
-        """Rules or set elements added, deleted or replaced inside our table (its comment, and so the
-        digest, stay).
-        The rule dump is skipped while the namespace's nf_tables generation has not moved."""
+        """Rules or set elements added, deleted or replaced inside our table (its comment, and so
+        the digest, stay). The dumps are skipped while the nf_tables generation has not moved."""
         table = nft.TABLE.split()[1]
         generation = nfnl.generation(self.netns)
         if generation == self.table_generation:
             if self.table_fingerprint is None:
-                self.table_fingerprint = nfnl.rules_fingerprint(self.netns, table)
+                self.table_fingerprint = nfnl.table_fingerprint(self.netns, table)
             return []
         if self.table_fingerprint is None:  # changed before we could take its fingerprint: reload
             return ["rules"]
-        if nfnl.rules_fingerprint(self.netns, table) != self.table_fingerprint:
+        if nfnl.table_fingerprint(self.netns, table) != self.table_fingerprint:
             return ["rules"]
         self.table_generation = generation  # another table changed, not ours
         return []

@@ -8,11 +8,19 @@ last time was reset: all of it is new. Pure: the daemon reads the counters and k
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from ..model import TIMEZONES
 
 FIELDS = ("tx_bytes", "tx_packets", "rx_bytes", "rx_packets")
+BOOK = "usage.json"  # in the state directory; written by pnsboxd only
+
+
+def read_book(state_dir: str | Path) -> dict:
+    path = Path(state_dir) / BOOK
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def month_of(now: datetime, timezone: str) -> str:
