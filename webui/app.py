@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, daemon: DaemonClient | None = N
         accounts=AccountStore(settings.users_file),
         daemon=daemon or DaemonClient(settings.socket),
         drafts=DraftStore(settings.drafts_dir),
-        throttle=LoginThrottle(settings.login_attempts, settings.login_window),
+        throttle=LoginThrottle(settings.login_attempts, settings.login_window, settings.address_attempts),
         sessions=auth.SessionRegistry(settings.idle_timeout, settings.session_lifetime),
     )
     csrf.init_app(app)

@@ -7,8 +7,10 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, session, url_for
+from flask import current_app as app
 
 from .context import audit, ctx
 from .i18n import LANGUAGES, translate
@@ -81,33 +83,56 @@ def load_user():
 
 
 def _client() -> str:
-    return f"ip:{request.remote_addr}"
+    return request.remote_addr or "unknown"
+
+
+MAX_NAME, MAX_PASSWORD = 64, 1024  # longer is never an account: refused before any work or memory
+
+
+def local_target(target: str | None) -> str | None:
+    """TARGET if it is a path on this site (for `next=`), else None. Browsers drop tabs and
+    newlines and read a backslash as `/`, so `/%09/evil.example` would leave the site."""
+    if not target or not target.startswith("/") or any(ord(c) < 0x21 or c in "\\\x7f" for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return None
+    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (which Flask routes here too): only the form
         return render_template("login.html")
+    if (request.content_length or 0) > 16 * 1024:
+        return render_template("login.html"), 413
     name = request.form.get("username", "").strip().lower()
     password = request.form.get("password", "")
-    throttle = ctx().throttle
-    wait = throttle.wait_seconds(_client(), f"user:{name}")
+    if len(name) > MAX_NAME or len(password) > MAX_PASSWORD:
+        flash(translate("Wrong user name or password."), "error")
+        return render_template("login.html"), 400
+    throttle, address = ctx().throttle, _client()
+    wait = throttle.wait_seconds(address, name)
     if wait:
         flash(translate("Too many failed sign-ins. Try again in {seconds} seconds.", seconds=wait), "error")
         return render_template("login.html", username=name), 429
     found = ctx().accounts.verify(name, password) if name and password else None
     if found is None:
-        throttle.failed(_client(), f"user:{name}")
+        locked = throttle.failed(address, name)
         audit("login-failed", f"user {name[:40]!r}", who=name[:40] or "-")
+        if locked:
+            app.logger.warning("sign-ins from %s locked for %s s (user %r)", address, throttle.window,
+                                       name[:40])
+            audit("login-locked", f"from {address} for user {name[:40]!r}: {throttle.window:g} s",
+                  who=name[:40] or "-")
         flash(translate("Wrong user name or password."), "error")
         return render_template("login.html", username=name), 401
-    throttle.succeeded(f"user:{name}")
+    throttle.succeeded(address, name)
     session.clear()  # a fresh session (and CSRF token) at every sign-in
     session["sid"] = ctx().sessions.start(found.name)
     g.user = found
     audit("login", f"{found.name} ({found.role})")
-    target = request.args.get("next") or ""
-    return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("dashboard.index"))
+    return redirect(local_target(request.args.get("next")) or url_for("dashboard.index"))
 
 
 @bp.route("/logout", methods=["POST"])
@@ -128,5 +153,4 @@ def language():
             ctx().accounts.set_language(g.user.name, lang)
         else:
             session["lang"] = lang
-    target = request.form.get("next") or ""
-    return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("dashboard.index"))
+    return redirect(local_target(request.form.get("next")) or url_for("dashboard.index"))

@@ -16,7 +16,8 @@ class Settings:
     socket: str = field(default_factory=lambda: os.environ.get("PNSBOX_SOCKET", DEFAULT_SOCKET))
     idle_timeout: int = 15 * 60        # seconds without a request before a session ends
     session_lifetime: int = 12 * 3600  # a session ends after this however active it is
-    login_attempts: int = 5            # failed logins allowed per window, per address and per user
+    login_attempts: int = 5            # failed logins allowed per window, per (address, user name)
+    address_attempts: int = 20         # failed logins allowed per window, per address
     login_window: int = 300            # seconds
     secure_cookies: bool = True        # off only when serving plain HTTP on loopback
     management_port: str = "tcp/443"   # what the daemon's anti-lockout check must keep open for us

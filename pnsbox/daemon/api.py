@@ -46,7 +46,7 @@ from ..store import diff
 from .core import ChecksFailed, Daemon, Refused, Request, config_of
 
 DEFAULT_SOCKET = "/run/pnsbox/control.sock"
-AUDITED_EVENTS = {"login", "login-failed", "logout", "user-add", "user-passwd", "user-del", "token-add",
+AUDITED_EVENTS = {"login", "login-failed", "login-locked", "logout", "user-add", "user-passwd", "user-del", "token-add",
                   "token-del"}
 ROUTES = []  # (method, compiled path, handler name)
 
