@@ -179,6 +179,40 @@ class Classifier(Frozen):
     inspect_packets: int = Field(default=12, ge=2, le=64)  # per flow, both directions; then never again
 
 
+class Endpoint(NamedTuple):
+    address: IPv4Address
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.address}:{self.port}"
+
+
+# WireGuard over an IPv4 underlay adds 60 bytes to every packet (IPv4 20, UDP 8, WireGuard 32).
+WIREGUARD_OVERHEAD = 60
+WireguardMtu = Annotated[int, Field(ge=576, le=9000)]  # 576: the smallest datagram IPv4 promises to carry
+
+
+class WireguardHub(Frozen):
+    """The hub's side of the interconnect: one interface, one peer per enrolled edge."""
+
+    listen_port: int = Field(default=51820, ge=1, le=65535)
+    tunnel: IPv4Network  # the hub takes the first address; each edge gets one of the rest
+    # Unique on the host: wireguard-go's control socket (/var/run/wireguard/NAME.sock) is global.
+    interface: Ifname = "pnsbox-wg"
+    underlay_mtu: int = Field(default=1500, ge=636, le=9000)  # the path between edges and the hub
+
+    @property
+    def hub_address(self) -> IPv4Interface:
+        return IPv4Interface(f"{self.tunnel.network_address + 1}/{self.tunnel.prefixlen}")
+
+    @property
+    def mtu(self) -> int:
+        return self.underlay_mtu - WIREGUARD_OVERHEAD
+
+
+HttpsUrl = _matching(r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?", "an https:// address (edges enrol over HTTPS)")
+
+
 class Site(Frozen):
     name: ZoneName
     timezone: Literal["Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura"] = "Asia/Jakarta"
@@ -187,19 +221,53 @@ class Site(Frozen):
     oversubscribe: bool = False  # allow guarantees that add up to more than the pipe
     queue: Literal["auto", "fq_codel", "cake", "sfq", "pfifo"] = "auto"  # leaf queue; auto: best the kernel has
     classifier: Classifier | None = None  # on by itself when a policy or class names an app
+    wireguard: WireguardHub | None = None  # needed by OPDs whose link is `wireguard`
+    edges_url: HttpsUrl | None = None  # where edges enrol and fetch their config (default: the web UI's)
+
+
+_UDP_ENDPOINT = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$")
+
+
+def parse_udp_endpoint(value) -> Endpoint:
+    """'198.51.100.7:51820' -> Endpoint (where the hub finds an edge)."""
+    match = _UDP_ENDPOINT.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ValueError(f"{value!r} is not an address and UDP port: write 198.51.100.7:51820")
+    port = int(match.group(2))
+    if not 1 <= port <= 65535:
+        raise ValueError(f"{value!r}: ports run from 1 to 65535")
+    return Endpoint(IPv4Address(match.group(1)), port)
+
+
+UdpEndpoint = Annotated[Endpoint, BeforeValidator(parse_udp_endpoint),
+                        WithJsonSchema({"type": "string", "pattern": _UDP_ENDPOINT.pattern})]
+
+
+class WireguardLink(Frozen):
+    """An OPD reached through its edge box over WireGuard (its peer on the hub's interface)."""
+
+    keepalive: int | None = Field(default=None, ge=1, le=3600)  # seconds; for an edge behind NAT
+    mtu: WireguardMtu | None = None  # the edge's tunnel MTU (default: the hub's)
+    endpoint: UdpEndpoint | None = None  # where the hub can reach the edge (default: learnt from it)
+    address: IPv4Address | None = None  # its tunnel address (default: given at enrollment)
 
 
 class Link(Frozen):
-    """A physical interface, or a VLAN on a trunk (its device is TRUNK.VLAN unless named)."""
+    """A physical interface, a VLAN on a trunk (its device is TRUNK.VLAN unless named), or a
+    WireGuard peer on the hub's interface (its device: site.wireguard.interface, set by validate)."""
 
     interface: Ifname | None = None
     vlan: int | None = Field(default=None, ge=1, le=4094)
     trunk: Ifname | None = None
     address: IPv4Interface | None = None  # the box's own address on a shared service link
+    wireguard: WireguardLink | None = None
 
     @model_validator(mode="after")
     def _one_kind(self):
-        if self.vlan is None and self.trunk is None:
+        if self.wireguard is not None:
+            if self.vlan is not None or self.trunk is not None or self.address is not None:
+                raise ValueError("a WireGuard link has no `vlan`, `trunk` or `address`")
+        elif self.vlan is None and self.trunk is None:
             if self.interface is None:
                 raise ValueError("give `interface`, or `vlan` and `trunk`")
         elif self.vlan is None or self.trunk is None:
@@ -218,6 +286,10 @@ class Link(Frozen):
     @property
     def is_vlan(self) -> bool:
         return self.vlan is not None
+
+    @property
+    def is_wireguard(self) -> bool:
+        return self.wireguard is not None
 
 
 def parse_percent(value) -> float:
@@ -324,14 +396,6 @@ class Schedule(Frozen):
         default_factory=lambda: list(DAYS), min_length=1)
     from_: Clock = Field(alias="from")
     to: Clock
-
-
-class Endpoint(NamedTuple):
-    address: IPv4Address
-    port: int
-
-    def __str__(self) -> str:
-        return f"{self.address}:{self.port}"
 
 
 _ENDPOINT = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$")

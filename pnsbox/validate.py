@@ -20,6 +20,7 @@ from .model import (
     DEFAULT_CLASS,
     GROUP_OPDS,
     RESERVED_ZONES,
+    WIREGUARD_OVERHEAD,
     ZONE_BOX,
     ZONE_INTERNET,
     Checks,
@@ -59,11 +60,34 @@ def build(source: Source) -> Config:
         policy = _item(source, ("policies", index), Policy, problems)
         policies.append((index, policy))
 
+    opds = _bind_tunnels(source, site, opds, problems)
     _CrossChecks(source, site, services, opds, schedules, policies, problems).run()
     if problems:
         raise ConfigError(problems)
     return Config(site=site, services=services, opds=opds, schedules=schedules,
                   policies=[p for _, p in policies], checks=checks)
+
+
+def _bind_tunnels(source: Source, site, opds: dict, problems: list[Problem]) -> dict:
+    """A WireGuard OPD's device is the hub's interface: one interface, a peer per edge."""
+    tunnelled = [name for name, opd in opds.items() if opd.link.is_wireguard]
+    if not tunnelled:
+        return opds
+    if site is not None and site.wireguard is None:
+        for name in tunnelled:
+            problems.append(source.problem(("opds", name, "link", "wireguard"),
+                                           "a WireGuard link needs site.wireguard (the hub's listen_port and tunnel)"))
+    bound = dict(opds)
+    for name in tunnelled:
+        link = opds[name].link
+        if link.interface is not None:
+            problems.append(source.problem(("opds", name, "link", "interface"),
+                                           "a WireGuard link's device is site.wireguard.interface; "
+                                           "leave `interface` out"))
+        elif site is not None and site.wireguard is not None:
+            bound[name] = opds[name].model_copy(
+                update={"link": link.model_copy(update={"interface": site.wireguard.interface})})
+    return bound
 
 
 def _item(source: Source, path: tuple, model: type[BaseModel], problems: list[Problem]):
@@ -172,6 +196,7 @@ class _CrossChecks:
         self.schedule_times()
         self.bandwidth()
         self.applications()
+        self.tunnels()
 
     def zone_names(self):
         for name in sorted(set(self.services) & set(self.opds)):
@@ -200,9 +225,14 @@ class _CrossChecks:
         owners: dict[str, tuple] = {}
         if self.site:
             owners[self.site.uplink.interface] = ("site", "uplink", "interface")
+        hub_interface = ("site", "wireguard", "interface")
+        if self.site and self.site.wireguard:
+            owners.setdefault(self.site.wireguard.interface, hub_interface)
         trunks = set()
         for name, opd in self.opds.items():
             device = opd.link.device
+            if opd.link.is_wireguard and (device is None or owners.get(device) == hub_interface):
+                continue  # every tunnelled OPD shares the hub's interface (None: no site.wireguard)
             if device in owners:
                 self.add(("opds", name, "link"),
                          f"interface {device} is already claimed by {dotted(owners[device])}")
@@ -241,13 +271,16 @@ class _CrossChecks:
         for name, service in self.services.items():
             for i, addr in enumerate(service.addresses):
                 nets.append((IPv4Network(addr), ("services", name, "addresses", i)))
-            if service.link.is_vlan:
-                self.add(("services", name, "link"), "services sit on an interface; VLAN links are for OPDs")
+            if service.link.is_vlan or service.link.is_wireguard:
+                self.add(("services", name, "link"), "services sit on an interface; VLAN and WireGuard "
+                                                     "links are for OPDs")
             address = service.link.address
             if address is not None and link_nets.setdefault(address.network, name) == name:
                 nets.append((address.network, ("services", name, "link", "address")))
         if self.site:
             nets.append((self.site.uplink.address.network, ("site", "uplink", "address")))
+            if self.site.wireguard:
+                nets.append((self.site.wireguard.tunnel, ("site", "wireguard", "tunnel")))
             if self.site.uplink.gateway not in self.site.uplink.address.network:
                 self.add(("site", "uplink", "gateway"),
                          f"gateway {self.site.uplink.gateway} is not in the uplink's "
@@ -415,6 +448,38 @@ class _CrossChecks:
         for name, schedule in self.schedules.items():
             if schedule.from_ == schedule.to:
                 self.add(("schedules", name, "to"), "`from` and `to` are the same time: an empty window")
+
+
+    def tunnels(self):
+        """Tunnel addresses inside the range, unique, not the hub's; MTUs the underlay can carry."""
+        hub = self.site.wireguard if self.site else None
+        if hub is None:
+            return
+        if hub.tunnel.prefixlen > 30:
+            self.add(("site", "wireguard", "tunnel"), f"{hub.tunnel} is too small: the hub and each edge "
+                                                      "need an address of it")
+        taken: dict = {hub.hub_address.ip: ("site", "wireguard", "tunnel")}
+        for name, opd in self.opds.items():
+            link = opd.link.wireguard
+            if link is None:
+                continue
+            path = ("opds", name, "link", "wireguard")
+            if link.address is not None:
+                where = (*path, "address")
+                if link.address not in hub.tunnel or link.address in (hub.tunnel.network_address,
+                                                                      hub.tunnel.broadcast_address):
+                    self.add(where, f"{link.address} is not a host address of the tunnel range {hub.tunnel}")
+                elif link.address in taken:
+                    owner = taken[link.address]
+                    what = "the hub's own tunnel address" if owner[1] == "wireguard" else f"taken by {dotted(owner)}"
+                    self.add(where, f"tunnel address {link.address} is {what}")
+                else:
+                    taken[link.address] = where
+            if link.mtu is not None and link.mtu + WIREGUARD_OVERHEAD > hub.underlay_mtu:
+                self.add((*path, "mtu"), f"an MTU of {link.mtu} cannot be carried: WireGuard adds "
+                                         f"{WIREGUARD_OVERHEAD} bytes, and {link.mtu + WIREGUARD_OVERHEAD} is more "
+                                         f"than site.wireguard.underlay_mtu {hub.underlay_mtu}; at most "
+                                         f"{hub.underlay_mtu - WIREGUARD_OVERHEAD}")
 
 
 def _unknown_ref(kind: str, ref: str, known: list[str]) -> str:

@@ -68,6 +68,9 @@ class Inputs:
 
 def inputs(config: Config, netns: str | None, record: OwnedRecord, owned: dict,
            now: datetime | None = None) -> Inputs:
+    tunnelled = [f"opds.{name}.link.wireguard" for name, opd in config.opds.items() if opd.link.is_wireguard]
+    if tunnelled:  # the hub's interface and peers are not rendered yet (issue 12, phase 2)
+        raise PlanError(f"{', '.join(tunnelled)}: WireGuard links are checked but not applied by this version")
     try:
         facts = _facts(netns, record, owned)
         leaf = facts.leaf_qdisc(config.site.queue)
