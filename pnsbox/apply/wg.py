@@ -1,0 +1,149 @@
+"""WireGuard interfaces in the kernel, or in Debian's wireguard-go where the kernel has none.
+
+One tool, wg(8), configures both: it speaks netlink to the kernel module and the control
+socket (/var/run/wireguard/NAME.sock) to wireguard-go. That socket is named by interface
+alone and shared by every namespace, so a userspace interface name must be unique on the host:
+`ensure` refuses a name whose socket is already taken.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+import signal
+import socket
+import time
+
+from ..observe import wg as observe_wg
+from ..render.wg import WgInterface, syncconf_text
+from .netns import KernelError, run
+
+KERNEL, USERSPACE = "kernel", "wireguard-go"
+SOCKET_DIR = "/var/run/wireguard"
+PROBE_DEVICE = "pnsbox-wgprobe"
+
+
+@functools.lru_cache(maxsize=64)
+def backend(netns: str | None) -> str | None:
+    """'kernel' when the kernel makes WireGuard links, else 'wireguard-go' when it is installed."""
+    if run(["ip", "link", "add", "dev", PROBE_DEVICE, "type", "wireguard"], netns, check=False).returncode == 0:
+        run(["ip", "link", "del", "dev", PROBE_DEVICE], netns, check=False)
+        return KERNEL
+    return USERSPACE if shutil.which("wireguard-go") else None
+
+
+def socket_path(name: str) -> str:
+    return os.path.join(SOCKET_DIR, f"{name}.sock")
+
+
+def _socket_alive(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+def _link_exists(netns: str | None, name: str) -> bool:
+    return run(["ip", "link", "show", "dev", name], netns, check=False).returncode == 0
+
+
+def ensure(netns: str | None, name: str, kind: str | None = None) -> bool:
+    """Make the interface NAME unless it exists; True when it was made."""
+    if _link_exists(netns, name):
+        return False
+    kind = kind or backend(netns)
+    if kind == KERNEL:
+        run(["ip", "link", "add", "dev", name, "type", "wireguard"], netns)
+        return True
+    if kind != USERSPACE:
+        raise KernelError(f"{name}: this kernel has no WireGuard and wireguard-go is not installed")
+    path = socket_path(name)
+    if os.path.exists(path):
+        if _socket_alive(path):
+            raise KernelError(f"{name}: another namespace already runs a wireguard-go interface of that name "
+                              f"({path} is in use); WireGuard interface names must be unique on the host")
+        os.unlink(path)  # left by a wireguard-go that was killed
+    # Without -f it forks a child that holds the tun device and the socket, and returns once both exist.
+    run(["wireguard-go", name], netns)
+    for _ in range(100):
+        if os.path.exists(path):
+            return True
+        time.sleep(0.01)
+    raise KernelError(f"{name}: wireguard-go started but its control socket {path} never appeared")
+
+
+def userspace_pids(netns: str | None, name: str) -> list[int]:
+    """The wireguard-go processes serving NAME in NETNS (its argv is `wireguard-go NAME`)."""
+    target = os.stat(f"/run/netns/{netns}" if netns else "/proc/self/ns/net").st_ino
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+            if (len(argv) >= 2 and os.path.basename(argv[0]) == b"wireguard-go" and argv[-2:] == [name.encode(), b""]
+                    and os.stat(f"/proc/{entry}/ns/net").st_ino == target):
+                pids.append(int(entry))
+        except OSError:  # gone meanwhile, or a kernel thread
+            continue
+    return pids
+
+
+def remove(netns: str | None, name: str) -> None:
+    """Delete the interface, and stop the wireguard-go serving it (it outlives its device)."""
+    pids = userspace_pids(netns, name)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    if _link_exists(netns, name):
+        run(["ip", "link", "del", "dev", name], netns, check=False)
+    for _ in range(200):  # it removes its socket as it exits
+        if not any(_running(pid) for pid in pids):
+            break
+        time.sleep(0.01)
+    path = socket_path(name)
+    if pids and os.path.exists(path) and not _socket_alive(path):
+        os.unlink(path)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except OSError:
+        return False
+
+
+def differs(desired: WgInterface, running: observe_wg.InterfaceState | None) -> bool:
+    if running is None:
+        return True
+    if (running.private_key, running.listen_port) != (desired.private_key, desired.listen_port or running.listen_port):
+        return True
+    want = {p.public_key: p.normalized() for p in desired.peers}
+    have = {k: _running_peer(p, want.get(k)) for k, p in running.peers.items()}
+    return want != have
+
+
+def _running_peer(state: observe_wg.PeerState, wanted: tuple | None) -> tuple:
+    # A peer without a configured endpoint shows the one it was last heard from: not a difference.
+    endpoint = state.endpoint if wanted is None or wanted[2] is not None else None
+    return (state.public_key, frozenset(state.allowed_ips), endpoint, state.keepalive)
+
+
+def sync(netns: str | None, desired: WgInterface) -> bool:
+    """Make the interface run exactly `desired` (its key, port and peers; others removed), like
+    `wg syncconf`; nothing is written when it already does. True when something changed."""
+    if not _link_exists(netns, desired.name):
+        raise KernelError(f"{desired.name}: no such interface (ensure it first)")
+    if not differs(desired, observe_wg.read(netns, desired.name)):
+        return False
+    # The private key goes over a pipe, never onto a command line or into a file.
+    run(["wg", "syncconf", desired.name, "/dev/stdin"], netns, stdin=syncconf_text(desired))
+    return True

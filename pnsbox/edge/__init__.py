@@ -1,0 +1,1 @@
+"""Edge boxes: keys, enrollment tokens and the hub's record of enrolled edges."""

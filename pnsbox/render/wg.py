@@ -1,0 +1,62 @@
+"""WireGuard interfaces as data, and the text `wg syncconf` reads (pure: no I/O).
+
+The hub has one interface with a peer per enrolled edge: cryptokey routing lets a peer send
+only from its allowed IPs (its OPD's subnets and its tunnel address), so the source address
+names the OPD as surely as an interface would, and one UDP port serves a thousand edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class WgPeer:
+    public_key: str
+    allowed_ips: tuple[str, ...]  # CIDRs, in the order given
+    endpoint: str | None = None  # ADDRESS:PORT; None: learnt from the peer's packets
+    keepalive: int | None = None  # seconds
+    origin: str = ""  # the config item (opds.NAME) it comes from, for messages
+
+    def normalized(self) -> tuple:
+        """What the kernel keeps: allowed IPs as a set, no origin."""
+        return (self.public_key, frozenset(self.allowed_ips), self.endpoint, self.keepalive or None)
+
+
+@dataclass(frozen=True)
+class WgInterface:
+    name: str
+    private_key: str
+    listen_port: int | None  # None: any free port (an edge dials out)
+    peers: tuple[WgPeer, ...]
+
+
+def syncconf_text(interface: WgInterface) -> str:
+    """The interface in wg(8)'s configuration format (private key included: pass it on a pipe)."""
+    lines = ["[Interface]", f"PrivateKey = {interface.private_key}"]
+    if interface.listen_port is not None:
+        lines.append(f"ListenPort = {interface.listen_port}")
+    for peer in interface.peers:
+        lines += ["", "[Peer]", f"PublicKey = {peer.public_key}", f"AllowedIPs = {', '.join(peer.allowed_ips)}"]
+        if peer.endpoint:
+            lines.append(f"Endpoint = {peer.endpoint}")
+        if peer.keepalive:
+            lines.append(f"PersistentKeepalive = {peer.keepalive}")
+    return "\n".join(lines) + "\n"
+
+
+def uapi_set_text(interface: WgInterface) -> str:
+    """The same, as one `set` for wireguard-go's control socket (keys in hex; replaces all peers)."""
+    from ..edge.keys import hex_key
+
+    lines = ["set=1", f"private_key={hex_key(interface.private_key)}"]
+    if interface.listen_port is not None:
+        lines.append(f"listen_port={interface.listen_port}")
+    lines.append("replace_peers=true")
+    for peer in interface.peers:
+        lines += [f"public_key={hex_key(peer.public_key)}", "replace_allowed_ips=true"]
+        if peer.endpoint:
+            lines.append(f"endpoint={peer.endpoint}")
+        lines.append(f"persistent_keepalive_interval={peer.keepalive or 0}")
+        lines += [f"allowed_ip={ip}" for ip in peer.allowed_ips]
+    return "\n".join(lines) + "\n\n"
