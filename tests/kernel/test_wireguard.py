@@ -19,8 +19,21 @@ from pnsbox.lab.ping import ping
 from pnsbox.observe import wg as observe_wg
 from pnsbox.render.wg import WgInterface, WgPeer
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or wg.backend(None) is None,
-                                reason="needs root and WireGuard (kernel module or wireguard-go)")
+
+def probed_backend() -> str | None:
+    """The backend, probed in a scratch namespace (the probe adds a link: never in the host's)."""
+    if os.geteuid() != 0:
+        return None
+    scratch = f"pnsbox-wgt-probe-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", scratch], check=True)
+    try:
+        return wg.backend(scratch)
+    finally:
+        subprocess.run(["ip", "netns", "del", scratch], check=False)
+
+
+BACKEND = probed_backend()
+pytestmark = pytest.mark.skipif(BACKEND is None, reason="needs root and WireGuard (kernel module or wireguard-go)")
 
 HUB_UNDERLAY, EDGE_UNDERLAY = "192.0.2.1", "192.0.2.2"
 HUB_TUNNEL, EDGE_TUNNEL, OPD_SUBNET, OPD_GATEWAY = "10.255.0.1", "10.255.0.2", "10.61.0.0/24", "10.61.0.1"
@@ -147,14 +160,14 @@ def test_removing_the_peer_cuts_the_tunnel_within_a_second(pair):
     assert observe_wg.read(pair.hub, pair.hub_if).peers == {}
 
 
-@pytest.mark.skipif(wg.backend(None) != wg.USERSPACE, reason="wireguard-go's control socket is per host")
+@pytest.mark.skipif(BACKEND != wg.USERSPACE, reason="wireguard-go's control socket is per host")
 def test_a_wireguard_go_name_taken_in_another_namespace_is_refused(pair):
     with pytest.raises(KernelError, match="must be unique on the host"):
         wg.ensure(pair.edge, pair.hub_if)
     assert observe_wg.read(pair.edge, pair.hub_if) is None  # not there: never read through the hub's socket
 
 
-@pytest.mark.skipif(wg.backend(None) != wg.USERSPACE, reason="only wireguard-go runs as a process")
+@pytest.mark.skipif(BACKEND != wg.USERSPACE, reason="only wireguard-go runs as a process")
 def test_removing_an_interface_stops_its_wireguard_go_and_frees_the_name(pair):
     assert wg.userspace_pids(pair.edge, pair.edge_if)
     wg.remove(pair.edge, pair.edge_if)
