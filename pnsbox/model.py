@@ -223,6 +223,7 @@ class Site(Frozen):
     classifier: Classifier | None = None  # on by itself when a policy or class names an app
     wireguard: WireguardHub | None = None  # needed by OPDs whose link is `wireguard`
     edges_url: HttpsUrl | None = None  # where edges enrol and fetch their config (default: the web UI's)
+    opd_limit: OpdLimit | None = None  # every OPD's, unless its own `limit` says otherwise
 
 
 _UDP_ENDPOINT = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$")
@@ -310,6 +311,33 @@ Percent = Annotated[float, BeforeValidator(parse_percent),
 DEFAULT_CLASS = "default"
 
 
+def _rate_or_share(value) -> str:
+    """A limit: a rate (`200mbit`) or a share of the pipe (`20%`), kept as written."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        parse_percent(value)
+    else:
+        parse_rate(value)
+    return value.strip()
+
+
+RateOrShare = Annotated[str, BeforeValidator(_rate_or_share),
+                        WithJsonSchema({"type": "string", "pattern": r"^(\d+(\.\d+)?%|\d+(\.\d+)?[kmg]?bit)$"})]
+
+
+class OpdLimit(Frozen):
+    """What the admins allow an OPD's plans (operators edit plans, never limits): a rate, or a
+    share of the pipe in that direction."""
+
+    guaranteed: RateOrShare | None = None
+    ceiling: RateOrShare | None = None
+
+    def bits(self, field: str, pipe: int) -> int | None:
+        value = getattr(self, field)
+        if value is None:
+            return None
+        return int(pipe * parse_percent(value) / 100) if value.endswith("%") else parse_rate(value)
+
+
 class BandwidthPlan(Frozen):
     """guaranteed/ceiling for both directions, or `download`/`upload` plans apart (they win)."""
 
@@ -372,6 +400,7 @@ class Opd(Frozen):
     subnet: _one_or_many(IPv4Network, {"type": "string", "format": "ipv4network"})
     link: Link
     bandwidth: Bandwidth | None = None
+    limit: OpdLimit | None = None  # default: site.opd_limit
 
 
 class Policy(Frozen):

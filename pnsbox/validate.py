@@ -359,6 +359,7 @@ class _CrossChecks:
         for name, opd in self.opds.items():
             if opd.bandwidth:
                 self._opd_bandwidth(name, opd.bandwidth, schedules)
+                self._opd_limit(name, opd, opd.limit or self.site.opd_limit)
         if self.site.oversubscribe:
             return
         for window in windows:  # the base plans, then each schedule's plans
@@ -418,6 +419,31 @@ class _CrossChecks:
                     self.add((*cpath, "ceiling"), f"class ceiling {format_rate(tclass.ceiling)} is above the OPD's "
                                                   f"{direction} ceiling {format_rate(bandwidth.plan(direction).ceiling)}")
                     break
+
+    def _opd_limit(self, name, opd, limit):
+        """Plans stay within what the admins allow the OPD (said so an operator understands)."""
+        if limit is None:
+            return
+        base = ("opds", name, "bandwidth")
+        whose = "its own `limit`" if opd.limit else "site.opd_limit"
+        plans = [(base, opd.bandwidth, None)] + [((*base, "during", s), p, s) for s, p in opd.bandwidth.during.items()]
+        for path, plan, window in plans:
+            pipe = self.site.uplink.during.get(window, self.site.uplink) if window else self.site.uplink
+            reported = set()
+            for direction in ("download", "upload"):
+                asked = plan.plan(direction)
+                own = getattr(plan, direction) is not None
+                where, kind = ((*path, direction), f"a {direction}") if own else (path, "a")
+                for field, label in (("guaranteed", "guarantee"), ("ceiling", "ceiling")):
+                    allowed = limit.bits(field, pipe.rate(direction))
+                    if allowed is None or getattr(asked, field) <= allowed or (where, field) in reported:
+                        continue
+                    reported.add((where, field))
+                    share = f" ({getattr(limit, field)} of the {format_rate(pipe.rate(direction))} pipe)" \
+                        if getattr(limit, field).endswith("%") else ""
+                    self.add((*where, field), f"{format_rate(getattr(asked, field))} is more than the admins allow "
+                                              f"{name}: {kind} {label} of at most {format_rate(allowed)}"
+                                              f"{share}, set in {whose}; ask an admin for more")
 
     def _pipes_during(self, path: tuple, bandwidth) -> list:
         """(schedule or None, pipe) pairs a plan may run under: an OPD's scheduled plan under the

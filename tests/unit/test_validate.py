@@ -126,7 +126,7 @@ def test_split_opd_files_keep_their_own_lines(tmp_path):
         build(load_site(tmp_path))
     found = [str(p) for p in caught.value.problems]
     more = str(tmp_path / "opds" / "more.yaml")
-    assert f"{more}:5: opds.dishub.colour: unknown key `colour`; allowed: bandwidth, link, name, subnet" in found
+    assert f"{more}:5: opds.dishub.colour: unknown key `colour`; allowed: bandwidth, limit, link, name, subnet" in found
     assert any(p.startswith(f"{more}:6: opds.dinkes: OPD defined twice") for p in found)
 
 
