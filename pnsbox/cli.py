@@ -427,6 +427,11 @@ def parser() -> argparse.ArgumentParser:
 
     add_user_arguments(sub.add_parser("user", help="web UI accounts: add, passwd, del, list")).set_defaults(func=cmd_user)
 
+    from .edge import cli as edge_cli
+
+    edge_cli.add_arguments(sub.add_parser("edge", help="edge boxes: enrollment tokens, the list of edges"),
+                           DEFAULT_CONFIG, DEFAULT_STATE).set_defaults(func=edge_cli.run)
+
     lab = sub.add_parser("lab", help="network-namespace lab built from a config")
     lab_sub = lab.add_subparsers(dest="lab_command", required=True)
     for name, help_text in (("up", "build the lab"), ("down", "remove the lab"),

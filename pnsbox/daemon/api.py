@@ -309,3 +309,6 @@ def call(path: str, method: str, endpoint: str, body: dict | None = None) -> tup
         return response.status, json.loads(response.read() or b"{}")
     finally:
         connection.close()
+
+
+from . import edge_routes  # noqa: E402,F401  (registers the /edges routes)

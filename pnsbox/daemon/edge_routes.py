@@ -1,0 +1,69 @@
+"""The control API's edge routes (registered on pnsbox.daemon.api's table):
+  GET  /edges                     tunnelled OPDs, their edges, the tokens (never a token's text)
+  POST /edges/tokens              {opd, expires: 24h}: a one-time enrollment token, shown once
+  POST /edges/enroll              {token, public_key}: an edge enrols (relayed by pnsbox-web)
+  POST /edges/disable, /edges/enable   {opd}
+"""
+
+from __future__ import annotations
+
+from ..edge import hub
+from ..edge.book import EdgeBook, EnrollRefused
+from .api import route
+from .core import Refused
+
+
+def _config(daemon):
+    return daemon._running_config()
+
+
+def _opd(body: dict) -> str:
+    opd = body.get("opd")
+    if not isinstance(opd, str) or not opd:
+        raise ValueError("give `opd`")
+    return opd
+
+
+@route("GET", "/edges")
+def edges(handler, daemon, body):
+    return hub.listing(EdgeBook(daemon.state_dir), _config(daemon))
+
+
+@route("POST", "/edges/tokens")
+def token_add(handler, daemon, body):
+    request = handler._request(body)
+    config = _config(daemon)
+    if config is None:
+        raise LookupError("no config runs yet")
+    expires = body.get("expires") or "24h"
+    if not isinstance(expires, str):
+        raise ValueError("`expires` is a lifetime such as 24h")
+    return hub.issue_token(EdgeBook(daemon.state_dir), daemon.audit, config, _opd(body), expires,
+                           request.author, request.where)
+
+
+@route("POST", "/edges/enroll")
+def enroll(handler, daemon, body):
+    request = handler._request(body)
+    token, key = body.get("token"), body.get("public_key")
+    if not isinstance(token, str) or not isinstance(key, str) or len(token) > 200 or len(key) > 200:
+        raise ValueError("give `token` and `public_key` (short strings)")
+    try:
+        with daemon.lock:  # not while an apply renders the hub's peers
+            return hub.enroll(EdgeBook(daemon.state_dir), daemon.audit, _config(daemon), token, key,
+                              request.where)
+    except EnrollRefused as exc:
+        raise Refused(str(exc)) from None
+
+
+@route("POST", "/edges/disable")
+def disable(handler, daemon, body):
+    request = handler._request(body)
+    return hub.set_disabled(EdgeBook(daemon.state_dir), daemon.audit, _opd(body), True, request.author, request.where)
+
+
+@route("POST", "/edges/enable")
+def enable(handler, daemon, body):
+    request = handler._request(body)
+    return hub.set_disabled(EdgeBook(daemon.state_dir), daemon.audit, _opd(body), False, request.author,
+                            request.where)

@@ -1,0 +1,102 @@
+"""`pnsbox edge ...`: the hub's side (tokens, the list of edges, disabling one).
+
+Through pnsboxd when it runs (it owns the state directory and the running config); without
+it, the same code runs in process on --state-dir with the site given by -c."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+EXIT_CONFIG, EXIT_KERNEL, EXIT_REFUSED = 1, 3, 4
+
+
+def add_arguments(parser: argparse.ArgumentParser, default_config: str, default_state: str) -> argparse.ArgumentParser:
+    sub = parser.add_subparsers(dest="edge_command", required=True)
+
+    def common(p):
+        p.add_argument("-c", "--config", default=default_config,
+                       help="the site (used when pnsboxd is not running)")
+        p.add_argument("--state-dir", default=default_state, help="where pnsbox keeps its state")
+        p.add_argument("--socket", default=os.environ.get("PNSBOX_SOCKET", "/run/pnsbox/control.sock"),
+                       help="pnsboxd's control socket")
+        p.add_argument("--author", help="who (default: the user running pnsbox)")
+        return p
+
+    token = sub.add_parser("token", help="one-time enrollment tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    add = common(token_sub.add_parser("add", help="a new token for OPD's edge (printed once)"))
+    add.add_argument("opd", metavar="OPD")
+    add.add_argument("--expires", default="24h", help="lifetime: 30m, 24h, 7d (default 24h; at most 30d)")
+    common(token_sub.add_parser("list", help="the tokens: OPD, state, expiry"))
+    common(sub.add_parser("list", help="tunnelled OPDs and their edges"))
+    for name, what in (("disable", "cut an OPD's edge off (revoke)"), ("enable", "let a disabled edge in again")):
+        common(sub.add_parser(name, help=what)).add_argument("opd", metavar="OPD")
+    return parser
+
+
+def _ask(args, method: str, endpoint: str, body: dict | None = None) -> tuple[int, dict]:
+    """(status, reply) through pnsboxd, or from the same code in process."""
+    from ..cli import _actor
+
+    who, origin, port = _actor()
+    author = args.author or who
+    if args.socket and os.path.exists(args.socket):
+        from ..daemon.api import call
+
+        return call(args.socket, method, endpoint, {**(body or {}), "author": author, "from": origin, "port": port})
+    from ..edge import hub
+    from ..edge.book import EdgeBook
+    from ..load import load_site
+    from ..store import AuditLog
+    from ..validate import build
+
+    book, audit = EdgeBook(args.state_dir), AuditLog(args.state_dir)
+    config = build(load_site(args.config))
+    try:
+        if endpoint == "/edges":
+            return 200, hub.listing(book, config)
+        if endpoint == "/edges/tokens":
+            return 200, hub.issue_token(book, audit, config, body["opd"], body["expires"], author, origin)
+        return 200, hub.set_disabled(book, audit, body["opd"], endpoint.endswith("disable"), author, origin)
+    except LookupError as exc:
+        return 404, {"error": str(exc).strip("'\"")}
+    except ValueError as exc:
+        return 400, {"error": str(exc)}
+
+
+def _when(timestamp: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp)) if timestamp else "-"
+
+
+def run(args) -> int:
+    if args.edge_command == "token" and args.token_command == "add":
+        status, reply = _ask(args, "POST", "/edges/tokens", {"opd": args.opd, "expires": args.expires})
+    elif args.edge_command in ("disable", "enable"):
+        status, reply = _ask(args, "POST", f"/edges/{args.edge_command}", {"opd": args.opd})
+    else:
+        status, reply = _ask(args, "GET", "/edges")
+    if status != 200:
+        print(f"{'refused' if status == 403 else 'error'}: {reply.get('error')}", file=sys.stderr)
+        return {400: EXIT_CONFIG, 404: EXIT_CONFIG, 403: EXIT_REFUSED}.get(status, EXIT_KERNEL)
+    if args.edge_command == "token" and args.token_command == "add":
+        print(reply["token"])
+        print(f"token {reply['id']} enrols the edge of {reply['opd']} once, until {_when(reply['expires'])}; "
+              "it is shown only now", file=sys.stderr)
+    elif args.edge_command == "token":
+        print(f"{'id':>4}  {'opd':<20} {'state':<8} {'expires':<21} {'used':<21} author")
+        for t in reply["tokens"]:
+            print(f"{t['id']:>4}  {t['opd']:<20} {t['state']:<8} {_when(t['expires']):<21} {_when(t['used']):<21} "
+                  f"{t['author']}")
+    elif args.edge_command == "list":
+        print(f"{'opd':<20} {'edge':<10} {'tunnel':<18} {'key since':<21} public key")
+        for opd, e in reply["edges"].items():
+            state = ("disabled" if e.get("disabled") else "enrolled") if e["enrolled"] else "none yet"
+            state += "" if e["in_config"] else " (not in config)"
+            print(f"{opd:<20} {state:<10} {e.get('tunnel_address', '-'):<18} {_when(e.get('key_since')):<21} "
+                  f"{e.get('public_key', '-')}")
+    else:
+        print(f"{reply['opd']}: edge {'disabled' if reply['disabled'] else 'enabled'}")
+    return 0

@@ -1,0 +1,83 @@
+"""pnsboxd's /edges routes over its real control socket (a Daemon on a temporary state
+directory, its running config set as an apply would): tokens, enrollment, refusals, audit."""
+
+import threading
+
+import pytest
+
+from pnsbox.daemon.api import call, serve
+from pnsbox.daemon.core import Daemon
+from pnsbox.edge.keys import new_private_key, public_key
+from pnsbox.load import load_text
+from pnsbox.validate import build
+
+SITE = """\
+site:
+  name: test
+  uplink: {interface: wan0, address: 198.51.100.2/24, gateway: 198.51.100.1, bandwidth: 1gbit}
+  wireguard: {tunnel: 10.255.0.0/16, listen_port: 51999}
+opds:
+  dinkes: {name: Dinkes, subnet: 10.21.0.0/24, link: {interface: opd-dinkes}}
+  disdik: {name: Disdik, subnet: 10.61.0.0/24, link: {wireguard: {}}}
+"""
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    running = Daemon(str(tmp_path / "state"))
+    running.config = build(load_text(SITE))
+    server = serve(str(tmp_path / "control.sock"), running)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield running, str(tmp_path / "control.sock")
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_admins_token_enrols_an_edge_which_gets_its_tunnel(daemon):
+    running, sock = daemon
+    status, issued = call(sock, "POST", "/edges/tokens", {"opd": "disdik", "expires": "1h", "author": "ana"})
+    assert status == 200 and issued["token"].startswith("pnsbox-")
+    key = public_key(new_private_key())
+    status, enrolled = call(sock, "POST", "/edges/enroll", {"token": issued["token"], "public_key": key,
+                                                             "from": "web:203.0.113.9"})
+    assert status == 200, enrolled
+    assert (enrolled["opd"], enrolled["tunnel_address"], enrolled["subnets"]) == ("disdik", "10.255.0.2/16",
+                                                                                   ["10.61.0.0/24"])
+    assert enrolled["hub"] == {"public_key": public_key((running.state_dir / "wireguard-hub.key").read_text().strip()),
+                               "tunnel_address": "10.255.0.1", "listen_port": 51999, "tunnel": "10.255.0.0/16"}
+    status, listed = call(sock, "GET", "/edges")
+    assert listed["edges"]["disdik"]["public_key"] == key and listed["tokens"][0]["state"] == "used"
+    assert "digest" not in listed["tokens"][0] and "credential" not in listed["edges"]["disdik"]
+    actions = [(e["action"], e["actor"]) for e in running.audit.entries()]
+    assert actions == [("edge-token-add", "ana"), ("edge-enroll", "edge:disdik")]
+
+
+def test_a_used_token_is_refused_with_403_and_the_refusal_is_audited(daemon):
+    running, sock = daemon
+    token = call(sock, "POST", "/edges/tokens", {"opd": "disdik"})[1]["token"]
+    assert call(sock, "POST", "/edges/enroll", {"token": token, "public_key": public_key(new_private_key())})[0] == 200
+    before = (running.state_dir / "edges.json").read_bytes()
+    status, reply = call(sock, "POST", "/edges/enroll", {"token": token, "public_key": public_key(new_private_key())})
+    assert status == 403 and reply["refused"] and "already used" in reply["error"]
+    assert (running.state_dir / "edges.json").read_bytes() == before
+    assert running.audit.entries()[-1]["action"] == "edge-enroll-refused"
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"opd": "dinkes"}, 404, "OPD dinkes has no WireGuard link"),
+    ({"opd": "nope"}, 404, "no OPD named nope"),
+    ({"opd": "disdik", "expires": "forever"}, 400, "is not a lifetime"),
+    ({}, 400, "give `opd`"),
+])
+def test_bad_token_requests_are_answered_plainly(daemon, body, status, message):
+    got, reply = call(daemon[1], "POST", "/edges/tokens", body)
+    assert got == status and message in reply["error"], reply
+
+
+def test_disabling_an_edge_is_recorded_and_audited(daemon):
+    running, sock = daemon
+    token = call(sock, "POST", "/edges/tokens", {"opd": "disdik"})[1]["token"]
+    call(sock, "POST", "/edges/enroll", {"token": token, "public_key": public_key(new_private_key())})
+    assert call(sock, "POST", "/edges/disable", {"opd": "disdik"}) == (200, {"opd": "disdik", "disabled": True})
+    assert call(sock, "GET", "/edges")[1]["edges"]["disdik"]["disabled"]
+    assert running.audit.entries()[-1]["action"] == "edge-disable"
