@@ -38,7 +38,7 @@ SAME_APP = {
     "NetBIOS": {"netbios", "smb"}, "RDP": {"rdp"}, "SMTP": {"smtp"}, "IMAP": {"imap"},
     "IMAPS": {"imap"}, "POP3": {"pop3"}, "FTP_CONTROL": {"ftp"}, "FTP_DATA": {"ftp"},
     "BitTorrent": {"bittorrent"}, "OpenVPN": {"openvpn"}, "WireGuard": {"wireguard"},
-    "IPSec": {"ipsec"}, "SIP": {"sip"}, "RTP": {"sip"}, "SRTP": {"stun"}, "STUN": {"stun"},
+    "IPSec": {"ipsec"}, "SIP": {"sip"}, "RTP": {"rtp"}, "SRTP": {"rtp"}, "STUN": {"stun"},
     "ICMP": {"icmp"}, "ICMPV6": {"icmp"}, "IGMP": {"igmp"}, "Zoom": {"zoom"},
     "WhatsApp": {"whatsapp"}, "Spotify": {"spotify"}, "Dropbox": {"dropbox"},
     "ApplePush": {"apple-push"}, "Google": {"google"}, "Telegram": {"telegram"},

@@ -13,8 +13,9 @@ the engine the same bound as `inspect_limit` so that every queued flow ends with
 
 from __future__ import annotations
 
-from . import dns, http, quic, ssh, tls
+from . import bittorrent, dns, ftp, http, ike, openvpn, quic, rtp, sip, ssh, stun, tls, wireguard
 from .catalog import PROTOCOL_APPS, UNKNOWN_APP, App, Catalog, default_catalog
+from .expect import CALL_SECONDS, FTP_SECONDS, Expectations
 from .flows import Flow, FlowTable
 from .names import NameMemory
 from .packet import TCP, TCP_ACK, TCP_SYN, UDP, parse
@@ -28,7 +29,10 @@ _TLS_FIRST_BYTES = frozenset({20, 21, 22, 23})
 _PROTOCOL_APPS = frozenset(PROTOCOL_APPS)
 _PROTO_OF = {"dns": UDP, "mdns": UDP, "quic": UDP, "http": TCP, "tls": TCP, "ssh": TCP}
 # protocols that carry many applications: their port says nothing about which one
+# payload protocols that are their own application
+_SELF_NAMED = frozenset({"bittorrent", "openvpn", "ftp"})
 _CARRIERS = frozenset({"http", "tls", "quic", "stun"})
+_FTP_WATCH = 256   # packets of an FTP control flow read for PORT/PASV after its verdict
 # what _inspect tells packet()
 _DECIDED, _WAIT, _GIVE_UP = 0, 1, 2
 
@@ -55,6 +59,7 @@ class Engine:
         self.inspect_limit = inspect_limit
         self.stats = Stats()
         self._protocol_apps = {name: self.catalog.apps[name] for name in PROTOCOL_APPS}
+        self.expected = Expectations()
 
     def packet(self, data: bytes, now: float = 0.0) -> Verdict | None:
         """Classify one IP packet; the flow's verdict once known, else None."""
@@ -76,7 +81,17 @@ class Engine:
             if proto != TCP and proto != UDP:
                 app = self.catalog.by_protocol(proto)
                 return self._done(flow, app or UNKNOWN_APP, PORT if app else NONE, None, None)
+            if self.expected:
+                expected = (self.expected.find(proto, dst, dport, now)
+                            or self.expected.find(proto, src, sport, now))
+                if expected is not None:
+                    if not expected.media:
+                        self._payload(flow, expected.app, expected.protocol + "-data")
+                        return flow.verdict
+                    flow.expected = expected
         elif flow.verdict is not None:
+            if flow.watch and end > start:
+                self._watch(flow, data[start:end], proto, src, now)
             return flow.verdict
 
         flow.packets += 1
@@ -133,7 +148,51 @@ class Engine:
                 return _WAIT
             if found is not None:
                 return self._found(flow, "quic", found, from_client, server, now)
+        outcome = self._udp_payload(flow, payload, from_client, server, now)
+        if outcome is not None:
+            return outcome
         return _GIVE_UP if flow.pending is None else _WAIT
+
+    def _udp_payload(self, flow, payload, from_client, server, now) -> int | None:
+        """The UDP protocols read from their own structure, on any port."""
+        if payload[0] < 0x40:
+            types = stun.attributes(payload)
+            if types is not None:
+                return self._call(flow, "stun", stun.application(types), server, now)
+        expected = flow.expected
+        if expected is not None and rtp.media(payload):
+            return self._call(flow, "rtp", expected.app, server, now)
+        if openvpn.reset(payload):
+            return self._payload(flow, "openvpn")
+        if wireguard.handshake(payload):
+            return self._payload(flow, "wireguard")
+        if ike.message(payload):
+            return self._payload(flow, "ipsec")
+        if bittorrent.udp_message(payload):
+            return self._payload(flow, "bittorrent")
+        if sip.message(payload):
+            for address, port in sip.media(payload):
+                self.expected.add(UDP, address, port, "rtp", "sip", True, CALL_SECONDS, now)
+            return self._payload(flow, "sip")
+        probe = flow.probe
+        if probe is not None:
+            kind, value, side = probe
+            if kind == "utp":
+                if side != from_client and bittorrent.utp_answers(payload, value):
+                    return self._payload(flow, "bittorrent")
+            elif side == from_client:
+                found = rtp.header(payload)
+                if found is not None and rtp.follows(value, found):
+                    return self._call(flow, "rtp", None, server, now)
+        syn = bittorrent.utp_syn(payload)
+        if syn is not None:
+            flow.probe = ("utp", syn, from_client)
+            return _WAIT
+        found = rtp.header(payload)
+        if found is not None:
+            flow.probe = ("rtp", found, from_client)
+            return _WAIT
+        return None
 
     def _tcp(self, flow, payload, seq, from_client, sport, dport, server, now) -> int:
         stream = flow.stream
@@ -161,6 +220,10 @@ class Engine:
         flow.stream = None
         if found is None:
             return _GIVE_UP if flow.pending is None else _WAIT
+        if protocol in _SELF_NAMED:
+            return self._payload(flow, protocol)
+        if protocol == "stun":
+            return self._call(flow, "stun", stun.application(found), server, now)
         return self._found(flow, protocol, found, from_client, server, now)
 
     @staticmethod
@@ -201,7 +264,46 @@ class Engine:
         message = dns.parse(data[2:2 + ((data[0] << 8) | data[1])])
         return None if message is None else self._dns(flow, message, server, now)
 
+    def _watch(self, flow: Flow, payload: bytes, proto: int, sender: bytes, now: float) -> None:
+        """A decided FTP control flow: where its next data connection goes."""
+        flow.watch -= 1
+        endpoint = ftp.data_endpoint(payload, sender)
+        if endpoint is not None:
+            self.expected.add(proto, endpoint[0], endpoint[1], flow.verdict.app, "ftp", False,
+                              FTP_SECONDS, now)
+
     # --- verdicts ---
+
+    def _payload(self, flow: Flow, app_name: str, protocol: str | None = None) -> int:
+        """A protocol that is its own application (BitTorrent, OpenVPN, ...): no name, port
+        or address range can say better."""
+        app = self.catalog.apps.get(app_name, UNKNOWN_APP)
+        self._done(flow, app, INSPECTED, None, protocol or app_name)
+        return _DECIDED
+
+    def _call(self, flow: Flow, protocol: str, hint: str | None, server, now) -> int:
+        """STUN or RTP: whose call? What its attributes say, else what an earlier exchange
+        on the same socket said, else the server's DNS name or address range. The socket
+        of an identified call is remembered for the calls' other flows (ICE, media)."""
+        catalog = self.catalog
+        app = catalog.apps.get(hint) if hint else None
+        confidence, name = INSPECTED, None
+        if app is None and flow.expected is not None:
+            app = catalog.apps.get(flow.expected.app)
+        if app is None:
+            name = self.names.name_of(server[0], now)
+            app = catalog.by_name(name) if name else None
+            confidence = DNS
+            if app is None:
+                app, confidence = catalog.by_address(server[0]), ADDRESS
+            if app is None:
+                app, confidence = catalog.apps.get(protocol, UNKNOWN_APP), INSPECTED
+        if app.name != protocol and flow.expected is None:
+            self.expected.add(UDP, flow.client, flow.client_port, app.name, protocol, True,
+                              CALL_SECONDS, now)
+        self._done(flow, app, confidence, name, protocol)
+        return _DECIDED
+
 
     def _decide(self, flow, protocol: str, name: str | None, server: tuple[bytes, int], now) -> int:
         """Verdict for a flow whose protocol inspection recognised: its name, else a service
@@ -260,6 +362,8 @@ class Engine:
     def _done(self, flow: Flow, app: App, confidence: str, name, protocol) -> Verdict:
         verdict = Verdict(app.name, app.category, confidence, name, protocol, app.id, app.category_id)
         flow.done(verdict)
+        if app.name == "ftp" and protocol != "ftp-data":
+            flow.watch = _FTP_WATCH
         self.stats.by_confidence[confidence] += 1
         return verdict
 
@@ -275,4 +379,21 @@ def _tcp_protocol(data) -> tuple[str, object]:
         found = ssh.banner(data)
         if found is not None:
             return "ssh", found
-    return "http", http.request_host(data)
+    elif first == 0x13:
+        found = bittorrent.handshake(data)
+        if found is not None:
+            return "bittorrent", found
+    elif first < 0x06:  # a length prefix: OpenVPN records
+        found = openvpn.tcp_reset(data)
+        if found is not None:
+            return "openvpn", found
+    if first < 0x40:
+        found = stun.tcp_message(data)
+        if found is not None:
+            return "stun", found
+    found = http.request_host(data)
+    if found is not None and found is not MORE and bittorrent.tracker_request(bytes(data[:2048])):
+        return "bittorrent", True
+    if found is None and first == 0x32 and ftp.banner(bytes(data[:256])):
+        return "ftp", True
+    return "http", found

@@ -22,7 +22,8 @@ class Flow:
     """Inspection state of one flow; once `verdict` is set the rest is dropped."""
 
     __slots__ = ("verdict", "packets", "client", "client_port", "pending", "pending_name",
-                 "stream", "stream_from_client", "next_seq", "quic", "questions")
+                 "stream", "stream_from_client", "next_seq", "quic", "questions", "probe",
+                 "expected", "watch")
 
     def __init__(self, client: bytes, client_port: int):
         self.verdict = None
@@ -36,11 +37,15 @@ class Flow:
         self.next_seq = 0
         self.quic = None                  # quic.ClientInitials while a QUIC hello is read
         self.questions = 0                # DNS questions not answered yet
+        self.probe = None                 # (kind, value, from_client) of a two-packet rule
+        self.expected = None              # expect.Expected: an announced media endpoint
+        self.watch = 0                    # packets of a decided FTP control flow still read
 
     def done(self, verdict) -> None:
         self.verdict = verdict
         self.stream = None
         self.quic = None
+        self.probe = None
 
 
 class FlowTable:

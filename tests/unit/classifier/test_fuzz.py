@@ -124,3 +124,71 @@ def test_engine_never_raises(packets):
     engine.conclude()
     assert engine.stats.errors == 0
     assert len(engine.flows) <= 8
+
+
+PAYLOAD_SEEDS = [
+    b"\x13BitTorrent protocol" + bytes(48),
+    b"d1:ad2:id20:" + bytes(20) + b"e1:q4:ping1:t2:aa1:y1:qe",
+    bytes.fromhex("4100530210eeb2f00000000000000000e7f50000"),
+    b"\x38" + b"\x11" * 8 + b"\xaa" * 20 + b"\0\0\0\x01\x60\0\0\0" + bytes(5),
+    b"\x00\x0e\x38" + b"\x11" * 8 + bytes(5),
+    b"\x01\0\0\0" + bytes(144),
+    b"\x12" * 8 + bytes(8) + bytes([33, 0x20, 34, 0x08]) + bytes(4) + (36).to_bytes(4, "big") + bytes(8),
+    bytes.fromhex("000300302112a442b2343f6e67f41d58acba639f000f000472c64bc6803700040000000280080004000000068006000400000000"),
+    b"\x80\x08\x6f\xae\0\0\x04\xd8\x37\x96\xcb\x71" + bytes(40),
+    b"INVITE sip:a@b SIP/2.0\r\n\r\nc=IN IP4 10.0.0.1\r\nm=audio 30000 RTP/AVP 0\r\n",
+    b"227 Entering Passive Mode (10,0,0,1,100,85).\r\n",
+    b"229 Entering Extended Passive Mode (|||6446|)\r\nEPRT |2|::1|5282|\r\n",
+]
+payload_inputs = st.one_of(st.binary(max_size=300), mutated(PAYLOAD_SEEDS))
+
+
+@FAST
+@given(payload_inputs)
+def test_payload_recognisers_never_raise(data):
+    from pnsbox.classifier import bittorrent, ftp, ike, openvpn, rtp, sip, stun, wireguard
+    bittorrent.handshake(data)
+    bittorrent.tracker_request(data)
+    bittorrent.udp_message(data)
+    syn = bittorrent.utp_syn(data)
+    bittorrent.utp_answers(data, syn or (0, 0))
+    openvpn.reset(data)
+    openvpn.tcp_reset(data)
+    wireguard.handshake(data)
+    ike.message(data)
+    types = stun.attributes(data)
+    stun.application(types or [])
+    stun.tcp_message(data)
+    rtp.header(data)
+    rtp.media(data)
+    sip.message(data)
+    sip.media(data)
+    ftp.banner(data)
+    ftp.data_endpoint(data, bytes(4))
+
+
+@SOME
+@given(st.lists(st.tuples(st.booleans(), payload_inputs), min_size=1, max_size=12))
+def test_engine_never_raises_on_payload_protocols(steps):
+    engine = Engine(max_flows=8, inspect_limit=6)
+    for now, (tcp_side, payload) in enumerate(steps):
+        maker = tcp if tcp_side else udp
+        packet = (maker("10.0.0.1", 40000, "10.0.0.2", 21, payload) if now % 2 == 0
+                  else maker("10.0.0.2", 21, "10.0.0.1", 40000, payload))
+        engine.packet(packet, float(now))
+    engine.conclude()
+    assert engine.stats.errors == 0
+    assert len(engine.flows) <= 8
+    assert len(engine.expected) <= engine.expected.max_entries
+
+
+def test_a_flood_of_new_flows_keeps_every_table_bounded():
+    engine = Engine(max_flows=1000)
+    engine.expected.max_entries = 500
+    teams = bytes.fromhex("000300302112a442b2343f6e67f41d58acba639f000f000472c64bc680370004000000028008000400000006")
+    teams = teams[:2] + (len(teams) - 20).to_bytes(2, "big") + teams[4:]
+    for i in range(20000):
+        a, b = divmod(i, 250)
+        engine.packet(udp(f"10.9.{a % 250}.{b + 1}", 1024 + i % 60000, "198.51.100.1", 3478, teams), float(i))
+    assert len(engine.flows) == 1000 and engine.flows.evicted == 19000
+    assert len(engine.expected) == 500
