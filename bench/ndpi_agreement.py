@@ -13,7 +13,12 @@ For every flow nDPI names (its label is not Unknown) the engine's verdict for th
 Prints a table per nDPI protocol, then `total: N flows, A agreed (P%)`. Not a pass/fail
 test: it exits 0 whatever the numbers. `-v` lists every disagreement.
 
-    .venv/bin/python bench/ndpi_agreement.py [CORPUS_DIR] [-v]
+A peer column: when Debian's `ndpiReader` (package libndpi-bin, nDPI 4.2) is installed, it
+reads the same captures in the same run (with -t, as the corpus's own command line) and its
+labels are scored against the corpus's by the same rule (its protocol, either part of its
+label, must be the expected one; for DNS/HTTP/TLS/QUIC/SSH/MDNS its name must match too).
+
+    .venv/bin/python bench/ndpi_agreement.py [CORPUS_DIR] [-v] [--no-peer]
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -54,14 +62,14 @@ PROTO = re.compile(r"\[proto: (?:[A-Za-z0-9_]+:)?[\d.]+/(?P<name>[^\]]+)\]")
 HOST = re.compile(r"\[Hostname/SNI: (?P<v>[^\]]*)\]")
 
 
-def expected_flows(path: Path):
+def expected_flows(path: Path, named_only: bool = True):
     """(flow key, nDPI protocol, nDPI application, host or None) per flow nDPI names."""
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         match = FLOW.match(line)
         if not match:
             continue
         label = PROTO.search(match["rest"])["name"]
-        if label == "Unknown":
+        if label == "Unknown" and named_only:
             continue
         master, _, app = label.partition(".")
         host = HOST.search(match["rest"])
@@ -86,6 +94,28 @@ def judge(master: str, app: str, host: str | None, verdict) -> str:
     return "agreed" if verdict.app in same else "disagreed"
 
 
+def peer_labels(capture: Path) -> dict | None:
+    """Flow key -> (protocol, application, host) as Debian's ndpiReader labels `capture`."""
+    reader = shutil.which("ndpiReader")
+    if reader is None:
+        return None
+    with tempfile.NamedTemporaryFile(suffix=".out") as out:
+        subprocess.run([reader, "-i", str(capture), "-q", "-t", "-v", "2", "-w", out.name],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120, check=False)
+        return {key: (master, app, host)
+                for key, master, app, host in expected_flows(Path(out.name), named_only=False)}
+
+
+def judge_peer(master: str, app: str, host: str | None, label) -> str:
+    if label is None or label[0] == "Unknown":
+        return "unknown"
+    if not {master, app} & {label[0], label[1]}:
+        return "disagreed"
+    if master in NAMED and host is not None and (label[2] or "").lower() != host.lower():
+        return "disagreed"
+    return "agreed"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS,
@@ -93,6 +123,7 @@ def main(argv=None) -> int:
     parser.add_argument("--inspect-limit", type=int, default=None,
                         help="packets per flow the engine inspects (default: the engine's)")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every disagreement")
+    parser.add_argument("--no-peer", action="store_true", help="do not run ndpiReader beside")
     args = parser.parse_args(argv)
 
     catalog = load_catalog()
@@ -114,20 +145,27 @@ def main(argv=None) -> int:
             last = timestamp
         engine.conclude(last)
         verdicts = {key: flow.verdict for key, flow in engine.flows.items()}
+        peer = None if args.no_peer else peer_labels(capture)
         for key, master, app, host in expected_flows(expected):
             verdict = verdicts.get(key)
             outcome = judge(master, app, host, verdict)
             rows[master]["flows"] += 1
             rows[master][outcome] += 1
+            if peer is not None:
+                rows[master]["peer " + judge_peer(master, app, host, peer.get(key))] += 1
             if outcome != "agreed":
                 ours = "-" if verdict is None else (
                     f"{verdict.protocol or '-'}/{verdict.app} {verdict.confidence} {verdict.name!r}")
                 misses.append(f"{capture.name}: nDPI {master}.{app} {host!r} | engine {ours}")
 
-    print(f"{'protocol':<16}{'flows':>7}{'agreed':>8}{'disagreed':>11}{'unknown':>9}")
+    with_peer = any(r["peer agreed"] + r["peer disagreed"] + r["peer unknown"] for r in rows.values())
+    peer_head = f"{'ndpiReader':>12}" if with_peer else ""
+    print(f"{'protocol':<16}{'flows':>7}{'agreed':>8}{'disagreed':>11}{'unknown':>9}{peer_head}")
     for master in sorted(rows, key=lambda m: (-rows[m]["flows"], m)):
         row = rows[master]
-        print(f"{master:<16}{row['flows']:>7}{row['agreed']:>8}{row['disagreed']:>11}{row['unknown']:>9}")
+        peer_cell = f"{row['peer agreed']:>12}" if with_peer else ""
+        print(f"{master:<16}{row['flows']:>7}{row['agreed']:>8}{row['disagreed']:>11}{row['unknown']:>9}"
+              f"{peer_cell}")
     if args.verbose:
         print("\ndisagreements and unknowns:")
         for line in misses:
@@ -139,6 +177,10 @@ def main(argv=None) -> int:
     flows = sum(r["flows"] for r in rows.values())
     agreed = sum(r["agreed"] for r in rows.values())
     print(f"total: {flows} flows, {agreed} agreed ({100 * agreed / max(flows, 1):.1f}%)")
+    if with_peer:
+        peer = sum(r["peer agreed"] for r in rows.values())
+        print(f"peer (Debian's ndpiReader, same captures, same run): {peer} agreed "
+              f"({100 * peer / max(flows, 1):.1f}%)")
     return 0
 
 
