@@ -54,56 +54,199 @@ class Source:
         return Problem(file, line, dotted(path), message)
 
 
-def _scalar(loader, node: yaml.ScalarNode):
-    return loader.construct_object(node, deep=True)
+# Bounds on what one parse may cost: linear in the text, so time and memory stay bounded
+# whatever a file (or a request to pnsboxd, or a web UI edit) holds. A site of 1,000 OPDs is
+# about 0.6 MB and 90,000 YAML events.
+MAX_FILE_BYTES = 8 << 20  # per file
+MAX_NODES = 400_000  # per site, all its files together
+MAX_DEPTH = 24  # a site nests about 8 levels deep
+_STR, _MERGE = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
+_SCALAR_TAGS = {"tag:yaml.org,2002:" + t for t in ("null", "bool", "int", "float", "str", "timestamp")}
+_COLLECTION_TAGS = {None, "!", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"}
+_NOT_A_KEY = object()
 
 
-def _convert(loader, node, path, file, lines, problems):
-    """Walk a composed YAML node, recording lines and refusing duplicate keys."""
-    lines[path] = (file, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
-        out: dict = {}
-        for key_node, value_node in node.value:
-            key = _scalar(loader, key_node) if isinstance(key_node, yaml.ScalarNode) else None
-            if not isinstance(key, (str, int, float, bool)):
-                problems.append(Problem(file, key_node.start_mark.line + 1, dotted(path),
+class _Refused(Exception):
+    """The text is not a site file we parse (syntax, aliases, too big or too deep): one problem."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
+class Budget:
+    """Nodes left for the whole site (shared by its files)."""
+
+    def __init__(self, nodes: int = MAX_NODES):
+        self.nodes = nodes
+
+
+def _line_at(text: str, index: int) -> int:
+    return text.count("\n", 0, max(0, index)) + 1
+
+
+def decode(data: bytes, file: str) -> str:
+    """UTF-8 bytes -> text, or a ConfigError naming the line of the first byte that is not."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError([Problem(file, line, "", f"not UTF-8 text: byte 0x{data[exc.start]:02x} at column "
+                                                   f"{column} (save the file as UTF-8)")]) from None
+
+
+def _scalar(loader, event, memo: dict):
+    """A scalar's value as SafeLoader would construct it; plain scalars are resolved once per text."""
+    plain = event.implicit[0] and event.tag is None
+    if plain:
+        known = memo.get(event.value, memo)
+        if known is not memo:
+            return known
+    if plain:  # the resolver's own table, without its per-call overhead
+        tag = next((tag for tag, pattern in loader.yaml_implicit_resolvers.get(event.value[:1], ())
+                    if pattern.match(event.value)), _STR)
+    else:
+        tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit) if event.tag in (None, "!") else event.tag
+    if tag == _STR:
+        return event.value
+    if tag == _MERGE:
+        raise _Refused(event.start_mark.line + 1, "merge keys (<<) are not used in a site file: write the keys out")
+    if tag not in _SCALAR_TAGS:
+        raise _Refused(event.start_mark.line + 1, f"YAML tag {event.tag} is not used in a site file")
+    value = loader.yaml_constructors[tag](loader, yaml.ScalarNode(tag, event.value, event.start_mark,
+                                                                  event.end_mark, event.style))
+    if plain:
+        memo[event.value] = value
+    return value
+
+
+class _Frame:
+    """A mapping or sequence being built; for a mapping, the key waiting for its value."""
+
+    __slots__ = ("value", "path", "key", "key_line")
+
+    def __init__(self, value, path):
+        self.value, self.path, self.key, self.key_line = value, path, None, 0
+
+
+def _build(loader, file: str, prefix: tuple, budget: Budget, lines: dict, problems: list) -> object:
+    """One document from the parser's events, iteratively: bounded depth and node count, no
+    anchors or aliases (nothing a site needs, and how a few hundred bytes expand to gigabytes),
+    lines recorded for every value, duplicate keys refused."""
+    memo: dict = {}
+    stack: list[_Frame] = []
+    root = _NOT_A_KEY
+    loader.get_event()  # StreamStart
+    if loader.check_event(yaml.StreamEndEvent):
+        return None
+    loader.get_event()  # DocumentStart
+    while True:
+        event = loader.get_event()
+        kind = type(event)
+        if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            done = stack.pop()
+            value = done.value
+            start = None
+        else:
+            line = event.start_mark.line + 1
+            if kind is yaml.AliasEvent or getattr(event, "anchor", None) is not None:
+                raise _Refused(line, "YAML anchors and aliases (&name, *name) are not used in a site file: "
+                                     "write the value out")
+            budget.nodes -= 1
+            if budget.nodes < 0:
+                raise _Refused(line, f"too many values: a site holds at most {MAX_NODES:,} YAML nodes")
+            parent = stack[-1] if stack else None
+            is_key = parent is not None and isinstance(parent.value, dict) and parent.key is None
+            if kind is yaml.ScalarEvent:
+                value = _scalar(loader, event, memo)
+                start = None
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                if event.tag not in _COLLECTION_TAGS:
+                    raise _Refused(line, f"YAML tag {event.tag} is not used in a site file")
+                if len(stack) >= MAX_DEPTH:
+                    raise _Refused(line, f"nested deeper than {MAX_DEPTH} levels")
+                start = {} if kind is yaml.MappingStartEvent else []
+                value = start
+            else:
+                raise _Refused(line, f"unexpected YAML event {kind.__name__}")
+            if is_key:
+                parent.key_line = line
+                path = None  # a key that is a collection: refused when it ends
+            elif parent is None:
+                path = prefix
+            elif parent.path is None or parent.key is _NOT_A_KEY:
+                path = None  # inside something refused: no lines
+            else:
+                path = parent.path + (len(parent.value) if isinstance(parent.value, list) else parent.key,)
+            if path is not None:
+                lines[path] = (file, line)
+            if start is not None:
+                stack.append(_Frame(start, path))
+                continue
+        # `value` is complete: place it in its parent
+        if not stack:
+            root = value
+            break
+        parent = stack[-1]
+        if isinstance(parent.value, list):
+            parent.value.append(value)
+        elif parent.key is None:
+            if isinstance(value, (str, int, float, bool)):
+                parent.key = str(value)
+            else:
+                parent.key = _NOT_A_KEY
+                problems.append(Problem(file, parent.key_line, dotted(parent.path or ()),
                                         "mapping keys must be plain scalars"))
-                continue
-            key = str(key)
-            if key in out:
-                first = lines[path + (key,)][1]
-                problems.append(Problem(file, key_node.start_mark.line + 1, dotted(path + (key,)),
+            if parent.key is not _NOT_A_KEY and parent.key in parent.value:
+                first = lines.get((parent.path or ()) + (parent.key,), (file, 0))[1]
+                problems.append(Problem(file, parent.key_line, dotted((parent.path or ()) + (parent.key,)),
                                         f"duplicate key (first given on line {first})"))
-                continue
-            out[key] = _convert(loader, value_node, path + (key,), file, lines, problems)
-            lines[path + (key,)] = (file, key_node.start_mark.line + 1)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_convert(loader, item, path + (i,), file, lines, problems)
-                for i, item in enumerate(node.value)]
-    return _scalar(loader, node)
+                parent.key = _NOT_A_KEY
+        else:
+            if parent.key is not _NOT_A_KEY:
+                parent.value[parent.key] = value
+                if parent.path is not None:
+                    lines[parent.path + (parent.key,)] = (file, parent.key_line)
+            parent.key = None
+    loader.get_event()  # DocumentEnd
+    if not loader.check_event(yaml.StreamEndEvent):
+        raise _Refused(loader.peek_event().start_mark.line + 1, "a site file holds one YAML document (found a second)")
+    return root
 
 
-def parse_yaml(text: str, file: str, prefix: tuple = ()) -> tuple[object, dict, list[Problem]]:
-    """Parse one YAML document; returns (data, lines, problems)."""
+def parse_yaml(text: str, file: str, prefix: tuple = (), budget: Budget | None = None,
+               ) -> tuple[object, dict, list[Problem]]:
+    """Parse one YAML document; returns (data, lines, problems). Data is None when the text
+    could not be parsed (its one problem says why)."""
     lines: dict = {}
     problems: list[Problem] = []
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)  # the C parser when libyaml is there
+    if len(text) > MAX_FILE_BYTES:
+        return None, lines, [Problem(file, 0, dotted(prefix), f"file too large: {len(text):,} characters, "
+                                                              f"a site file holds at most {MAX_FILE_BYTES >> 20} MiB")]
+    loader = None
     try:
-        node = loader.get_single_node()
-        if node is None:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)  # the C parser when libyaml is there
+        data = _build(loader, file, prefix, budget or Budget(), lines, problems)
+        if data is None:
             return {}, {prefix: (file, 1)}, []
-        data = _convert(loader, node, prefix, file, lines, problems)
+    except _Refused as exc:
+        return None, lines, [Problem(file, exc.line, dotted(prefix), exc.message)]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
         what = exc.problem or str(exc)
         return None, lines, [Problem(file, line, dotted(prefix), f"YAML syntax error: {what}")]
-    except yaml.YAMLError as exc:
-        return None, lines, [Problem(file, 0, dotted(prefix), f"YAML error: {exc}")]
+    except yaml.YAMLError as exc:  # the reader: a character YAML does not allow
+        position = getattr(exc, "position", None)
+        line = _line_at(text, position) if isinstance(position, int) else 0
+        return None, lines, [Problem(file, line, dotted(prefix), f"YAML error: {exc}")]
+    except UnicodeEncodeError as exc:  # text with lone surrogates (JSON can carry them)
+        return None, lines, [Problem(file, _line_at(text, exc.start), dotted(prefix), "not UTF-8 text: a lone "
+                                     "surrogate character (\\ud800-\\udfff)")]
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, lines, problems
 
 
@@ -121,46 +264,79 @@ def _require_mapping(data, file, path, problems):
         problems.append(Problem(file, 1, dotted(path), "must be a mapping"))
 
 
-def load_site(directory: str | Path) -> Source:
-    """Load `DIR/pnsbox.yaml` and any `DIR/opds/*.yaml` into one Source."""
+def read_site(directory: str | Path) -> dict[str, str]:
+    """The files that make a site, by name relative to it (pnsbox.yaml, opds/NAME.yaml), as
+    text; a file too large or not UTF-8 is a ConfigError naming it (and the line)."""
     directory = Path(directory)
     main = directory / MAIN_FILE if directory.is_dir() else directory
     if not main.is_file():
         raise ConfigError([Problem(str(main), 0, "", "no such config file")])
-    problems: list[Problem] = []
-    data, lines, found = parse_yaml(main.read_text(), str(main))
-    problems += found
-    _require_mapping(data, str(main), (), problems)
+    opd_dir = main.parent / "opds"
+    paths = {MAIN_FILE: main, **{f"opds/{part.name}": part
+                                 for part in (sorted(opd_dir.glob("*.yaml")) if opd_dir.is_dir() else [])}}
+    files, problems = {}, []
+    for name, path in paths.items():
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_FILE_BYTES + 1)
+            if len(data) > MAX_FILE_BYTES:
+                raise ConfigError([Problem(str(path), 0, "", f"file too large: a site file holds at most "
+                                                             f"{MAX_FILE_BYTES >> 20} MiB")])
+            files[name] = decode(data, str(path))
+        except ConfigError as exc:
+            problems += exc.problems
+        except OSError as exc:
+            problems.append(Problem(str(path), 0, "", f"cannot read: {exc.strerror}"))
+    if problems:
+        raise ConfigError(problems)
+    return files
+
+
+def load_site(directory: str | Path) -> Source:
+    """Load `DIR/pnsbox.yaml` and any `DIR/opds/*.yaml` into one Source."""
+    directory = Path(directory)
+    main = directory / MAIN_FILE if directory.is_dir() else directory
+    return load_files(read_site(directory), str(main.parent))
+
+
+def load_files(files: dict[str, str], where: str = "") -> Source:
+    """Load a site from its files' text (as read_site gives them, or as the CLI and the web UI
+    send them to pnsboxd). Problems name the files as `where/NAME`."""
+    budget = Budget()
+    label = {name: str(Path(where, name)) if where else name for name in files}
+    data, lines, problems = parse_yaml(files[MAIN_FILE], label[MAIN_FILE], (), budget)
+    _require_mapping(data, label[MAIN_FILE], (), problems)
     if data is None or not isinstance(data, dict):
         raise ConfigError(problems)
-    source = Source(data, lines, str(main), problems)
-
-    opd_dir = main.parent / "opds"
-    for part in sorted(opd_dir.glob("*.yaml")) if opd_dir.is_dir() else []:
-        _merge_opd_file(source, part, problems)
-    if any("syntax error" in p.message for p in problems):
+    source = Source(data, lines, label[MAIN_FILE], problems)
+    unparsed = False
+    for name in sorted(n for n in files if n != MAIN_FILE):
+        unparsed |= not _merge_opd_file(source, files[name], label[name], budget, problems)
+    if unparsed:
         raise ConfigError(problems)
     return source
 
 
-def _merge_opd_file(source: Source, part: Path, problems: list[Problem]) -> None:
-    data, lines, found = parse_yaml(part.read_text(), str(part), ("opds",))
+def _merge_opd_file(source: Source, text: str, file: str, budget: Budget, problems: list[Problem]) -> bool:
+    """Merge one opds/NAME.yaml into the source; False when it could not be parsed."""
+    data, lines, found = parse_yaml(text, file, ("opds",), budget)
     problems += found
     if data is None:
-        return
+        return False
     if not isinstance(data, dict):
-        problems.append(Problem(str(part), 1, "opds", "must be a mapping of OPD name to OPD"))
-        return
+        problems.append(Problem(file, 1, "opds", "must be a mapping of OPD name to OPD"))
+        return True
     opds = source.data.setdefault("opds", {})
     if not isinstance(opds, dict):
-        return  # the main file's own error about `opds` is reported by validation
+        return True  # the main file's own error about `opds` is reported by validation
     for name, value in data.items():
         if name in opds:
             first_file, first_line = source.where(("opds", name))
-            problems.append(Problem(str(part), lines[("opds", name)][1], f"opds.{name}",
+            problems.append(Problem(file, lines[("opds", name)][1], f"opds.{name}",
                                     f"OPD defined twice (also at {first_file}:{first_line})"))
             continue
         opds[name] = value
     for path, where in lines.items():
         if path != ("opds",):
             source.lines.setdefault(path, where)
+    return True

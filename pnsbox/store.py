@@ -17,20 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .apply.owned import locked, write_atomic
-from .load import MAIN_FILE
+from .load import read_site
 
 GENESIS = "0" * 64
 
 
 def site_files(directory: str | Path) -> dict[str, str]:
-    """The files that make a site, by path relative to it: what a version keeps."""
-    directory = Path(directory)
-    main = directory / MAIN_FILE if directory.is_dir() else directory
-    files = {MAIN_FILE: main.read_text()}
-    opds = main.parent / "opds"
-    for part in sorted(opds.glob("*.yaml")) if opds.is_dir() else []:
-        files[f"opds/{part.name}"] = part.read_text()
-    return files
+    """The files that make a site, by path relative to it: what a version keeps (read by
+    load.read_site: a file too large or not UTF-8 is a ConfigError with its file and line)."""
+    return read_site(directory)
 
 
 @dataclass(frozen=True)

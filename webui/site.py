@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import yaml
+from pnsbox.load import parse_yaml
 
 from .rates import parse_rate
 
@@ -52,10 +52,7 @@ def parse(files: dict[str, str]) -> Site:
     """Files as the daemon keeps them -> a Site. Unreadable YAML gives an empty part, not an error:
     the daemon's validation is what names problems."""
     def load(text: str) -> dict:
-        try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError:
-            return {}
+        loaded = parse_yaml(text, MAIN)[0]  # pnsbox's bounded parser: no aliases, size and depth capped
         return loaded if isinstance(loaded, dict) else {}
 
     data = load(files.get(MAIN, ""))

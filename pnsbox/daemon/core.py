@@ -15,10 +15,9 @@ ends on the version that ran before it (the kernel never keeps a mix).
 from __future__ import annotations
 
 import json
-import tempfile
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,11 +26,10 @@ from ..apply.netns import KernelError, run
 from ..apply.owned import OwnedRecord, write_atomic
 from ..apply.pipeline import apply, plan
 from ..checks import run_checks
-from ..load import check_site_files, load_site
+from ..load import check_site_files, load_files
 from ..lockout import lockout
 from ..model import Config
 from ..observe import classifier, counters, usage
-from ..problems import ConfigError
 from ..store import AuditLog, History, site_files
 from ..validate import build
 from .metrics import DaemonMetrics
@@ -64,20 +62,10 @@ class Request:
 
 
 def config_of(files: dict[str, str], where: str = "") -> Config:
-    """Build a config from a site's files (a version's, or the web UI's edited ones).
-    Problems name the files as `where/NAME` (the admin's directory), not the scratch copy."""
+    """Build a config from a site's files (a version's, or the web UI's edited ones), parsed
+    from their text under load's bounds. Problems name the files as `where/NAME`."""
     check_site_files(files)  # exact names only: `./pnsbox.yaml` must not shadow pnsbox.yaml
-    with tempfile.TemporaryDirectory(prefix="pnsboxd-") as scratch:
-        for name, text in files.items():
-            path = Path(scratch, name)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-        try:
-            return build(load_site(scratch))
-        except ConfigError as exc:
-            raise ConfigError([replace(p, file=str(Path(where, Path(p.file).relative_to(scratch)))
-                                       if p.file.startswith(scratch) else p.file)
-                               for p in exc.problems]) from None
+    return build(load_files(files, where))
 
 
 class Daemon:
