@@ -56,12 +56,13 @@ def create_app(settings: Settings | None = None, daemon: DaemonClient | None = N
     csrf.init_app(app)
     app.before_request(auth.load_user)
 
-    from . import api
+    from . import api, edges
     from .views import account, audit, bandwidth, changes, dashboard, history, opds, policies, reports
 
-    for module in (auth, dashboard, opds, policies, bandwidth, reports, changes, history, audit, account, api):
+    for module in (auth, dashboard, opds, policies, bandwidth, reports, changes, history, audit, account, api, edges):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # the API checks CSRF itself for cookie sessions; tokens need none
+    csrf.exempt(edges.bp)  # edges have no session: their token or credential is the proof
     _register_errors(app)
     _register_template_helpers(app)
     app.after_request(_security_headers)

@@ -16,7 +16,8 @@ from .context import audit, ctx
 from .i18n import LANGUAGES, translate
 
 bp = Blueprint("auth", __name__)
-PUBLIC_ENDPOINTS = {"auth.login", "auth.language", "static", "api.openapi"}
+PUBLIC_ENDPOINTS = {"auth.login", "auth.language", "static", "api.openapi",
+                    "edges.enroll", "edges.config"}  # an edge proves itself with its token or credential
 
 
 class SessionRegistry:

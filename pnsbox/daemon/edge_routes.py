@@ -3,6 +3,7 @@
   POST /edges/tokens              {opd, expires: 24h}: a one-time enrollment token, shown once
   POST /edges/enroll              {token, public_key}: an edge enrols (relayed by pnsbox-web)
   POST /edges/disable, /edges/enable   {opd}
+  POST /edges/config              {credential}: an enrolled edge fetches its config (relayed by pnsbox-web)
 """
 
 from __future__ import annotations
@@ -67,3 +68,22 @@ def enable(handler, daemon, body):
     request = handler._request(body)
     return hub.set_disabled(EdgeBook(daemon.state_dir), daemon.audit, _opd(body), False, request.author,
                             request.where)
+
+
+@route("POST", "/edges/config")
+def edge_config(handler, daemon, body):
+    """An enrolled edge fetches its config, showing the credential it got at enrollment
+    (relayed by pnsbox-web). A disabled edge gets a refusal, and nothing else."""
+    from ..edge.config import edge_config as render_edge_config
+
+    credential = body.get("credential")
+    book = EdgeBook(daemon.state_dir)
+    edge = book.edge_of(credential) if isinstance(credential, str) and len(credential) <= 200 else None
+    if edge is None:
+        raise Refused("not an enrolled edge's credential")
+    if edge.disabled:
+        raise Refused(f"the edge of {edge.opd} is disabled on the hub")
+    config = _config(daemon)
+    if config is None or edge.opd not in config.opds or not config.opds[edge.opd].link.is_wireguard:
+        raise Refused(f"{edge.opd} is not tunnelled in the hub's running config")
+    return render_edge_config(config, edge, book.hub_public_key(), daemon.running())

@@ -60,3 +60,22 @@ def uapi_set_text(interface: WgInterface) -> str:
         lines.append(f"persistent_keepalive_interval={peer.keepalive or 0}")
         lines += [f"allowed_ip={ip}" for ip in peer.allowed_ips]
     return "\n".join(lines) + "\n\n"
+
+
+def hub_interface(config, edges: dict, private_key: str) -> WgInterface | None:
+    """The hub's interface: a peer per enrolled, enabled edge of an OPD the config tunnels,
+    allowed to send from its OPD's subnets and its tunnel address only. `edges` maps OPD ->
+    an enrolled edge (pnsbox.edge.book.Edge); None when the site has no WireGuard."""
+    hub = config.site.wireguard
+    if hub is None:
+        return None
+    peers = []
+    for name, opd in config.opds.items():
+        edge = edges.get(name)
+        if not opd.link.is_wireguard or edge is None or edge.disabled:
+            continue
+        tunnel_ip = edge.tunnel_address.split("/")[0]
+        link = opd.link.wireguard
+        peers.append(WgPeer(edge.public_key, (f"{tunnel_ip}/32", *(str(s) for s in opd.subnet)),
+                            str(link.endpoint) if link.endpoint else None, link.keepalive, f"opds.{name}"))
+    return WgInterface(hub.interface, private_key, hub.listen_port, tuple(peers))

@@ -81,3 +81,49 @@ def test_disabling_an_edge_is_recorded_and_audited(daemon):
     assert call(sock, "POST", "/edges/disable", {"opd": "disdik"}) == (200, {"opd": "disdik", "disabled": True})
     assert call(sock, "GET", "/edges")[1]["edges"]["disdik"]["disabled"]
     assert running.audit.entries()[-1]["action"] == "edge-disable"
+
+
+@pytest.fixture
+def web(daemon, tmp_path):
+    from webui.app import create_app
+    from webui.settings import Settings
+
+    app = create_app(Settings(state_dir=tmp_path / "web", socket=daemon[1], secure_cookies=False))
+    return app.test_client()
+
+
+def test_an_edge_enrols_and_fetches_its_config_through_the_web_ui_without_an_account(daemon, web):
+    running, sock = daemon
+    token = call(sock, "POST", "/edges/tokens", {"opd": "disdik"})[1]["token"]
+    key = public_key(new_private_key())
+    enrolled = web.post("/edges/v1/enroll", json={"token": token, "public_key": key},
+                        environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert enrolled.status_code == 200, enrolled.json
+    assert enrolled.json["opd"] == "disdik"
+    assert running.audit.entries()[-1]["from"].startswith("web:203.0.113.9")
+    fetched = web.post("/edges/v1/config", json={"credential": enrolled.json["credential"]})
+    assert fetched.status_code == 200, fetched.json
+    config = fetched.json
+    assert config["interface"] == {"address": "10.255.0.2/16", "mtu": 1440}
+    assert config["hub"]["public_key"] == enrolled.json["hub"]["public_key"]
+    assert (config["lan"], config["routes"]) == (["10.61.0.0/24"], ["10.21.0.0/24", "10.255.0.0/16"])
+    assert len(config["digest"]) == 16
+
+
+def test_the_web_relay_refuses_what_pnsboxd_refuses(daemon, web):
+    running, sock = daemon
+    assert web.post("/edges/v1/enroll", json={"token": "pnsbox-nope", "public_key": public_key(new_private_key())}
+                    ).status_code == 403
+    assert web.post("/edges/v1/config", json={"credential": "nope"}).status_code == 403
+    assert web.post("/edges/v1/enroll", json={"token": 5}).status_code == 400
+    assert not (running.state_dir / "edges.json").exists()
+
+
+def test_a_disabled_edge_gets_no_config(daemon, web):
+    running, sock = daemon
+    token = call(sock, "POST", "/edges/tokens", {"opd": "disdik"})[1]["token"]
+    credential = web.post("/edges/v1/enroll", json={"token": token, "public_key": public_key(new_private_key())}
+                          ).json["credential"]
+    call(sock, "POST", "/edges/disable", {"opd": "disdik"})
+    refused = web.post("/edges/v1/config", json={"credential": credential})
+    assert refused.status_code == 403 and "disabled" in refused.json["error"]

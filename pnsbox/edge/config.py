@@ -1,0 +1,41 @@
+"""What the hub tells an edge (pure): its tunnel, its peer (the hub), its LAN and the intranet
+it reaches through the tunnel. The edge applies this and nothing else; its digest says when it
+changed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from ipaddress import IPv4Network
+
+from ..model import Config
+from .book import Edge
+
+
+def edge_config(config: Config, edge: Edge, hub_public_key: str, version: int | None) -> dict:
+    hub = config.site.wireguard
+    opd = config.opds[edge.opd]
+    link = opd.link.wireguard
+    own = {str(s) for s in opd.subnet}
+    intranet = {str(hub.tunnel)}
+    intranet |= {str(s) for name, other in config.opds.items() if name != edge.opd for s in other.subnet}
+    intranet |= {f"{a}/32" for service in config.services.values() for a in service.addresses}
+    body = {
+        "opd": edge.opd,
+        "name": opd.name,
+        "interface": {"address": edge.tunnel_address, "mtu": link.mtu or hub.mtu},
+        "hub": {"public_key": hub_public_key, "port": hub.listen_port, "tunnel_address": str(hub.hub_address.ip),
+                "keepalive": link.keepalive},
+        "lan": sorted(own, key=_net_order),
+        "routes": sorted(intranet - own, key=_net_order),
+    }
+    return {**body, "version": version, "digest": digest(body)}
+
+
+def digest(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _net_order(cidr: str):
+    net = IPv4Network(cidr)
+    return (int(net.network_address), net.prefixlen)

@@ -1,0 +1,38 @@
+"""Where edge boxes enrol and fetch their config, over the web UI's HTTPS (/edges/v1).
+
+No session and no CSRF token: an edge proves itself with its one-time token (enrollment) or
+the credential it got then (config). pnsbox-web only relays to pnsboxd, which alone checks
+tokens, records keys and answers; nothing here is kept."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from .context import ctx, origin
+from .daemon_client import DaemonError
+
+bp = Blueprint("edges", __name__, url_prefix="/edges/v1")
+FIELDS = {"enroll": ("token", "public_key"), "config": ("credential",)}
+
+
+def _relay(what: str):
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not all(isinstance(body.get(k), str) for k in FIELDS[what]):
+        return jsonify(error=f"send a JSON object with {', '.join(FIELDS[what])}"), 400
+    try:
+        reply = ctx().daemon.post(f"/edges/{what}", {k: body[k] for k in FIELDS[what]}, "edge", origin(),
+                                  ctx().settings.management_port)
+    except DaemonError as exc:
+        status = exc.status if exc.status in (400, 403, 404, 409, 503) else 502
+        return jsonify(error=str(exc)), status
+    return jsonify(reply)
+
+
+@bp.route("/enroll", methods=["POST"])
+def enroll():
+    return _relay("enroll")
+
+
+@bp.route("/config", methods=["POST"])
+def config():
+    return _relay("config")
