@@ -33,6 +33,7 @@ def _shipped_catalog() -> Path:
 
 
 DEFAULT_CATALOG = _shipped_catalog()
+DEFAULT_LISTS = DEFAULT_CATALOG.parent.parent / "lists"   # rules/lists: domain lists by name
 UNKNOWN = "unknown"
 # the engine names a flow after the protocol it recognised when no application matches
 PROTOCOL_APPS = ("dns", "mdns", "http", "tls", "quic", "ssh")
@@ -64,6 +65,7 @@ IpProtocol = Annotated[int, BeforeValidator(_ip_protocol)]
 class CategorySpec(Frozen):
     id: int = Field(ge=1, le=255)
     description: str = ""
+    list: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")] | None = None  # rules/lists/<list>.txt
 
 
 class AppSpec(Frozen):
@@ -92,6 +94,8 @@ class Catalog:
 
     def __init__(self, categories: dict[str, CategorySpec], apps: dict[str, AppSpec]):
         self.categories = {name: spec.id for name, spec in categories.items()}
+        # categories fed by a domain list (lists.py): category -> list name
+        self.category_lists = {name: spec.list for name, spec in categories.items() if spec.list}
         self.apps = {name: App(name, spec.id, spec.category, self.categories[spec.category])
                      for name, spec in apps.items()}
         self._app_names = {app.id: name for name, app in self.apps.items()}

@@ -17,6 +17,7 @@ from . import bittorrent, dns, ftp, http, ike, openvpn, quic, rtp, sip, ssh, stu
 from .catalog import PROTOCOL_APPS, UNKNOWN_APP, App, Catalog, default_catalog
 from .expect import CALL_SECONDS, FTP_SECONDS, Expectations
 from .flows import Flow, FlowTable
+from .lists import Lists
 from .names import NameMemory
 from .packet import TCP, TCP_ACK, TCP_SYN, UDP, parse
 from .verdict import ADDRESS, DNS, INSPECTED, NONE, PORT, Verdict
@@ -60,6 +61,7 @@ class Engine:
         self.stats = Stats()
         self._protocol_apps = {name: self.catalog.apps[name] for name in PROTOCOL_APPS}
         self.expected = Expectations()
+        self.lists = Lists([])   # domain lists as categories; replaced whole on a reload
 
     def packet(self, data: bytes, now: float = 0.0) -> Verdict | None:
         """Classify one IP packet; the flow's verdict once known, else None."""
@@ -360,7 +362,11 @@ class Engine:
         return self._done(flow, UNKNOWN_APP, NONE, learned, None)
 
     def _done(self, flow: Flow, app: App, confidence: str, name, protocol) -> Verdict:
-        verdict = Verdict(app.name, app.category, confidence, name, protocol, app.id, app.category_id)
+        category, category_id = app.category, app.category_id
+        if name and self.lists:
+            # a listed name takes the list's category; the application stays what it is
+            category, category_id = self.lists.category_of(name) or (category, category_id)
+        verdict = Verdict(app.name, category, confidence, name, protocol, app.id, category_id)
         flow.done(verdict)
         if app.name == "ftp" and protocol != "ftp-data":
             flow.watch = _FTP_WATCH

@@ -13,13 +13,17 @@ import argparse
 import multiprocessing
 import multiprocessing.connection
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from ..problems import ConfigError
 from ..sdnotify import notify
-from .catalog import DEFAULT_CATALOG, load_catalog
+from .catalog import DEFAULT_CATALOG, DEFAULT_LISTS, load_catalog
+from .lists import compile_lists
 from .metrics import DEFAULT_LISTEN, ClassifierCollector, serve
 from .queue import open_proc_queues, read_queue_stats
 from .worker import run_worker
@@ -29,18 +33,60 @@ STOP_SECONDS = 10        # for the workers to answer what they hold and unbind
 ALIVE_SECONDS = 10       # a worker silent for longer than this is not reported alive to systemd
 
 
+class DomainLists:
+    """The catalog's domain lists, compiled to files the workers map; SIGHUP compiles them
+    again and bumps a generation number the workers watch (they map the new files between
+    two packets)."""
+
+    def __init__(self, catalog, directory: Path, context):
+        self.catalog = catalog
+        self.directory = directory
+        self.into = Path(tempfile.mkdtemp(prefix="pnsbox-lists-"))
+        self.generation = context.Value("L", 0, lock=False)
+        self.compiled: dict = {}
+        self.reload_asked = False
+
+    def load(self) -> None:
+        """Compile every list; on a bad file keep the lists as they were and say why."""
+        self.reload_asked = False
+        started = time.monotonic()
+        try:
+            self.compiled = compile_lists(self.catalog, self.directory, self.into)
+        except (ConfigError, OSError) as exc:
+            print(f"pnsbox-classifier: domain lists not (re)loaded, the old ones stay: {exc}",
+                  file=sys.stderr, flush=True)
+            return
+        self.generation.value += 1
+        missing = sorted(set(self.catalog.category_lists) - set(self.compiled))
+        print(f"pnsbox-classifier: domain lists loaded in {time.monotonic() - started:.1f} s: "
+              f"{', '.join(sorted(self.compiled)) or 'none'}"
+              + (f" (no file in {self.directory} for {', '.join(missing)})" if missing else ""), flush=True)
+
+    def compiled_now(self) -> dict:
+        """The compiled files as they are now (a worker forked before a reload asks this)."""
+        return {path.stem: path for path in self.into.glob("*.idx")
+                if path.stem in self.catalog.category_lists}
+
+    def remove(self) -> None:
+        shutil.rmtree(self.into, ignore_errors=True)
+
+
 class Supervisor:
-    def __init__(self, catalog, queues: int, netns: str | None, max_flows: int, inspect_limit: int):
+    def __init__(self, catalog, queues: int, netns: str | None, max_flows: int, inspect_limit: int,
+                 lists_directory: Path = DEFAULT_LISTS):
         self.netns = netns
         self.snapshots: dict[int, dict] = {}
         self.ready = False
         self.stop_asked = False
         context = multiprocessing.get_context("fork")
+        self.lists = DomainLists(catalog, lists_directory, context)
+        self.lists.load()
         self.workers: dict[int, tuple] = {}  # queue -> (process, connection)
         for num in range(queues):
             receive, send = context.Pipe(duplex=False)
             process = context.Process(target=run_worker, name=f"pnsbox-classifier-{num}", daemon=True,
-                                      args=(send, num, netns, catalog, max_flows, inspect_limit, os.getpid()))
+                                      args=(send, num, netns, catalog, max_flows, inspect_limit, os.getpid(),
+                                            self.lists))
             process.start()
             send.close()
             self.workers[num] = (process, receive)
@@ -88,6 +134,9 @@ class Supervisor:
     def stop(self, *_ignored) -> None:
         self.stop_asked = True
 
+    def reload(self, *_ignored) -> None:
+        self.lists.reload_asked = True
+
     def run(self) -> int:
         """Collect snapshots and keep systemd's watchdog fed until asked to stop or a worker
         dies; then stop every worker. 0 if it was asked to, 1 if a worker died."""
@@ -103,10 +152,14 @@ class Supervisor:
                 elif self._receive(conns[ready])[0] == "closed":
                     failed = True
                     print(f"pnsbox-classifier: the worker of queue {conns[ready]} died", flush=True)
+            if self.lists.reload_asked:
+                self.lists.load()
             if self._alive():
                 notify("WATCHDOG=1")
         notify("STOPPING=1")
-        return 1 if not self.stop_workers() or failed else 0
+        clean = self.stop_workers()
+        self.lists.remove()
+        return 1 if not clean or failed else 0
 
     def _alive(self) -> bool:
         now = time.monotonic()
@@ -149,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
                              "remembers the names from DNS answers it saw itself")
     parser.add_argument("--catalog", default=str(DEFAULT_CATALOG),
                         help=f"the application catalog (default {DEFAULT_CATALOG})")
+    parser.add_argument("--lists", type=Path, default=DEFAULT_LISTS,
+                        help=f"directory of domain lists (NAME.txt) for the catalog's categories that "
+                             f"name one (default {DEFAULT_LISTS}); SIGHUP reloads them")
     parser.add_argument("--inspect-packets", type=int, default=12,
                         help="packets of a flow to inspect at most; must equal the kernel rule's "
                              "conntrack packet bound (default 12)")
@@ -170,9 +226,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pnsbox-classifier: {exc}", file=sys.stderr)
         return 2
 
-    supervisor = Supervisor(catalog, args.queues, args.netns, args.max_flows, args.inspect_packets)
+    supervisor = Supervisor(catalog, args.queues, args.netns, args.max_flows, args.inspect_packets,
+                            args.lists)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, supervisor.stop)
+    signal.signal(signal.SIGHUP, supervisor.reload)
     try:
         supervisor.wait_bound()
     except RuntimeError as exc:

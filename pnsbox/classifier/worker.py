@@ -19,6 +19,7 @@ import time
 
 from .engine import Engine
 from .flows import FlowTable
+from .lists import open_lists
 from .metrics import Counts
 from .queue import Queue
 
@@ -110,12 +111,24 @@ class Classifier:
 
 
 def run_worker(conn, num: int, netns: str | None, catalog, max_flows: int, inspect_limit: int,
-               parent: int) -> None:
+               parent: int, lists=None) -> None:
     """A worker process: bind queue NUM, report ("bound", ...) then a snapshot every second
     over CONN, and on SIGTERM/SIGINT stop taking packets, answer the held ones, unbind."""
     # if the supervisor dies (even by SIGKILL), stop as on SIGTERM: unbind, traffic bypasses
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     classifier = Classifier(Engine(catalog, max_flows=max_flows, inspect_limit=inspect_limit), num)
+    seen = [-1]
+
+    def map_lists():
+        """Map the domain lists the supervisor compiled, when it compiled new ones."""
+        if lists is not None and lists.generation.value != seen[0]:
+            seen[0] = lists.generation.value
+            try:
+                classifier.engine.lists = open_lists(catalog, lists.compiled_now())
+            except (OSError, ValueError) as exc:
+                print(f"pnsbox-classifier: queue {num}: domain lists not mapped: {exc}", flush=True)
+
+    map_lists()
     try:
         queue = Queue(num, classifier, netns)
     except Exception as exc:
@@ -135,6 +148,7 @@ def run_worker(conn, num: int, netns: str | None, catalog, max_flows: int, inspe
     def reporter():
         while True:
             time.sleep(REPORT_SECONDS)
+            map_lists()
             report()
 
     threading.Thread(target=reporter, name="report", daemon=True).start()
