@@ -39,6 +39,8 @@ $(VENDOR)/uPlot.iife.min.js: webui/package.json webui/package-lock.json | deps
 
 # The demo's pnsboxd (managing the lab's hub) and web UI; their pids, socket and logs live here.
 DEMO_RUN := /run/pnsbox-demo
+# The demo's own state directory, never the machine's /var/lib/pnsbox.
+DEMO_STATE := $(DEMO_RUN)/state
 WEB_LISTEN ?= 127.0.0.1:8443
 
 demo: setup
@@ -46,8 +48,8 @@ demo: setup
 	-$(BIN)/pnsbox lab down --name $(LAB) >/dev/null 2>&1
 	$(BIN)/pnsbox validate -c $(SITE)
 	$(BIN)/pnsbox lab up -c $(SITE) --name $(LAB)
-	$(BIN)/pnsbox apply -c $(SITE) --lab $(LAB)
-	@mkdir -p $(DEMO_RUN)
+	@rm -rf $(DEMO_STATE) && mkdir -p $(DEMO_RUN)   # a new lab: a new history
+	$(BIN)/pnsbox apply -c $(SITE) --lab $(LAB) --state-dir $(DEMO_STATE)
 	@setsid $(BIN)/pnsbox-classifier --netns pnsbox-$(LAB)-hub > $(DEMO_RUN)/classifier.log 2>&1 & \
 	  echo $$! > $(DEMO_RUN)/classifier.pid
 	@for i in $$(seq 100); do $(BIN)/pnsbox lab exec --name $(LAB) hub -- cat /proc/net/netfilter/nfnetlink_queue \
@@ -65,18 +67,18 @@ demo: setup
 	@echo "--- dinkes -> internet http, Host www.youtube.com (category video: policy no-video rejects):"
 	@$(BIN)/pnsbox lab exec --name $(LAB) dinkes -- curl -sS -m 2 -H 'Host: www.youtube.com' http://203.0.113.10/ 2>&1 || true
 	@echo
-	$(BIN)/pnsbox show --lab $(LAB)
+	$(BIN)/pnsbox show --lab $(LAB) --state-dir $(DEMO_STATE)
 	@echo
 	@echo "The lab '$(LAB)' runs the example site. Try:"
 	@echo "  $(BIN)/pnsbox lab exec --name $(LAB) dinkes -- curl -sS http://10.0.10.10/      # simpeg: allowed"
 	@echo "  $(BIN)/pnsbox lab exec --name $(LAB) dinkes -- curl -sS -m 2 http://10.22.0.2/  # bappeda: denied"
 	@echo "  $(BIN)/pnsbox lab exec --name $(LAB) bappeda -- curl -sS http://203.0.113.10/  # internet, NATed"
-	@echo "  $(BIN)/pnsbox plan -c $(SITE) --lab $(LAB)    # nothing to change"
-	@echo "  $(BIN)/pnsbox show --lab $(LAB)               # per-OPD counters"
+	@echo "  $(BIN)/pnsbox plan -c $(SITE) --lab $(LAB) --state-dir $(DEMO_STATE)    # nothing to change"
+	@echo "  $(BIN)/pnsbox show --lab $(LAB) --state-dir $(DEMO_STATE)               # per-OPD counters"
 	@echo
 	@rm -rf $(DEMO_RUN)/web
 	@echo "--- starting pnsboxd on the lab's hub and the web UI (logs in $(DEMO_RUN))"
-	@setsid $(BIN)/pnsboxd --socket $(DEMO_RUN)/control.sock --netns pnsbox-$(LAB)-hub --metrics-listen off \
+	@setsid $(BIN)/pnsboxd --state-dir $(DEMO_STATE) --socket $(DEMO_RUN)/control.sock --netns pnsbox-$(LAB)-hub --metrics-listen off \
 	  > $(DEMO_RUN)/pnsboxd.log 2>&1 & echo $$! > $(DEMO_RUN)/pnsboxd.pid
 	@for i in $$(seq 100); do [ -S $(DEMO_RUN)/control.sock ] && break; sleep 0.1; done
 	@$(BIN)/pnsbox-web --state-dir $(DEMO_RUN)/web --socket $(DEMO_RUN)/control.sock --init \

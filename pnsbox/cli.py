@@ -135,9 +135,15 @@ def cmd_confirm(args) -> int:
 def _local_daemon(args):
     """No pnsboxd running: the CLI does the same work in process (history, anti-lockout,
     checks with rollback, audit), just without a confirm deadline."""
-    from .daemon.core import Daemon
+    from .daemon.core import Daemon, Refused
+    from .daemon.statedir import StateDirBusy, StateDirMismatch
 
-    return Daemon(args.state_dir, _netns(args))
+    daemon = Daemon(args.state_dir, _netns(args))
+    try:
+        daemon.claim(f"pnsbox {args.command}")
+    except (StateDirBusy, StateDirMismatch) as exc:
+        raise Refused(str(exc)) from None
+    return daemon
 
 
 def _request(args):

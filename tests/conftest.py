@@ -1,9 +1,32 @@
-"""Suite-wide guard: the tests must leave the host network namespace exactly as they found it."""
+"""Suite-wide guards: the tests leave the host network namespace exactly as they found it, and
+never write the machine's own state directories (/var/lib/pnsbox, /var/lib/pnsbox-web)."""
 
 import os
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
+
+MACHINE_STATE = [Path("/var/lib/pnsbox"), Path("/var/lib/pnsbox-web")]
+# A command a test forgets to point elsewhere lands here, not in the machine's directories.
+_SCRATCH = tempfile.mkdtemp(prefix="pnsbox-tests-state-")
+os.environ.setdefault("PNSBOX_STATE_DIR", os.path.join(_SCRATCH, "pnsbox"))
+os.environ.setdefault("PNSBOX_WEB_STATE_DIR", os.path.join(_SCRATCH, "pnsbox-web"))
+
+
+def _tree(root: Path) -> list:
+    if not root.exists():
+        return ["(absent)"]
+    return sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in [root, *root.rglob("*")])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def machine_state_untouched():
+    before = {root: _tree(root) for root in MACHINE_STATE}
+    yield
+    changed = [str(root) for root in MACHINE_STATE if _tree(root) != before[root]]
+    assert not changed, f"the tests wrote the machine's own state: {changed}"
 
 
 def _host_network_state() -> dict:

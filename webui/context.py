@@ -39,7 +39,8 @@ def origin() -> str:
 
 def post(path: str, body: dict) -> dict:
     """A change through the daemon, signed by the signed-in user."""
-    return ctx().daemon.post(path, body, user().name, origin(), ctx().settings.management_port)
+    return ctx().daemon.post(path, {**body, "role": user().role}, user().name, origin(),
+                             ctx().settings.management_port)
 
 
 def audit(action: str, detail: str, who: str | None = None) -> None:

@@ -16,7 +16,8 @@ The CLI and the web UI use nothing else to change the box. Routes:
   POST /rollback                  {version, confirm, force}
   POST /explain                   {source, target, port[, files]}: which policy decides
 Every POST may carry author, from (`ssh:ADDR`, `web:ADDR`) and port, for the audit
-trail and the anti-lockout check.
+trail and the anti-lockout check, and role (the web UI's user's): a change waiting for its
+confirm is confirmed, rolled back or built on only by its author or an admin.
 """
 
 from __future__ import annotations
@@ -151,7 +152,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not all(isinstance(v, str) and len(v) <= 200 for v in (author, origin)) or \
                 not (port is None or isinstance(port, str) and len(port) <= 20):
             raise ValueError("author, from and port are short strings")
-        return Request(author, origin, port, peer)
+        role = body.get("role")  # the web UI says its user's role; the shell's users are the box's admins
+        if role not in (None, "admin", "operator", "auditor"):
+            raise ValueError("`role` is admin, operator or auditor")
+        return Request(author, origin, port, peer, role)
 
     def _dispatch(self, method: str) -> None:
         daemon: Daemon = self.server.pnsbox

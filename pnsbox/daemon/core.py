@@ -33,6 +33,7 @@ from ..observe import classifier, counters, usage
 from ..store import AuditLog, History, site_files
 from ..validate import build
 from .metrics import DaemonMetrics
+from .statedir import StateDirLock, check_namespace
 
 DAEMON = "pnsboxd"
 FULL_DRIFT_SECONDS = 2.0  # links, addresses and tc classes are compared this often (nft: every tick)
@@ -54,6 +55,11 @@ class Request:
     origin: str = "local"
     port: str | None = None  # tcp/22 for SSH; the anti-lockout check tests this one
     peer: str | None = None  # the Unix user on the control socket, when it speaks for someone else
+    role: str | None = None  # the web UI's role for its user; None: a shell user of the box (an admin)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in (None, "admin")
 
     @property
     def where(self) -> str:
@@ -84,6 +90,28 @@ class Daemon:
         self.table_generation: int | None = None  # nf_tables generation after our last apply
         self.table_fingerprint: str | None = None  # our table's rules and set elements as loaded
         self.usage_sampled_at = None  # the UTC minute of the last usage sample
+
+    def claim(self, what: str, socket: str | None = None) -> None:
+        """Own the state directory (pnsboxd for its life, an in-process apply for its run);
+        raises statedir.StateDirBusy or StateDirMismatch."""
+        self._state_lock = StateDirLock(self.state_dir)
+        self._state_lock.acquire(what, socket)
+        try:
+            check_namespace(self.state_dir, self.netns)
+        except Exception:
+            self._state_lock.release()
+            raise
+
+    def _may_settle(self, request: Request, doing: str) -> None:
+        """A pending change is confirmed, cancelled or built on by its author or an admin only:
+        an operator applying on top of an admin's unconfirmed change would settle it with theirs."""
+        if request.role == "auditor":
+            raise Refused("auditors change nothing")
+        pending = self.pending()
+        author = (pending or {}).get("author")
+        if pending and author and author != request.author and not request.is_admin:
+            raise Refused(f"version {pending['version']} of {author} waits for its confirm: only {author} or an "
+                          f"admin may {doing}")
 
     # --- persisted state -------------------------------------------------------------
 
@@ -179,6 +207,7 @@ class Daemon:
                     confirm_seconds: float | None = None, force: bool = False, action: str = "apply",
                     where: str = "") -> dict:
         with self.lock:
+            self._may_settle(request, "roll back" if action == "rollback" else "apply on top of it")
             config = config_of(files, where)  # a bad config never reaches the kernel
             why = None if force else lockout(self._running_config(), config, request.origin, request.port,
                                              datetime.now(UTC), self._arrives_on(request.origin))
@@ -205,9 +234,11 @@ class Daemon:
 
     def rollback(self, version_id: int, request: Request, confirm_seconds: float | None = None,
                  force: bool = False) -> dict:
-        files = self.history.get(version_id).files
-        return self.apply_files(files, request, f"rollback to version {version_id}", confirm_seconds, force,
-                                action="rollback")
+        with self.lock:
+            self._may_settle(request, "roll back")
+            files = self.history.get(version_id).files
+            return self.apply_files(files, request, f"rollback to version {version_id}", confirm_seconds, force,
+                                    action="rollback")
 
     def _put_live(self, config: Config, files: dict, request: Request, message: str,
                   confirm_seconds: float | None, force: bool, action: str) -> dict:
@@ -249,7 +280,7 @@ class Daemon:
         if confirm_seconds:
             rollback_to = (self.pending() or {}).get("rollback_to") or self.confirmed()
             self._write("pending.json", {"version": version.id, "deadline": time.time() + confirm_seconds,
-                                         "rollback_to": rollback_to})
+                                         "rollback_to": rollback_to, "author": request.author})
             detail = f"version {version.id}: {message}; confirm within {confirm_seconds:g} s"
         else:
             self._write("pending.json", None)
@@ -273,6 +304,7 @@ class Daemon:
             pending = self.pending()
             if not pending:
                 raise LookupError("nothing is waiting for a confirm")
+            self._may_settle(request, "confirm it")
             self._write("confirmed.json", {"version": pending["version"]})
             self._write("pending.json", None)
             self._save_boot_ruleset()

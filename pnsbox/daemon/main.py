@@ -13,6 +13,7 @@ from ..sdnotify import notify
 from .api import DEFAULT_SOCKET, serve
 from .core import Daemon
 from .metrics import DEFAULT_LISTEN
+from .statedir import StateDirBusy, StateDirMismatch
 
 TICK_SECONDS = 1.0
 
@@ -27,6 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     daemon = Daemon(args.state_dir, args.netns)
+    try:
+        daemon.claim("pnsboxd", os.path.abspath(args.socket))
+    except (StateDirBusy, StateDirMismatch) as exc:
+        print(f"pnsboxd: {exc}", file=sys.stderr, flush=True)
+        return 1
     try:
         print(f"pnsboxd: {daemon.start()}", flush=True)
     except Exception as exc:  # the box keeps what it has; the admin can still apply and roll back

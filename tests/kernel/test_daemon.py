@@ -347,3 +347,37 @@ def test_a_first_apply_that_fails_its_checks_stays_and_is_watched(box):
     status = _status(box)
     assert status["running"] == status["confirmed"] == 1  # what runs is known, so drift repair guards it
     assert status["last_check_failures"] and "10.0.10.10:9" in status["last_check_failures"][0]
+
+
+def test_the_daemon_owns_its_state_directory_and_its_authors_own_their_pending_changes(box, tmp_path):
+    from pnsbox.daemon.api import call
+
+    box["start"]()
+    pnsbox(box, "apply", "-c", str(EXAMPLE), "-m", "base")
+    change_site(box)
+    pnsbox(box, "apply", "-c", str(box["site"]), "--confirm", "300", "--author", "ani")
+    files = site_files(EXAMPLE)
+    as_operator = {"author": "budi", "from": "web:10.21.0.9", "port": "tcp/443", "role": "operator"}
+    status, reply = call(box["socket"], "POST", "/apply", {**as_operator, "files": files, "confirm": 120})
+    assert status == 403 and "version 2 of ani waits for its confirm" in reply["error"]
+    assert call(box["socket"], "POST", "/confirm", as_operator)[0] == 403
+    assert call(box["socket"], "POST", "/rollback", {**as_operator, "version": 1})[0] == 403
+    assert call(box["socket"], "GET", "/status")[1]["pending"]["version"] == 2
+
+    # No socket named, so in process: refused, naming the daemon's socket; nothing of the daemon's touched.
+    other = subprocess.run([str(BIN / "pnsbox"), "apply", "-c", str(EXAMPLE), "--netns", box["hub"], "--state-dir",
+                            box["state"], "--socket", str(tmp_path / "none.sock")], capture_output=True, text=True)
+    assert other.returncode == 4
+    assert f"which listens on {box['socket']}: go through it with --socket {box['socket']}" in other.stderr
+    assert call(box["socket"], "GET", "/status")[1]["pending"]["version"] == 2
+    assert len(call(box["socket"], "GET", "/history")[1]) == 2
+
+    # A second daemon on the same directory, or on a directory of another namespace, does not start.
+    second = subprocess.run([str(BIN / "pnsboxd"), "--state-dir", box["state"], "--socket",
+                             str(tmp_path / "second.sock"), "--netns", box["hub"], "--metrics-listen", "off"],
+                            capture_output=True, text=True, timeout=30)
+    assert second.returncode == 1 and "belongs to pnsboxd" in second.stderr
+    elsewhere = subprocess.run([str(BIN / "pnsbox"), "history", "--state-dir", box["state"]], capture_output=True,
+                               text=True)
+    assert elsewhere.returncode == 0  # reading is for anyone with the rights
+    pnsbox(box, "confirm", "--author", "ani")

@@ -49,3 +49,49 @@ def test_the_api_refuses_bad_requests_before_anything_runs(daemon, tmp_path, bod
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _pending_of(daemon, author):
+    daemon.state_dir.mkdir(parents=True, exist_ok=True)
+    (daemon.state_dir / "confirmed.json").write_text(json.dumps({"version": 1}))
+    (daemon.state_dir / "pending.json").write_text(json.dumps({"version": 2, "deadline": 9e9, "rollback_to": 1,
+                                                               "author": author}))
+
+
+def test_an_operator_cannot_confirm_cancel_or_build_on_an_admins_pending_change(daemon):
+    _pending_of(daemon, "ani")
+    budi = Request("budi", "web:10.21.0.9", "tcp/443", "pnsbox-web", role="operator")
+    with pytest.raises(Refused, match="version 2 of ani waits for its confirm: only ani or an admin may confirm it"):
+        daemon.confirm(budi)
+    with pytest.raises(Refused, match="may apply on top of it"):
+        daemon.apply_files(site_files(EXAMPLE), budi, "more for dinkes", confirm_seconds=60)
+    with pytest.raises(Refused, match="may roll back"):
+        daemon.rollback(1, budi)
+    assert daemon.pending()["version"] == 2 and daemon.confirmed() == 1
+    assert [e["action"] for e in daemon.audit.entries()] == []
+
+
+def test_the_author_or_an_admin_confirms_a_pending_change(daemon):
+    _pending_of(daemon, "budi")
+    with pytest.raises(Refused, match="auditors change nothing"):
+        daemon.confirm(Request("citra", role="auditor"))
+    assert daemon.confirm(Request("budi", role="operator")) == {"confirmed": 2}
+    _pending_of(daemon, "budi")
+    assert daemon.confirm(Request("ani", role="admin")) == {"confirmed": 2}
+    _pending_of(daemon, "budi")
+    assert daemon.confirm(Request("root")) == {"confirmed": 2}  # a shell user of the box is its admin
+
+
+def test_the_control_api_passes_the_web_users_role(daemon, tmp_path):
+    _pending_of(daemon, "ani")
+    server = serve(str(tmp_path / "s.sock"), daemon)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        status, reply = call(str(tmp_path / "s.sock"), "POST", "/confirm", {"author": "budi", "role": "operator"})
+        assert status == 403 and "only ani or an admin" in reply["error"]
+        status, reply = call(str(tmp_path / "s.sock"), "POST", "/confirm", {"author": "budi", "role": "root"})
+        assert status == 400 and "`role` is admin, operator or auditor" in reply["error"]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert daemon.pending()["version"] == 2
