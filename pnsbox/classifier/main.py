@@ -26,6 +26,7 @@ from .catalog import DEFAULT_CATALOG, DEFAULT_LISTS, load_catalog
 from .lists import compile_lists
 from .metrics import DEFAULT_LISTEN, ClassifierCollector, serve
 from .queue import open_proc_queues, read_queue_stats
+from .shared_names import SharedNames
 from .worker import run_worker
 
 START_SECONDS = 30       # for every worker to bind its queue
@@ -81,12 +82,14 @@ class Supervisor:
         context = multiprocessing.get_context("fork")
         self.lists = DomainLists(catalog, lists_directory, context)
         self.lists.load()
+        # names from DNS answers, shared by the workers (one worker needs no sharing)
+        names = SharedNames.create() if queues > 1 else None
         self.workers: dict[int, tuple] = {}  # queue -> (process, connection)
         for num in range(queues):
             receive, send = context.Pipe(duplex=False)
             process = context.Process(target=run_worker, name=f"pnsbox-classifier-{num}", daemon=True,
                                       args=(send, num, netns, catalog, max_flows, inspect_limit, os.getpid(),
-                                            self.lists))
+                                            self.lists, names))
             process.start()
             send.close()
             self.workers[num] = (process, receive)
@@ -198,8 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--netns", help="bind the queues in this network namespace (labs and tests); the "
                                         "metrics endpoint stays in the process's own namespace")
     parser.add_argument("--queues", type=int, default=1,
-                        help="bind queues 0..N-1, one worker process each (default 1); each worker "
-                             "remembers the names from DNS answers it saw itself")
+                        help="bind queues 0..N-1, one worker process each (default 1); the names "
+                             "DNS answers taught are shared by all of them")
     parser.add_argument("--catalog", default=str(DEFAULT_CATALOG),
                         help=f"the application catalog (default {DEFAULT_CATALOG})")
     parser.add_argument("--lists", type=Path, default=DEFAULT_LISTS,

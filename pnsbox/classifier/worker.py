@@ -4,9 +4,8 @@ Every packet is accepted, whatever happens; a packet of a flow with a verdict le
 the verdict's mark, which the nft rules copy into the conntrack mark (so the kernel stops
 queueing the flow) and match for policy and shaping.
 
-A flow always hashes to the same queue, so each worker sees whole flows. Its DNS name memory
-is its own, though: a name learned from a DNS answer in one worker does not help a flow that
-hashes to another.
+A flow always hashes to the same queue, so each worker sees whole flows. The names DNS
+answers taught are shared (shared_names.py): an answer one worker saw names the flows of all.
 """
 
 from __future__ import annotations
@@ -111,12 +110,13 @@ class Classifier:
 
 
 def run_worker(conn, num: int, netns: str | None, catalog, max_flows: int, inspect_limit: int,
-               parent: int, lists=None) -> None:
+               parent: int, lists=None, names=None) -> None:
     """A worker process: bind queue NUM, report ("bound", ...) then a snapshot every second
     over CONN, and on SIGTERM/SIGINT stop taking packets, answer the held ones, unbind."""
     # if the supervisor dies (even by SIGKILL), stop as on SIGTERM: unbind, traffic bypasses
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    classifier = Classifier(Engine(catalog, max_flows=max_flows, inspect_limit=inspect_limit), num)
+    classifier = Classifier(Engine(catalog, max_flows=max_flows, inspect_limit=inspect_limit,
+                                   names=names), num)
     seen = [-1]
 
     def map_lists():
