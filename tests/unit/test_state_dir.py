@@ -11,7 +11,8 @@ from pnsbox.daemon.statedir import StateDirBusy, StateDirMismatch
 
 
 def test_a_second_owner_is_refused_with_the_daemons_socket(tmp_path):
-    Daemon(str(tmp_path), netns="pnsbox-a-hub").claim("pnsboxd", "/run/pnsbox-a/control.sock")
+    owner = Daemon(str(tmp_path), netns="pnsbox-a-hub")  # holds the lock while it lives
+    owner.claim("pnsboxd", "/run/pnsbox-a/control.sock")
     with pytest.raises(StateDirBusy, match=r"belongs to pnsboxd \(pid \d+\), which listens on "
                                            r"/run/pnsbox-a/control.sock: go through it with --socket"):
         Daemon(str(tmp_path), netns="pnsbox-a-hub").claim("pnsbox apply")
