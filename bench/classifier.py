@@ -49,6 +49,7 @@ from pathlib import Path
 
 from benchkit import Namespaces, code_version, ip_batch, machine, sh, unwind_on_sigterm
 
+from pnsbox.classifier.catalog import default_catalog
 from pnsbox.model import Classifier as Settings
 from pnsbox.render.apps import classify_only
 
@@ -62,7 +63,8 @@ MDNS_PORT = 5353
 INSPECT = 12
 GOAL_RATIO = 0.8
 GOAL_FLOWS = 10_000
-_, COPY_MARK = classify_only(Settings(inspect_packets=INSPECT), "pnsbench")  # as pnsbox's apply layer writes it
+CATALOG = default_catalog()
+_, COPY_MARK = classify_only(Settings(inspect_packets=INSPECT), "pnsbench", CATALOG)  # as pnsbox's apply layer writes it
 SINK = f"""table inet pnsbench {{
   counter sink {{ }}
   chain input {{
@@ -129,7 +131,7 @@ class Lab:
         sh(in_ns(self.middle, "iptables", "-t", "mangle", "-F"))  # every chain, then the emptied own chain
         sh(in_ns(self.middle, "iptables", "-t", "mangle", "-X"))
         if on:
-            rules, _ = classify_only(Settings(queues=queues, inspect_packets=INSPECT), "pnsbench")
+            rules, _ = classify_only(Settings(queues=queues, inspect_packets=INSPECT), "pnsbench", CATALOG)
             sh(in_ns(self.middle, "iptables-nft-restore", "--noflush"), stdin=rules)
 
     def flush_conntrack(self) -> None:

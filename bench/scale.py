@@ -44,9 +44,11 @@ from pathlib import Path
 
 from benchkit import Namespaces, code_version, in_ns, ip_batch, machine, sh, unwind_on_sigterm
 
+from pnsbox.facts import Facts
 from pnsbox.load import load_text
 from pnsbox.model import Config
-from pnsbox.render.nft import Ruleset, render
+from pnsbox.render.nft import Ruleset
+from pnsbox.render.site import site
 from pnsbox.validate import build
 
 SIZES = (10, 100, 1000)
@@ -61,6 +63,11 @@ UPLINK_ADDR = "198.51.100.2/24"
 INTERNET_ADDR = "198.51.100.1"
 SERVICE_DEV = "dc0"
 TOOLS = {"ip": "iproute2", "tc": "iproute2", "nft": "nftables", "iperf3": "iperf3", "sysctl": "procps"}
+
+
+def render(config: Config) -> Ruleset:
+    """The ruleset as apply renders it on this machine's kernel (pfifo leaves, no nft queue)."""
+    return site(config, Facts(("pfifo",)), None).ruleset
 
 
 # --- the generated site ------------------------------------------------------

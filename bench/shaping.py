@@ -24,7 +24,7 @@
 Times are time.perf_counter() in this process, after a warm-up; each is the median of --repeat
 runs. Download is `iperf3 -R` from the OPD host (the lab masquerades; the internet cannot open
 connections to OPD hosts), upload without -R. Wire rates come from the class byte counters
-(pnsbox.apply.tc.observe) read twice during the steady part of the flows.
+(pnsbox.observe.tc.observe) read twice during the steady part of the flows.
 
 Everything runs in namespaces this process makes (`pnsbench-<pid>-*` for the apply timings,
 the lab `pnsbox-bsh<pid>-*` for the flows), removed on exit; the host's own namespace is never
@@ -131,18 +131,20 @@ def reset_hub(hub: str, n: int, state_dir: Path) -> None:
 
 
 def _phases():
-    from pnsbox.apply import facts, links, nft, pipeline, tc
+    from pnsbox.apply import links, nft, pipeline, tc
     from pnsbox.apply.owned import OwnedRecord
+    from pnsbox.observe import links as seen_links
+    from pnsbox.observe import table
+    from pnsbox.observe import tc as seen_tc
 
     return [
-        ("facts probe", facts, "probe"),
-        ("render nft", pipeline, "render"),
-        ("render tc", pipeline, "render_shaping"),
-        ("render net", pipeline, "render_net"),
+        ("facts probe", pipeline, "probe"),
+        ("render", pipeline, "site"),
+        ("render tc (rates only)", pipeline, "render_shaping_for"),
         ("plan", pipeline, "compute"),
-        ("observe links", links, "observe"),
-        ("observe tc", tc, "observe"),
-        ("nft digest", nft, "running_digest"),
+        ("observe links", seen_links, "read"),
+        ("observe tc", seen_tc, "observe"),
+        ("nft digest", table, "running_digest"),
         ("nft -c", nft, "check"),
         ("nft -f", nft, "load"),
         ("tc batch", tc, "batch"),
@@ -258,7 +260,7 @@ def iperf_goodput(proc: subprocess.Popen) -> float:
 
 
 def class_bytes(hub: str, device: str) -> tuple[float, dict[int, int]]:
-    from pnsbox.apply import tc
+    from pnsbox.observe import tc
 
     before = time.perf_counter()
     trees, _ = tc.observe(hub)

@@ -57,18 +57,46 @@ def cmd_schema(args) -> int:
     return 0
 
 
-def cmd_render(args) -> int:
-    from .render.nft import render
+def _artifacts(args, config: Config, fallback: bool = True):
+    """What apply would load into the same place (--netns/--lab, else this box): that kernel's
+    facts and the recorded class slots. --facts FILE: the kernel a file describes instead.
+    Where the kernel cannot be probed (not root), a stock Debian 12 kernel, with a note."""
+    from datetime import UTC, datetime
 
-    sys.stdout.write(render(_config(args)).text)
+    from .classifier.catalog import load_catalog
+    from .facts import STOCK_KERNEL, Facts
+    from .render.site import needs_catalog, site, windows_at
+
+    now = datetime.fromisoformat(args.at) if getattr(args, "at", None) else datetime.now(UTC)
+    catalog = load_catalog() if needs_catalog(config) else None
+    if getattr(args, "facts", None):
+        import yaml
+
+        with open(args.facts) as handle:
+            facts = Facts.from_dict(yaml.safe_load(handle) or {})
+        return site(config, facts, catalog, None, windows_at(config, now))
+    from .apply.netns import KernelError
+    from .apply.pipeline import render_for
+
+    try:
+        return render_for(config, _netns(args), args.state_dir, now, catalog)
+    except KernelError as exc:
+        if not fallback or _netns(args):
+            raise
+        print(f"note: {exc}; rendered for a stock Debian 12 kernel (give --facts FILE)", file=sys.stderr)
+        return site(config, STOCK_KERNEL, catalog, None, windows_at(config, now))
+
+
+def cmd_render(args) -> int:
+    artifacts = _artifacts(args, _config(args))
+    sys.stdout.write(getattr(artifacts, args.part))
     return 0
 
 
 def cmd_check(args) -> int:
     from .apply import nft
-    from .render.nft import render
 
-    nft.check(render(_config(args)), _netns(args))
+    nft.check(_artifacts(args, _config(args), fallback=False).ruleset, _netns(args))
     print("nft -c: the kernel accepts the ruleset")
     return 0
 
@@ -317,8 +345,8 @@ def cmd_show(args) -> int:
 
 
 def _show_shaping(netns: str | None, state_dir: str) -> None:
-    from .apply import tc
     from .apply.owned import OwnedRecord
+    from .observe import tc
 
     record = OwnedRecord(state_dir, netns).read()
     labels = record.get("labels", {})
@@ -379,7 +407,7 @@ def parser() -> argparse.ArgumentParser:
                            help=f"site directory or file (default {DEFAULT_CONFIG})")
         if kernel:
             where = p.add_mutually_exclusive_group()
-            where.add_argument("--netns", help="apply inside this network namespace")
+            where.add_argument("--netns", help="inside this network namespace (default: the box itself)")
             where.add_argument("--lab", help="the hub of this lab (same as --netns pnsbox-LAB-hub)")
             p.add_argument("--state-dir", default=DEFAULT_STATE, help="where pnsbox keeps its state")
         p.set_defaults(func=func)
@@ -391,7 +419,17 @@ def parser() -> argparse.ArgumentParser:
     explain_parser.add_argument("target", metavar="TO")
     explain_parser.add_argument("port", metavar="PORT", nargs="?", help="tcp/443, udp/53, or icmp")
     command("schema", cmd_schema, "print the JSON Schema of the config", config=False)
-    command("render", cmd_render, "print the nftables ruleset a config makes")
+    render_parser = command("render", cmd_render, "print what apply loads: the nftables ruleset (or --part)",
+                            kernel=True)
+    render_parser.add_argument("--part", choices=["nft", "tc", "links", "iptables"], default="nft",
+                               help="nft: the ruleset; tc: the tc -batch of a fresh box; links: links, "
+                                    "addresses and routes; iptables: the classifier's queue chain where "
+                                    "nft has no queue statement")
+    render_parser.add_argument("--facts", metavar="FILE",
+                               help="render for the kernel this file describes (YAML: leaf_qdiscs, nft_queue, "
+                                    "vlan), with fresh slots, instead of this box's or --netns's")
+    render_parser.add_argument("--at", metavar="TIME", help="ISO time with zone, for time-of-day rates "
+                                                            "(default now)")
     command("check", cmd_check, "have the kernel check the ruleset (nft -c)", kernel=True)
     command("plan", cmd_plan, "show what an apply would change", kernel=True)
     apply_parser = command("apply", cmd_apply, "make the box run a config", kernel=True)
@@ -465,10 +503,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     except Exception as exc:  # kernel and plan errors: a message, never a traceback
         from .apply.netns import KernelError
+        from .facts import FactsError
         from .plan import PlanError
 
         lab_error = type(exc).__name__ == "LabError"
-        if isinstance(exc, (KernelError, PlanError, KeyError)) or lab_error:
+        if isinstance(exc, (KernelError, PlanError, FactsError, KeyError)) or lab_error:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_KERNEL
         raise

@@ -1,4 +1,4 @@
-"""What the kernel can do, probed once by the apply layer and handed to render as plain data."""
+"""What the kernel can do, probed once (observe.facts) and handed to render as plain data."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ LEAF_QDISCS = ("fq_codel", "cake", "sfq", "pfifo")
 class Facts:
     leaf_qdiscs: tuple[str, ...]  # leaf queues this kernel offers, best first
     nft_queue: bool = False  # nft has the `queue` statement (else the iptables-nft NFQUEUE target)
+    vlan: bool = True  # the kernel makes 802.1Q VLAN devices
 
     def leaf_qdisc(self, requested: str) -> str:
         """The leaf queue for `site.queue`; a named one the kernel lacks is an error."""
@@ -21,6 +22,24 @@ class Facts:
             raise FactsError(f"site.queue: this kernel has no {requested} qdisc "
                              f"(it has {', '.join(self.leaf_qdiscs) or 'none'}); use auto")
         return requested
+
+    def as_dict(self) -> dict:
+        return {"leaf_qdiscs": list(self.leaf_qdiscs), "nft_queue": self.nft_queue, "vlan": self.vlan}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Facts:
+        """From as_dict()'s shape (a golden case's facts.yaml, the state's record)."""
+        unknown = set(data) - {"leaf_qdiscs", "nft_queue", "vlan"}
+        if unknown:
+            raise FactsError(f"facts: unknown {', '.join(sorted(unknown))}")
+        qdiscs = tuple(data.get("leaf_qdiscs", ()))
+        if set(qdiscs) - set(LEAF_QDISCS):
+            raise FactsError(f"facts: leaf_qdiscs are some of {', '.join(LEAF_QDISCS)}")
+        return cls(qdiscs, bool(data.get("nft_queue", False)), bool(data.get("vlan", True)))
+
+
+# A stock Debian 12 kernel (the production target): what `pnsbox render` assumes without --netns.
+STOCK_KERNEL = Facts(LEAF_QDISCS, nft_queue=True, vlan=True)
 
 
 class FactsError(Exception):

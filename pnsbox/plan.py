@@ -1,6 +1,6 @@
 """Desired state vs what runs -> the steps an apply would take, readable by a human.
 
-Pure: the observed state is read by apply.links.observe(); executing the
+Pure: the observed state is read by observe.box; executing the
 steps is apply.links' job.
 """
 
@@ -27,7 +27,7 @@ class Observed:
     owned_addresses: set[tuple[str, str]] = field(default_factory=set)
     owned_links: set[str] = field(default_factory=set)
     last_ruleset: str | None = None  # the text pnsbox last loaded, for a readable diff
-    tc: dict = field(default_factory=dict)  # IFB device -> apply.tc.SeenTree
+    tc: dict = field(default_factory=dict)  # IFB device -> observe.tc.SeenTree
     clsact: set[str] = field(default_factory=set)  # devices with a clsact qdisc
     owned_redirects: dict = field(default_factory=dict)  # device -> (ifb, pnsbox made its clsact)
     queue_rules: tuple[str, ...] | None = None  # pnsbox's iptables classify chain; None: no chain
@@ -47,11 +47,12 @@ class PlanError(Exception):
 
 
 def compute(net: NetState, ruleset: Ruleset, observed: Observed, shaping: Shaping | None = None,
-            queue_rules: tuple[str, ...] | None = None) -> list[Step]:
+            queue_rules: tuple[str, ...] | None = None, vlan: bool = True) -> list[Step]:
     """Steps in a safe order: the ruleset, the classifier's queue rule, links, tc additions,
     addresses and routes, then removals, then forwarding. `queue_rules`: the iptables rules
-    that send new flows to the classifier, when it is on and nft cannot queue by itself."""
-    _check_preconditions(net, observed)
+    that send new flows to the classifier, when it is on and nft cannot queue by itself.
+    `vlan`: the kernel makes 802.1Q devices (facts)."""
+    _check_preconditions(net, observed, vlan)
     steps: list[Step] = []
     # The ruleset goes first: one transaction the kernel checks as a whole, so if it is refused
     # nothing has changed yet. Until the new HTB classes exist (a moment later), traffic the new
@@ -116,8 +117,9 @@ def _tc_steps(shaping: Shaping, observed: Observed) -> list:
     return steps + redirect_steps(shaping, observed.clsact, observed.owned_redirects, observed.links)
 
 
-def _check_preconditions(net: NetState, observed: Observed) -> None:
-    """Interfaces pnsbox does not create must exist; so must the trunk under a VLAN."""
+def _check_preconditions(net: NetState, observed: Observed, vlan: bool) -> None:
+    """Interfaces pnsbox does not create must exist; so must the trunk under a VLAN, and the
+    kernel must be able to make the VLAN."""
     missing = []
     for link in net.links:
         if link.device in observed.links:
@@ -126,6 +128,9 @@ def _check_preconditions(net: NetState, observed: Observed) -> None:
             missing.append(f"{link.origin}: interface {link.device} does not exist on this box")
         elif link.trunk not in observed.links:
             missing.append(f"{link.origin}: trunk {link.trunk} for VLAN {link.vlan} does not exist")
+        elif not vlan:
+            missing.append(f"{link.origin}: VLAN {link.vlan} on {link.trunk}: this kernel has no 802.1Q VLAN "
+                           "support")
     if missing:
         raise PlanError("\n".join(missing))
 

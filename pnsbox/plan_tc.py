@@ -29,7 +29,7 @@ def _describe(tree: Tree, cls: TcClass) -> str:
 
 
 def tree_steps(tree: Tree, seen, leaf_qdisc: str) -> list[TcStep]:
-    """`seen` is apply.tc.SeenTree (or None when the device has no tree yet)."""
+    """`seen` is observe.tc.SeenTree (or None when the device has no tree yet)."""
     device = tree.device
     steps: list[TcStep] = []
     if seen is None or not seen.root:

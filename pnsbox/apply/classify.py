@@ -8,16 +8,6 @@ from ..plan import Step
 from ..render.apps import CLASSIFY_CHAIN
 from .netns import KernelError, run
 
-JUMP = f"-A FORWARD -j {CLASSIFY_CHAIN}"
-
-
-def observe(netns: str | None) -> tuple[tuple[str, ...] | None, bool]:
-    """(the rules in pnsbox's chain, None when there is no chain; whether FORWARD jumps to it)."""
-    lines = run(["iptables-nft", "-t", "mangle", "-S"], netns).stdout.splitlines()
-    if f"-N {CLASSIFY_CHAIN}" not in lines:
-        return None, JUMP in lines
-    return tuple(line for line in lines if line.startswith(f"-A {CLASSIFY_CHAIN} ")), JUMP in lines
-
 
 def execute(step: Step, netns: str | None) -> None:
     if step.kind == "classify":

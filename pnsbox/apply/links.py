@@ -1,4 +1,4 @@
-"""Links, addresses and routes, through iproute2: read as JSON, changed in one `ip -batch`.
+"""Links, addresses and routes, changed in one `ip -batch` (read back in observe.links).
 
 One batch process instead of a netlink round trip per step keeps a 1,000-OPD
 apply fast; `ip -batch` stops at the first failing line and names it, so the
@@ -7,7 +7,6 @@ error maps back to the step and the config that asked for it.
 
 from __future__ import annotations
 
-import json
 import re
 
 from ..plan import ROUTE_PROTO, Step
@@ -16,23 +15,6 @@ from .netns import KernelError, run
 PNSBOX_ALIAS = "pnsbox"  # set on links pnsbox creates
 IP_STEPS = {"vlan-add", "ifb-add", "link-up", "link-del", "address-add", "address-del", "route-add", "route-del"}
 _FAILED_LINE = re.compile(r"Command failed -:(\d+)")
-
-
-def _ip_json(netns: str | None, *args: str) -> list:
-    return json.loads(run(["ip", "-j", *args], netns).stdout or "[]")
-
-
-def observe(netns: str | None) -> dict:
-    links = {link["ifname"]: {"up": "UP" in link.get("flags", [])} for link in _ip_json(netns, "link", "show")}
-    addresses = {(entry["ifname"], f"{a['local']}/{a['prefixlen']}")
-                 for entry in _ip_json(netns, "-4", "addr", "show") for a in entry.get("addr_info", [])}
-    routes = set()
-    for route in _ip_json(netns, "-4", "route", "show", "table", "main", "proto", str(ROUTE_PROTO)):
-        dst = route["dst"]
-        destination = dst if dst == "default" or "/" in dst else f"{dst}/32"
-        routes.add((destination, route.get("dev"), route.get("gateway")))
-    forwarding = run(["sysctl", "-n", "net.ipv4.ip_forward"], netns).stdout.strip() == "1"
-    return {"links": links, "addresses": addresses, "routes": routes, "forwarding": forwarding}
 
 
 def batch_lines(step: Step) -> list[str]:
@@ -75,10 +57,8 @@ def execute(steps: list[Step], netns: str | None) -> None:
     step = owner[int(match.group(1)) - 1] if match else None
     done = steps[:steps.index(step)] if step else []  # `ip -batch` ran every line before the failing one
     detail = proc.stderr.replace(match.group(0), "").strip() if match else proc.stderr.strip()
-    hint = " (this kernel has no 802.1Q VLAN support)" if step and step.kind == "vlan-add" and \
-        "Unknown device type" in detail else ""
     where = f"{step.origin or 'pnsbox'}: {step.text.strip()}: " if step else ""
-    error = KernelError(f"{where}{detail.splitlines()[-1] if detail else 'ip refused'}{hint}")
+    error = KernelError(f"{where}{detail.splitlines()[-1] if detail else 'ip refused'}")
     error.done = done
     raise error
 

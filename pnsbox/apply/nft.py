@@ -5,14 +5,12 @@ from __future__ import annotations
 import re
 
 from ..render.nft import TABLE, Ruleset
-from . import nfnl
 from .netns import KernelError, run
 
 # Creating then deleting the table first makes the load one atomic replace that works
 # whether or not the table exists; no other table is touched.
 PREAMBLE = f"table {TABLE}\ndelete table {TABLE}\n"
 _ERROR_LINE = re.compile(r"^(?:/dev/stdin|-):(\d+):[\d-]+: (Error: .*)$")
-_DIGEST = re.compile(r"pnsbox ([0-9a-f]{16})")
 
 
 def _explain(stderr: str, ruleset: Ruleset) -> str:
@@ -39,19 +37,6 @@ def load(ruleset: Ruleset, netns: str | None) -> None:
     proc = run(["nft", "-f", "-"], netns, PREAMBLE + ruleset.text, check=False)
     if proc.returncode != 0:
         raise KernelError(_explain(proc.stderr, ruleset))
-
-
-def running_digest(netns: str | None) -> str | None:
-    """The digest of the ruleset in the kernel, None when there is no pnsbox table,
-    "unknown" when the table was not loaded by pnsbox."""
-    try:
-        comments = nfnl.inet_table_comments(netns)
-    except OSError as exc:
-        raise KernelError(f"cannot read the nftables tables{f' in {netns}' if netns else ''}: {exc}") from exc
-    if TABLE.split()[1] not in comments:
-        return None
-    match = _DIGEST.fullmatch(comments[TABLE.split()[1]] or "")
-    return match.group(1) if match else "unknown"
 
 
 def delete(netns: str | None) -> None:

@@ -15,16 +15,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import groupby
 
+from ..classifier.catalog import Catalog, load_catalog
 from ..facts import Facts, FactsError
 from ..model import Config
-from ..plan import Observed, PlanError, Step, compute
+from ..observe import box, table
+from ..observe.facts import kernel_release, probe
+from ..plan import PlanError, Step, compute
 from ..plan_tc import rate_steps, redirect_record, tree_record
-from ..render.apps import queue_rules_iptables
-from ..render.net import render_net
-from ..render.nft import Ruleset, render
-from ..render.tc import Shaping, active_windows, allocate_slots, classid, render_shaping
+from ..render.nft import Ruleset
+from ..render.site import Artifacts, needs_catalog, render_shaping_for, site, windows_at
+from ..render.tc import Shaping, allocate_slots, classid
 from . import classify, links, nft, tc
-from . import facts as kernel_facts
 from .netns import KernelError, netns_exists
 from .owned import DEFAULT_STATE_DIR, OwnedRecord, locked
 
@@ -45,56 +46,68 @@ def _require_netns(netns: str | None) -> None:
         raise KernelError(f"network namespace {netns} does not exist")
 
 
-def _facts(netns: str | None, record: OwnedRecord, owned: dict) -> Facts:
-    """Probed once per kernel release, then remembered."""
-    cached = owned.get("facts")
-    if cached and cached.get("kernel") == kernel_facts.kernel_release() and "nft_queue" in cached:
-        return Facts(tuple(cached["leaf_qdiscs"]), cached["nft_queue"])
-    found = kernel_facts.probe(netns)
-    record.write(facts={"kernel": kernel_facts.kernel_release(), "leaf_qdiscs": list(found.leaf_qdiscs),
-                        "nft_queue": found.nft_queue})
+def kernel_facts(owned: dict, record: OwnedRecord | None = None) -> Facts:
+    """Probed once per kernel release and remembered in the state; `record` is given by apply
+    (which writes), never by plan or render (which only read)."""
+    cached = owned.get("facts") or {}
+    if cached.get("kernel") == kernel_release() and "vlan" in cached:  # older records lack vlan: probe again
+        return Facts.from_dict({key: cached[key] for key in ("leaf_qdiscs", "nft_queue", "vlan")})
+    found = probe()
+    if record is not None:
+        record.write(facts={"kernel": kernel_release(), **found.as_dict()})
     return found
 
 
 @dataclass(frozen=True)
 class Inputs:
-    """What rendering depends on besides the config: OPD slots, the leaf queue, open schedules."""
+    """What rendering depends on besides the config and the catalog."""
 
-    slots: dict[str, int]
-    leaf: str
-    windows: frozenset[str]
-    nft_queue: bool = False  # the classifier's queue rule goes in the nft table, not iptables
+    facts: Facts
+    slots: dict[str, int]  # OPD -> class slot: as the last apply recorded them, new OPDs in free ones
+    windows: frozenset[str]  # schedules open now
 
 
-def inputs(config: Config, netns: str | None, record: OwnedRecord, owned: dict,
-           now: datetime | None = None) -> Inputs:
+def inputs(owned: dict, config: Config, record: OwnedRecord | None = None, now: datetime | None = None) -> Inputs:
     tunnelled = [f"opds.{name}.link.wireguard" for name, opd in config.opds.items() if opd.link.is_wireguard]
     if tunnelled:  # the hub's interface and peers are not rendered yet (issue 12, phase 2)
         raise PlanError(f"{', '.join(tunnelled)}: WireGuard links are checked but not applied by this version")
-    try:
-        facts = _facts(netns, record, owned)
-        leaf = facts.leaf_qdisc(config.site.queue)
-    except FactsError as exc:
-        raise PlanError(str(exc)) from exc
-    now = (now or datetime.now(UTC)).astimezone(UTC)
-    windows = frozenset(active_windows(config, now.weekday(), now.hour * 60 + now.minute))
-    return Inputs(allocate_slots(config, owned.get("slots")), leaf, windows, facts.nft_queue)
+    return Inputs(kernel_facts(owned, record), allocate_slots(config, owned.get("slots")),
+                  windows_at(config, now or datetime.now(UTC)))
 
 
-_recent: list[tuple[Config, tuple, tuple[Shaping, Ruleset]]] = []  # the last few renders
+def catalog_for(config: Config, catalog: Catalog | None = None) -> Catalog | None:
+    """The application catalog when the config classifies (a long-lived caller passes its own)."""
+    return catalog if catalog is not None or not needs_catalog(config) else load_catalog()
 
 
-def desired(config: Config, given: Inputs) -> tuple[Shaping, Ruleset]:
-    """The shaping plan in force and the ruleset that points into it. Remembered for the same
-    config object and inputs: the daemon's drift check asks every two seconds."""
-    key = (given.leaf, given.windows, tuple(sorted(given.slots.items())), given.nft_queue)
-    for seen, seen_key, result in _recent:
-        if seen is config and seen_key == key:
-            return result
-    shaping = render_shaping(config, given.slots, given.leaf, given.windows)
-    result = (shaping, render(config, shaping, given.nft_queue))
-    _recent[:] = [(config, key, result), *_recent[:1]]  # the running config, and one being applied
-    return result
+class Renders:
+    """The last two renders (the running config's, and one being applied), kept by a caller
+    that asks again and again with the same config object: pnsboxd's drift check runs a plan
+    every two seconds. A fresh Renders (the default) remembers nothing."""
+
+    def __init__(self):
+        self._recent: list[tuple[Config, tuple, Artifacts]] = []
+
+    def site(self, config: Config, given: Inputs, catalog: Catalog | None) -> Artifacts:
+        key = (given.facts, given.windows, tuple(sorted(given.slots.items())), id(catalog))
+        for seen, seen_key, result in self._recent:
+            if seen is config and seen_key == key:
+                return result
+        try:
+            result = site(config, given.facts, catalog_for(config, catalog), given.slots, given.windows)
+        except FactsError as exc:
+            raise PlanError(str(exc)) from exc
+        self._recent[:] = [(config, key, result), *self._recent[:1]]
+        return result
+
+
+def render_for(config: Config, netns: str | None, state_dir: str = DEFAULT_STATE_DIR, now: datetime | None = None,
+               catalog: Catalog | None = None) -> Artifacts:
+    """What an apply to `netns` would load now: its kernel's facts and the recorded slots
+    (`pnsbox render --netns`, `pnsbox check`). Reads the state, writes nothing."""
+    _require_netns(netns)
+    owned = OwnedRecord(state_dir, netns).read()
+    return Renders().site(config, inputs(owned, config, now=now), catalog)
 
 
 def structure_fingerprint(config: Config, given: Inputs) -> str:
@@ -105,59 +118,38 @@ def structure_fingerprint(config: Config, given: Inputs) -> str:
     layout = {name: None if opd.bandwidth is None else
               [(c, t.match.model_dump_json() if t.match else None) for c, t in opd.bandwidth.classes.items()]
               for name, opd in config.opds.items()}
-    text = config.model_dump_json(exclude=rates_out) + json.dumps([layout, given.slots, given.leaf, given.nft_queue],
-                                                                  sort_keys=True)
+    text = config.model_dump_json(exclude=rates_out) + json.dumps(
+        [layout, given.slots, given.facts.as_dict(), given.facts.leaf_qdisc(config.site.queue)], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def queue_rules(config: Config, given: Inputs) -> tuple[str, ...] | None:
-    """The iptables rules that queue new flows, when classifying on a kernel without nft `queue`."""
-    if config.classifier is None or given.nft_queue:
-        return None
-    return tuple(queue_rules_iptables(config.classifier))
-
-
-def observe(netns: str | None, owned: dict) -> Observed:
-    seen = links.observe(netns)
-    trees, clsact = tc.observe(netns)
-    rules, jump = classify.observe(netns)
-    return Observed(links=seen["links"], addresses=seen["addresses"], routes=seen["routes"],
-                    queue_rules=rules, queue_jump=jump,
-                    forwarding=seen["forwarding"], ruleset_digest=nft.running_digest(netns),
-                    owned_addresses={tuple(a) for a in owned["addresses"]},
-                    owned_links=set(owned["links"]), last_ruleset=owned["ruleset"],
-                    tc=trees, clsact=clsact, owned_redirects=_owned_redirects(owned))
-
-
-def _owned_redirects(owned: dict) -> dict[str, tuple[str | None, bool]]:
-    out = {}
-    for entry in owned["redirects"]:
-        device, ifb, made_clsact = (entry, None, True) if isinstance(entry, str) else entry  # older state
-        out[device] = (ifb, made_clsact)
-    return out
-
-
 def plan(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STATE_DIR,
-         now: datetime | None = None) -> Result:
+         now: datetime | None = None, catalog: Catalog | None = None, renders: Renders | None = None) -> Result:
+    """The steps an apply would take. Reads the kernel and the state; changes neither."""
     _require_netns(netns)
-    record = OwnedRecord(state_dir, netns)
-    owned = record.read()
-    given = inputs(config, netns, record, owned, now)
-    shaping, ruleset = desired(config, given)
-    observed = observe(netns, owned)
-    return Result(compute(render_net(config), ruleset, observed, shaping, queue_rules(config, given)), ruleset,
-                  shaping)
+    owned = OwnedRecord(state_dir, netns).read()
+    given = inputs(owned, config, now=now)
+    desired = (renders or Renders()).site(config, given, catalog)
+    observed = box.observe(netns, owned)
+    return Result(_steps(desired, observed, given), desired.ruleset, desired.shaping)
+
+
+def _steps(desired: Artifacts, observed, given: Inputs) -> list[Step]:
+    return compute(desired.net, desired.ruleset, observed, desired.shaping, desired.queue_rules,
+                   vlan=given.facts.vlan)
 
 
 def apply(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STATE_DIR,
-          force: bool = False, now: datetime | None = None) -> Result:
+          force: bool = False, now: datetime | None = None, catalog: Catalog | None = None,
+          renders: Renders | None = None) -> Result:
     """Make the namespace run `config` (see _apply); one apply at a time per state directory."""
     _require_netns(netns)
     with locked(state_dir):
-        return _apply(config, netns, state_dir, force, now)
+        return _apply(config, netns, state_dir, force, now, catalog, renders or Renders())
 
 
-def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: datetime | None) -> Result:
+def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: datetime | None,
+           catalog: Catalog | None, renders: Renders) -> Result:
     """Make the namespace run `config`, with the bandwidth plans in force at `now`.
 
     Calling it again at a schedule edge is how time-of-day plans switch. When
@@ -167,11 +159,14 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
     `force` takes the full path: observe everything, repair what differs."""
     record = OwnedRecord(state_dir, netns)
     owned = record.read()
-    given = inputs(config, netns, record, owned, now)
-    structure = structure_fingerprint(config, given)
+    given = inputs(owned, config, record, now)
+    try:
+        structure = structure_fingerprint(config, given)
+    except FactsError as exc:
+        raise PlanError(str(exc)) from exc
     if not force and owned.get("structure") == structure and owned.get("trees") \
-            and nft.running_digest(netns) == owned.get("digest"):
-        shaping = render_shaping(config, given.slots, given.leaf, given.windows)
+            and table.running_digest(netns) == owned.get("digest"):
+        shaping = render_shaping_for(config, given.facts, given.slots, given.windows)
         changes = rate_steps(shaping, owned["trees"])
         if changes is not None:
             steps = [Step("tc", t.lines, t.text, "shaping") for t in changes]
@@ -180,10 +175,11 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
                 record.write(trees=tree_record(shaping))
             return Result(steps, None, shaping)
     with ThreadPoolExecutor(max_workers=1) as pool:  # read the kernel while rendering
-        seen = pool.submit(observe, netns, owned)
-        shaping, ruleset = desired(config, given)
+        seen = pool.submit(box.observe, netns, owned)
+        desired = renders.site(config, given, catalog)
         observed = seen.result()
-    steps = compute(render_net(config), ruleset, observed, shaping, queue_rules(config, given))
+    steps = _steps(desired, observed, given)
+    shaping, ruleset = desired.shaping, desired.ruleset
     if force and not any(s.kind == "ruleset" for s in steps):
         steps.insert(0, Step("ruleset", (), "~ nftables table inet pnsbox: reload (forced)"))
     addresses, link_names = set(observed.owned_addresses), set(observed.owned_links)
@@ -202,7 +198,7 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
     labels = {classid(c.minor): c.label for tree in shaping.trees for c in tree.classes}
     record.write(addresses=sorted(map(list, addresses)), links=sorted(link_names), ruleset=ruleset.text,
                  redirects=redirect_record(shaping, observed.clsact, observed.owned_redirects),
-                 slots=given.slots, labels=labels,
+                 slots=desired.slots, labels=labels,
                  structure=structure, digest=ruleset.digest, trees=tree_record(shaping))
     return Result(steps, ruleset, shaping)
 

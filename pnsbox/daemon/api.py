@@ -227,8 +227,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     @route("GET", "/classes")
     def classes(self, daemon, body):
-        from ..apply import tc
         from ..apply.owned import OwnedRecord
+        from ..observe import tc
 
         labels = OwnedRecord(daemon.state_dir, daemon.netns).read().get("labels", {})
         trees, _ = tc.observe(daemon.netns)

@@ -21,15 +21,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..apply import nfnl, nft
+from ..apply import nft
 from ..apply.netns import KernelError, run
 from ..apply.owned import OwnedRecord, write_atomic
-from ..apply.pipeline import apply, plan
+from ..apply.pipeline import Renders, apply, plan
 from ..checks import run_checks
+from ..classifier.catalog import Catalog, load_catalog
 from ..load import check_site_files, load_files
 from ..lockout import lockout
 from ..model import Config
-from ..observe import classifier, counters, usage
+from ..observe import classifier, counters, nfnl, table, usage
 from ..store import AuditLog, History, site_files
 from ..validate import build
 from .metrics import DaemonMetrics
@@ -90,6 +91,8 @@ class Daemon:
         self.table_generation: int | None = None  # nf_tables generation after our last apply
         self.table_fingerprint: str | None = None  # our table's rules and set elements as loaded
         self.usage_sampled_at = None  # the UTC minute of the last usage sample
+        self.renders = Renders()  # the running config's render: the drift check plans every 2 s
+        self._catalog: Catalog | None = None  # the application catalog, read once when first needed
 
     def claim(self, what: str, socket: str | None = None) -> None:
         """Own the state directory (pnsboxd for its life, an in-process apply for its run);
@@ -145,6 +148,11 @@ class Daemon:
 
     # --- the kernel --------------------------------------------------------------------
 
+    def _catalog_for(self, config: Config) -> Catalog | None:
+        if self._catalog is None and config.classifier is not None:
+            self._catalog = load_catalog()
+        return self._catalog
+
     def _run_version(self, version_id: int) -> None:
         """Put a recorded version back, observing everything (it repairs whatever differs)."""
         config = config_of(self.history.get(version_id).files)
@@ -154,7 +162,8 @@ class Daemon:
     def _timed_apply(self, config: Config, force: bool):
         self.sample_usage()  # a reload starts the kernel's counters again: count what they hold first
         started = time.monotonic()
-        result = apply(config, self.netns, str(self.state_dir), force=force)
+        result = apply(config, self.netns, str(self.state_dir), force=force, catalog=self._catalog_for(config),
+                       renders=self.renders)
         self.metrics.apply_seconds.observe(time.monotonic() - started)
         self.metrics.last_apply.set(time.time())
         # The table is as loaded right now: the next quiet drift check takes its fingerprint.
@@ -360,7 +369,8 @@ class Daemon:
         if self.config is None or minute == self.plans_checked_at:
             return None
         self.plans_checked_at = minute
-        switched = apply(self.config, self.netns, str(self.state_dir), now=now)
+        switched = apply(self.config, self.netns, str(self.state_dir), now=now,
+                         catalog=self._catalog_for(self.config), renders=self.renders)
         if not switched.steps:
             return None
         self.audit.append("plans", DAEMON, "local",
@@ -375,11 +385,12 @@ class Daemon:
             return None
         expected = OwnedRecord(self.state_dir, self.netns).read().get("digest")
         drifted = []
-        if expected and nft.running_digest(self.netns) != expected:
+        if expected and table.running_digest(self.netns) != expected:
             drifted = ["ruleset"]
         elif time.monotonic() - self.full_drift_at >= FULL_DRIFT_SECONDS:
             self.full_drift_at = time.monotonic()
-            steps = plan(self.config, self.netns, str(self.state_dir), now=now).steps
+            steps = plan(self.config, self.netns, str(self.state_dir), now=now,
+                         catalog=self._catalog_for(self.config), renders=self.renders).steps
             drifted = sorted({step.kind for step in steps}) or self._table_drifted()
         if not drifted:
             return None
@@ -394,15 +405,15 @@ class Daemon:
     def _table_drifted(self) -> list[str]:
         """Rules or set elements added, deleted or replaced inside our table (its comment, and so
         the digest, stay). The dumps are skipped while the nf_tables generation has not moved."""
-        table = nft.TABLE.split()[1]
+        name = nft.TABLE.split()[1]
         generation = nfnl.generation(self.netns)
         if generation == self.table_generation:
             if self.table_fingerprint is None:
-                self.table_fingerprint = nfnl.table_fingerprint(self.netns, table)
+                self.table_fingerprint = nfnl.table_fingerprint(self.netns, name)
             return []
         if self.table_fingerprint is None:  # changed before we could take its fingerprint: reload
             return ["rules"]
-        if nfnl.table_fingerprint(self.netns, table) != self.table_fingerprint:
+        if nfnl.table_fingerprint(self.netns, name) != self.table_fingerprint:
             return ["rules"]
         self.table_generation = generation  # another table changed, not ours
         return []

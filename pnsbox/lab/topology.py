@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv4Network
 
 from ..model import Config, Link
+from ..observe.facts import probe
 from . import servers
 
 PREFIX = "pnsbox-"
@@ -272,22 +273,10 @@ def _make_namespace(lab: str, node: str) -> str:
     return ns
 
 
-def _probe_vlan(hub: str) -> bool:
-    """Can this kernel make 802.1Q devices? Tried on a throwaway veth inside the hub."""
-    _ip(hub, "link", "add", "name", "vlanprobe0", "type", "veth", "peer", "name", "vlanprobe1")
-    try:
-        _ip(hub, "link", "add", "link", "vlanprobe0", "name", "vlanprobe0.9", "type", "vlan", "id", "9")
-        return True
-    except LabError:
-        return False
-    finally:
-        _ip(hub, "link", "del", "dev", "vlanprobe0")  # takes its peer and VLAN with it
-
-
 def _build(lab: str, plan: Layout) -> None:
     ns = {node: netns_name(lab, node) for node in plan.nodes}
     for node in plan.nodes:
-        if node != HUB:  # made first, for the probe
+        if node != HUB:  # made first (lab_up)
             _make_namespace(lab, node)
     # Note `name`: iproute2 reads a bare `a` as `address`.
     for veth in plan.veths:
@@ -322,9 +311,9 @@ def lab_up(config: Config, lab: str) -> list[str]:
         raise LabError(f"lab {lab!r} already exists or overlaps one that does "
                        f"({', '.join(taken)}); remove it with lab_down first")
     try:
-        hub = _make_namespace(lab, HUB)
+        _make_namespace(lab, HUB)
         needs_vlan = any(z.link.is_vlan for z in [*config.opds.values(), *config.services.values()])
-        plan = layout(config, vlan_ok=needs_vlan and _probe_vlan(hub))
+        plan = layout(config, vlan_ok=needs_vlan and probe().vlan)
         _build(lab, plan)
         _start_servers(config, lab, plan)
     except BaseException:

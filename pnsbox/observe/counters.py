@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..apply import nfnl
 from ..render.nft import DIGEST_OBJECT, TABLE
+from . import nfnl
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,9 @@ from __future__ import annotations
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ..apply import tc
 from ..apply.owned import OwnedRecord
 from ..store import History
-from . import counters
+from . import counters, tc
 
 # SeenClass field, metric type, name after pnsbox_class_, help text
 CLASS_METRICS = (

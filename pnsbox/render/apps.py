@@ -8,7 +8,7 @@ traffic classes can match the application for every later packet, in the kernel.
 
 from __future__ import annotations
 
-from ..classifier.catalog import default_catalog
+from ..classifier.catalog import Catalog
 from ..classifier.verdict import APP_MASK, CATEGORY_MASK, CATEGORY_SHIFT, CLASSIFIED
 from ..model import Classifier
 
@@ -22,9 +22,8 @@ def _values(mask: int, values: list[int]) -> str:
     return f"ct mark & {mask:#010x} {{ {', '.join(f'{v:#010x}' for v in wanted)} }}"
 
 
-def mark_matches(apps: list[str], categories: list[str]) -> list[str]:
+def mark_matches(catalog: Catalog, apps: list[str], categories: list[str]) -> list[str]:
     """nft matches for flows of these applications or categories: alternatives, any may match."""
-    catalog = default_catalog()
     out = []
     if apps:
         out.append(_values(CLASSIFIED | APP_MASK, [catalog.app_id(a) for a in apps]))
@@ -34,11 +33,10 @@ def mark_matches(apps: list[str], categories: list[str]) -> list[str]:
     return out
 
 
-def byte_counters() -> tuple[list[str], list[str], list[str]]:
+def byte_counters(catalog: Catalog) -> tuple[list[str], list[str], list[str]]:
     """Named counters for every application and category of the catalog, and the elements of the
     two maps that pick them by the ct mark: the kernel counts every classified byte, not just the
     few packets the classifier saw."""
-    catalog = default_catalog()
     counters = [f'counter app_{name} {{ comment "{name}" }}' for name in sorted(catalog.apps)]
     counters += [f'counter category_{name} {{ comment "{name}" }}' for name in sorted(catalog.categories)]
     apps = [f'{CLASSIFIED | app.id:#010x} : "app_{name}"' for name, app in sorted(catalog.apps.items())]
@@ -85,14 +83,19 @@ def queue_rules_iptables(settings: Classifier) -> list[str]:
             f"-j NFQUEUE {target} --queue-bypass"]
 
 
-def classify_only(settings: Classifier, table: str) -> tuple[str, str]:
+def queue_chain_restore(rules: list[str] | tuple[str, ...]) -> str:
+    """The owned chain with its rules and FORWARD's jump to it, as iptables-restore input."""
+    return "\n".join(["*mangle", f":{CLASSIFY_CHAIN} - [0:0]", *rules, f"-A FORWARD -j {CLASSIFY_CHAIN}",
+                      "COMMIT", ""])
+
+
+def classify_only(settings: Classifier, table: str, catalog: Catalog) -> tuple[str, str]:
     """The pieces a namespace needs to classify and nothing else, as the apply layer writes
     them: an iptables-restore input (the owned chain and FORWARD's jump to it) and an nft table
     copying the verdict and counting bytes by application and category (the per-packet work of
     the real ruleset). For the classifier's own tests and benchmark."""
-    iptables = "\n".join(["*mangle", f":{CLASSIFY_CHAIN} - [0:0]", *queue_rules_iptables(settings),
-                          f"-A FORWARD -j {CLASSIFY_CHAIN}", "COMMIT", ""])
-    counters, app_elements, category_elements = byte_counters()
+    iptables = queue_chain_restore(queue_rules_iptables(settings))
+    counters, app_elements, category_elements = byte_counters(catalog)
     maps = [f"  map {name} {{ type mark : counter; elements = {{ {', '.join(elements)} }} }}"
             for name, elements in (("app_bytes", app_elements), ("category_bytes", category_elements))]
     nft = "\n".join([f"table inet {table} {{", *(f"  {c}" for c in counters), *maps,

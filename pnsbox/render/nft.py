@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from ..classifier.catalog import Catalog
 from ..model import GROUP_OPDS, ZONE_BOX, ZONE_INTERNET, Config, Policy, PortRange
 from . import apps
 from .schedule import NFT_DAYS, utc_windows
-from .tc import INTRANET, UNMATCHED, Shaping, allocate_slots, classid, render_shaping
+from .tc import INTRANET, UNMATCHED, Shaping, classid
 
 TABLE = "inet pnsbox"
 ANY_IPV4 = "0.0.0.0/0"
@@ -49,7 +50,8 @@ SHARED_SET_TYPES = {"ports": "type inet_proto . inet_service; flags interval",
 
 
 class _Writer:
-    def __init__(self):
+    def __init__(self, catalog: Catalog | None):
+        self.catalog = catalog
         self.lines: list[str] = []
         self.origins: dict[int, str] = {}
         self.shared: dict[tuple[str, tuple[str, ...]], str] = {}  # (kind, elements) -> set name
@@ -94,15 +96,14 @@ def zone_elements(config: Config) -> dict[str, list[str]]:
     return zones
 
 
-def render(config: Config, shaping: Shaping | None = None, queue_in_nft: bool = False) -> Ruleset:
+def render(config: Config, shaping: Shaping, queue_in_nft: bool, catalog: Catalog | None) -> Ruleset:
     """The whole table, ready for `nft -f` (after the replace preamble of the apply layer).
+    Called through render.site.site, which gives everything it depends on.
 
-    `shaping` gives the HTB leaf of each OPD and class; without it, slots are
-    allocated in config order (only class ids matter here, not rates). `queue_in_nft`:
-    the kernel has nft's `queue` statement, so the classifier's queue rule lives here too."""
-    if shaping is None:
-        shaping = render_shaping(config, allocate_slots(config), "pfifo")
-    w = _Writer()
+    `shaping` gives the HTB leaf of each OPD and class. `queue_in_nft`: the kernel has
+    nft's `queue` statement, so the classifier's queue rule lives here too. `catalog`: the
+    applications and categories (needed when the config classifies)."""
+    w = _Writer(catalog)
     zones = zone_elements(config)
     w.add(f"table {TABLE} {{", indent=0)
     _sets(w, config, zones)
@@ -170,7 +171,7 @@ def _classify(w: _Writer, config: Config, queue_in_nft: bool):
         w.add("type filter hook forward priority mangle; policy accept;", indent=2)
         w.add(apps.queue_rule_nft(settings), "site.classifier", 2)
         w.add("}")
-    counters, app_elements, category_elements = apps.byte_counters()
+    counters, app_elements, category_elements = apps.byte_counters(w.catalog)
     for counter in counters:
         w.add(counter, "site.classifier")
     for name, elements in (("app_bytes", app_elements), ("category_bytes", category_elements)):
@@ -188,7 +189,7 @@ def _classify(w: _Writer, config: Config, queue_in_nft: bool):
     for index, policy in by_app:
         for source in policy.from_:
             for target in policy.to:
-                for mark in apps.mark_matches(policy.app, policy.category):
+                for mark in apps.mark_matches(w.catalog, policy.app, policy.category):
                     where = f"iifname . ip saddr @{zone_set(source)} oifname . ip daddr @{zone_set(target)} {mark}"
                     for text, origin in _policy_rules(w, config, index, policy, where, target):
                         w.add(text, origin, 2)
@@ -359,7 +360,7 @@ def _class_chain(w: _Writer, config: Config, shaping: Shaping, name: str, direct
         origin = f"opds.{name}.bandwidth.classes.{cname}"
         ports = f" {_ports_match(w, tclass.match.ports, far_port)}" if tclass.match.ports else ""
         target = f"meta priority set {classid(shaping.leaves[(name, cname)])} return comment {_quote(name + '/' + cname)}"
-        for mark in [f" {m}" for m in apps.mark_matches(tclass.match.app, tclass.match.category)] or [""]:
+        for mark in [f" {m}" for m in apps.mark_matches(w.catalog, tclass.match.app, tclass.match.category)] or [""]:
             for service in tclass.match.services:
                 w.add(f"{far} @{zone_set(service)}{ports}{mark} {target}", origin, 2)
             if not tclass.match.services:

@@ -9,9 +9,9 @@ import pytest
 
 from pnsbox.apply import nft
 from pnsbox.apply.netns import KernelError
-from pnsbox.apply.pipeline import apply, plan
+from pnsbox.apply.pipeline import apply, plan, render_for
 from pnsbox.load import load_site, load_text
-from pnsbox.render.nft import render
+from pnsbox.observe import table
 from pnsbox.validate import build
 
 pytestmark = pytest.mark.kernel
@@ -53,7 +53,7 @@ def test_apply_then_reapply_changes_nothing(hub, tmp_path):
     config = build(load_site(EXAMPLE))
     first = apply(config, hub, str(tmp_path))
     assert first.changed
-    assert nft.running_digest(hub) == render(config).digest
+    assert table.running_digest(hub) == render_for(config, hub, str(tmp_path)).ruleset.digest
     assert ("opd-dinkes", "10.21.0.1/24") in addresses(hub)
     assert ("lan0.130", "10.31.0.1/24") in addresses(hub)
     again = apply(config, hub, str(tmp_path))
@@ -97,21 +97,21 @@ def test_missing_interface_changes_nothing(hub, tmp_path):
 
     with pytest.raises(PlanError, match="opds.bappeda.link: interface opd-bappeda does not exist"):
         apply(build(load_site(EXAMPLE)), hub, str(tmp_path))
-    assert nft.running_digest(hub) is None
+    assert table.running_digest(hub) is None
     assert addresses(hub) == set()
 
 
-def test_kernel_errors_name_the_policy(hub):
-    ruleset = render(build(load_site(EXAMPLE)))
+def test_kernel_errors_name_the_policy(hub, tmp_path):
+    ruleset = render_for(build(load_site(EXAMPLE)), hub, str(tmp_path)).ruleset
     broken = ruleset.text.replace('counter accept comment "internet"', 'counter acceptt comment "internet"')
     with pytest.raises(KernelError, match=r"policies\[6\] internet: nft Error"):
         nft.check(type(ruleset)(broken, ruleset.digest, ruleset.origins), hub)
 
 
 @pytest.mark.parametrize("case", sorted(p.name for p in GOLDEN.iterdir()) + ["province"])
-def test_every_golden_ruleset_is_accepted_by_the_kernel(hub, case):
+def test_every_golden_ruleset_is_accepted_by_the_kernel(hub, case, tmp_path):
     site = EXAMPLE if case == "province" else GOLDEN / case
-    nft.check(render(build(load_site(site))), hub)
+    nft.check(render_for(build(load_site(site)), hub, str(tmp_path)).ruleset, hub)
 
 
 def test_cli_bad_config_applies_nothing(hub, tmp_path):
@@ -123,7 +123,7 @@ def test_cli_bad_config_applies_nothing(hub, tmp_path):
     assert proc.returncode == 1
     assert "policies[0].to: no zone named `simpg`; did you mean `simpeg`?" in proc.stderr
     assert "nothing was applied" in proc.stderr
-    assert nft.running_digest(hub) is None
+    assert table.running_digest(hub) is None
 
 
 def test_someone_elses_clsact_survives_pnsbox(hub, tmp_path):
@@ -147,3 +147,33 @@ opds:
     filters = subprocess.run(["tc", "-n", hub, "filter", "show", "dev", "opd-bappeda", "egress"],
                              capture_output=True, text=True).stdout
     assert "clsact" in qdiscs and "pnsbox-dl" not in filters
+
+
+def cli(*args: str) -> str:
+    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "pnsbox"), *args], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_render_for_a_namespace_prints_byte_for_byte_what_apply_loaded(hub, tmp_path):
+    """The same OPDs in another order keep their recorded class slots: `render --netns` knows
+    them (and the kernel's facts), a render for a described kernel with fresh slots does not."""
+    import shutil
+
+    from pnsbox.apply.owned import OwnedRecord
+
+    site, state = tmp_path / "site", str(tmp_path / "state")
+    shutil.copytree(EXAMPLE, site)
+    cli("apply", "-c", str(site), "--netns", hub, "--state-dir", state)
+    (site / "opds" / "diskominfo.yaml").rename(site / "opds" / "zz-diskominfo.yaml")
+    cli("apply", "-c", str(site), "--netns", hub, "--state-dir", state)
+    printed = cli("render", "-c", str(site), "--netns", hub, "--state-dir", state)
+    loaded = OwnedRecord(state, hub).read()["ruleset"]
+    assert printed == loaded
+    assert f'comment "pnsbox {table.running_digest(hub)}"' in printed
+    facts = tmp_path / "facts.yaml"
+    facts.write_text("leaf_qdiscs: [pfifo]\nnft_queue: false\nvlan: false\n")
+    fresh = cli("render", "-c", str(site), "--facts", str(facts))
+    assert fresh != printed  # fresh slots point the maps at other classes
+    checked = cli("check", "-c", str(site), "--netns", hub, "--state-dir", state)
+    assert "the kernel accepts the ruleset" in checked

@@ -13,13 +13,12 @@ import time
 import pytest
 from labkit import EXAMPLE, ROOT, in_node, new_lab_name
 
-from pnsbox.apply import tc
 from pnsbox.apply.pipeline import apply
 from pnsbox.classifier.catalog import default_catalog
 from pnsbox.classifier.verdict import APP_MASK, CLASSIFIED
 from pnsbox.lab import servers, topology
 from pnsbox.load import load_site
-from pnsbox.observe import classifier, counters
+from pnsbox.observe import classifier, counters, tc
 from pnsbox.validate import build
 
 pytestmark = pytest.mark.kernel

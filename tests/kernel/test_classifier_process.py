@@ -38,7 +38,7 @@ if _MISSING:
 CLIENT, MIDDLE_C, MIDDLE_S, SERVER = "198.51.100.2", "198.51.100.1", "203.0.113.1", "203.0.113.2"
 SINK_PORT = 9
 # The queue rule and the verdict copy exactly as pnsbox's apply layer writes them.
-QUEUE_RULES, COPY_MARK = classify_only(Classifier(), "pnscl")
+QUEUE_RULES, COPY_MARK = classify_only(Classifier(), "pnscl", default_catalog())
 SINK_COUNTER = f"""table inet pnscl {{
   counter sink {{ }}
   chain input {{

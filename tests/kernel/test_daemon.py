@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from labkit import EXAMPLE, ROOT
 
-from pnsbox.apply import nft
+from pnsbox.observe import table
 from pnsbox.store import site_files
 
 pytestmark = pytest.mark.kernel
@@ -87,19 +87,19 @@ def wait_for(predicate, seconds, step=0.1):
 def test_an_unconfirmed_change_reverts_on_time_and_a_confirmed_one_stays(box):
     box["start"]()
     pnsbox(box, "apply", "-c", str(EXAMPLE), "-m", "base")
-    base = nft.running_digest(box["hub"])
+    base = table.running_digest(box["hub"])
     change_site(box)
     pnsbox(box, "apply", "-c", str(box["site"]), "--confirm", "2")
-    changed = nft.running_digest(box["hub"])
+    changed = table.running_digest(box["hub"])
     assert changed != base
     applied_at = time.monotonic()
-    reverted_at = wait_for(lambda: nft.running_digest(box["hub"]) == base, 6)
+    reverted_at = wait_for(lambda: table.running_digest(box["hub"]) == base, 6)
     assert reverted_at and 1.5 <= reverted_at - applied_at <= 4.0  # on time, not before
 
     pnsbox(box, "apply", "-c", str(box["site"]), "--confirm", "2")
     pnsbox(box, "confirm")
     time.sleep(3)
-    assert nft.running_digest(box["hub"]) == changed  # confirmed: it stays
+    assert table.running_digest(box["hub"]) == changed  # confirmed: it stays
     trail = subprocess.run([str(BIN / "pnsbox"), "audit", "--state-dir", box["state"]], capture_output=True,
                            text=True).stdout
     assert [line.split()[3] for line in trail.splitlines()] == ["apply", "apply", "rollback", "apply", "confirm"]
@@ -108,32 +108,32 @@ def test_an_unconfirmed_change_reverts_on_time_and_a_confirmed_one_stays(box):
 def test_a_deleted_table_is_repaired_within_five_seconds(box):
     box["start"]()
     pnsbox(box, "apply", "-c", str(EXAMPLE))
-    digest = nft.running_digest(box["hub"])
+    digest = table.running_digest(box["hub"])
     subprocess.run(["ip", "netns", "exec", box["hub"], "nft", "delete", "table", "inet", "pnsbox"], check=True)
     deleted_at = time.monotonic()
-    repaired_at = wait_for(lambda: nft.running_digest(box["hub"]) == digest, 5)
+    repaired_at = wait_for(lambda: table.running_digest(box["hub"]) == digest, 5)
     assert repaired_at and repaired_at - deleted_at < 5
 
 
 def test_a_pending_deadline_survives_a_killed_daemon(box):
     daemon = box["start"]()
     pnsbox(box, "apply", "-c", str(EXAMPLE))
-    base = nft.running_digest(box["hub"])
+    base = table.running_digest(box["hub"])
     change_site(box)
     pnsbox(box, "apply", "-c", str(box["site"]), "--confirm", "3")
     daemon.send_signal(signal.SIGKILL)
     daemon.wait()
-    assert nft.running_digest(box["hub"]) != base  # the change is still live, unconfirmed
+    assert table.running_digest(box["hub"]) != base  # the change is still live, unconfirmed
     box["start"]()  # a new daemon reads the pending deadline from the state directory
-    assert wait_for(lambda: nft.running_digest(box["hub"]) == base, 8), "the deadline did not fire after restart"
+    assert wait_for(lambda: table.running_digest(box["hub"]) == base, 8), "the deadline did not fire after restart"
 
 
 def test_the_daemon_switches_time_of_day_plans(box):
     """bappeda's office-hours plan (60/300mbit) replaces its base plan (30/100mbit) while open."""
     from datetime import UTC, datetime
 
-    from pnsbox.apply import tc
     from pnsbox.daemon.core import Daemon, Request
+    from pnsbox.observe import tc
 
     daemon = Daemon(box["state"], box["hub"])
     daemon.apply_site(str(EXAMPLE), Request("ani"), "base")
@@ -149,7 +149,7 @@ def test_the_daemon_switches_time_of_day_plans(box):
 
 
 def test_changed_classes_links_and_addresses_are_repaired_within_five_seconds(box):
-    from pnsbox.apply import tc
+    from pnsbox.observe import tc
 
     box["start"]()
     pnsbox(box, "apply", "-c", str(EXAMPLE))
@@ -191,13 +191,13 @@ def test_sigkill_during_an_apply_leaves_the_old_or_the_new_config_never_a_mix(bo
 
     daemon = box["start"]()
     pnsbox(box, "apply", "-c", str(EXAMPLE), "-m", "base")
-    base = nft.running_digest(box["hub"])
+    base = table.running_digest(box["hub"])
     change_site(box)
-    changed = build_digest(box["site"])
+    changed = build_digest(box, box["site"])
     state = Path(box["state"])
     cut_off = 0
     for delay in (0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.2):
-        site = box["site"] if nft.running_digest(box["hub"]) == base else EXAMPLE  # always a real change
+        site = box["site"] if table.running_digest(box["hub"]) == base else EXAMPLE  # always a real change
         client = threading.Thread(target=_apply_ignoring_errors, args=(box["socket"], str(site)))
         client.start()
         time.sleep(delay)
@@ -207,13 +207,13 @@ def test_sigkill_during_an_apply_leaves_the_old_or_the_new_config_never_a_mix(bo
         client.join()
         daemon = box["start"]()
         running = History(box["state"]).get(_status(box)["running"])
-        assert nft.running_digest(box["hub"]) in (base, changed)
+        assert table.running_digest(box["hub"]) in (base, changed)
         assert plan(config_of(running.files), box["hub"], box["state"]).steps == [], f"a mix after {delay} s"
         assert AuditLog(box["state"]).verify() == []
         History(box["state"]).versions()  # every version still reads
     assert cut_off >= 1, "no kill landed inside an apply: the test proved nothing"
     # The deadline set by the last apply (30 s) survives; shorten it to see it fire.
-    pnsbox(box, "apply", "-c", str(box["site"] if nft.running_digest(box["hub"]) == base else EXAMPLE),
+    pnsbox(box, "apply", "-c", str(box["site"] if table.running_digest(box["hub"]) == base else EXAMPLE),
            "--confirm", "2")
     daemon.send_signal(signal.SIGKILL)
     daemon.wait()
@@ -235,12 +235,12 @@ def _status(box) -> dict:
     return call(box["socket"], "GET", "/status")[1]
 
 
-def build_digest(site) -> str:
+def build_digest(box, site) -> str:
+    from pnsbox.apply.pipeline import render_for
     from pnsbox.load import load_site
-    from pnsbox.render.nft import render
     from pnsbox.validate import build
 
-    return render(build(load_site(site))).digest
+    return render_for(build(load_site(site)), box["hub"], box["state"]).ruleset.digest
 
 
 def test_the_daemon_tells_systemd_it_is_ready_and_alive(box, tmp_path):
@@ -259,7 +259,7 @@ def test_the_daemon_tells_systemd_it_is_ready_and_alive(box, tmp_path):
 def test_the_boot_file_loads_the_confirmed_ruleset_with_plain_nft(box):
     box["start"]()
     pnsbox(box, "apply", "-c", str(EXAMPLE))
-    confirmed = nft.running_digest(box["hub"])
+    confirmed = table.running_digest(box["hub"])
     change_site(box)
     pnsbox(box, "apply", "-c", str(box["site"]), "--confirm", "30")  # pending: not for the boot file
     fresh = f"pnsd-boot-{uuid.uuid4().hex[:6]}"
@@ -267,7 +267,7 @@ def test_the_boot_file_loads_the_confirmed_ruleset_with_plain_nft(box):
     try:
         subprocess.run(["ip", "netns", "exec", fresh, "nft", "-f", f"{box['state']}/boot.nft"], check=True,
                        env={**os.environ, "TZ": "UTC"})
-        assert nft.running_digest(fresh) == confirmed
+        assert table.running_digest(fresh) == confirmed
     finally:
         subprocess.run(["ip", "netns", "del", fresh])
 

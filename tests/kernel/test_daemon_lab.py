@@ -14,10 +14,10 @@ import pytest
 from labkit import EXAMPLE, ROOT, in_node, new_lab_name, probe
 from prometheus_client.parser import text_string_to_metric_families
 
-from pnsbox.apply import nft
 from pnsbox.daemon.api import call
 from pnsbox.lab import servers, topology
 from pnsbox.load import load_site
+from pnsbox.observe import table
 from pnsbox.store import site_files
 from pnsbox.validate import build
 
@@ -93,13 +93,13 @@ def edited(box, old: str, new: str):
 
 
 def test_a_failing_check_rolls_back_on_its_own(box):
-    base = nft.running_digest(box["hub"])
+    base = table.running_digest(box["hub"])
     # A mistyped upstream gateway cuts the province off the internet: the internet check fails.
     broken = edited(box, "gateway: 198.51.100.1", "gateway: 198.51.100.254")
     out = cli(box, "apply", "-c", str(broken), "-m", "new gateway", expect=3)
     assert "failed its checks" in out and "tcp 203.0.113.10:80" in out and "back to version 1" in out
     assert "10.0.10.53:53" not in out  # that check held
-    assert nft.running_digest(box["hub"]) == base
+    assert table.running_digest(box["hub"]) == base
     assert "via 198.51.100.1" in in_node(box["lab"], "hub", "ip", "route", "show", "default")
     internet = ["tcp", INTERNET, 80]
     assert probe(box["lab"], "dinkes", [internet])[tuple(internet)]["result"] == "answered"
@@ -108,12 +108,12 @@ def test_a_failing_check_rolls_back_on_its_own(box):
 
 def test_a_change_that_locks_out_the_admin_is_refused_unless_forced(box):
     servers.start(box["hub"], "hub", [22], [])
-    base = nft.running_digest(box["hub"])
+    base = table.running_digest(box["hub"])
     lockout = edited(box, "from: [diskominfo]", "from: [dinkes]")
     ssh = {"SSH_CONNECTION": IT_OFFICE_SSH}
     out = cli(box, "apply", "-c", str(lockout), env=ssh, expect=4)
     assert "cut your management access" in out and "10.30.0.2" in out
-    assert nft.running_digest(box["hub"]) == base and audit_actions(box)[-1] == "refused"
+    assert table.running_digest(box["hub"]) == base and audit_actions(box)[-1] == "refused"
     ssh_to_box = ["tcp", "10.30.0.1", 22]
     assert probe(box["lab"], "diskominfo", [ssh_to_box])[tuple(ssh_to_box)]["result"] == "answered"
 
@@ -127,7 +127,7 @@ def test_a_change_that_locks_out_the_admin_is_refused_unless_forced(box):
     assert probe(box["lab"], "diskominfo", [ssh_to_box])[tuple(ssh_to_box)]["result"] == "timeout"
     # Undo from the console (not over the cut SSH), through the daemon.
     cli(box, "rollback", "1")
-    assert nft.running_digest(box["hub"]) == base
+    assert table.running_digest(box["hub"]) == base
     assert probe(box["lab"], "diskominfo", [ssh_to_box])[tuple(ssh_to_box)]["result"] == "answered"
     assert audit_actions(box)[-2:] == ["apply", "rollback"]
 

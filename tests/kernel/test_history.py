@@ -8,9 +8,9 @@ import uuid
 import pytest
 from labkit import EXAMPLE, ROOT
 
-from pnsbox.apply import nft
+from pnsbox.apply.pipeline import render_for
 from pnsbox.load import load_site
-from pnsbox.render.nft import render
+from pnsbox.observe import table
 from pnsbox.validate import build
 
 pytestmark = pytest.mark.kernel
@@ -46,18 +46,18 @@ def test_history_diff_rollback_and_audit(hub, tmp_path):
     site, state = tmp_path / "site", str(tmp_path / "state")
     shutil.copytree(EXAMPLE, site)
     pnsbox("apply", "-c", str(site), "--netns", hub, "--state-dir", state, "-m", "first", "--author", "ani")
-    first = nft.running_digest(hub)
+    first = table.running_digest(hub)
     main = site / "pnsbox.yaml"
     main.write_text(main.read_text().replace("  - {name: it-support, from: diskominfo, to: opds, action: accept}\n", ""))
     pnsbox("apply", "-c", str(site), "--netns", hub, "--state-dir", state, "-m", "no it-support", "--author", "budi")
-    assert nft.running_digest(hub) == render(build(load_site(site))).digest != first
+    assert table.running_digest(hub) == render_for(build(load_site(site)), hub, state).ruleset.digest != first
 
     history = pnsbox("history", "--state-dir", state)
     assert "ani" in history and "first" in history and "budi" in history and "no it-support" in history
     assert "-  - {name: it-support" in pnsbox("diff", "1", "2", "--state-dir", state)
 
     pnsbox("rollback", "1", "--netns", hub, "--state-dir", state)
-    assert nft.running_digest(hub) == first  # the kernel runs version 1's ruleset again
+    assert table.running_digest(hub) == first  # the kernel runs version 1's ruleset again
     assert "rollback to version 1" in pnsbox("history", "--state-dir", state)
 
     trail = pnsbox("audit", "--state-dir", state)

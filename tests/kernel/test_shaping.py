@@ -8,7 +8,7 @@ masquerade), upload without -R.
 Two rates are compared with a plan:
 - goodput: iperf3's TCP payload rate (end.sum_received.bits_per_second);
 - wire rate: what HTB itself counts, the bytes of the OPD's class (L2 frames: Ethernet + IP +
-  TCP headers + payload) over a window of a running flow, read with pnsbox.apply.tc.observe.
+  TCP headers + payload) over a window of a running flow, read with pnsbox.observe.tc.observe.
 HTB limits the wire rate. A full segment carries 1448 bytes of payload in a 1514-byte frame
 (14 Ethernet + 20 IP + 20 TCP + 12 TCP timestamp option), so goodput sits near 1448/1514 =
 95.6% of the wire rate: the ceiling is reached when goodput is ~0.956 of it.
@@ -26,10 +26,10 @@ from datetime import UTC, datetime
 import pytest
 from labkit import new_lab_name
 
-from pnsbox.apply import tc
 from pnsbox.apply.pipeline import apply
 from pnsbox.lab import topology
 from pnsbox.load import load_text
+from pnsbox.observe import tc
 from pnsbox.render.tc import IFB, UNMATCHED, classid
 from pnsbox.validate import build
 

@@ -6,10 +6,11 @@ import pytest
 
 from pnsbox.classifier.catalog import default_catalog
 from pnsbox.explain import explain
+from pnsbox.facts import Facts
 from pnsbox.load import load_site, load_text
 from pnsbox.problems import ConfigError
 from pnsbox.render.apps import mark_matches, queue_rules_iptables
-from pnsbox.render.nft import render
+from pnsbox.render.site import site as render_site
 from pnsbox.validate import build
 
 APPS = Path(__file__).resolve().parents[1] / "golden" / "cases" / "apps"
@@ -43,15 +44,15 @@ def test_classification_turns_on_by_itself_when_a_policy_names_an_app():
     assert build(load_text(text)).classifier.inspect_packets == 12
     minimal = (APPS.parent / "minimal" / "pnsbox.yaml").read_text()
     assert build(load_text(minimal)).classifier is None
-    assert "chain classify" not in render(build(load_text(minimal))).text
+    assert "chain classify" not in render_site(build(load_text(minimal)), Facts(("pfifo",))).nft
 
 
 def test_marks_carry_the_catalog_ids():
     catalog = default_catalog()
     zoom = catalog.app_id("zoom")
-    assert mark_matches(["zoom"], []) == [f"ct mark & 0x8000ffff == {0x80000000 | zoom:#010x}"]
+    assert mark_matches(catalog, ["zoom"], []) == [f"ct mark & 0x8000ffff == {0x80000000 | zoom:#010x}"]
     video = catalog.category_id("video")
-    assert mark_matches([], ["video"]) == [f"ct mark & 0x80ff0000 == {0x80000000 | video << 16:#010x}"]
+    assert mark_matches(catalog, [], ["video"]) == [f"ct mark & 0x80ff0000 == {0x80000000 | video << 16:#010x}"]
 
 
 def test_the_iptables_queue_rule_bounds_packets_and_bypasses():
@@ -70,7 +71,9 @@ def test_explain_names_the_application_policies_that_come_first():
 
 def test_on_kernels_with_nft_queue_the_queue_rule_lives_in_the_table():
     config = build(load_site(APPS))
-    with_queue = render(config, queue_in_nft=True).text
+    with_queue = render_site(config, Facts(("pfifo",), nft_queue=True), default_catalog()).nft
     assert "type filter hook forward priority mangle; policy accept;" in with_queue
     assert "ct mark & 0x80000000 == 0 ct packets <= 10 queue flags bypass,fanout to 0-1" in with_queue
-    assert "queue flags" not in render(config).text  # these machines: the iptables-nft chain instead
+    without = render_site(config, Facts(("pfifo",), nft_queue=False), default_catalog())
+    assert "queue flags" not in without.nft  # these machines: the iptables-nft chain instead
+    assert without.queue_rules and "-j NFQUEUE" in without.iptables

@@ -2,10 +2,11 @@
 
 import pytest
 
+from pnsbox.facts import Facts
 from pnsbox.load import load_text
 from pnsbox.plan import Observed, PlanError, compute
 from pnsbox.render.net import render_net
-from pnsbox.render.nft import render
+from pnsbox.render.site import site
 from pnsbox.validate import build
 
 SITE = """\
@@ -16,6 +17,10 @@ opds:
   dinkes: {name: D, subnet: 10.21.0.0/24, link: {interface: opd-dinkes}}
   bappeda: {name: B, subnet: 10.22.0.0/24, link: {vlan: 122, trunk: lan0}}
 """
+
+
+def render(config):
+    return site(config, Facts(("pfifo",))).ruleset
 
 
 @pytest.fixture
@@ -74,3 +79,9 @@ def test_ruleset_change_is_shown_as_a_diff(config):
     steps = compute(render_net(changed), render(changed), seen)
     assert len(steps) == 1 and steps[0].kind == "ruleset"
     assert '+\t\toifname . ip daddr @zone_internet counter accept comment "web"' in steps[0].text
+
+
+def test_a_vlan_link_on_a_kernel_without_8021q_is_refused_before_anything_changes(config):
+    seen = observed(config, links={"wan0": {"up": True}, "opd-dinkes": {"up": True}, "lan0": {"up": True}})
+    with pytest.raises(PlanError, match="opds.bappeda.link: VLAN 122 on lan0: this kernel has no 802.1Q"):
+        compute(render_net(config), render(config), seen, vlan=False)

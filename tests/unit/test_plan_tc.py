@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from pnsbox.apply.tc import SeenTree, parse_classes
 from pnsbox.load import load_site, load_text
+from pnsbox.observe.tc import SeenTree, parse_classes
 from pnsbox.plan_tc import redirect_steps, tree_steps
 from pnsbox.render.tc import allocate_slots, render_shaping
 from pnsbox.validate import build

@@ -2,8 +2,9 @@
 
 import re
 
+from pnsbox.facts import Facts
 from pnsbox.load import load_text
-from pnsbox.render.nft import render
+from pnsbox.render.site import site
 from pnsbox.validate import build
 
 SITE = """\
@@ -21,6 +22,10 @@ policies:
   - {name: opds-to-mail-only, from: opds, to: mail, action: accept}
   - {name: p2, from: [opds, internet], to: simpeg, protocols: [icmp], action: accept}
 """
+
+
+def ruleset(config) -> str:
+    return site(config, Facts(("pfifo",))).nft
 
 
 def chains(text: str) -> dict[str, str]:
@@ -41,14 +46,14 @@ def reachable(text: str, chain: str) -> str:
 
 
 def test_runs_of_group_policies_with_the_same_ends_get_their_own_chains():
-    text = render(build(load_text(SITE))).text
+    text = ruleset(build(load_text(SITE)))
     assert "@zone_mail" in reachable(text, "from_a")
     assert "@zone_mail" not in reachable(text, "from_internet")  # only OPDs may reach mail
 
 
 def test_policies_may_name_opds_before_there_are_any():
-    text = render(build(load_text(SITE.split("opds:")[0] + "policies:\n"
-                                  "  - {name: p0, from: internet, to: opds, action: drop}\n"))).text
+    text = ruleset(build(load_text(SITE.split("opds:")[0] + "policies:\n"
+                                  "  - {name: p0, from: internet, to: opds, action: drop}\n")))
     assert "set zone_opds {" in text
 
 
@@ -59,5 +64,5 @@ def test_per_opd_counters_are_named_by_the_opds_own_key():
     from pnsbox.validate import build
 
     case = Path(__file__).resolve().parents[1] / "golden" / "cases" / "minimal" / "pnsbox.yaml"
-    text = render(build(load_text(case.read_text().replace("  setda:", "  dinas-kesehatan:")))).text
+    text = ruleset(build(load_text(case.read_text().replace("  setda:", "  dinas-kesehatan:"))))
     assert 'counter opd_dinas-kesehatan_tx { comment "Sekretariat Daerah" }' in text

@@ -13,7 +13,7 @@ import socket
 import struct
 from collections.abc import Iterator
 
-from .netns import socket_in
+from ..apply.netns import socket_in
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10

@@ -1,0 +1,41 @@
+"""Probe the kernel's capabilities: leaf qdiscs, nft's `queue` statement, 802.1Q VLAN devices.
+
+Capabilities belong to the kernel, not to a namespace, so the probe runs in a private network
+namespace of its own (`unshare --net`) that vanishes with it: the box being planned for never
+sees a scratch device, and planning changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from ..apply.netns import KernelError
+from ..facts import LEAF_QDISCS, Facts
+
+_NFT_QUEUE = ("table inet probe { chain c { type filter hook forward priority mangle; "
+              "queue flags bypass to 0 } }")
+_SCRIPT = f"""
+ip link add name probe0 type ifb || exit 9
+for kind in {' '.join(LEAF_QDISCS)}; do
+  tc qdisc add dev probe0 root $kind 2>/dev/null && echo qdisc $kind
+  tc qdisc del dev probe0 root 2>/dev/null
+done
+echo '{_NFT_QUEUE}' | nft -c -f - 2>/dev/null && echo nft_queue
+ip link add name probe1 type veth peer name probe2 &&
+  ip link add link probe1 name probe1.9 type vlan id 9 2>/dev/null && echo vlan
+exit 0
+"""
+
+
+def probe() -> Facts:
+    proc = subprocess.run(["unshare", "--net", "sh", "-c", _SCRIPT], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise KernelError(f"cannot probe the kernel's capabilities: {proc.stderr.strip() or 'unshare failed'}")
+    found = proc.stdout.split("\n")
+    qdiscs = tuple(kind for kind in LEAF_QDISCS if f"qdisc {kind}" in found)
+    return Facts(leaf_qdiscs=qdiscs, nft_queue="nft_queue" in found, vlan="vlan" in found)
+
+
+def kernel_release() -> str:
+    return os.uname().release
