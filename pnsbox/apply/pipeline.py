@@ -67,7 +67,7 @@ class Inputs:
     windows: frozenset[str]  # schedules open now
 
 
-def inputs(owned: dict, config: Config, record: OwnedRecord | None = None, now: datetime | None = None) -> Inputs:
+def inputs(config: Config, owned: dict, record: OwnedRecord | None = None, now: datetime | None = None) -> Inputs:
     tunnelled = [f"opds.{name}.link.wireguard" for name, opd in config.opds.items() if opd.link.is_wireguard]
     if tunnelled:  # the hub's interface and peers are not rendered yet (issue 12, phase 2)
         raise PlanError(f"{', '.join(tunnelled)}: WireGuard links are checked but not applied by this version")
@@ -107,7 +107,7 @@ def render_for(config: Config, netns: str | None, state_dir: str = DEFAULT_STATE
     (`pnsbox render --netns`, `pnsbox check`). Reads the state, writes nothing."""
     _require_netns(netns)
     owned = OwnedRecord(state_dir, netns).read()
-    return Renders().site(config, inputs(owned, config, now=now), catalog)
+    return Renders().site(config, inputs(config, owned, now=now), catalog)
 
 
 def structure_fingerprint(config: Config, given: Inputs) -> str:
@@ -128,7 +128,7 @@ def plan(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STAT
     """The steps an apply would take. Reads the kernel and the state; changes neither."""
     _require_netns(netns)
     owned = OwnedRecord(state_dir, netns).read()
-    given = inputs(owned, config, now=now)
+    given = inputs(config, owned, now=now)
     desired = (renders or Renders()).site(config, given, catalog)
     observed = box.observe(netns, owned)
     return Result(_steps(desired, observed, given), desired.ruleset, desired.shaping)
@@ -159,7 +159,7 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
     `force` takes the full path: observe everything, repair what differs."""
     record = OwnedRecord(state_dir, netns)
     owned = record.read()
-    given = inputs(owned, config, record, now)
+    given = inputs(config, owned, record, now)
     try:
         structure = structure_fingerprint(config, given)
     except FactsError as exc:
