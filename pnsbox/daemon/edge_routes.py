@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from ..apply.tunnels import apply_hub
 from ..edge import hub
 from ..edge.book import EdgeBook, EnrollRefused
 from .api import route
@@ -51,23 +52,40 @@ def enroll(handler, daemon, body):
         raise ValueError("give `token` and `public_key` (short strings)")
     try:
         with daemon.lock:  # not while an apply renders the hub's peers
-            return hub.enroll(EdgeBook(daemon.state_dir), daemon.audit, _config(daemon), token, key,
-                              request.where)
+            reply = hub.enroll(EdgeBook(daemon.state_dir), daemon.audit, _config(daemon), token, key,
+                               request.where)
+            _tunnels_now(daemon)  # the new peer is let in at once
+            return reply
     except EnrollRefused as exc:
         raise Refused(str(exc)) from None
+
+
+def _tunnels_now(daemon) -> None:
+    """Put the enrolled edges into the hub's interface now. Only where the daemon was told it
+    manages the hub's tunnels (`daemon.tunnels`): the apply pipeline does not render them yet
+    (issue 12, phase 2), so today that is the tunnel tests' daemon."""
+    if getattr(daemon, "tunnels", False):
+        apply_hub(_config(daemon), str(daemon.state_dir), daemon.netns)
 
 
 @route("POST", "/edges/disable")
 def disable(handler, daemon, body):
     request = handler._request(body)
-    return hub.set_disabled(EdgeBook(daemon.state_dir), daemon.audit, _opd(body), True, request.author, request.where)
+    with daemon.lock:
+        reply = hub.set_disabled(EdgeBook(daemon.state_dir), daemon.audit, _opd(body), True, request.author,
+                                 request.where)
+        _tunnels_now(daemon)  # its peer is removed: the tunnel is cut now, not at the next apply
+    return reply
 
 
 @route("POST", "/edges/enable")
 def enable(handler, daemon, body):
     request = handler._request(body)
-    return hub.set_disabled(EdgeBook(daemon.state_dir), daemon.audit, _opd(body), False, request.author,
-                            request.where)
+    with daemon.lock:
+        reply = hub.set_disabled(EdgeBook(daemon.state_dir), daemon.audit, _opd(body), False, request.author,
+                                 request.where)
+        _tunnels_now(daemon)
+    return reply
 
 
 @route("POST", "/edges/config")

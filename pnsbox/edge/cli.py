@@ -34,6 +34,25 @@ def add_arguments(parser: argparse.ArgumentParser, default_config: str, default_
     common(sub.add_parser("list", help="tunnelled OPDs and their edges"))
     for name, what in (("disable", "cut an OPD's edge off (revoke)"), ("enable", "let a disabled edge in again")):
         common(sub.add_parser(name, help=what)).add_argument("opd", metavar="OPD")
+
+    # On the edge box itself.
+    from . import EDGE_INTERFACE as DEFAULT_INTERFACE
+    from . import EDGE_STATE_DIR as EDGE_STATE
+
+    def on_edge(p):
+        p.add_argument("--state-dir", default=EDGE_STATE, help=f"the edge's state (default {EDGE_STATE})")
+        return p
+
+    enroll = on_edge(sub.add_parser("enroll", help="on the edge: enrol with the hub, then fetch and apply its config"))
+    enroll.add_argument("url", metavar="URL", help="the hub's edges_url, https://...")
+    enroll.add_argument("token", metavar="TOKEN", help="from `pnsbox edge token add OPD` on the hub")
+    enroll.add_argument("--interface", default=DEFAULT_INTERFACE,
+                        help=f"the edge's WireGuard interface (default {DEFAULT_INTERFACE}; unique on the host)")
+    enroll.add_argument("--fingerprint", help="the hub certificate's SHA-256, checked before the token is sent "
+                                              "(default: trusted on first use, then pinned)")
+    run_parser = on_edge(sub.add_parser("run", help="on the edge: keep fetching and applying the hub's config"))
+    run_parser.add_argument("--interval", type=float, default=10.0, help="seconds between rounds (default 10)")
+    on_edge(sub.add_parser("status", help="on the edge: what runs, and whether the hub is reachable"))
     return parser
 
 
@@ -71,7 +90,33 @@ def _when(timestamp: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp)) if timestamp else "-"
 
 
+def _on_edge(args) -> int:
+    import json
+
+    from .runtime import EdgeError, EdgeState, enroll, run_forever, sync_once
+
+    try:
+        if args.edge_command == "enroll":
+            reply = enroll(args.url, args.token, args.state_dir, args.interface, args.fingerprint)
+            pinned = EdgeState(args.state_dir).enrollment["fingerprint"]
+            print(f"enrolled as the edge of {reply['opd']}, tunnel {reply['tunnel_address']}; "
+                  f"hub certificate pinned: {pinned}")
+            status = sync_once(args.state_dir)
+            print(f"config {status.get('running')} applied" if not status.get("last_error")
+                  else f"error: {status['last_error']}")
+            return 0 if not status.get("last_error") else EXIT_KERNEL
+        if args.edge_command == "run":
+            return run_forever(args.state_dir, args.interval)
+        print(json.dumps(EdgeState(args.state_dir).status, indent=1, sort_keys=True))
+        return 0
+    except EdgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED if "refused" in str(exc) else EXIT_KERNEL
+
+
 def run(args) -> int:
+    if args.edge_command in ("enroll", "run", "status"):
+        return _on_edge(args)
     if args.edge_command == "token" and args.token_command == "add":
         status, reply = _ask(args, "POST", "/edges/tokens", {"opd": args.opd, "expires": args.expires})
     elif args.edge_command in ("disable", "enable"):

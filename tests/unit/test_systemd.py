@@ -45,3 +45,12 @@ def test_the_boot_unit_loads_the_confirmed_ruleset_with_plain_nft_before_the_net
     assert boot["Service"]["ExecStart"] == "/usr/sbin/nft -f /var/lib/pnsbox/boot.nft"
     assert boot["Service"]["Environment"] == "TZ=UTC"  # the ruleset's hours are UTC
     assert "network-pre.target" in boot["Unit"]["Before"] and boot["Unit"]["DefaultDependencies"] == "no"
+
+
+def test_the_edge_unit_runs_pnsbox_edge_with_its_state_and_the_tun_device():
+    service = unit("pnsbox-edge.service")["Service"]
+    assert service["ExecStart"].split()[:3] == ["/usr/local/bin/pnsbox", "edge", "run"]
+    assert service["StateDirectory"] == "pnsbox-edge" and service["StateDirectoryMode"] == "0700"
+    assert service["DeviceAllow"] == "/dev/net/tun rw" and service["RuntimeDirectory"] == "wireguard"
+    assert set(service["CapabilityBoundingSet"].split()) == {"CAP_NET_ADMIN", "CAP_NET_RAW"}
+    assert unit("pnsbox-edge.service")["Unit"]["ConditionPathExists"] == "/var/lib/pnsbox-edge/edge.json"

@@ -1,0 +1,61 @@
+"""The edge's side, from the config the hub sent (pure): its WireGuard interface with the hub
+as its one peer, the routes into the tunnel, and its own small `inet pnsbox` table.
+
+The table lets the LAN into the tunnel, and from the tunnel only what the LAN asked for (replies)
+plus an echo to the edge itself, so the hub can see it is up; nothing but the LAN's own addresses
+goes into the tunnel. TCP's MSS is clamped to the tunnel's MTU both ways."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..render.nft import TABLE, Ruleset, digest_of
+from ..render.wg import WgInterface, WgPeer
+
+
+@dataclass(frozen=True)
+class EdgeWant:
+    interface: WgInterface
+    address: str  # the tunnel address, CIDR
+    mtu: int
+    routes: tuple[str, ...]  # through the tunnel
+    ruleset: Ruleset
+
+
+def render_edge(config: dict, ifname: str, private_key: str, hub_endpoint: str) -> EdgeWant:
+    hub = config["hub"]
+    routes = tuple(config["routes"])
+    peer = WgPeer(hub["public_key"], routes, hub_endpoint, hub.get("keepalive"), "hub")
+    interface = WgInterface(ifname, private_key, None, (peer,))
+    return EdgeWant(interface, config["interface"]["address"], config["interface"]["mtu"], routes,
+                    edge_ruleset(config, ifname))
+
+
+def edge_ruleset(config: dict, ifname: str) -> Ruleset:
+    lan = ", ".join(config["lan"])
+    hub_ip = config["hub"]["tunnel_address"]
+    body = f"""\
+table {TABLE} {{
+  set lan {{ type ipv4_addr; flags interval; elements = {{ {lan} }} }}
+  chain forward {{
+    type filter hook forward priority filter; policy accept;
+    iifname "{ifname}" ct state established,related counter accept comment "replies to the LAN"
+    iifname "{ifname}" counter drop comment "from the tunnel: only what the LAN asked for"
+    oifname "{ifname}" ip saddr != @lan counter drop comment "into the tunnel: only the LAN"
+  }}
+  chain input {{
+    type filter hook input priority filter; policy accept;
+    iifname "{ifname}" ct state established,related accept
+    iifname "{ifname}" ip saddr {hub_ip} icmp type echo-request accept comment "the hub sees the edge up"
+    iifname "{ifname}" counter drop comment "from the tunnel to the edge: nothing else"
+  }}
+  chain mss {{
+    type filter hook forward priority mangle; policy accept;
+    oifname "{ifname}" tcp flags syn tcp option maxseg size set rt mtu
+    iifname "{ifname}" tcp flags syn tcp option maxseg size set rt mtu
+  }}
+}}
+"""
+    digest = digest_of(body)
+    text = body.replace(f"table {TABLE} {{\n", f"table {TABLE} {{\n  comment \"pnsbox-edge {digest}\"\n", 1)
+    return Ruleset(text, digest, {})

@@ -1,0 +1,192 @@
+"""The edge box at work: enrol once, then keep fetching its config from the hub and applying it.
+
+State directory (default /var/lib/pnsbox-edge, root only):
+  private.key   the edge's WireGuard private key: made here, never sent anywhere
+  edge.json     the hub's URL and pinned certificate, the OPD, the credential, the interface
+  config.json   the last config that applied and passed its check: what runs, and what the
+                edge goes back to (at start, or when a new config fails)
+  status.json   what the edge last saw: hub reachable or not, since when, what runs
+
+Fail-static: when the hub cannot be reached the edge keeps what runs and says so in its
+status. A new config that the kernel refuses, or after which the hub does not answer through
+the tunnel, is undone: the last good config is applied again."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from ..apply import wg
+from ..apply.netns import KernelError, run
+from ..apply.nft import PREAMBLE
+from ..apply.owned import write_atomic
+from ..lab.ping import ping
+from ..plan import ROUTE_PROTO
+from . import EDGE_INTERFACE, client
+from .keys import new_private_key, public_key
+from .render import EdgeWant, render_edge
+
+DEFAULT_INTERFACE = EDGE_INTERFACE
+CHECK_SECONDS = 5.0  # after a new config, the hub must answer through the tunnel within this
+
+
+class EdgeError(Exception):
+    """Enrollment or a config refused, with the hub's or the kernel's reason."""
+
+
+class EdgeState:
+    def __init__(self, state_dir: str | Path):
+        self.dir = Path(state_dir)
+
+    def _read(self, name: str) -> dict | None:
+        try:
+            return json.loads((self.dir / name).read_text())
+        except FileNotFoundError:
+            return None
+
+    def _write(self, name: str, data: dict) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_atomic(self.dir / name, json.dumps(data, indent=1, sort_keys=True))
+        os.chmod(self.dir / name, 0o600)
+
+    @property
+    def enrollment(self) -> dict | None:
+        return self._read("edge.json")
+
+    @property
+    def last_good(self) -> dict | None:
+        return self._read("config.json")
+
+    @property
+    def status(self) -> dict:
+        return self._read("status.json") or {}
+
+    def private_key(self) -> str:
+        return (self.dir / "private.key").read_text().strip()
+
+    def note(self, **fields) -> dict:
+        status = {**self.status, **fields}
+        self._write("status.json", status)
+        return status
+
+
+def enroll(url: str, token: str, state_dir: str | Path, interface: str = DEFAULT_INTERFACE,
+           fingerprint: str | None = None) -> dict:
+    """Make a key pair, present the public key and the token to the hub, pin its certificate."""
+    state = EdgeState(state_dir)
+    private = new_private_key()
+    try:
+        status, reply, seen = client.post(url, "/edges/v1/enroll", {"token": token, "public_key": public_key(private)},
+                                          fingerprint)
+    except (client.HubUnreachable, client.PinMismatch) as exc:
+        raise EdgeError(str(exc)) from exc
+    if status != 200:
+        raise EdgeError(f"the hub refused the enrollment: {reply.get('error') or status}")
+    state.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key_path = state.dir / "private.key"
+    fd = os.open(key_path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(private + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(key_path.with_suffix(".tmp"), key_path)
+    state._write("edge.json", {"url": url, "fingerprint": seen, "opd": reply["opd"], "credential": reply["credential"],
+                               "interface": interface, "enrolled_at": time.time(), "public_key": public_key(private),
+                               "hub_public_key": reply["hub"]["public_key"]})
+    return reply
+
+
+def apply_edge(want: EdgeWant, netns: str | None = None) -> list[str]:
+    """Make the edge run WANT: interface, peer, address, routes, table. Returns what changed."""
+    name = want.interface.name
+    changes = []
+    if wg.ensure(netns, name):
+        changes.append(f"+ interface {name}")
+    if wg.sync(netns, want.interface):
+        changes.append(f"~ peer {want.interface.peers[0].public_key} at {want.interface.peers[0].endpoint}")
+    run(["ip", "link", "set", "dev", name, "mtu", str(want.mtu), "up"], netns)
+    have = run(["ip", "-4", "-o", "addr", "show", "dev", name], netns).stdout
+    if f" {want.address} " not in have:
+        run(["ip", "addr", "flush", "dev", name], netns)
+        run(["ip", "addr", "add", want.address, "dev", name], netns)
+        changes.append(f"+ address {want.address}")
+    routes = run(["ip", "-4", "-j", "route", "show", "proto", str(ROUTE_PROTO), "dev", name], netns).stdout
+    running = {r["dst"] if "/" in r["dst"] else f"{r['dst']}/32" for r in json.loads(routes or "[]")}
+    for route in sorted(set(want.routes) - running):
+        run(["ip", "route", "replace", route, "dev", name, "proto", str(ROUTE_PROTO)], netns)
+        changes.append(f"+ route {route}")
+    for route in sorted(running - set(want.routes)):
+        run(["ip", "route", "del", route, "dev", name, "proto", str(ROUTE_PROTO)], netns, check=False)
+        changes.append(f"- route {route}")
+    listed = run(["nft", "list", "table", "inet", "pnsbox"], netns, check=False).stdout
+    if f"pnsbox-edge {want.ruleset.digest}" not in listed:
+        run(["nft", "-f", "-"], netns, PREAMBLE + want.ruleset.text)
+        changes.append(f"~ table inet pnsbox {want.ruleset.digest}")
+    return changes
+
+
+def _want(state: EdgeState, config: dict) -> EdgeWant:
+    enrolled = state.enrollment
+    endpoint = f"{client.endpoint_host(enrolled['url'])}:{config['hub']['port']}"
+    return render_edge(config, enrolled["interface"], state.private_key(), endpoint)
+
+
+def sync_once(state_dir: str | Path, netns: str | None = None, check_seconds: float = CHECK_SECONDS) -> dict:
+    """One round: fetch the config (or keep the last good one), apply what changed, say so."""
+    state = EdgeState(state_dir)
+    enrolled = state.enrollment
+    if enrolled is None:
+        raise EdgeError(f"not enrolled (no {state.dir / 'edge.json'}): run `pnsbox edge enroll URL TOKEN`")
+    now = time.time()
+    good = state.last_good
+    try:
+        status, reply, _ = client.post(enrolled["url"], "/edges/v1/config", {"credential": enrolled["credential"]},
+                                       enrolled["fingerprint"])
+    except (client.HubUnreachable, client.PinMismatch) as exc:
+        if good is not None:  # fail-static: what ran keeps running (applied again if it is not there)
+            apply_edge(_want(state, good), netns)
+        since = state.status.get("unreachable_since") if state.status.get("hub_reachable") is False else now
+        return state.note(hub_reachable=False, unreachable_since=since, last_error=str(exc), checked=now,
+                          running=good and good["digest"], version=good and good["version"])
+    if status != 200:
+        if good is not None:
+            apply_edge(_want(state, good), netns)
+        return state.note(hub_reachable=True, unreachable_since=None, checked=now, last_contact=now,
+                          last_error=f"the hub refused the config: {reply.get('error') or status}",
+                          running=good and good["digest"], version=good and good["version"])
+    fresh = good is None or reply["digest"] != good["digest"]
+    try:
+        changes = apply_edge(_want(state, reply), netns)
+        if fresh and check_seconds and not ping(reply["hub"]["tunnel_address"], check_seconds, netns=netns):
+            raise EdgeError(f"after config {reply['digest']} the hub did not answer through the tunnel "
+                            f"within {check_seconds:g} s")
+    except (KernelError, EdgeError) as exc:
+        if good is not None:
+            apply_edge(_want(state, good), netns)
+        return state.note(hub_reachable=True, unreachable_since=None, checked=now, last_contact=now,
+                          last_error=f"config {reply['digest']} reverted: {exc}", running=good and good["digest"],
+                          version=good and good["version"])
+    if fresh or changes:
+        state._write("config.json", reply)
+    return state.note(hub_reachable=True, unreachable_since=None, checked=now, last_contact=now, last_error=None,
+                      running=reply["digest"], version=reply["version"], changes=changes)
+
+
+def run_forever(state_dir: str | Path, interval: float = 10.0, netns: str | None = None) -> int:
+    """`pnsbox edge run`: a round every INTERVAL seconds until SIGTERM."""
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    while not stopping:
+        try:
+            status = sync_once(state_dir, netns)
+            print(json.dumps({k: status.get(k) for k in ("hub_reachable", "running", "version", "last_error",
+                                                           "changes")}), flush=True)
+        except (EdgeError, KernelError, OSError) as exc:
+            print(f"error: {exc}", flush=True)
+        deadline = time.monotonic() + interval
+        while not stopping and time.monotonic() < deadline:
+            time.sleep(0.1)
+    return 0
