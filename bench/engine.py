@@ -10,9 +10,15 @@ Scenarios (best of --repeat runs each, a fresh engine per run):
               a QUIC v1 Initial (decrypted per flow), a DNS answer, a bare TCP SYN
               (which the engine keeps as an undecided flow)
 
+With Debian's ndpiReader installed (libndpi-bin, nDPI 4.2) each flood is also written to a
+capture (raw IP) and read by ndpiReader in the same run: its CPU seconds (user + system of
+its process, its setup included, so its rate is if anything understated) beside the
+engine's CPU seconds, as both share a machine other work may load (wall time would measure
+the load).
+
 Prints measured numbers side by side; not a pass/fail test.
 
-    .venv/bin/python bench/engine.py [CORPUS_DIR] [--flows N] [--repeat R] [--cpu C]
+    .venv/bin/python bench/engine.py [CORPUS_DIR] [--flows N] [--repeat R] [--cpu C] [--no-peer]
 """
 
 from __future__ import annotations
@@ -20,7 +26,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import resource
+import shutil
+import struct
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -60,7 +71,7 @@ def with_new_endpoints(template: bytes, count: int) -> list[bytes]:
 
 def run(catalog, streams: list[list[bytes]], repeat: int, warm: bool = False):
     """Best time over `repeat` runs of all streams (a fresh engine each per run)."""
-    best = float("inf")
+    best = best_cpu = float("inf")
     flows = packets = 0
     for _ in range(repeat):
         engines = [Engine(catalog, max_flows=1 << 20) for _ in streams]
@@ -69,15 +80,34 @@ def run(catalog, streams: list[list[bytes]], repeat: int, warm: bool = False):
                 for packet in packets_of:
                     engine.packet(packet, 0.0)
                 engine.conclude(0.0)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for engine, packets_of in zip(engines, streams, strict=True):
             classify = engine.packet
             for packet in packets_of:
                 classify(packet, 0.0)
         best = min(best, time.perf_counter() - started)
+        best_cpu = min(best_cpu, time.process_time() - cpu)
         packets = sum(len(s) for s in streams)
         flows = sum(e.stats.flows for e in engines) if not warm else 0
-    return packets, flows, best
+    return packets, flows, best, best_cpu
+
+
+def peer_cpu_seconds(packets: list[bytes]) -> float | None:
+    """CPU seconds ndpiReader takes to read these IP packets from a capture, or None."""
+    reader = shutil.which("ndpiReader")
+    if reader is None:
+        return None
+    with tempfile.NamedTemporaryFile(suffix=".pcap") as capture:
+        capture.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101))  # LINKTYPE_RAW
+        for i, packet in enumerate(packets):
+            capture.write(struct.pack("<IIII", 1_700_000_000 + i // 1000, i % 1000 * 1000,
+                                      len(packet), len(packet)) + packet)
+        capture.flush()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([reader, "-q", "-i", capture.name], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False, timeout=600)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
 def main(argv=None) -> int:
@@ -86,6 +116,7 @@ def main(argv=None) -> int:
     parser.add_argument("--flows", type=int, default=20000, help="new flows per flood scenario")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cpu", type=int, default=0, help="core to pin to (-1: do not pin)")
+    parser.add_argument("--no-peer", action="store_true", help="do not run ndpiReader on the floods")
     args = parser.parse_args(argv)
     if args.cpu >= 0 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
@@ -118,15 +149,28 @@ def main(argv=None) -> int:
     }
     rows = [("replay corpus", *run(catalog, corpus, args.repeat)),
             ("decided flows", *run(catalog, corpus, args.repeat, warm=True))]
+    peers = {}
     for name, template in floods.items():
-        rows.append((name, *run(catalog, [with_new_endpoints(template, args.flows)], args.repeat)))
+        flood = with_new_endpoints(template, args.flows)
+        rows.append((name, *run(catalog, [flood], args.repeat)))
+        if not args.no_peer:
+            peers[name] = peer_cpu_seconds(flood)
 
     print(f"engine alone, one core; {machine()}")
     print(f"{code_version()}; {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"{'scenario':<22}{'packets':>9}{'flows':>8}{'seconds':>9}{'packets/s':>12}{'flows/s':>10}")
-    for name, packets, flows, seconds in rows:
+    print(f"{'scenario':<22}{'packets':>9}{'flows':>8}{'seconds':>9}{'packets/s':>12}{'flows/s':>10}"
+          f"{'CPU s':>8}{'flows/CPU s':>13}")
+    for name, packets, flows, seconds, cpu in rows:
         flow_rate = f"{flows / seconds:,.0f}" if flows else "-"
-        print(f"{name:<22}{packets:>9}{flows or '-':>8}{seconds:>9.3f}{packets / seconds:>12,.0f}{flow_rate:>10}")
+        cpu_rate = f"{flows / cpu:,.0f}" if flows and cpu > 0 else "-"
+        print(f"{name:<22}{packets:>9}{flows or '-':>8}{seconds:>9.3f}{packets / seconds:>12,.0f}{flow_rate:>10}"
+              f"{cpu:>8.3f}{cpu_rate:>13}")
+    if any(v is not None for v in peers.values()):
+        print("\nndpiReader (Debian's nDPI 4.2) on the same floods, CPU seconds of its process, setup included:")
+        for name, cpu in peers.items():
+            engine_cpu = next(row[4] for row in rows if row[0] == name)
+            print(f"{name:<22}{cpu:>8.3f} s  {args.flows / cpu:>10,.0f} flows/CPU s  "
+                  f"engine runs {cpu / engine_cpu:.2f}x its speed")
     return 0
 
 

@@ -9,9 +9,9 @@ several Initial packets). Google QUIC (Q039-Q046) sends its CHLO in clear.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from struct import Struct
 
 from cryptography.exceptions import InvalidTag
@@ -25,7 +25,18 @@ _U32 = Struct("!I")
 _LE_TAG = Struct("<4sI")
 _MAX_CRYPTO = 1 << 16   # bytes of ClientHello we are willing to collect
 _MAX_PIECES = 64
-_NOT_PADDING = re.compile(rb"[^\x00]")
+_ECB = modes.ECB()
+
+
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+def _pads(key: bytes):
+    """SHA-256 states after the HMAC inner and outer pads of `key` (RFC 2104): an HMAC with
+    this key is then two state copies and two small updates, no key setup."""
+    block = key.ljust(64, b"\0")
+    return hashlib.sha256(block.translate(_IPAD)), hashlib.sha256(block.translate(_OPAD))
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,12 @@ class Version:
     salt: bytes
     initial_type: int        # long-header packet type of Initial packets
     labels: tuple[bytes, bytes, bytes] = (b"quic key", b"quic iv", b"quic hp")
+    # HMAC-SHA256 keyed with the salt, its pads already hashed: per flow only the DCID is
+    # hashed (the salt is the same for every connection of a version)
+    _salted: tuple = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_salted", _pads(self.salt))
 
 
 _DRAFT_23_SALT = bytes.fromhex("c3eef712c72ebb5a11a7d2432bb46365bef9f502")
@@ -50,18 +67,32 @@ VERSIONS = {
 
 def expand_label(secret: bytes, label: bytes, length: int) -> bytes:
     """TLS 1.3 HKDF-Expand-Label with an empty context, for outputs of one SHA-256 block."""
+    return hmac.digest(secret, _info(label, length), "sha256")[:length]
+
+
+def _info(label: bytes, length: int) -> bytes:
     full = b"tls13 " + label
-    info = length.to_bytes(2, "big") + bytes([len(full)]) + full + b"\x00"
-    return hmac.digest(secret, info + b"\x01", "sha256")[:length]
+    return length.to_bytes(2, "big") + bytes([len(full)]) + full + b"\x00\x01"
+
+
+def _hmac(pads, message: bytes) -> bytes:
+    inner, outer = pads[0].copy(), pads[1].copy()
+    inner.update(message)
+    outer.update(inner.digest())
+    return outer.digest()
+
+
+_CLIENT_IN = _info(b"client in", 32)
+_KEY_INFOS = {labels: (_info(labels[0], 16), _info(labels[1], 12), _info(labels[2], 16))
+              for labels in ((b"quic key", b"quic iv", b"quic hp"), (b"quicv2 key", b"quicv2 iv", b"quicv2 hp"))}
 
 
 def client_keys(version: Version, dcid: bytes) -> tuple[bytes, bytes, bytes]:
-    """(key, iv, hp) protecting the client's Initial packets (RFC 9001 §5.2)."""
-    initial = hmac.digest(version.salt, dcid, "sha256")
-    client = expand_label(initial, b"client in", 32)
-    key_label, iv_label, hp_label = version.labels
-    return expand_label(client, key_label, 16), expand_label(client, iv_label, 12), \
-        expand_label(client, hp_label, 16)
+    """(key, iv, hp) protecting the client's Initial packets (RFC 9001 §5.2): HKDF-Extract
+    with the version's salt, then HKDF-Expand-Label, each one HMAC-SHA256 block."""
+    client = _pads(_hmac(_pads(_hmac(version._salted, dcid)), _CLIENT_IN))
+    key_info, iv_info, hp_info = _KEY_INFOS[version.labels]
+    return _hmac(client, key_info)[:16], _hmac(client, iv_info)[:12], _hmac(client, hp_info)[:16]
 
 
 class ClientInitials:
@@ -129,7 +160,7 @@ class ClientInitials:
             self.version = version
             key, self._iv, hp = client_keys(version, dcid)
             self._aead = AESGCM(key)
-            self._hp = Cipher(algorithms.AES(hp), modes.ECB()).encryptor()
+            self._hp = Cipher(algorithms.AES(hp), _ECB).encryptor()
         plain = self._decrypt(data, pos, pn_at, next_packet)
         if plain is None:
             return next_packet, MORE
@@ -139,9 +170,9 @@ class ClientInitials:
         mask = self._hp.update(bytes(data[pn_at + 4:pn_at + 20]))
         first = data[pos] ^ (mask[0] & 0x0F)
         pn_len = (first & 3) + 1
-        pn = bytes(data[pn_at + i] ^ mask[1 + i] for i in range(pn_len))
-        header = bytes([first]) + bytes(data[pos + 1:pn_at]) + pn
-        nonce = (int.from_bytes(self._iv, "big") ^ int.from_bytes(pn, "big")).to_bytes(12, "big")
+        number = int.from_bytes(data[pn_at:pn_at + pn_len], "big") ^ int.from_bytes(mask[1:1 + pn_len], "big")
+        header = bytes((first,)) + bytes(data[pos + 1:pn_at]) + number.to_bytes(pn_len, "big")
+        nonce = (int.from_bytes(self._iv, "big") ^ number).to_bytes(12, "big")
         try:
             return self._aead.decrypt(nonce, bytes(data[pn_at + pn_len:end]), header)
         except InvalidTag:
@@ -154,10 +185,10 @@ class ClientInitials:
             kind = plain[pos]
             pos += 1
             if kind == 0x00:  # PADDING: skip the whole run at C speed
-                more = _NOT_PADDING.search(plain, pos)
-                if more is None:
+                rest = plain[pos:].lstrip(b"\x00")
+                if not rest:
                     break
-                pos = more.start()
+                pos = size - len(rest)
                 continue
             if kind == 0x01:  # PING
                 continue
