@@ -13,6 +13,7 @@ class Facts:
     leaf_qdiscs: tuple[str, ...]  # leaf queues this kernel offers, best first
     nft_queue: bool = False  # nft has the `queue` statement (else the iptables-nft NFQUEUE target)
     vlan: bool = True  # the kernel makes 802.1Q VLAN devices
+    wireguard: str | None = "kernel"  # "kernel" (the module), "wireguard-go" (userspace), or None
 
     def leaf_qdisc(self, requested: str) -> str:
         """The leaf queue for `site.queue`; a named one the kernel lacks is an error."""
@@ -24,18 +25,22 @@ class Facts:
         return requested
 
     def as_dict(self) -> dict:
-        return {"leaf_qdiscs": list(self.leaf_qdiscs), "nft_queue": self.nft_queue, "vlan": self.vlan}
+        return {"leaf_qdiscs": list(self.leaf_qdiscs), "nft_queue": self.nft_queue, "vlan": self.vlan,
+                "wireguard": self.wireguard}
 
     @classmethod
     def from_dict(cls, data: dict) -> Facts:
         """From as_dict()'s shape (a golden case's facts.yaml, the state's record)."""
-        unknown = set(data) - {"leaf_qdiscs", "nft_queue", "vlan"}
+        unknown = set(data) - {"leaf_qdiscs", "nft_queue", "vlan", "wireguard"}
         if unknown:
             raise FactsError(f"facts: unknown {', '.join(sorted(unknown))}")
         qdiscs = tuple(data.get("leaf_qdiscs", ()))
         if set(qdiscs) - set(LEAF_QDISCS):
             raise FactsError(f"facts: leaf_qdiscs are some of {', '.join(LEAF_QDISCS)}")
-        return cls(qdiscs, bool(data.get("nft_queue", False)), bool(data.get("vlan", True)))
+        wireguard = data.get("wireguard", "kernel")
+        if wireguard not in ("kernel", "wireguard-go", None):
+            raise FactsError("facts: wireguard is kernel, wireguard-go or null")
+        return cls(qdiscs, bool(data.get("nft_queue", False)), bool(data.get("vlan", True)), wireguard)
 
 
 # A stock Debian 12 kernel (the production target): what `pnsbox render` assumes without --netns.

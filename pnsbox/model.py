@@ -223,6 +223,12 @@ class Site(Frozen):
     classifier: Classifier | None = None  # on by itself when a policy or class names an app
     wireguard: WireguardHub | None = None  # needed by OPDs whose link is `wireguard`
     edges_url: HttpsUrl | None = None  # where edges enrol and fetch their config (default: the web UI's)
+
+    @property
+    def edges_port(self) -> int:
+        """The TCP port of edges_url (443 unless it names one)."""
+        match = re.match(r"https://[^/:]+:(\d+)", self.edges_url or "")
+        return int(match.group(1)) if match else 443
     opd_limit: OpdLimit | None = None  # every OPD's, unless its own `limit` says otherwise
 
 

@@ -47,12 +47,13 @@ class PlanError(Exception):
 
 
 def compute(net: NetState, ruleset: Ruleset, observed: Observed, shaping: Shaping | None = None,
-            queue_rules: tuple[str, ...] | None = None, vlan: bool = True) -> list[Step]:
+            queue_rules: tuple[str, ...] | None = None, vlan: bool = True,
+            wireguard: str | None = "kernel") -> list[Step]:
     """Steps in a safe order: the ruleset, the classifier's queue rule, links, tc additions,
     addresses and routes, then removals, then forwarding. `queue_rules`: the iptables rules
     that send new flows to the classifier, when it is on and nft cannot queue by itself.
-    `vlan`: the kernel makes 802.1Q devices (facts)."""
-    _check_preconditions(net, observed, vlan)
+    `vlan`: the kernel makes 802.1Q devices, `wireguard`: how it makes WireGuard ones (facts)."""
+    _check_preconditions(net, observed, vlan, wireguard)
     steps: list[Step] = []
     # The ruleset goes first: one transaction the kernel checks as a whole, so if it is refused
     # nothing has changed yet. Until the new HTB classes exist (a moment later), traffic the new
@@ -65,6 +66,9 @@ def compute(net: NetState, ruleset: Ruleset, observed: Observed, shaping: Shapin
         if link.device not in observed.links and link.vlan is not None:
             steps.append(Step("vlan-add", (link.device, link.trunk, link.vlan),
                               f"+ link {link.device}: VLAN {link.vlan} on {link.trunk}", link.origin))
+        if link.device not in observed.links and link.wireguard:
+            steps.append(Step("wg-add", (link.device, wireguard),
+                              f"+ link {link.device}: WireGuard ({wireguard})", link.origin))
         if not observed.links.get(link.device, {}).get("up"):
             steps.append(Step("link-up", (link.device,), f"~ link {link.device}: set up", link.origin))
     tc_steps = _tc_steps(shaping, observed) if shaping else []
@@ -117,14 +121,17 @@ def _tc_steps(shaping: Shaping, observed: Observed) -> list:
     return steps + redirect_steps(shaping, observed.clsact, observed.owned_redirects, observed.links)
 
 
-def _check_preconditions(net: NetState, observed: Observed, vlan: bool) -> None:
+def _check_preconditions(net: NetState, observed: Observed, vlan: bool, wireguard: str | None) -> None:
     """Interfaces pnsbox does not create must exist; so must the trunk under a VLAN, and the
-    kernel must be able to make the VLAN."""
+    kernel must be able to make the VLAN (or the WireGuard interface)."""
     missing = []
     for link in net.links:
         if link.device in observed.links:
             continue
-        if link.vlan is None:
+        if link.wireguard:
+            if wireguard is None:
+                missing.append(f"{link.origin}: this kernel has no WireGuard and wireguard-go is not installed")
+        elif link.vlan is None:
             missing.append(f"{link.origin}: interface {link.device} does not exist on this box")
         elif link.trunk not in observed.links:
             missing.append(f"{link.origin}: trunk {link.trunk} for VLAN {link.vlan} does not exist")

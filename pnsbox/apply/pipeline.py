@@ -16,16 +16,19 @@ from datetime import UTC, datetime
 from itertools import groupby
 
 from ..classifier.catalog import Catalog, load_catalog
+from ..edge.book import EdgeBook
 from ..facts import Facts, FactsError
 from ..model import Config
 from ..observe import box, table
+from ..observe import wg as observe_wg
 from ..observe.facts import kernel_release, probe
 from ..plan import PlanError, Step, compute
 from ..plan_tc import rate_steps, redirect_record, tree_record
 from ..render.nft import Ruleset
 from ..render.site import Artifacts, needs_catalog, render_shaping_for, site, windows_at
 from ..render.tc import Shaping, allocate_slots, classid
-from . import classify, links, nft, tc
+from ..render.wg import WgInterface
+from . import classify, links, nft, tc, wg
 from .netns import KernelError, netns_exists
 from .owned import DEFAULT_STATE_DIR, OwnedRecord, locked
 
@@ -50,8 +53,8 @@ def kernel_facts(owned: dict, record: OwnedRecord | None = None) -> Facts:
     """Probed once per kernel release and remembered in the state; `record` is given by apply
     (which writes), never by plan or render (which only read)."""
     cached = owned.get("facts") or {}
-    if cached.get("kernel") == kernel_release() and "vlan" in cached:  # older records lack vlan: probe again
-        return Facts.from_dict({key: cached[key] for key in ("leaf_qdiscs", "nft_queue", "vlan")})
+    if cached.get("kernel") == kernel_release() and "wireguard" in cached:  # older records lack it: probe again
+        return Facts.from_dict({key: cached[key] for key in ("leaf_qdiscs", "nft_queue", "vlan", "wireguard")})
     found = probe()
     if record is not None:
         record.write(facts={"kernel": kernel_release(), **found.as_dict()})
@@ -65,14 +68,20 @@ class Inputs:
     facts: Facts
     slots: dict[str, int]  # OPD -> class slot: as the last apply recorded them, new OPDs in free ones
     windows: frozenset[str]  # schedules open now
+    edges: tuple = ()  # the enrolled edges (pnsbox.edge.book.Edge), sorted: the hub's WireGuard peers
+
+    @property
+    def edge_map(self) -> dict:
+        return {edge.opd: edge for edge in self.edges}
 
 
-def inputs(config: Config, owned: dict, record: OwnedRecord | None = None, now: datetime | None = None) -> Inputs:
-    tunnelled = [f"opds.{name}.link.wireguard" for name, opd in config.opds.items() if opd.link.is_wireguard]
-    if tunnelled:  # the hub's interface and peers are not rendered yet (issue 12, phase 2)
-        raise PlanError(f"{', '.join(tunnelled)}: WireGuard links are checked but not applied by this version")
+def inputs(config: Config, owned: dict, record: OwnedRecord | None = None, now: datetime | None = None,
+           state_dir: str | None = None) -> Inputs:
+    edges = ()
+    if state_dir is not None and config.site.wireguard is not None:
+        edges = tuple(sorted(EdgeBook(state_dir).read().edges.values(), key=lambda e: e.opd))
     return Inputs(kernel_facts(owned, record), allocate_slots(config, owned.get("slots")),
-                  windows_at(config, now or datetime.now(UTC)))
+                  windows_at(config, now or datetime.now(UTC)), edges)
 
 
 def catalog_for(config: Config, catalog: Catalog | None = None) -> Catalog | None:
@@ -89,12 +98,13 @@ class Renders:
         self._recent: list[tuple[Config, tuple, Artifacts]] = []
 
     def site(self, config: Config, given: Inputs, catalog: Catalog | None) -> Artifacts:
-        key = (given.facts, given.windows, tuple(sorted(given.slots.items())), id(catalog))
+        key = (given.facts, given.windows, tuple(sorted(given.slots.items())), id(catalog), given.edges)
         for seen, seen_key, result in self._recent:
             if seen is config and seen_key == key:
                 return result
         try:
-            result = site(config, given.facts, catalog_for(config, catalog), given.slots, given.windows)
+            result = site(config, given.facts, catalog_for(config, catalog), given.slots, given.windows,
+                          given.edge_map)
         except FactsError as exc:
             raise PlanError(str(exc)) from exc
         self._recent[:] = [(config, key, result), *self._recent[:1]]
@@ -107,7 +117,7 @@ def render_for(config: Config, netns: str | None, state_dir: str = DEFAULT_STATE
     (`pnsbox render --netns`, `pnsbox check`). Reads the state, writes nothing."""
     _require_netns(netns)
     owned = OwnedRecord(state_dir, netns).read()
-    return Renders().site(config, inputs(config, owned, now=now), catalog)
+    return Renders().site(config, inputs(config, owned, now=now, state_dir=state_dir), catalog)
 
 
 def structure_fingerprint(config: Config, given: Inputs) -> str:
@@ -118,8 +128,10 @@ def structure_fingerprint(config: Config, given: Inputs) -> str:
     layout = {name: None if opd.bandwidth is None else
               [(c, t.match.model_dump_json() if t.match else None) for c, t in opd.bandwidth.classes.items()]
               for name, opd in config.opds.items()}
+    peers = [(e.opd, e.public_key, e.tunnel_address, e.disabled) for e in given.edges]
     text = config.model_dump_json(exclude=rates_out) + json.dumps(
-        [layout, given.slots, given.facts.as_dict(), given.facts.leaf_qdisc(config.site.queue)], sort_keys=True)
+        [layout, given.slots, given.facts.as_dict(), given.facts.leaf_qdisc(config.site.queue), peers],
+        sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -128,15 +140,31 @@ def plan(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STAT
     """The steps an apply would take. Reads the kernel and the state; changes neither."""
     _require_netns(netns)
     owned = OwnedRecord(state_dir, netns).read()
-    given = inputs(config, owned, now=now)
+    given = inputs(config, owned, now=now, state_dir=state_dir)
     desired = (renders or Renders()).site(config, given, catalog)
     observed = box.observe(netns, owned)
-    return Result(_steps(desired, observed, given), desired.ruleset, desired.shaping)
+    return Result(_steps(desired, observed, given, netns, state_dir), desired.ruleset, desired.shaping)
 
 
-def _steps(desired: Artifacts, observed, given: Inputs) -> list[Step]:
-    return compute(desired.net, desired.ruleset, observed, desired.shaping, desired.queue_rules,
-                   vlan=given.facts.vlan)
+def _steps(desired: Artifacts, observed, given: Inputs, netns: str | None, state_dir: str) -> list[Step]:
+    steps = compute(desired.net, desired.ruleset, observed, desired.shaping, desired.queue_rules,
+                    vlan=given.facts.vlan, wireguard=given.facts.wireguard)
+    if desired.wireguard is not None:
+        steps = _with_peers(steps, desired.wireguard, netns, state_dir)
+    return steps
+
+
+def _with_peers(steps: list[Step], wanted: WgInterface, netns: str | None, state_dir: str) -> list[Step]:
+    """The hub's peers, synced right after its interface exists (before its addresses and routes)."""
+    key = EdgeBook(state_dir).hub_private_key(create=False) or ""
+    wanted = WgInterface(wanted.name, key, wanted.listen_port, wanted.peers)
+    if not wg.differs(wanted, observe_wg.read(netns, wanted.name)):
+        return steps
+    names = ", ".join(p.origin.removeprefix("opds.") for p in wanted.peers) or "none"
+    step = Step("wg-peers", (wanted,), f"~ {wanted.name}: port {wanted.listen_port}, peers: {names}", "site.wireguard")
+    after = max((i for i, s in enumerate(steps) if s.kind in ("ruleset", "classify", "wg-add", "vlan-add",
+                                                                "link-up")), default=-1)
+    return [*steps[:after + 1], step, *steps[after + 1:]]
 
 
 def apply(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STATE_DIR,
@@ -159,7 +187,7 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
     `force` takes the full path: observe everything, repair what differs."""
     record = OwnedRecord(state_dir, netns)
     owned = record.read()
-    given = inputs(config, owned, record, now)
+    given = inputs(config, owned, record, now, state_dir)
     try:
         structure = structure_fingerprint(config, given)
     except FactsError as exc:
@@ -170,7 +198,7 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
         changes = rate_steps(shaping, owned["trees"])
         if changes is not None:
             steps = [Step("tc", t.lines, t.text, "shaping") for t in changes]
-            _execute(netns, steps, None, [])
+            _execute(netns, steps, None, [], state_dir)
             if steps:
                 record.write(trees=tree_record(shaping))
             return Result(steps, None, shaping)
@@ -178,14 +206,14 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
         seen = pool.submit(box.observe, netns, owned)
         desired = renders.site(config, given, catalog)
         observed = seen.result()
-    steps = _steps(desired, observed, given)
+    steps = _steps(desired, observed, given, netns, state_dir)
     shaping, ruleset = desired.shaping, desired.ruleset
     if force and not any(s.kind == "ruleset" for s in steps):
         steps.insert(0, Step("ruleset", (), "~ nftables table inet pnsbox: reload (forced)"))
     addresses, link_names = set(observed.owned_addresses), set(observed.owned_links)
     done: list[Step] = []
     try:
-        _execute(netns, steps, ruleset, done)
+        _execute(netns, steps, ruleset, done, state_dir)
     except KernelError:
         # Keep what was made before the failure as ours (so a later apply can remove it), and
         # forget the structure, so the next apply observes everything instead of trusting it.
@@ -207,7 +235,8 @@ def _executor(step: Step) -> str:
     return "ip" if step.kind in links.IP_STEPS else step.kind
 
 
-def _execute(netns: str | None, steps: list[Step], ruleset: Ruleset, done: list[Step]) -> None:
+def _execute(netns: str | None, steps: list[Step], ruleset: Ruleset, done: list[Step],
+             state_dir: str = DEFAULT_STATE_DIR) -> None:
     """Consecutive steps of one tool go to the kernel as one batch, in plan order; `done` gets
     the steps that went through. New HTB classes and the addresses and routes after them
     touch different things, so those two batches run side by side."""
@@ -222,14 +251,15 @@ def _execute(netns: str | None, steps: list[Step], ruleset: Ruleset, done: list[
             addresses = pool.submit(_run_batch, "ip", following[1], netns, ruleset, done) \
                 if side_by_side else None
             try:
-                _run_batch(kind, group, netns, ruleset, done)
+                _run_batch(kind, group, netns, ruleset, done, state_dir)
             finally:
                 if addresses:
                     addresses.result()
         index += 2 if side_by_side else 1
 
 
-def _run_batch(kind: str, group: list[Step], netns: str | None, ruleset: Ruleset, done: list[Step]) -> None:
+def _run_batch(kind: str, group: list[Step], netns: str | None, ruleset: Ruleset, done: list[Step],
+               state_dir: str = DEFAULT_STATE_DIR) -> None:
     try:
         if kind == "ip":
             links.execute(group, netns)
@@ -243,6 +273,14 @@ def _run_batch(kind: str, group: list[Step], netns: str | None, ruleset: Ruleset
         elif kind in ("classify", "classify-del"):
             for step in group:
                 classify.execute(step, netns)
+        elif kind == "wg-add":
+            for step in group:
+                wg.ensure(netns, step.args[0], step.args[1])
+        elif kind == "wg-peers":
+            key = EdgeBook(state_dir).hub_private_key()  # made at the first apply; never leaves the box
+            for step in group:
+                wanted = step.args[0]
+                wg.sync(netns, WgInterface(wanted.name, key, wanted.listen_port, wanted.peers))
     except KernelError as exc:
         done += getattr(exc, "done", [])
         raise
@@ -254,7 +292,7 @@ def _track(step: Step, addresses: set, link_names: set) -> None:
         addresses.add(step.args)
     elif step.kind == "address-del":
         addresses.discard(step.args)
-    elif step.kind in ("vlan-add", "ifb-add"):
+    elif step.kind in ("vlan-add", "ifb-add", "wg-add"):
         link_names.add(step.args[0])
     elif step.kind == "link-del":
         link_names.discard(step.args[0])

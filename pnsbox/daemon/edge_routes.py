@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from ..apply.tunnels import apply_hub
+from ..apply.pipeline import apply
 from ..edge import hub
 from ..edge.book import EdgeBook, EnrollRefused
 from .api import route
@@ -61,11 +61,12 @@ def enroll(handler, daemon, body):
 
 
 def _tunnels_now(daemon) -> None:
-    """Put the enrolled edges into the hub's interface now. Only where the daemon was told it
-    manages the hub's tunnels (`daemon.tunnels`): the apply pipeline does not render them yet
-    (issue 12, phase 2), so today that is the tunnel tests' daemon."""
-    if getattr(daemon, "tunnels", False):
-        apply_hub(_config(daemon), str(daemon.state_dir), daemon.netns)
+    """Re-apply the running config now, so the hub's peers follow the enrolled edges at once
+    (a new edge let in, a disabled one cut off) instead of at the next apply. Only the
+    WireGuard peers differ, and only they change."""
+    if daemon.config is not None and daemon.running() is not None:
+        apply(daemon.config, daemon.netns, str(daemon.state_dir), catalog=daemon._catalog_for(daemon.config),
+              renders=daemon.renders)
 
 
 @route("POST", "/edges/disable")

@@ -103,9 +103,12 @@ class EdgeBook:
 
     # --- the hub's key ----------------------------------------------------------------
 
-    def hub_private_key(self) -> str:
-        """The hub's WireGuard private key, made on first use; it never leaves the state directory."""
+    def hub_private_key(self, create: bool = True) -> str | None:
+        """The hub's WireGuard private key, made on first use; it never leaves the state directory.
+        With create=False (a plan, which writes nothing): None until one was made."""
         path = self.state_dir / HUB_KEY
+        if not create:
+            return path.read_text().strip() if path.exists() else None
         with locked(self.state_dir, "edges.lock"):
             if not path.exists():
                 self.state_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""Probe the kernel's capabilities: leaf qdiscs, nft's `queue` statement, 802.1Q VLAN devices.
+"""Probe the kernel's capabilities: leaf qdiscs, nft's `queue` statement, 802.1Q VLAN devices,
+WireGuard (the kernel module, else wireguard-go).
 
 Capabilities belong to the kernel, not to a namespace, so the probe runs in a private network
 namespace of its own (`unshare --net`) that vanishes with it: the box being planned for never
@@ -8,6 +9,7 @@ sees a scratch device, and planning changes nothing.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 
 from ..apply.netns import KernelError
@@ -24,6 +26,7 @@ done
 echo '{_NFT_QUEUE}' | nft -c -f - 2>/dev/null && echo nft_queue
 ip link add name probe1 type veth peer name probe2 &&
   ip link add link probe1 name probe1.9 type vlan id 9 2>/dev/null && echo vlan
+ip link add name probe3 type wireguard 2>/dev/null && echo wireguard
 exit 0
 """
 
@@ -34,7 +37,9 @@ def probe() -> Facts:
         raise KernelError(f"cannot probe the kernel's capabilities: {proc.stderr.strip() or 'unshare failed'}")
     found = proc.stdout.split("\n")
     qdiscs = tuple(kind for kind in LEAF_QDISCS if f"qdisc {kind}" in found)
-    return Facts(leaf_qdiscs=qdiscs, nft_queue="nft_queue" in found, vlan="vlan" in found)
+    # Without the module, Debian's wireguard-go runs the same interface in userspace.
+    wireguard = "kernel" if "wireguard" in found else ("wireguard-go" if shutil.which("wireguard-go") else None)
+    return Facts(leaf_qdiscs=qdiscs, nft_queue="nft_queue" in found, vlan="vlan" in found, wireguard=wireguard)
 
 
 def kernel_release() -> str:

@@ -14,6 +14,7 @@ class WantLink:
     trunk: str | None = None  # set for a VLAN device pnsbox creates
     vlan: int | None = None
     origin: str = ""
+    wireguard: bool = False  # the hub's WireGuard interface, which pnsbox creates
 
 
 @dataclass(frozen=True, order=True)
@@ -51,9 +52,18 @@ def render_net(config: Config) -> NetState:
     links[uplink.interface] = WantLink(uplink.interface, origin="site.uplink")
     addresses.append(WantAddress(uplink.interface, str(uplink.address), "site.uplink.address"))
     routes.append(WantRoute("default", uplink.interface, str(uplink.gateway), "site.uplink.gateway"))
+    hub = config.site.wireguard
+    if hub is not None and any(opd.link.is_wireguard for opd in config.opds.values()):
+        # One interface for every tunnelled OPD; each OPD's subnets are routed into it, and
+        # WireGuard hands each packet to the peer whose allowed IPs hold its destination.
+        links[hub.interface] = WantLink(hub.interface, origin="site.wireguard", wireguard=True)
+        addresses.append(WantAddress(hub.interface, str(hub.hub_address), "site.wireguard.tunnel"))
     for name, opd in config.opds.items():
         link = opd.link
         origin = f"opds.{name}.link"
+        if link.is_wireguard:
+            routes += [WantRoute(str(subnet), link.device, None, f"opds.{name}.subnet") for subnet in opd.subnet]
+            continue
         links[link.device] = WantLink(link.device, link.trunk, link.vlan, origin)
         for subnet in opd.subnet:
             addresses.append(WantAddress(link.device, str(gateway_address(subnet)), f"opds.{name}.subnet"))

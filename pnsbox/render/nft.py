@@ -111,6 +111,7 @@ def render(config: Config, shaping: Shaping, queue_in_nft: bool, catalog: Catalo
     _classify(w, config, queue_in_nft)
     _forward(w, config, zones)
     _input(w, config)
+    _mss_clamp(w, config)
     _shape(w, config, shaping)
     _nat(w, config)
     w.add("}", indent=0)
@@ -277,6 +278,22 @@ def _chain_items(config: Config, indexes: list[int], rules_of) -> list:
     return items
 
 
+def _tunnelled(config: Config) -> bool:
+    return any(opd.link.is_wireguard for opd in config.opds.values())
+
+
+def _mss_clamp(w: _Writer, config: Config):
+    """TCP through the tunnel asks for segments that fit it, so nothing needs fragmenting."""
+    if config.site.wireguard is None or not _tunnelled(config):
+        return
+    device = _quote(config.site.wireguard.interface)
+    w.add("chain mss {", "site.wireguard")
+    w.add("type filter hook forward priority mangle; policy accept;", indent=2)
+    w.add(f"oifname {device} tcp flags syn tcp option maxseg size set rt mtu", "site.wireguard", 2)
+    w.add(f"iifname {device} tcp flags syn tcp option maxseg size set rt mtu", "site.wireguard", 2)
+    w.add("}")
+
+
 def _input(w: _Writer, config: Config):
     w.add("chain input {")
     w.add("type filter hook input priority filter; policy drop;", indent=2)
@@ -289,6 +306,14 @@ def _input(w: _Writer, config: Config):
           "nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept "
           'comment "ICMPv6 essentials"', "box", 2)
     w.add('icmp type echo-request limit rate 20/second burst 50 packets accept comment "ping"', "box", 2)
+    hub = config.site.wireguard
+    if hub is not None and _tunnelled(config):
+        # Edges reach the hub from anywhere (behind NATs, on the internet): WireGuard itself
+        # drops whatever no enrolled peer's key signed.
+        w.add(f'udp dport {hub.listen_port} counter accept comment "WireGuard from the edges"', "site.wireguard", 2)
+        if config.site.edges_url:  # where edges enrol and fetch their config (pnsbox-web's HTTPS)
+            w.add(f'tcp dport {config.site.edges_port} counter accept comment "edges enrol and fetch their config"',
+                  "site.edges_url", 2)
     management = config.site.management
     if management:
         for zone in management.from_:

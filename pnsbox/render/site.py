@@ -18,6 +18,7 @@ from .apps import queue_chain_restore, queue_rules_iptables
 from .net import NetState, render_net
 from .nft import Ruleset, render
 from .tc import Shaping, active_windows, allocate_slots, full_batch, render_shaping
+from .wg import WgInterface, hub_interface
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class Artifacts:
     net: NetState  # links, addresses and routes, as data
     queue_rules: tuple[str, ...] | None  # iptables-nft rules, only where nft has no `queue`
     slots: dict[str, int]  # OPD -> class slot, as rendered (apply records them)
+    wireguard: WgInterface | None = None  # the hub's tunnel interface and its peers (no private key:
+    #                                       apply adds it from the state directory)
 
     @property
     def nft(self) -> str:
@@ -45,6 +48,10 @@ class Artifacts:
         lines += [f"address {x.address} dev {x.device}" for x in net.addresses]
         lines += [f"route {x.destination} dev {x.device}" + (f" via {x.gateway}" if x.gateway else "")
                   for x in net.routes]
+        if self.wireguard:
+            lines += [f"wireguard {self.wireguard.name} listen {self.wireguard.listen_port}"]
+            lines += [f"peer {p.public_key} allowed {', '.join(p.allowed_ips)} ({p.origin})"
+                      for p in self.wireguard.peers]
         return "\n".join(lines) + "\n"
 
     @property
@@ -73,9 +80,10 @@ def render_shaping_for(config: Config, facts: Facts, slots: dict[str, int],
 
 
 def site(config: Config, facts: Facts, catalog: Catalog | None = None, slots: dict[str, int] | None = None,
-         windows: frozenset[str] = frozenset()) -> Artifacts:
+         windows: frozenset[str] = frozenset(), edges: dict | None = None) -> Artifacts:
     """Everything the box should run. `slots`: the OPD slots recorded by the last apply (kept
-    OPDs keep theirs; None: allocated in config order). Raises FactsError when the config asks
+    OPDs keep theirs; None: allocated in config order). `edges`: the enrolled edges (OPD ->
+    pnsbox.edge.book.Edge), the hub's WireGuard peers. Raises FactsError when the config asks
     for what the kernel lacks (a named leaf queue)."""
     if catalog is None and needs_catalog(config):
         raise ValueError("render.site: this config classifies applications; pass the catalog")
@@ -84,5 +92,7 @@ def site(config: Config, facts: Facts, catalog: Catalog | None = None, slots: di
     queue_rules = None
     if config.classifier is not None and not facts.nft_queue:
         queue_rules = tuple(queue_rules_iptables(config.classifier))
+    tunnels = any(opd.link.is_wireguard for opd in config.opds.values())
+    wireguard = hub_interface(config, edges or {}, "") if tunnels else None
     return Artifacts(render(config, shaping, facts.nft_queue, catalog), shaping, render_net(config), queue_rules,
-                     slots)
+                     slots, wireguard)

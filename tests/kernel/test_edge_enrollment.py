@@ -1,12 +1,11 @@
 """An edge box enrols with the hub and carries its OPD's traffic over WireGuard, with real
-processes: pnsbox-web (HTTPS) relaying to pnsboxd's control API, `pnsbox edge enroll` and
-`pnsbox edge run` in the edge's namespace behind a NAT, wireguard-go (or kernel WireGuard).
+processes: pnsboxd managing the hub (the site applied through its control API: the WireGuard
+interface, its peers, routes and the zone firewall), pnsbox-web (HTTPS) relaying enrollment
+and config fetches to it, `pnsbox edge enroll` and `pnsbox edge run` in the edge's namespace
+behind a NAT, wireguard-go (or kernel WireGuard).
 
-    opd (10.61.0.2) -- edge -- nat (masquerade) -- underlay -- hub (198.51.100.2, 10.0.10.10 on lo)
-
-The hub's tunnel side is put in the kernel by pnsbox.apply.tunnels (what pnsboxd does at
-enrollment and revocation); the hub's nftables policies for tunnelled OPDs are not rendered
-yet (issue 12, phase 2), so nothing here depends on them."""
+    opd (10.61.0.2) -- edge -- nat (masquerade) -- underlay (net) -- hub -- dc (simpeg 10.0.10.10)
+"""
 
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -24,9 +22,7 @@ import pytest
 
 from pnsbox.apply import wg
 from pnsbox.apply.netns import made_in
-from pnsbox.apply.tunnels import apply_hub
-from pnsbox.daemon.api import call, serve
-from pnsbox.daemon.core import Daemon
+from pnsbox.daemon.api import call
 from pnsbox.lab.ping import ping
 from pnsbox.load import load_text
 from pnsbox.validate import build
@@ -57,14 +53,16 @@ def site(tag: str, keepalive: int = 2) -> str:
     return f"""\
 site:
   name: test
-  uplink: {{interface: u0, address: {HUB}/24, gateway: 198.51.100.1, bandwidth: 1gbit}}
+  uplink: {{interface: v-net, address: {HUB}/24, gateway: 198.51.100.1, bandwidth: 1gbit}}
   wireguard: {{tunnel: 10.255.0.0/16, interface: wgh-{tag}}}
   edges_url: https://{HUB}:8443/
 services:
-  simpeg: {{addresses: [{SERVICE}], ports: [tcp/80], link: {{interface: dc0}}}}
+  simpeg: {{addresses: [{SERVICE}], ports: [tcp/8080, tcp/8081, udp/9999], link: {{interface: v-dc, address: 10.0.10.1/24}}}}
 opds:
-  dinkes: {{name: Dinkes, subnet: 10.21.0.0/24, link: {{interface: opd-dinkes}}}}
   disdik: {{name: Disdik, subnet: 10.61.0.0/24, link: {{wireguard: {{keepalive: {keepalive}}}}}}}
+policies:
+  - {{name: simpeg, from: opds, to: simpeg, action: accept}}
+  - {{name: simpeg-ping, from: opds, to: simpeg, protocols: [icmp], action: accept}}
 """
 
 
@@ -74,11 +72,11 @@ class World:
     def __init__(self, tmp: Path):
         self.tag = uuid.uuid4().hex[:6]
         self.tmp = tmp
-        self.ns = {n: f"pnsbox-ee-{n}-{self.tag}" for n in ("hub", "net", "nat", "edge", "opd")}
+        self.ns = {n: f"pnsbox-ee-{n}-{self.tag}" for n in ("hub", "net", "nat", "edge", "opd", "dc")}
         self.edge_if = f"wge-{self.tag}"
         self.procs: list[subprocess.Popen] = []
-        self.server = None
-        self.config = build(load_text(site(self.tag)))
+        self.text = site(self.tag)
+        self.config = build(load_text(self.text))
 
     def build(self) -> None:
         for ns in self.ns.values():
@@ -88,13 +86,14 @@ class World:
         self.wire("nat", "203.0.113.2", "net", "203.0.113.1", 24)
         self.wire("edge", "192.168.1.2", "nat", "192.168.1.1", 24)
         self.wire("opd", OPD_HOST, "edge", EDGE_LAN, 24)
+        self.wire("dc", SERVICE, "hub", "10.0.10.1", 24)
         for ns in ("net", "nat", "edge"):
             sh("ip", "netns", "exec", self.ns[ns], "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        sh("ip", "-n", self.ns["hub"], "route", "add", "default", "via", "198.51.100.1")
+        sh("ip", "-n", self.ns["dc"], "route", "add", "default", "via", "10.0.10.1")
+        sh("ip", "-n", self.ns["net"], "route", "add", "10.0.0.0/8", "via", HUB)  # a host on the underlay tries
         sh("ip", "-n", self.ns["nat"], "route", "add", "default", "via", "203.0.113.1")
         sh("ip", "-n", self.ns["edge"], "route", "add", "default", "via", "192.168.1.1")
         sh("ip", "-n", self.ns["opd"], "route", "add", "default", "via", EDGE_LAN)
-        sh("ip", "-n", self.ns["hub"], "addr", "add", f"{SERVICE}/32", "dev", "lo")  # stands for simpeg
         # The NAT in front of the edge forgets an idle UDP mapping after 3 s.
         subprocess.run(["ip", "netns", "exec", self.ns["nat"], "nft", "-f", "-"], check=True, text=True,
                        input="table ip natbox {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
@@ -102,13 +101,18 @@ class World:
         sh("ip", "netns", "exec", self.ns["nat"], "sysctl", "-qw", "net.netfilter.nf_conntrack_udp_timeout=3")
         sh("ip", "netns", "exec", self.ns["nat"], "sysctl", "-qw", "net.netfilter.nf_conntrack_udp_timeout_stream=3")
         self.state = self.tmp / "hub-state"
-        self.daemon = Daemon(str(self.state), self.ns["hub"])
-        self.daemon.config = self.config
-        self.daemon.tunnels = True
         self.socket = str(self.tmp / "control.sock")
-        self.server = serve(self.socket, self.daemon)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        apply_hub(self.config, str(self.state), self.ns["hub"])
+        self.log = open(self.tmp / "pnsboxd.log", "w")  # noqa: SIM115 -- pnsboxd writes it for the module's life
+        self.procs.append(subprocess.Popen([sys.executable, "-m", "pnsbox.daemon.main", "--state-dir", str(self.state),
+                                            "--socket", self.socket, "--netns", self.ns["hub"],
+                                            "--metrics-listen", "127.0.0.1:0"], cwd=ROOT, stdout=self.log,
+                                           stderr=subprocess.STDOUT))
+        for _ in range(200):
+            if os.path.exists(self.socket):
+                break
+            time.sleep(0.05)
+        status, reply = call(self.socket, "POST", "/apply", {"files": {"pnsbox.yaml": self.text}, "message": "site"})
+        assert status == 200, reply
         self.start_web()
 
     def wire(self, a: str, a_addr: str, b: str, b_addr: str, prefix: int) -> None:
@@ -157,9 +161,8 @@ class World:
                     proc.wait(10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
+        if hasattr(self, "log"):
+            self.log.close()
         wg.remove(self.ns["hub"], self.config.site.wireguard.interface)
         wg.remove(self.ns["edge"], self.edge_if)
         for ns in self.ns.values():
@@ -213,14 +216,14 @@ def test_an_enrolled_edge_carries_its_opds_traffic_to_the_hub(world):
     assert "enrolled as the edge of disdik, tunnel 10.255.0.2/16" in enrolled.stdout
     assert made_in(world.ns["opd"], lambda: ping(SERVICE, timeout=5))
     world.first_packet_seconds = time.monotonic() - started
-    with made_in(world.ns["hub"], lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as server:
+    with made_in(world.ns["dc"], lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as server:
         server.bind((SERVICE, 8080))
         server.listen()
         client = made_in(world.ns["opd"], lambda: socket.create_connection((SERVICE, 8080), timeout=3))
         accepted, (source, _) = server.accept()
         client.close()
         accepted.close()
-    assert source == OPD_HOST  # the OPD's own address arrives at the hub: routed, not NATed by the edge
+    assert source == OPD_HOST  # the OPD's own address arrives at simpeg: routed, not NATed by the edge or hub
     edges = call(world.socket, "GET", "/edges")[1]["edges"]
     assert edges["disdik"]["tunnel_address"] == "10.255.0.2/16"
     print(f"enroll to first packet: {world.first_packet_seconds:.2f} s")
@@ -241,7 +244,7 @@ def test_only_wireguard_udp_crosses_the_underlay(world):
                                stderr=subprocess.DEVNULL)
     time.sleep(1.0)
     marker = b"PLAINTEXT-MARKER-" + world.tag.encode()
-    with made_in(world.ns["hub"], lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as server:
+    with made_in(world.ns["dc"], lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as server:
         server.bind((SERVICE, 8081))
         server.listen()
         client = made_in(world.ns["opd"], lambda: socket.create_connection((SERVICE, 8081), timeout=3))
@@ -261,6 +264,17 @@ def test_only_wireguard_udp_crosses_the_underlay(world):
         assert " UDP" in line and (f"{HUB}.51820" in line), line
 
 
+def test_a_host_on_the_underlay_reaches_no_opd_and_no_service(world):
+    assert not ping(SERVICE, timeout=1, netns=world.ns["net"])
+    assert not ping(OPD_HOST, timeout=1, netns=world.ns["net"])
+    assert not ping("10.255.0.2", timeout=1, netns=world.ns["net"])
+    with made_in(world.ns["dc"], lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as server:
+        server.bind((SERVICE, 8080))
+        server.listen()
+        with pytest.raises(OSError):
+            made_in(world.ns["net"], lambda: socket.create_connection((SERVICE, 8080), timeout=1))
+
+
 def test_the_hub_reaches_the_edge_behind_nat_after_the_nat_would_have_forgotten_it(world):
     time.sleep(5)  # no traffic but keepalives: the NAT's 3 s UDP timeout would have dropped the mapping
     assert ping("10.255.0.2", timeout=3, netns=world.ns["hub"])
@@ -268,12 +282,27 @@ def test_the_hub_reaches_the_edge_behind_nat_after_the_nat_would_have_forgotten_
     assert not ping(OPD_HOST, timeout=1, netns=world.ns["hub"])
 
 
-def test_a_spoofed_source_from_the_edge_is_dropped(world):
-    # The edge itself sends from an address outside disdik's subnet: its own table drops it, and the hub would too.
+def test_a_spoofed_source_from_the_edge_is_dropped_by_the_hub(world):
+    # The edge box itself sends from an address outside disdik's subnet (its own table filters
+    # only what it forwards): the hub's WireGuard drops it, as not from this peer's allowed IPs.
     sh("ip", "-n", world.ns["edge"], "addr", "add", "10.99.0.5/32", "dev", "lo")
-    sh("ip", "-n", world.ns["edge"], "route", "add", "10.0.10.11/32", "dev", world.edge_if, "src", "10.99.0.5")
-    sh("ip", "-n", world.ns["hub"], "addr", "add", "10.0.10.11/32", "dev", "lo")
-    assert not made_in(world.ns["edge"], lambda: ping("10.0.10.11", timeout=1.5))
+    received = made_in(world.ns["dc"], lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    received.bind((SERVICE, 9999))
+    received.settimeout(0.3)
+    got = set()
+    for _ in range(10):
+        for source in ("10.99.0.5", EDGE_LAN):
+            sender = made_in(world.ns["edge"], lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+            sender.bind((source, 0))
+            sender.sendto(source.encode(), (SERVICE, 9999))
+            sender.close()
+        try:
+            while True:
+                got.add(received.recvfrom(100)[1][0])
+        except TimeoutError:
+            pass
+    received.close()
+    assert got == {EDGE_LAN}, got  # the edge's LAN address is disdik's: it arrives; 10.99.0.5 never
     peer = next(iter(wg_peers(world).values()))
     assert set(peer["allowed_ips"]) == {"10.255.0.2/32", "10.61.0.0/24"}
 

@@ -105,9 +105,30 @@ def test_a_service_cannot_sit_on_a_tunnel():
     assert any("services.simpeg.link: services sit on an interface" in p for p in problems_of(text))
 
 
-def test_apply_refuses_tunnelled_opds_until_they_are_rendered():
-    from pnsbox.apply.pipeline import inputs
-    from pnsbox.plan import PlanError
+def test_the_hub_renders_one_interface_its_routes_peers_firewall_and_mss_clamp():
+    from pnsbox.edge.book import Edge
+    from pnsbox.facts import Facts
+    from pnsbox.render.site import site
 
-    with pytest.raises(PlanError, match="opds.disdik.link.wireguard, opds.dispar.link.wireguard: WireGuard links"):
-        inputs(build(load_text(GOOD)), None, None, {})
+    edge = Edge("disdik", "K" * 43 + "=", "10.255.0.2/16", 0.0, 0.0, 1)
+    off = Edge("dispar", "L" * 43 + "=", "10.255.0.9/16", 0.0, 0.0, 2, disabled=True)
+    art = site(build(load_text(GOOD)), Facts(("pfifo",)), edges={"disdik": edge, "dispar": off})
+    assert "link pnsbox-wg" in art.links and "address 10.255.0.1/16 dev pnsbox-wg" in art.links
+    assert "route 10.61.0.0/24 dev pnsbox-wg" in art.links and "route 10.62.0.0/24 dev pnsbox-wg" in art.links
+    assert "10.61.0.1" not in art.links  # the box takes no address in a tunnelled OPD's subnet
+    (peer,) = art.wireguard.peers  # the disabled edge has no peer
+    assert (peer.public_key, peer.allowed_ips, art.wireguard.private_key) == (edge.public_key,
+                                                                              ("10.255.0.2/32", "10.61.0.0/24"), "")
+    assert '"pnsbox-wg" . 10.61.0.0/24 : goto from_disdik' in art.nft
+    assert 'udp dport 51820 counter accept comment "WireGuard from the edges"' in art.nft
+    assert 'tcp dport 443 counter accept comment "edges enrol and fetch their config"' in art.nft
+    assert 'oifname "pnsbox-wg" tcp flags syn tcp option maxseg size set rt mtu' in art.nft
+
+
+def test_a_site_without_tunnels_renders_no_wireguard():
+    from pnsbox.facts import Facts
+    from pnsbox.render.site import site
+
+    wired = GOOD.split("  disdik:")[0] + "policies: []\n"
+    art = site(build(load_text(wired)), Facts(("pfifo",)))
+    assert art.wireguard is None and "pnsbox-wg" not in art.links and "WireGuard" not in art.nft
