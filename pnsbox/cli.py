@@ -282,30 +282,40 @@ def cmd_audit(args) -> int:
 
 
 def cmd_report(args) -> int:
-    """One month's usage per OPD, from the book pnsboxd keeps (observe.usage)."""
+    """A month's evaluation per OPD from the rate series pnsboxd keeps (pnsbox.series)."""
     import csv
     from datetime import UTC, datetime
+    from pathlib import Path
 
-    from .observe import usage
+    from .report import compute, text
+    from .series import FILE, SeriesStore, month_of
 
-    book = usage.read_book(args.state_dir)
-    month = args.month or usage.month_of(datetime.now(UTC), "Asia/Jakarta")
-    rows = usage.report(book, month)
-    if args.csv:
+    if not (Path(args.state_dir) / FILE).is_file():
+        print(f"no rate series in {args.state_dir} yet: pnsboxd records them while it runs")
+        return 0
+    store = SeriesStore(args.state_dir, readonly=True)
+    month = args.month or month_of(datetime.now(UTC).timestamp(), store.offset)
+    if not _is_month(month):
+        print("error: --month is YYYY-MM", file=sys.stderr)
+        return EXIT_CONFIG
+    report = compute.month_report(store, month)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    elif args.csv:
         out = csv.writer(sys.stdout)
-        out.writerow(["month", "opd", *usage.FIELDS])
-        for opd, row in rows.items():
-            out.writerow([month, opd, *(row[f] for f in usage.FIELDS)])
-        return 0
-    if not rows:
-        known = ", ".join(sorted(book.get("months", {}))) or "none yet"
-        print(f"no usage recorded for {month} (months recorded: {known})")
-        return 0
-    print(f"usage in {month} (sampled by pnsboxd every minute and before every reload)")
-    print(f"{'OPD':<24}{'upload (tx)':>16}{'download (rx)':>16}")
-    for opd, row in rows.items():
-        print(f"{opd:<24}{_human_bytes(row['tx_bytes']):>16}{_human_bytes(row['rx_bytes']):>16}")
+        out.writerow(text.CSV_HEADER)
+        out.writerows(text.csv_rows(report))
+    elif not report["opds"]:
+        print(f"no usage recorded for {month} (months recorded: {', '.join(report['months']) or 'none yet'})")
+    else:
+        print(text.table(report))
     return 0
+
+
+def _is_month(text: str) -> bool:
+    import re
+
+    return bool(re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text))
 
 
 def _human_bytes(count: int) -> str:
@@ -460,9 +470,12 @@ def parser() -> argparse.ArgumentParser:
     audit_parser = command("audit", cmd_audit, "the audit trail; `audit verify` checks its hash chain",
                            **state_only)
     audit_parser.add_argument("verify", nargs="?", choices=["verify"], help="check the chain")
-    report_parser = command("report", cmd_report, "one month's usage per OPD (for auditors)", **state_only)
+    report_parser = command("report", cmd_report, "a month's evaluation per OPD: bytes, average, p95 and peak "
+                            "rates, when, time near the ceiling, drops (for auditors)", **state_only)
     report_parser.add_argument("--month", help="YYYY-MM (default: this month)")
-    report_parser.add_argument("--csv", action="store_true", help="comma-separated, for a spreadsheet")
+    report_form = report_parser.add_mutually_exclusive_group()
+    report_form.add_argument("--csv", action="store_true", help="comma-separated, for a spreadsheet")
+    report_form.add_argument("--json", action="store_true", help="every number, as JSON")
     for p in (history_parser, diff_parser, audit_parser, report_parser):
         p.add_argument("--state-dir", default=DEFAULT_STATE, help="where pnsbox keeps its state")
     command("metrics", cmd_metrics, "print the Prometheus metrics once", config=False, kernel=True)

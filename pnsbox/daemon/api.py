@@ -9,6 +9,8 @@ The CLI and the web UI use nothing else to change the box. Routes:
   GET  /counters                  per-OPD and per-policy counters from the kernel
   GET  /classes                   HTB class stats per IFB device (rate, ceil, now, drops, borrowed)
   GET  /usage?month=YYYY-MM       per-OPD bytes and packets of a month (default: this one), for reports
+  GET  /reports/YYYY-MM           the month's evaluation from the rate series (pnsbox.report.compute)
+  GET  /reports/YYYY-MM/hourly/OPD one OPD's (`*`: the province's) month hour by hour, for the charts
   POST /audit/event               {action, detail}: logins and account changes seen by the web UI
   POST /plan                      what applying {files[, where]} would change
   POST /apply                     {files, where, message, confirm, force}
@@ -43,6 +45,7 @@ from ..explain import explain
 from ..observe import counters
 from ..plan import PlanError
 from ..problems import ConfigError
+from ..report import compute
 from ..store import diff
 from .core import ChecksFailed, Daemon, Refused, Request, config_of
 
@@ -243,6 +246,16 @@ class _Handler(BaseHTTPRequestHandler):
         if month is not None and not re.fullmatch(r"\d{4}-\d{2}", month):
             raise ValueError("`month` is YYYY-MM")
         return daemon.usage_report(month)
+
+    @route("GET", r"/reports/(\d{4}-\d{2})")
+    def report(self, daemon, body, month):
+        with daemon.series_reader() as store:
+            return compute.month_report(store, month)
+
+    @route("GET", r"/reports/(\d{4}-\d{2})/hourly/([A-Za-z0-9_*-]+)")
+    def report_hourly(self, daemon, body, month, key):
+        with daemon.series_reader() as store:
+            return compute.hourly(store, month, key)
 
     @route("POST", "/audit/event")
     def audit_event(self, daemon, body):

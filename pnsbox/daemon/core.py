@@ -8,12 +8,14 @@ Files under the state directory (crash-safe writes):
                   (for a first apply, with nothing before it, the files too: it is completed)
   boot.nft        the confirmed version's ruleset, for the boot unit's plain `nft -f`
   usage.json      per-OPD bytes and packets by month (observe.usage), for auditors' reports
+  series.db       per-OPD rate series (pnsbox.series), for the monthly evaluation and allocation
 A restart reads them all, so a pending deadline survives a crash and a cut-off apply
 ends on the version that ran before it (the kernel never keeps a mix).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .. import series
 from ..apply import nft
 from ..apply.netns import KernelError, run
 from ..apply.owned import OwnedRecord, write_atomic
@@ -29,8 +32,9 @@ from ..checks import run_checks
 from ..classifier.catalog import Catalog, load_catalog
 from ..load import check_site_files, load_files
 from ..lockout import lockout
-from ..model import Config
-from ..observe import classifier, counters, nfnl, table, usage
+from ..model import TIMEZONES, Config
+from ..observe import classifier, counters, nfnl, shaping, table, usage
+from ..series import SeriesStore
 from ..store import AuditLog, History, site_files
 from ..validate import build
 from .metrics import DaemonMetrics
@@ -76,7 +80,7 @@ def config_of(files: dict[str, str], where: str = "") -> Config:
 
 
 class Daemon:
-    def __init__(self, state_dir: str, netns: str | None = None):
+    def __init__(self, state_dir: str, netns: str | None = None, usage_interval: float = 60.0):
         self.state_dir = Path(state_dir)
         self.netns = netns
         self.history = History(state_dir)
@@ -90,7 +94,9 @@ class Daemon:
         self.last_drift: dict | None = None  # {"time", "detail"} of the last repair
         self.table_generation: int | None = None  # nf_tables generation after our last apply
         self.table_fingerprint: str | None = None  # our table's rules and set elements as loaded
-        self.usage_sampled_at = None  # the UTC minute of the last usage sample
+        self.usage_interval = usage_interval  # seconds between samples of the counters
+        self.usage_due = 0.0  # time.monotonic() of the next sample
+        self.series: SeriesStore | None = None  # opened at the first sample
         self.renders = Renders()  # the running config's render: the drift check plans every 2 s
         self._catalog: Catalog | None = None  # the application catalog, read once when first needed
 
@@ -165,6 +171,9 @@ class Daemon:
         result = apply(config, self.netns, str(self.state_dir), force=force, catalog=self._catalog_for(config),
                        renders=self.renders)
         self.metrics.apply_seconds.observe(time.monotonic() - started)
+        # And again at once: a reset counter that climbed past its old value before the next sample
+        # would look like one that moved on (its traffic lost); read now, it is still below.
+        self.sample_usage()
         self.metrics.last_apply.set(time.time())
         # The table is as loaded right now: the next quiet drift check takes its fingerprint.
         self.table_generation, self.table_fingerprint = nfnl.generation(self.netns), None
@@ -340,8 +349,8 @@ class Daemon:
                 return self._revert(pending, f"version {pending['version']} was not confirmed in time")
             now = now or datetime.now(UTC)
             event = self._switch_plans(now)
-            if now.replace(second=0, microsecond=0) != self.usage_sampled_at:
-                self.usage_sampled_at = now.replace(second=0, microsecond=0)
+            if time.monotonic() >= self.usage_due:  # on a grid, so samples do not drift apart
+                self.usage_due = max(self.usage_due + self.usage_interval, time.monotonic())
                 self.sample_usage(now)
             return self._repair_drift(now) or event
         finally:
@@ -358,11 +367,38 @@ class Daemon:
             return
         book = usage.accumulate(usage.read_book(self.state_dir), usage.readings(found), self._month(now))
         self._write(usage.BOOK, book)
+        try:
+            self._sample_series(found, now or datetime.now(UTC))
+        except Exception as exc:  # the series never stand in the way of an apply; the book has the bytes
+            print(f"pnsboxd: could not record the rate series: {exc}", flush=True)
+
+    def _sample_series(self, found, now: datetime) -> None:
+        offset = TIMEZONES[self.config.site.timezone if self.config else "Asia/Jakarta"]
+        if self.series is None:
+            self.series = SeriesStore(self.state_dir, offset)
+        self.series.offset = offset
+        drops, plans = shaping.opd_classes(self.netns, str(self.state_dir))
+        self.series.record(now.timestamp(), shaping.readings(found, drops), plans,
+                           {name: c.bytes for name, c in found.categories.items()},
+                           min_seconds=min(self.usage_interval / 2, 5),
+                           names={key: c["name"] for key, c in found.opds.items()})
 
     def usage_report(self, month: str | None = None) -> dict:
         month = month or self._month()
         book = usage.read_book(self.state_dir)
         return {"month": month, "months": sorted(book.get("months", {})), "opds": usage.report(book, month)}
+
+    @contextlib.contextmanager
+    def series_reader(self):
+        """A connection of its own for an API thread (the sampler writes on another); raises
+        LookupError before the first sample."""
+        if not (self.state_dir / series.FILE).is_file():
+            raise LookupError("no rate series yet: pnsboxd records them while it runs")
+        store = SeriesStore(self.state_dir, readonly=True)
+        try:
+            yield store
+        finally:
+            store.close()
 
     def _switch_plans(self, now: datetime) -> str | None:
         minute = now.replace(second=0, microsecond=0)

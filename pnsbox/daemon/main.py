@@ -25,9 +25,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--netns", help="manage this network namespace (labs and tests)")
     parser.add_argument("--metrics-listen", default=os.environ.get("PNSBOX_METRICS_LISTEN", DEFAULT_LISTEN),
                         help=f"ADDRESS:PORT of the Prometheus endpoint, or `off` (default {DEFAULT_LISTEN})")
+    parser.add_argument("--usage-interval", type=float, default=60.0, metavar="SECONDS",
+                        help="how often the per-OPD counters are sampled into the usage book and the rate "
+                             "series (default 60; 1 in labs and tests)")
     args = parser.parse_args(argv)
+    if not 0.5 <= args.usage_interval <= 3600:
+        parser.error("--usage-interval is from 0.5 to 3600 seconds")
 
-    daemon = Daemon(args.state_dir, args.netns)
+    daemon = Daemon(args.state_dir, args.netns, args.usage_interval)
     try:
         daemon.claim("pnsboxd", os.path.abspath(args.socket))
     except (StateDirBusy, StateDirMismatch) as exc:
