@@ -362,13 +362,15 @@ class Daemon:
 
     def sample_usage(self, now: datetime | None = None) -> None:
         """Add what the per-OPD counters moved since the last sample to this month's usage."""
+        skew = now.timestamp() - time.time() if now else 0.0  # a clock a test set
         found = counters.read(self.netns)
+        read_at = datetime.fromtimestamp(time.time() + skew, UTC)  # rates are over the reads' interval
         if found is None:
             return
         book = usage.accumulate(usage.read_book(self.state_dir), usage.readings(found), self._month(now))
         self._write(usage.BOOK, book)
         try:
-            self._sample_series(found, now or datetime.now(UTC))
+            self._sample_series(found, read_at)
         except Exception as exc:  # the series never stand in the way of an apply; the book has the bytes
             print(f"pnsboxd: could not record the rate series: {exc}", flush=True)
 
