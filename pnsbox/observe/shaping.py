@@ -3,10 +3,10 @@ force, read from the HTB classes pnsbox owns (an OPD's class and its traffic cla
 
 from __future__ import annotations
 
-from ..apply import tc
 from ..apply.owned import OwnedRecord
 from ..render.tc import IFB
 from ..series import PROVINCE, Plan, Reading
+from . import tc
 
 PIPE_LABEL = "pipe"
 
