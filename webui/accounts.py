@@ -19,10 +19,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from .files import write_private
+from .passwords import WeakPassword, check_password_strength
 
 ROLES = ("admin", "operator", "auditor")
 LANGUAGES = ("id", "en")
-MIN_PASSWORD = 10
+TOKEN_DAYS = 90  # an API token's life; a new one is made on the account page
 NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Checked against when the user does not exist, so a wrong name costs as long as a wrong password.
@@ -40,22 +41,32 @@ class User:
     opds: list[str] = field(default_factory=list)  # operators: the OPDs they may see and change
     lang: str = "id"
     password_hash: str = ""
-    tokens: dict[str, dict] = field(default_factory=dict)  # token id -> {name, hash, created}
+    tokens: dict[str, dict] = field(default_factory=dict)  # token id -> {name, hash, created, expires}
     created: float = 0.0
+    # Sessions started before this (a password change) are over, in every web process: the CLI's
+    # `pnsbox user passwd` reaches them through this file.
+    sessions_since: float = 0.0
 
     def as_json(self) -> dict:
         return {"role": self.role, "opds": self.opds, "lang": self.lang, "hash": self.password_hash,
-                "tokens": self.tokens, "created": self.created}
+                "tokens": self.tokens, "created": self.created, "sessions_since": self.sessions_since}
 
     @classmethod
     def from_json(cls, name: str, data: dict) -> User:
         return cls(name, data["role"], list(data.get("opds", [])), data.get("lang", "id"), data.get("hash", ""),
-                   dict(data.get("tokens", {})), data.get("created", 0.0))
+                   dict(data.get("tokens", {})), data.get("created", 0.0), data.get("sessions_since", 0.0))
 
 
-def check_password_strength(password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise AccountError(f"the password must have at least {MIN_PASSWORD} characters")
+def _strong(password: str, name: str) -> None:
+    try:
+        check_password_strength(password, name)
+    except WeakPassword as exc:
+        raise AccountError(str(exc)) from None
+
+
+def token_expiry(token: dict) -> float:
+    """Tokens made before expiry dates existed end TOKEN_DAYS after they were made."""
+    return token.get("expires") or token.get("created", 0.0) + TOKEN_DAYS * 86400
 
 
 def _token_digest(secret: str) -> str:
@@ -107,7 +118,7 @@ class AccountStore:
             raise AccountError("an operator needs at least one OPD (--opd NAME)")
         if role != "operator" and opds:
             raise AccountError("only operators are scoped to OPDs")
-        check_password_strength(password)
+        _strong(password, name)
         with self._editing() as users:
             if name in users:
                 raise AccountError(f"user {name} exists already")
@@ -116,9 +127,16 @@ class AccountStore:
             return users[name]
 
     def set_password(self, name: str, password: str) -> None:
-        check_password_strength(password)
+        """A new password ends every session and API token of the user (a stolen one too)."""
+        _strong(password, name)
+        self._rehash(name, password, end_sessions=True)
+
+    def _rehash(self, name: str, password: str, end_sessions: bool) -> None:
         with self._editing() as users:
-            self._existing(users, name).password_hash = _hasher.hash(password)
+            found = self._existing(users, name)
+            found.password_hash = _hasher.hash(password)
+            if end_sessions:
+                found.tokens, found.sessions_since = {}, time.time()
 
     def set_language(self, name: str, lang: str) -> None:
         if lang not in LANGUAGES:
@@ -146,17 +164,19 @@ class AccountStore:
             return None
         if user and _hasher.check_needs_rehash(user.password_hash):
             with contextlib.suppress(AccountError):
-                self.set_password(name, password)
+                self._rehash(name, password, end_sessions=False)
         return user
 
     # --- API tokens -----------------------------------------------------------------------
 
-    def add_token(self, name: str, label: str) -> str:
-        """A new token for NAME; the secret is shown once and only its digest is kept."""
+    def add_token(self, name: str, label: str, days: int = TOKEN_DAYS) -> str:
+        """A new token for NAME, valid DAYS; the secret is shown once and only its digest is kept."""
         token_id, secret = secrets.token_hex(4), secrets.token_urlsafe(32)
+        now = time.time()
         with self._editing() as users:
             self._existing(users, name).tokens[token_id] = {"name": label[:60] or token_id,
-                                                            "hash": _token_digest(secret), "created": time.time()}
+                                                            "hash": _token_digest(secret), "created": now,
+                                                            "expires": now + days * 86400}
         return f"pnsbox_{token_id}_{secret}"
 
     def delete_token(self, name: str, token_id: str) -> None:
@@ -173,7 +193,7 @@ class AccountStore:
         for user in self.users().values():
             kept = user.tokens.get(token_id)
             if kept and hmac.compare_digest(kept["hash"], _token_digest(secret)):
-                return user
+                return user if time.time() < token_expiry(kept) else None
         return None
 
     def ensure_first_admin(self, name: str = "admin") -> str | None:

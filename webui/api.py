@@ -118,9 +118,7 @@ def policies():
 def explain():
     body = _body()
     source, target = str(body.get("from", "")), str(body.get("to", ""))
-    site = running_site()
-    hidden = [z for z in (source, target) if z in site.opds and not roles.can_see_opd(user(), z)]
-    if hidden or (user().role == "operator" and not {source, target} & set(user().opds)):
+    if not roles.may_explain(user(), running_site(), source, target):
         raise roles.Forbidden("explain asks about your own OPDs")
     # /explain reads `from` as the source zone: a read-only call, not signed like changes are
     return jsonify(ctx().daemon.call("POST", "/explain", {"source": source, "target": target, "port": body.get("port")}))
@@ -159,7 +157,9 @@ def confirm():
 def rollback():
     roles.require(user().role == "admin", "only admins roll back")
     body = _body()
-    return jsonify(post("/rollback", {"version": int(body.get("version", "")), "confirm": _confirm(body)}))
+    if not isinstance(body.get("version"), int) or isinstance(body["version"], bool):
+        raise ValueError("version: the number of a version in the history")
+    return jsonify(post("/rollback", {"version": body["version"], "confirm": _confirm(body)}))
 
 
 @bp.route("/history")

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
 
 from . import auth, roles
 from .accounts import AccountStore
@@ -92,6 +93,10 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(404)
     def not_found(exc):
         return _error(404, translate("Not found."))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):  # 400, 405, 413, ...: JSON on the API like every other answer there
+        return _error(exc.code or 500, exc.description or exc.name)
 
 
 def _security_headers(response):

@@ -18,6 +18,8 @@ from .i18n import LANGUAGES, translate
 bp = Blueprint("auth", __name__)
 PUBLIC_ENDPOINTS = {"auth.login", "auth.language", "static", "api.openapi",
                     "edges.enroll", "edges.config"}  # an edge proves itself with its token or credential
+# What pages ask for by themselves (the graphs' polling): it keeps no session alive.
+BACKGROUND_ENDPOINTS = {"api.live"}
 
 
 class SessionRegistry:
@@ -32,17 +34,23 @@ class SessionRegistry:
             self._sessions[sid] = {"user": user, "started": self.clock(), "seen": self.clock()}
         return sid
 
-    def touch(self, sid: str | None) -> tuple[str | None, bool]:
-        """(the session's user, or None; whether it just expired)."""
+    def touch(self, sid: str | None, activity: bool = True, since: dict | None = None) -> tuple[str | None, bool]:
+        """(the session's user, or None; whether it just expired). Only ACTIVITY (a person's
+        request, not a page polling) keeps it from idling out; a session started before its
+        user's password changed (SINCE: user -> time) is over."""
         now = self.clock()
         with self._lock:
             found = self._sessions.get(sid or "")
             if not found:
                 return None, False
+            if found["started"] < (since or {}).get(found["user"], 0.0):
+                del self._sessions[sid]
+                return None, False
             if now - found["seen"] > self.idle_timeout or now - found["started"] > self.lifetime:
                 del self._sessions[sid]
                 return None, True
-            found["seen"] = now
+            if activity:
+                found["seen"] = now
             return found["user"], False
 
     def end(self, sid: str | None) -> None:
@@ -70,7 +78,8 @@ def load_user():
         if g.user is None:
             return jsonify(error="invalid API token"), 401
     elif "sid" in session:
-        name, expired = ctx().sessions.touch(session["sid"])
+        since = {n: u.sessions_since for n, u in ctx().accounts.users().items()}
+        name, expired = ctx().sessions.touch(session["sid"], request.endpoint not in BACKGROUND_ENDPOINTS, since)
         g.user = ctx().accounts.get(name) if name else None
         if g.user is None:
             session.clear()

@@ -39,6 +39,15 @@ def can_see_policy(user: User, policy: dict) -> bool:
     return user.role != "operator" or bool(zones_of(policy) & ({"opds"} | set(user.opds)))
 
 
+def may_explain(user: User, site: Site, source: str, target: str) -> bool:
+    """Operators ask about their own OPDs' traffic: one end theirs, the other a zone they may see.
+    A zone that does not exist is answered like one they may not see (no list of the province's)."""
+    if user.role != "operator":
+        return True
+    seen = {*user.opds, *site.services, "internet", "box"}
+    return source in seen and target in seen and bool({source, target} & set(user.opds))
+
+
 def require(allowed: bool, why: str) -> None:
     if not allowed:
         raise Forbidden(why)

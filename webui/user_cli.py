@@ -68,7 +68,7 @@ def run(args) -> int:
         elif args.user_command == "passwd":
             store.set_password(args.name, _password(args))
             _audit(args, "user-passwd", args.name)
-            print(f"password of {args.name} changed")
+            print(f"password of {args.name} changed; their web sessions and API tokens have ended")
         elif args.user_command == "del":
             store.delete(args.name)
             _audit(args, "user-del", args.name)

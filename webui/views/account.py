@@ -30,7 +30,10 @@ def password():
     except AccountError as exc:
         flash(str(exc), "error")
         return redirect(url_for("account.index"))
-    ctx().sessions.end_user(user().name, keep=session.get("sid"))  # sign out everywhere else
+    # Every session and API token of the user ends (the accounts file says so to every web
+    # process); this browser goes on in a new session.
+    ctx().sessions.end_user(user().name)
+    session["sid"] = ctx().sessions.start(user().name)
     audit("user-passwd", user().name)
     flash(translate("Password changed."), "info")
     return redirect(url_for("account.index"))

@@ -35,11 +35,8 @@ def index():
 
 
 def _explain(query: dict, site) -> tuple[dict | None, str | None]:
-    if user().role == "operator" and not ({query["from"], query["to"]} & set(user().opds)):
+    if not roles.may_explain(user(), site, query["from"], query["to"]):
         return None, translate("Explain asks about your own OPDs: put one of them in `from` or `to`.")
-    for zone in (query["from"], query["to"]):
-        if zone in site.opds and not roles.can_see_opd(user(), zone):
-            return None, translate("Explain asks about your own OPDs: put one of them in `from` or `to`.")
     try:
         body = {"source": query["from"], "target": query["to"], "port": query["port"] or None}
         return ctx().daemon.call("POST", "/explain", body), None
