@@ -351,6 +351,10 @@ def cmd_show(args) -> int:
             count = counters.categories[name]
             print(f"{name:<48}{count.packets:>12}{_human_bytes(count.bytes):>14}")
     _show_shaping(_netns(args), args.state_dir)
+    from .observe import edges
+
+    for line in edges.lines(_netns(args), args.state_dir):
+        print(line)
     return 0
 
 

@@ -227,7 +227,8 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
     record.write(addresses=sorted(map(list, addresses)), links=sorted(link_names), ruleset=ruleset.text,
                  redirects=redirect_record(shaping, observed.clsact, observed.owned_redirects),
                  slots=desired.slots, labels=labels,
-                 structure=structure, digest=ruleset.digest, trees=tree_record(shaping))
+                 structure=structure, digest=ruleset.digest, trees=tree_record(shaping),
+                 wireguard=desired.wireguard.name if desired.wireguard else None)
     return Result(steps, ruleset, shaping)
 
 

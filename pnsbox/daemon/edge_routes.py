@@ -8,9 +8,14 @@
 
 from __future__ import annotations
 
+import json
+import time
+
+from ..apply.owned import write_atomic
 from ..apply.pipeline import apply
 from ..edge import hub
 from ..edge.book import EdgeBook, EnrollRefused
+from ..observe.edges import FETCHED
 from .api import route
 from .core import Refused
 
@@ -105,4 +110,23 @@ def edge_config(handler, daemon, body):
     config = _config(daemon)
     if config is None or edge.opd not in config.opds or not config.opds[edge.opd].link.is_wireguard:
         raise Refused(f"{edge.opd} is not tunnelled in the hub's running config")
-    return render_edge_config(config, edge, book.hub_public_key(), daemon.running())
+    reply = render_edge_config(config, edge, book.hub_public_key(), daemon.running())
+    _note_fetch(daemon, edge.opd, reply)
+    return reply
+
+
+def _note_fetch(daemon, opd: str, reply: dict) -> None:
+    """Which version each edge fetched (pnsbox_edge_config_version): written only when it changes,
+    so a thousand edges polling every few seconds cost no disk writes."""
+    fetched = getattr(daemon, "edges_fetched", None)
+    path = daemon.state_dir / FETCHED
+    if fetched is None:
+        try:
+            fetched = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            fetched = {}
+        daemon.edges_fetched = fetched
+    known = fetched.get(opd, {})
+    if (known.get("version"), known.get("digest")) != (reply["version"], reply["digest"]):
+        fetched[opd] = {"version": reply["version"], "digest": reply["digest"], "time": time.time()}
+        write_atomic(path, json.dumps(fetched, sort_keys=True))

@@ -4,12 +4,14 @@ and what the history knows. A collector reads the kernel at scrape time; the dae
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ..apply.owned import OwnedRecord
 from ..store import History
-from . import counters, tc
+from . import counters, edges, tc
 
 # SeenClass field, metric type, name after pnsbox_class_, help text
 CLASS_METRICS = (
@@ -31,6 +33,7 @@ class PnsboxCollector(Collector):
     def collect(self):
         yield from self._opds()
         yield from self._classes()
+        yield from self._edges()
         if self.history:
             yield from self._history()
 
@@ -76,6 +79,28 @@ class PnsboxCollector(Collector):
                 for field, family in families.items():
                     family.add_metric([device, key, labels.get(key, "")], getattr(seen, field))
         yield from families.values()
+
+    def _edges(self):
+        interface, seen = edges.read(self.netns, self.state_dir)
+        if interface is None and not seen:
+            return
+        now = time.time()
+        up = GaugeMetricFamily("pnsbox_edge_up", f"1 when the OPD's edge shook hands in the last {edges.UP_WITHIN} s",
+                               labels=["opd"])
+        handshake = GaugeMetricFamily("pnsbox_edge_last_handshake_timestamp_seconds",
+                                      "When the OPD's edge last shook hands with the hub (0: never)", labels=["opd"])
+        transferred = CounterMetricFamily("pnsbox_edge_bytes", "Bytes through the OPD's tunnel, WireGuard's count "
+                                          "(rx: from the edge, tx: to it)", labels=["opd", "direction"])
+        version = GaugeMetricFamily("pnsbox_edge_config_version", "The hub's config version the edge last fetched",
+                                    labels=["opd"])
+        for e in seen:
+            up.add_metric([e.opd], 1 if e.up(now) and not e.disabled else 0)
+            handshake.add_metric([e.opd], e.latest_handshake)
+            transferred.add_metric([e.opd, "rx"], e.rx_bytes)
+            transferred.add_metric([e.opd, "tx"], e.tx_bytes)
+            if e.fetched_version is not None:
+                version.add_metric([e.opd], e.fetched_version)
+        yield from (up, handshake, transferred, version)
 
     def _history(self):
         latest = History(self.state_dir).latest()

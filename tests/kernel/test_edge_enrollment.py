@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from pnsbox.apply import wg
 from pnsbox.apply.netns import made_in
@@ -179,6 +180,13 @@ def world(tmp_path_factory):
         made.close()
 
 
+def listener(world: World) -> socket.socket:
+    """A TCP socket in simpeg's namespace, free to bind a port an earlier test's connection left in TIME_WAIT."""
+    sock = made_in(world.ns["dc"], lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return sock
+
+
 def enroll(world: World, token: str, *extra: str) -> subprocess.CompletedProcess:
     return world.pnsbox("edge", "edge", "enroll", f"https://{HUB}:8443/", token, "--state-dir",
                         str(world.tmp / "edge-state"), "--interface", world.edge_if, *extra)
@@ -216,7 +224,7 @@ def test_an_enrolled_edge_carries_its_opds_traffic_to_the_hub(world):
     assert "enrolled as the edge of disdik, tunnel 10.255.0.2/16" in enrolled.stdout
     assert made_in(world.ns["opd"], lambda: ping(SERVICE, timeout=5))
     world.first_packet_seconds = time.monotonic() - started
-    with made_in(world.ns["dc"], lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as server:
+    with listener(world) as server:
         server.bind((SERVICE, 8080))
         server.listen()
         client = made_in(world.ns["opd"], lambda: socket.create_connection((SERVICE, 8080), timeout=3))
@@ -227,6 +235,25 @@ def test_an_enrolled_edge_carries_its_opds_traffic_to_the_hub(world):
     edges = call(world.socket, "GET", "/edges")[1]["edges"]
     assert edges["disdik"]["tunnel_address"] == "10.255.0.2/16"
     print(f"enroll to first packet: {world.first_packet_seconds:.2f} s")
+
+
+def test_the_hub_shows_and_exports_each_edge(world):
+    metrics = world.pnsbox("hub", "metrics", "--netns", world.ns["hub"], "--state-dir", str(world.state))
+    assert metrics.returncode == 0, metrics.stderr
+    values = {}
+    for family in text_string_to_metric_families(metrics.stdout):
+        for sample in family.samples:
+            values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    opd = (("opd", "disdik"),)
+    assert values[("pnsbox_edge_up", opd)] == 1
+    assert abs(values[("pnsbox_edge_last_handshake_timestamp_seconds", opd)] - time.time()) < 200
+    assert values[("pnsbox_edge_bytes_total", (("direction", "rx"), ("opd", "disdik")))] > 0
+    assert values[("pnsbox_edge_config_version", opd)] == call(world.socket, "GET", "/status")[1]["running"]
+    shown = world.pnsbox("hub", "show", "--netns", world.ns["hub"], "--state-dir", str(world.state))
+    table = shown.stdout.split("\nedges on ")[1].splitlines()
+    line = next(x for x in table if x.startswith("disdik"))
+    assert " up " in line and "192.168.1.2" not in line  # the endpoint is the NAT's address, not the edge's own
+    assert "203.0.113.2:" in line
 
 
 def test_a_used_token_is_refused(world):
@@ -244,7 +271,7 @@ def test_only_wireguard_udp_crosses_the_underlay(world):
                                stderr=subprocess.DEVNULL)
     time.sleep(1.0)
     marker = b"PLAINTEXT-MARKER-" + world.tag.encode()
-    with made_in(world.ns["dc"], lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as server:
+    with listener(world) as server:
         server.bind((SERVICE, 8081))
         server.listen()
         client = made_in(world.ns["opd"], lambda: socket.create_connection((SERVICE, 8081), timeout=3))
@@ -268,7 +295,7 @@ def test_a_host_on_the_underlay_reaches_no_opd_and_no_service(world):
     assert not ping(SERVICE, timeout=1, netns=world.ns["net"])
     assert not ping(OPD_HOST, timeout=1, netns=world.ns["net"])
     assert not ping("10.255.0.2", timeout=1, netns=world.ns["net"])
-    with made_in(world.ns["dc"], lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as server:
+    with listener(world) as server:
         server.bind((SERVICE, 8080))
         server.listen()
         with pytest.raises(OSError):
