@@ -312,6 +312,77 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_allocate(args) -> int:
+    """Next month's guarantees and ceilings from a month's series, as a diff of the site's files."""
+    import difflib
+    import json as json_module
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from . import allocate
+    from .daemon.core import config_of
+    from .model import parse_percent, parse_rate
+    from .series import FILE, SeriesStore, month_of
+    from .store import History, site_files
+
+    if not (Path(args.state_dir) / FILE).is_file():
+        print(f"no rate series in {args.state_dir} yet: pnsboxd records them while it runs", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        pipe = parse_rate(args.pipe) if args.pipe else None
+        floor = parse_rate(args.floor)
+        headroom = parse_percent(args.headroom) / 100 if args.headroom.strip() not in ("0", "0%") else 0.0
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    store = SeriesStore(args.state_dir, readonly=True)
+    month = args.month or month_of(datetime.now(UTC).timestamp(), store.offset)
+    if not _is_month(month):
+        print("error: --month is YYYY-MM", file=sys.stderr)
+        return EXIT_CONFIG
+    base = None
+    if args.config:
+        files, where = site_files(args.config), args.config
+    else:  # what the box runs
+        state = Path(args.state_dir)
+        running = [json_module.loads((state / n).read_text()).get("version") for n in ("pending.json", "confirmed.json")
+                   if (state / n).is_file()]
+        if not running:
+            print("error: nothing runs yet: give the site with -c DIR", file=sys.stderr)
+            return EXIT_CONFIG
+        base = running[0]
+        files, where = History(args.state_dir).get(base).files, f"version {base}"
+    config = config_of(files, where)
+    busy, usage = allocate.month_usage(store, month)
+    if not usage:
+        print(f"no usage recorded for {month}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        result = allocate.allocate(config, month, busy, usage, pipe, floor, headroom)
+    except allocate.AllocationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    new = allocate.edit_files(files, result)
+    config_of(new, where)  # the proposal must be a valid site (a ConfigError says where it is not)
+    budgets = ", ".join(f"{d} {allocate.mbit(b)} Mbit/s" for d, b in result.budget.items())
+    print(f"# allocation from {month}: busy hours {allocate.hours_text(busy)} on weekdays; guarantees add up "
+          f"to the pipe less {args.headroom} headroom ({budgets}); floor {args.floor}")
+    for p in result.proposals:
+        print(f"# {p.opd}: {p.why}")
+    for key in result.missing:
+        print(f"# {key}: in the month's series but not in the site (renamed or removed): left out")
+    for name in sorted(new):
+        sys.stdout.writelines(line + "\n" for line in difflib.unified_diff(
+            files[name].splitlines(), new[name].splitlines(), f"a/{name}", f"b/{name}", lineterm=""))
+    if args.draft:
+        from webui.drafts import Draft, DraftStore
+
+        notes = [f"allocation from {month}: {p.opd} {p.why}" for p in result.proposals]
+        DraftStore(Path(args.web_state_dir) / "drafts").save(args.user, Draft(base=base, files=new, notes=notes))
+        print(f"# saved as {args.user}'s draft in the web UI: review it under Changes, apply with a confirm")
+    return 0
+
+
 def _is_month(text: str) -> bool:
     import re
 
@@ -480,7 +551,20 @@ def parser() -> argparse.ArgumentParser:
     report_form = report_parser.add_mutually_exclusive_group()
     report_form.add_argument("--csv", action="store_true", help="comma-separated, for a spreadsheet")
     report_form.add_argument("--json", action="store_true", help="every number, as JSON")
-    for p in (history_parser, diff_parser, audit_parser, report_parser):
+    allocate_parser = command("allocate", cmd_allocate, "propose next month's guarantees and ceilings from a "
+                              "month's data, as a diff of the site's files", config=False)
+    allocate_parser.add_argument("-c", "--config", help="the site's directory (default: the version the box runs)")
+    allocate_parser.add_argument("--month", help="YYYY-MM (default: this month)")
+    allocate_parser.add_argument("--pipe", help="the pipe to divide (default: the site's uplink bandwidth)")
+    allocate_parser.add_argument("--floor", default="5mbit", help="no OPD's guarantee is lower (default 5mbit)")
+    allocate_parser.add_argument("--headroom", default="20%",
+                                 help="kept out of the guarantees, and added to peaks for ceilings (default 20%%)")
+    allocate_parser.add_argument("--draft", action="store_true",
+                                 help="save it as a draft in the web UI, for an admin to review and apply")
+    allocate_parser.add_argument("--user", default="admin", help="whose draft (default admin)")
+    allocate_parser.add_argument("--web-state-dir", default=os.environ.get("PNSBOX_WEB_STATE_DIR",
+                                                                           "/var/lib/pnsbox-web"))
+    for p in (history_parser, diff_parser, audit_parser, report_parser, allocate_parser):
         p.add_argument("--state-dir", default=DEFAULT_STATE, help="where pnsbox keeps its state")
     command("metrics", cmd_metrics, "print the Prometheus metrics once", config=False, kernel=True)
     command("show", cmd_show, "show what runs, with per-OPD counters", config=False, kernel=True)
