@@ -38,7 +38,7 @@ from benchkit import Namespaces, code_version, machine, unwind_on_sigterm
 from scale import build_hub, fmt_time, reset_hub, site_yaml
 
 from pnsbox.apply.pipeline import apply
-from pnsbox.daemon.api import call
+from pnsbox.control.client import ControlClient
 from pnsbox.load import load_site
 from pnsbox.store import site_files
 from pnsbox.validate import build
@@ -91,7 +91,7 @@ class Pnsboxd:
 
     def apply(self, site: str) -> float:
         start = time.perf_counter()
-        status, reply = call(self.socket, "POST", "/apply", {"files": site_files(site), "author": "bench"})
+        status, reply = ControlClient(self.socket).request("POST", "/apply", {"files": site_files(site), "author": "bench"})
         seconds = time.perf_counter() - start
         if status != 200:
             raise RuntimeError(f"pnsboxd: {reply}")

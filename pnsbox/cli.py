@@ -9,14 +9,13 @@ import signal
 import sys
 import time
 
+from .errors import EXIT_CONFIG, Unreachable, as_pnsbox_error
 from .load import load_site
 from .model import Config, format_rate
-from .problems import ConfigError
 from .validate import build
 
 DEFAULT_CONFIG = os.environ.get("PNSBOX_CONFIG", "/etc/pnsbox")
 DEFAULT_STATE = os.environ.get("PNSBOX_STATE_DIR", "/var/lib/pnsbox")
-EXIT_CONFIG, EXIT_KERNEL, EXIT_REFUSED = 1, 3, 4
 
 
 def _config(args) -> Config:
@@ -129,35 +128,25 @@ def _daemon_socket(args) -> str | None:
     return args.socket if args.socket and os.path.exists(args.socket) else None
 
 
-def _via_daemon(args, endpoint: str, body: dict) -> int:
-    from .daemon.api import call
+def _client(args):
+    from .control.client import ControlClient
 
+    return ControlClient(args.socket)
+
+
+def _signed(args) -> dict:
+    """Who asks, for a change sent through pnsboxd."""
     who, origin, port = _actor()
-    status, reply = call(args.socket, "POST", endpoint, {**body, "author": args.author or who, "from": origin,
-                                                         "port": port})
-    if status == 422:
-        for problem in reply["problems"]:
-            print(problem, file=sys.stderr)
-        print(f"{len(reply['problems'])} problem(s); nothing was applied", file=sys.stderr)
-        return EXIT_CONFIG
-    if status == 403:
-        print(f"refused: {reply.get('error')}", file=sys.stderr)
-        return EXIT_REFUSED
-    if status != 200:
-        print(f"error: {reply.get('error')}", file=sys.stderr)
-        return EXIT_KERNEL
-    if "version" in reply:
-        _print_applied(reply)
-    if "confirmed" in reply:
-        print(f"confirmed version {reply['confirmed']}")
-    return 0
+    return {"author": args.author or who, "from_": origin, "port": port}
 
 
 def cmd_confirm(args) -> int:
+    from .control.messages import ConfirmRequest
+
     if not _daemon_socket(args):
-        print(f"error: pnsboxd is not running (no socket {args.socket})", file=sys.stderr)
-        return EXIT_KERNEL
-    return _via_daemon(args, "/confirm", {})
+        raise Unreachable(f"pnsboxd is not running (no socket {args.socket})")
+    print(f"confirmed version {_client(args).confirm(ConfirmRequest(**_signed(args))).confirmed}")
+    return 0
 
 
 def _local_daemon(args):
@@ -181,58 +170,55 @@ def _request(args):
     return Request(args.author or who, origin, port)
 
 
-def _print_applied(reply: dict) -> None:
-    for change in reply.get("changes", []):
+def _print_applied(reply) -> None:
+    """An apply's or a rollback's answer (control.messages.ApplyReply)."""
+    for change in reply.changes:
         print(change)
-    pending = reply.get("pending")
-    if reply.get("unchanged"):
-        print(f"nothing to change: the box already runs version {reply['version']}" if not reply["changes"]
-              else f"version {reply['version']} re-applied: {len(reply['changes'])} repair(s)")
+    if reply.unchanged:
+        print(f"nothing to change: the box already runs version {reply.version}" if not reply.changes
+              else f"version {reply.version} re-applied: {len(reply.changes)} repair(s)")
     else:
-        print(f"applied as version {reply['version']}" +
-              (f"; run `pnsbox confirm` within {pending['deadline'] - time.time():.0f} s "
-               "or it is rolled back" if pending else ""))
+        print(f"applied as version {reply.version}" +
+              (f"; run `pnsbox confirm` within {reply.pending.deadline - time.time():.0f} s "
+               "or it is rolled back" if reply.pending else ""))
 
 
 def _in_process(func) -> int:
-    from .daemon.core import ChecksFailed, Refused
+    from .control.messages import applied
 
-    try:
-        _print_applied(func())
-    except Refused as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
-    except ChecksFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_KERNEL
+    _print_applied(applied(func()))
     return 0
 
 
-def _confirm_needs_the_daemon() -> int:
-    print("error: --confirm needs pnsboxd (it keeps the deadline); it is not running", file=sys.stderr)
-    return EXIT_KERNEL
+def _confirm_needs_the_daemon():
+    return Unreachable("--confirm needs pnsboxd (it keeps the deadline); it is not running")
 
 
 def cmd_apply(args) -> int:
     if _daemon_socket(args):
+        from .control.messages import ApplyRequest
         from .store import site_files
 
         # The CLI reads the files (with the caller's rights) and sends their text.
-        return _via_daemon(args, "/apply", {"files": site_files(args.config), "where": os.path.abspath(args.config),
-                                            "message": args.message or "apply", "confirm": args.confirm,
-                                            "force": args.force})
+        _print_applied(_client(args).apply(ApplyRequest(
+            files=site_files(args.config), where=os.path.abspath(args.config), message=args.message or "apply",
+            confirm=args.confirm, force=args.force, **_signed(args))))
+        return 0
     if args.confirm:
-        return _confirm_needs_the_daemon()
+        raise _confirm_needs_the_daemon()
     return _in_process(lambda: _local_daemon(args).apply_site(args.config, _request(args), args.message or "apply",
                                                               force=args.force))
 
 
 def cmd_rollback(args) -> int:
     if _daemon_socket(args):
-        return _via_daemon(args, "/rollback", {"version": args.version, "confirm": args.confirm,
-                                               "force": args.force})
+        from .control.messages import RollbackRequest
+
+        _print_applied(_client(args).rollback(RollbackRequest(version=args.version, confirm=args.confirm,
+                                                              force=args.force, **_signed(args))))
+        return 0
     if args.confirm:
-        return _confirm_needs_the_daemon()
+        raise _confirm_needs_the_daemon()
     return _in_process(lambda: _local_daemon(args).rollback(args.version, _request(args), force=args.force))
 
 
@@ -597,22 +583,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        print(f"{len(exc.problems)} problem(s); nothing was applied", file=sys.stderr)
-        return EXIT_CONFIG
-    except Exception as exc:  # kernel and plan errors: a message, never a traceback
-        from .apply.netns import KernelError
-        from .facts import FactsError
-        from .plan import PlanError
-
-        lab_error = type(exc).__name__ == "LabError"
-        if isinstance(exc, (KernelError, PlanError, FactsError, KeyError)) or lab_error:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_KERNEL
-        raise
-
+    except Exception as exc:  # noqa: BLE001  pnsbox's own errors: their message and exit code, never a traceback
+        error = as_pnsbox_error(exc)
+        if error is None:
+            raise
+        for line in error.lines():
+            print(line, file=sys.stderr)
+        return error.exit_code
 
 if __name__ == "__main__":
     sys.exit(main())

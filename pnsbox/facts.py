@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import FactsError
+
 # Best first: what `site.queue: auto` picks from what the kernel has.
 LEAF_QDISCS = ("fq_codel", "cake", "sfq", "pfifo")
 
@@ -45,7 +47,3 @@ class Facts:
 
 # A stock Debian 12 kernel (the production target): what `pnsbox render` assumes without --netns.
 STOCK_KERNEL = Facts(LEAF_QDISCS, nft_queue=True, vlan=True)
-
-
-class FactsError(Exception):
-    pass

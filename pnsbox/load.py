@@ -12,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from .problems import ConfigError, Problem, dotted
+from .errors import BadRequest, ConfigError
+from .problems import Problem, dotted
 
 MAIN_FILE = "pnsbox.yaml"
 # The only file names a site has: what the daemon accepts from the CLI and the web UI.
@@ -20,14 +21,14 @@ SITE_FILE = re.compile(r"pnsbox\.yaml|opds/[a-z0-9][a-z0-9_-]{0,63}\.yaml")
 
 
 def check_site_files(files) -> dict[str, str]:
-    """A site's files as sent over the control API, or ValueError naming what is wrong."""
+    """A site's files as sent over the control API, or BadRequest naming what is wrong."""
     if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
-        raise ValueError("`files` must map file names to their text")
+        raise BadRequest("`files` must map file names to their text")
     wrong = sorted(name for name in files if not SITE_FILE.fullmatch(name))
     if wrong:
-        raise ValueError(f"not a site file name: {', '.join(wrong)} (a site holds pnsbox.yaml and opds/NAME.yaml)")
+        raise BadRequest(f"not a site file name: {', '.join(wrong)} (a site holds pnsbox.yaml and opds/NAME.yaml)")
     if MAIN_FILE not in files:
-        raise ValueError("a site needs pnsbox.yaml")
+        raise BadRequest("a site needs pnsbox.yaml")
     return files
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
+from .errors import PlanError
 from .plan_tc import redirect_steps, tree_steps
 from .render.net import NetState
 from .render.nft import Ruleset
@@ -41,9 +42,6 @@ class Step:
     text: str  # what a human reads in `pnsbox plan`
     origin: str = ""
 
-
-class PlanError(Exception):
-    """The config cannot be applied to this box as it is (nothing was changed)."""
 
 
 def compute(net: NetState, ruleset: Ruleset, observed: Observed, shaping: Shaping | None = None,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import ConfigError  # noqa: F401  (raised with these problems; its home is errors.py)
+
 
 @dataclass(frozen=True, order=True)
 class Problem:
@@ -16,13 +18,6 @@ class Problem:
         where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where}: {self.path or '(top)'}: {self.message}"
 
-
-class ConfigError(Exception):
-    """Raised with every problem found, so the admin can fix them all at once."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = sorted(set(problems))
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 def dotted(path: tuple) -> str:

@@ -8,10 +8,12 @@ import time
 
 from flask import Blueprint, current_app, g, jsonify, request
 
+from pnsbox.control import messages as m
+
 from . import roles
 from .changeset import apply_files, may_settle_pending
 from .config_edit import EditError, check_plan, edit_opd
-from .context import ctx, post, running_files, running_site, status, user
+from .context import ctx, running_files, running_site, signed, status, user
 from .openapi import document
 from .site import opd_bandwidth
 
@@ -54,8 +56,7 @@ def openapi():
 @bp.route("/status")
 def get_status():
     box = status()
-    return jsonify({**box, "classifier": box.get("classifier"), "user": {"name": user().name, "role": user().role,
-                                                                         "opds": user().opds}})
+    return jsonify({**m.to_json(box), "user": {"name": user().name, "role": user().role, "opds": user().opds}})
 
 
 @bp.route("/live")
@@ -105,7 +106,7 @@ def set_bandwidth(name: str):
     guaranteed, ceiling = check_plan(str(body.get("guaranteed", "")), str(body.get("ceiling", "")))
     files = edit_opd(running_files(), name, guaranteed=guaranteed, ceiling=ceiling)
     message = body.get("message") or f"{name}: bandwidth {guaranteed}/{ceiling} (API)"
-    return jsonify(apply_files(files, message, _confirm(body)))
+    return jsonify(m.to_json(apply_files(files, message, _confirm(body))))
 
 
 @bp.route("/policies")
@@ -121,13 +122,15 @@ def explain():
     if not roles.may_explain(user(), running_site(), source, target):
         raise roles.Forbidden("explain asks about your own OPDs")
     # /explain reads `from` as the source zone: a read-only call, not signed like changes are
-    return jsonify(ctx().daemon.call("POST", "/explain", {"source": source, "target": target, "port": body.get("port")}))
+    port = body.get("port")
+    asked = m.ExplainRequest(source=source, target=target, port=str(port) if port is not None else None)
+    return jsonify(m.to_json(ctx().daemon.explain(asked)))
 
 
 @bp.route("/config")
 def config():
     roles.require(roles.can_read_history(user()), "the whole config is for admins and auditors")
-    return jsonify(version=status().get("running"), files=running_files())
+    return jsonify(version=status().running, files=running_files())
 
 
 @bp.route("/plan", methods=["POST"])
@@ -136,7 +139,7 @@ def plan():
     if not isinstance(files, dict):
         raise ValueError("files: an object of file name -> YAML text")
     roles.check_change_scope(user(), running_files(), files)
-    return jsonify(ctx().daemon.call("POST", "/plan", {"files": files}))
+    return jsonify(m.to_json(ctx().daemon.plan(m.PlanRequest(files=files))))
 
 
 @bp.route("/apply", methods=["POST"])
@@ -144,13 +147,13 @@ def apply():
     body = _body()
     if not isinstance(body.get("files"), dict):
         raise ValueError("files: an object of file name -> YAML text")
-    return jsonify(apply_files(body["files"], str(body.get("message") or "API apply"), _confirm(body)))
+    return jsonify(m.to_json(apply_files(body["files"], str(body.get("message") or "API apply"), _confirm(body))))
 
 
 @bp.route("/confirm", methods=["POST"])
 def confirm():
-    roles.require(may_settle_pending(status().get("pending")), "you cannot confirm this change")
-    return jsonify(post("/confirm", {}))
+    roles.require(may_settle_pending(status().pending), "you cannot confirm this change")
+    return jsonify(m.to_json(ctx().daemon.confirm(m.ConfirmRequest(**signed()))))
 
 
 @bp.route("/rollback", methods=["POST"])
@@ -159,25 +162,26 @@ def rollback():
     body = _body()
     if not isinstance(body.get("version"), int) or isinstance(body["version"], bool):
         raise ValueError("version: the number of a version in the history")
-    return jsonify(post("/rollback", {"version": body["version"], "confirm": _confirm(body)}))
+    asked = m.RollbackRequest(version=body["version"], confirm=_confirm(body), **signed())
+    return jsonify(m.to_json(ctx().daemon.rollback(asked)))
 
 
 @bp.route("/history")
 def history():
     roles.require(roles.can_read_history(user()), "the history is for admins and auditors")
-    return jsonify(ctx().daemon.get("/history"))
+    return jsonify([m.to_json(v) for v in ctx().daemon.history()])
 
 
 @bp.route("/versions/<int:version>")
 def version(version: int):
     roles.require(roles.can_read_history(user()), "the history is for admins and auditors")
-    return jsonify(ctx().daemon.get(f"/versions/{version}"))
+    return jsonify(m.to_json(ctx().daemon.version(version)))
 
 
 @bp.route("/diff/<int:a>/<int:b>")
 def diff(a: int, b: int):
     roles.require(roles.can_read_history(user()), "the history is for admins and auditors")
-    return jsonify(ctx().daemon.get(f"/diff/{a}/{b}"))
+    return jsonify(diff=ctx().daemon.diff(a, b))
 
 
 @bp.route("/usage")
@@ -191,4 +195,4 @@ def usage():
 @bp.route("/audit")
 def audit():
     roles.require(roles.can_read_history(user()), "the audit trail is for admins and auditors")
-    return jsonify(entries=ctx().daemon.get("/audit"), verify=ctx().daemon.get("/audit/verify"))
+    return jsonify(entries=ctx().daemon.get("/audit"), verify=m.to_json(ctx().daemon.audit_verify()))

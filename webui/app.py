@@ -10,10 +10,12 @@ from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from pnsbox.control.client import ControlClient
+from pnsbox.errors import PnsboxError
+
 from . import auth, roles
 from .accounts import AccountStore
 from .context import WebContext
-from .daemon_client import DaemonClient, DaemonError
 from .drafts import DraftStore
 from .files import write_private
 from .i18n import LANGUAGES, current_language, translate
@@ -32,7 +34,7 @@ def _secret_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def create_app(settings: Settings | None = None, daemon: DaemonClient | None = None) -> Flask:
+def create_app(settings: Settings | None = None, daemon: ControlClient | None = None) -> Flask:
     settings = settings or Settings()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     app = Flask(__name__)
@@ -49,7 +51,7 @@ def create_app(settings: Settings | None = None, daemon: DaemonClient | None = N
     app.extensions["pnsbox"] = WebContext(
         settings=settings,
         accounts=AccountStore(settings.users_file),
-        daemon=daemon or DaemonClient(settings.socket),
+        daemon=daemon or ControlClient(settings.socket),
         drafts=DraftStore(settings.drafts_dir),
         throttle=LoginThrottle(settings.login_attempts, settings.login_window, settings.address_attempts),
         sessions=auth.SessionRegistry(settings.idle_timeout, settings.session_lifetime),
@@ -70,25 +72,22 @@ def create_app(settings: Settings | None = None, daemon: DaemonClient | None = N
     return app
 
 
-def _error(status: int, message: str, problems: list[str] | None = None):
+def _error(status: int, message: str, problems: list | None = None):
     if request.path.startswith("/api/"):
-        return jsonify(error=message, problems=problems or []), status
+        return jsonify(error=message, problems=[str(p) for p in problems or []]), status
     return render_template("error.html", status=status, message=message, problems=problems or []), status
 
 
 def _register_errors(app: Flask) -> None:
-    @app.errorhandler(roles.Forbidden)
-    def forbidden(exc):
-        return _error(403, translate("Not allowed: {why}", why=str(exc)))
+    @app.errorhandler(PnsboxError)
+    def refused(exc):
+        if isinstance(exc, roles.Forbidden):
+            return _error(exc.http_status, translate("Not allowed: {why}", why=str(exc)))
+        return _error(exc.http_status, str(exc), getattr(exc, "problems", None))
 
     @app.errorhandler(CSRFError)
     def csrf_failed(exc):
         return _error(400, translate("The form was refused: its security token is missing or old. Reload the page and try again."))
-
-    @app.errorhandler(DaemonError)
-    def daemon_failed(exc):
-        status = exc.status if exc.status in (400, 403, 404, 409, 422, 503) else 502
-        return _error(status, str(exc), exc.problems)
 
     @app.errorhandler(404)
     def not_found(exc):

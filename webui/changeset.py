@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import difflib
 
+from pnsbox import errors
+from pnsbox.control import messages as m
+
 from . import roles
-from .context import ctx, post, running_files, status, user
+from .context import ctx, running_files, signed, status, user
 from .drafts import Draft
 
-
-class StaleDraft(Exception):
-    """The box moved to another version since the draft was started."""
+StaleDraft = errors.StaleDraft
 
 
 def current_draft() -> Draft | None:
@@ -20,7 +21,7 @@ def current_draft() -> Draft | None:
 
 
 def draft_or_new() -> Draft:
-    return current_draft() or Draft(base=status().get("running"), files=dict(running_files()))
+    return current_draft() or Draft(base=status().running, files=dict(running_files()))
 
 
 def save_edit(files: dict[str, str], note: str) -> Draft:
@@ -43,28 +44,29 @@ def diff_files(old: dict[str, str], new: dict[str, str]) -> str:
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
-def apply_files(files: dict[str, str], message: str, confirm_seconds: int | None) -> dict:
+def apply_files(files: dict[str, str], message: str, confirm_seconds: int | None) -> m.ApplyReply:
     """Apply a whole site through the daemon, within the user's scope."""
     roles.check_change_scope(user(), running_files(), files)
-    return post("/apply", {"files": files, "message": message, "confirm": confirm_seconds or None})
+    return ctx().daemon.apply(m.ApplyRequest(files=files, message=message, confirm=confirm_seconds or None,
+                                             **signed()))
 
 
-def apply_draft(message: str, confirm_seconds: int | None) -> dict:
+def apply_draft(message: str, confirm_seconds: int | None) -> m.ApplyReply:
     draft = current_draft()
     if draft is None:
-        raise LookupError("there is no draft to apply")
-    if draft.base != status().get("running"):
-        raise StaleDraft(f"the box now runs version {status().get('running')}, not {draft.base}")
+        raise errors.NotFound("there is no draft to apply")
+    if draft.base != status().running:
+        raise StaleDraft(f"the box now runs version {status().running}, not {draft.base}")
     reply = apply_files(draft.files, message or "; ".join(draft.notes) or "web edit", confirm_seconds)
     ctx().drafts.discard(user().name)
     return reply
 
 
-def may_settle_pending(pending: dict | None, history: list[dict] | None = None) -> bool:
+def may_settle_pending(pending: m.Pending | None, history: list[m.VersionSummary] | None = None) -> bool:
     """Admins confirm or roll back any pending change; operators only their own."""
     if not pending or not roles.can_change(user()):
         return False
     if user().role == "admin":
         return True
-    authors = {v["id"]: v["author"] for v in (history or ctx().daemon.get("/history"))}
-    return authors.get(pending["version"]) == user().name
+    authors = {v.id: v.author for v in (history or ctx().daemon.history())}
+    return authors.get(pending.version) == user().name

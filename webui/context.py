@@ -7,8 +7,11 @@ from dataclasses import dataclass
 
 from flask import current_app, g, request
 
+from pnsbox.control import messages as m
+from pnsbox.control.client import ControlClient
+from pnsbox.errors import PnsboxError
+
 from .accounts import AccountStore, User
-from .daemon_client import DaemonClient, DaemonError
 from .drafts import DraftStore
 from .settings import Settings
 from .site import Site, parse
@@ -19,7 +22,7 @@ from .throttle import LoginThrottle
 class WebContext:
     settings: Settings
     accounts: AccountStore
-    daemon: DaemonClient
+    daemon: ControlClient
     drafts: DraftStore
     throttle: LoginThrottle
     sessions: object  # auth.SessionRegistry
@@ -37,33 +40,34 @@ def origin() -> str:
     return f"web:{request.remote_addr or 'unknown'}"
 
 
-def post(path: str, body: dict) -> dict:
-    """A change through the daemon, signed by the signed-in user."""
-    return ctx().daemon.post(path, {**body, "role": user().role}, user().name, origin(),
-                             ctx().settings.management_port)
+def signed(who: str | None = None) -> dict:
+    """Who asks, in which role, from where and over which port, for a change through the daemon
+    (audit, anti-lockout, the daemon's own role check)."""
+    current = g.get("user")
+    return {"author": who or user().name, "role": current.role if current else None, "from_": origin(),
+            "port": ctx().settings.management_port}
 
 
 def audit(action: str, detail: str, who: str | None = None) -> None:
     """Logins and account changes go to the daemon's audit trail; a daemon that is down is noted, not fatal."""
     try:
-        ctx().daemon.post("/audit/event", {"action": action, "detail": detail},
-                          who or (g.user.name if g.get("user") else "-"), origin(),
-                          ctx().settings.management_port)
-    except DaemonError as exc:
+        ctx().daemon.audit_event(m.AuditEventRequest(action=action, detail=detail,
+                                                     **signed(who or (g.user.name if g.get("user") else "-"))))
+    except PnsboxError as exc:
         current_app.logger.warning("audit event %s not recorded: %s", action, exc)
 
 
-def status() -> dict:
+def status() -> m.Status:
     if "box_status" not in g:
-        g.box_status = ctx().daemon.get("/status")
+        g.box_status = ctx().daemon.status()
     return g.box_status
 
 
 def running_files() -> dict[str, str]:
     """The files of the version the box runs (empty before the first apply)."""
     if "running_files" not in g:
-        running = status().get("running")
-        g.running_files = ctx().daemon.get(f"/versions/{running}")["files"] if running else {}
+        running = status().running
+        g.running_files = ctx().daemon.version(running).files if running else {}
     return g.running_files
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from .context import ctx, origin
-from .daemon_client import DaemonError
+from pnsbox.control import messages as m
+from pnsbox.errors import PnsboxError
+
+from .context import ctx, signed
 
 bp = Blueprint("edges", __name__, url_prefix="/edges/v1")
 FIELDS = {"enroll": ("token", "public_key"), "config": ("credential",)}
@@ -20,11 +22,10 @@ def _relay(what: str):
     if not isinstance(body, dict) or not all(isinstance(body.get(k), str) for k in FIELDS[what]):
         return jsonify(error=f"send a JSON object with {', '.join(FIELDS[what])}"), 400
     try:
-        reply = ctx().daemon.post(f"/edges/{what}", {k: body[k] for k in FIELDS[what]}, "edge", origin(),
-                                  ctx().settings.management_port)
-    except DaemonError as exc:
-        status = exc.status if exc.status in (400, 403, 404, 409, 503) else 502
-        return jsonify(error=str(exc)), status
+        reply = ctx().daemon.signed_post(f"/edges/{what}", {k: body[k] for k in FIELDS[what]},
+                                         m.Signed(**signed("edge")))
+    except PnsboxError as exc:
+        return jsonify(exc.reply()), exc.http_status
     return jsonify(reply)
 
 

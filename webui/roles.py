@@ -7,14 +7,13 @@ auditor  reads everything (history, audit log included), changes nothing
 
 from __future__ import annotations
 
+from pnsbox import errors
 from pnsbox.load import check_site_files
 
 from .accounts import User
 from .site import Site, parse, zones_of
 
-
-class Forbidden(Exception):
-    """The user's role does not allow this (the message says why)."""
+Forbidden = errors.Forbidden  # what every refusal here raises
 
 
 def can_change(user: User) -> bool:

@@ -40,13 +40,15 @@ def _audit(args, action: str, detail: str) -> None:
     """Account changes go to the daemon's audit trail when it runs."""
     if not os.path.exists(args.socket):
         return
-    from .daemon_client import DaemonClient, DaemonError
+    from pnsbox.control.client import ControlClient
+    from pnsbox.control.messages import AuditEventRequest
+    from pnsbox.errors import PnsboxError
 
     who = os.environ.get("SUDO_USER") or getpass.getuser()
     try:
-        DaemonClient(args.socket, timeout=10).post("/audit/event", {"action": action, "detail": detail}, who,
-                                                   "local", "")
-    except DaemonError as exc:
+        ControlClient(args.socket, timeout=10).audit_event(
+            AuditEventRequest(action=action, detail=detail, author=who, from_="local"))
+    except PnsboxError as exc:
         print(f"note: not recorded in the audit trail: {exc}", file=sys.stderr)
 
 

@@ -8,11 +8,10 @@ import socket
 import subprocess
 import threading
 
+from ..errors import KernelError
+
 CLONE_NEWNET = 0x40000000
 
-
-class KernelError(Exception):
-    """A kernel tool refused a change; the message names what in the config caused it."""
 
 
 def in_netns(argv: list[str], netns: str | None) -> list[str]:

@@ -25,8 +25,8 @@ confirm is confirmed, rolled back or built on only by its author or an admin.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import grp
-import http.client
 import json
 import os
 import pwd
@@ -39,17 +39,15 @@ import urllib.parse
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 
-from ..apply.netns import KernelError
 from ..apply.pipeline import plan
+from ..control import messages as m
+from ..errors import BadRequest, InternalError, NotFound, as_pnsbox_error
 from ..explain import explain
 from ..observe import counters
-from ..plan import PlanError
-from ..problems import ConfigError
 from ..report import compute
 from ..store import diff
-from .core import ChecksFailed, Daemon, Refused, Request, config_of
+from .core import Daemon, Request, config_of
 
-DEFAULT_SOCKET = "/run/pnsbox/control.sock"
 AUDITED_EVENTS = {"login", "login-failed", "login-locked", "logout", "user-add", "user-passwd", "user-del", "token-add",
                   "token-del"}
 ROUTES = []  # (method, compiled path, handler name)
@@ -95,30 +93,9 @@ def _peer_user(sock: socket.socket) -> str:
         return f"uid {uid}"
 
 
-def _files(body: dict) -> tuple[dict[str, str], str]:
-    """The site's files (their text: the daemon never opens a path a caller names, so the
-    socket gives its group nothing root alone may read), and where problems say they are."""
-    if "files" not in body:
-        raise ValueError("give `files`: the site's file names and their text")
-    where = body.get("where") or ""
-    if not isinstance(where, str) or len(where) > 4096:
-        raise ValueError("`where` is the site's directory, as a label for problems")
-    return body["files"], where  # config_of checks their names and types
-
-
-def _confirm_seconds(body: dict) -> float | None:
-    """None (no deadline) or a real number of seconds: a deadline that cannot fire is refused."""
-    value = body.get("confirm")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= 86400:
-        raise ValueError("`confirm` is a number of seconds from 1 to 86400")
-    return float(value)
-
-
-def _version_summary(version) -> dict:
-    return {"id": version.id, "parent": version.parent, "author": version.author, "time": version.time,
-            "message": version.message, "digest": version.digest}
+def _version_summary(version) -> m.VersionSummary:
+    return m.VersionSummary(version.id, version.parent, version.author, version.time, version.message,
+                            version.digest)
 
 
 MAX_BODY = 16 << 20  # a 1,000-OPD site is about 1 MB of YAML
@@ -141,48 +118,36 @@ class _Handler(BaseHTTPRequestHandler):
     def _body(self) -> dict:
         length = int(self.headers.get("Content-Length") or 0)
         if not 0 <= length <= MAX_BODY:
-            raise ValueError(f"a request body is at most {MAX_BODY} bytes")
+            raise BadRequest(f"a request body is at most {MAX_BODY} bytes")
         body = json.loads(self.rfile.read(length) or b"{}")
         if not isinstance(body, dict):
-            raise ValueError("the request body must be a JSON object")
+            raise BadRequest("the request body must be a JSON object")
         return body
 
-    def _request(self, body: dict) -> Request:
+    def _request(self, signed: m.Signed) -> Request:
         """Who asks: the author a client names (the web UI's signed-in user) is recorded with the
         Unix user the kernel vouches for, so nobody speaks for someone else unseen."""
         peer = _peer_user(self.connection)
-        author, origin, port = body.get("author") or peer, body.get("from") or "local", body.get("port")
-        if not all(isinstance(v, str) and len(v) <= 200 for v in (author, origin)) or \
-                not (port is None or isinstance(port, str) and len(port) <= 20):
-            raise ValueError("author, from and port are short strings")
-        role = body.get("role")  # the web UI says its user's role; the shell's users are the box's admins
-        if role not in (None, "admin", "operator", "auditor"):
-            raise ValueError("`role` is admin, operator or auditor")
-        return Request(author, origin, port, peer, role)
+        return Request(signed.author or peer, signed.from_ or "local", signed.port, peer, signed.role)
 
     def _dispatch(self, method: str) -> None:
         daemon: Daemon = self.server.pnsbox
         found = _route_of(method, self.path.split("?")[0])
         if found is None:
-            return self._reply(404, {"error": f"no such endpoint: {method} {self.path}"})
+            error = NotFound(f"no such endpoint: {method} {self.path}")
+            return self._reply(error.http_status, error.reply())
         handler, arguments = found
         try:
             body = self._body()  # read even for GET, so the client never writes into a closed socket
             body = body if method == "POST" else {}
-            return self._reply(200, handler(self, daemon, body, *arguments))
-        except ConfigError as exc:
-            return self._reply(422, {"error": "config", "problems": [str(p) for p in exc.problems]})
-        except Refused as exc:
-            return self._reply(403, {"error": str(exc), "refused": True})
-        except ChecksFailed as exc:
-            return self._reply(409, {"error": str(exc), "rolled_back": True})
-        except (LookupError, KeyError) as exc:
-            return self._reply(404, {"error": str(exc).strip("'\"")})
-        except (KernelError, PlanError, ValueError) as exc:
-            return self._reply(409 if isinstance(exc, (KernelError, PlanError)) else 400, {"error": str(exc)})
-        except Exception as exc:  # a bug: the client still gets an answer, the log the traceback
-            traceback.print_exc()
-            return self._reply(500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
+            reply = handler(self, daemon, body, *arguments)
+            return self._reply(200, m.to_json(reply) if dataclasses.is_dataclass(reply) else reply)
+        except Exception as exc:  # noqa: BLE001  every error becomes an answer (errors.py says which)
+            error = as_pnsbox_error(exc)
+            if error is None:  # a bug: the client still gets an answer, the log the traceback
+                traceback.print_exc()
+                error = InternalError(f"internal error: {exc!r}")
+            return self._reply(error.http_status, error.reply())
 
     def do_GET(self):
         self._dispatch("GET")
@@ -194,20 +159,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     @route("GET", "/status")
     def status(self, daemon, body):
-        return daemon.status()
+        status = daemon.status()
+        return m.Status(**{**status, "pending": m.pending_of(status["pending"]),
+                           "classifier": m.parse(m.ClassifierStatus, status["classifier"])})
 
     @route("GET", "/history")
     def history(self, daemon, body):
-        return [_version_summary(v) for v in daemon.history.versions()]
+        return [m.to_json(_version_summary(v)) for v in daemon.history.versions()]
 
     @route("GET", r"/versions/(\d+)")
     def version(self, daemon, body, version_id):
         version = daemon.history.get(int(version_id))
-        return {**_version_summary(version), "files": version.files}
+        return m.Version(**dataclasses.asdict(_version_summary(version)), files=version.files)
 
     @route("GET", r"/diff/(\d+)/(\d+)")
     def diff(self, daemon, body, a, b):
-        return {"diff": diff(daemon.history.get(int(a)), daemon.history.get(int(b)))}
+        return m.DiffReply(diff(daemon.history.get(int(a)), daemon.history.get(int(b))))
 
     @route("GET", "/audit")
     def audit(self, daemon, body):
@@ -216,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
     @route("GET", "/audit/verify")
     def audit_verify(self, daemon, body):
         problems = daemon.audit.verify()
-        return {"intact": not problems, "problems": problems, "entries": len(daemon.audit.entries())}
+        return m.AuditVerifyReply(not problems, problems, len(daemon.audit.entries()))
 
     @route("GET", "/counters")
     def counters(self, daemon, body):
@@ -244,7 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
     def usage(self, daemon, body):
         month = (urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("month") or [None])[0]
         if month is not None and not re.fullmatch(r"\d{4}-\d{2}", month):
-            raise ValueError("`month` is YYYY-MM")
+            raise BadRequest("`month` is YYYY-MM")
         return daemon.usage_report(month)
 
     @route("GET", r"/reports/(\d{4}-\d{2})")
@@ -260,72 +227,48 @@ class _Handler(BaseHTTPRequestHandler):
     @route("POST", "/audit/event")
     def audit_event(self, daemon, body):
         """Events the web UI witnesses (logins, accounts) go into the same hash chain."""
-        action = body.get("action")
-        if action not in AUDITED_EVENTS:
-            raise ValueError(f"action must be one of {', '.join(sorted(AUDITED_EVENTS))}")
-        request = self._request(body)
-        return daemon.audit.append(action, request.author, request.where, str(body.get("detail", ""))[:500])
+        event = m.parse(m.AuditEventRequest, body)
+        if event.action not in AUDITED_EVENTS:
+            raise BadRequest(f"action must be one of {', '.join(sorted(AUDITED_EVENTS))}")
+        request = self._request(event)
+        return daemon.audit.append(event.action, request.author, request.where, event.detail[:500])
 
     @route("POST", "/plan")
     def plan(self, daemon, body):
+        asked = m.parse(m.PlanRequest, body)
         with daemon.lock:
-            result = plan(config_of(*_files(body)), daemon.netns, str(daemon.state_dir))
-        return {"steps": [{"kind": s.kind, "text": s.text, "origin": s.origin} for s in result.steps]}
+            result = plan(config_of(asked.files, asked.where), daemon.netns, str(daemon.state_dir))
+        return m.PlanReply([m.PlanStep(s.kind, s.text, s.origin or "") for s in result.steps])
 
     @route("POST", "/explain")
     def explain(self, daemon, body):
-        config = config_of(body["files"]) if "files" in body else daemon.config
+        asked = m.parse(m.ExplainRequest, body)
+        config = config_of(asked.files) if asked.files is not None else daemon.config
         if config is None:
-            raise LookupError("no config runs yet: give `files`")
-        answer = explain(config, body["source"], body["target"], body.get("port"), datetime.now(UTC))
-        return {"action": answer.action, "policy": answer.policy, "shaping": answer.shaping,
-                "text": answer.text()}
+            raise NotFound("no config runs yet: give `files`")
+        answer = explain(config, asked.source, asked.target, asked.port, datetime.now(UTC))
+        return m.ExplainReply(answer.action, answer.policy, answer.shaping, answer.text())
 
     # --- changing --------------------------------------------------------------------
 
     @route("POST", "/apply")
     def apply(self, daemon, body):
-        files, where = _files(body)
-        return daemon.apply_files(files, self._request(body), str(body.get("message") or "apply")[:500],
-                                  _confirm_seconds(body), body.get("force") is True, where=where)
+        asked = m.parse(m.ApplyRequest, body)
+        return m.applied(daemon.apply_files(asked.files, self._request(asked), asked.message[:500], asked.confirm,
+                                           asked.force, where=asked.where))
 
     @route("POST", "/confirm")
     def confirm(self, daemon, body):
-        return daemon.confirm(self._request(body))
+        return m.ConfirmReply(**daemon.confirm(self._request(m.parse(m.ConfirmRequest, body))))
 
     @route("POST", "/rollback")
     def rollback(self, daemon, body):
-        version = body.get("version")
-        if not isinstance(version, int) or isinstance(version, bool):
-            raise ValueError("`version` is a version id")
-        return daemon.rollback(version, self._request(body), _confirm_seconds(body), body.get("force") is True)
+        asked = m.parse(m.RollbackRequest, body)
+        return m.applied(daemon.rollback(asked.version, self._request(asked), asked.confirm, asked.force))
 
 
 def serve(path: str, daemon: Daemon) -> _Server:
     return _Server(path, daemon)
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float = 120):
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.socket_path)
-
-
-def call(path: str, method: str, endpoint: str, body: dict | None = None) -> tuple[int, dict]:
-    """What the CLI and the web UI use to talk to pnsboxd."""
-    connection = _UnixConnection(path)
-    try:
-        payload = json.dumps(body or {}) if method == "POST" else None
-        connection.request(method, endpoint, payload, {"Content-Type": "application/json"})
-        response = connection.getresponse()
-        return response.status, json.loads(response.read() or b"{}")
-    finally:
-        connection.close()
 
 
 from . import edge_routes  # noqa: E402,F401  (registers the /edges routes)

@@ -25,11 +25,12 @@ from pathlib import Path
 
 from .. import series
 from ..apply import nft
-from ..apply.netns import KernelError, run
+from ..apply.netns import run
 from ..apply.owned import OwnedRecord, write_atomic
 from ..apply.pipeline import Renders, apply, plan
 from ..checks import run_checks
 from ..classifier.catalog import Catalog, load_catalog
+from ..errors import ChecksFailed, KernelError, Refused
 from ..load import check_site_files, load_files
 from ..lockout import lockout
 from ..model import TIMEZONES, Config
@@ -43,13 +44,6 @@ from .statedir import StateDirLock, check_namespace
 DAEMON = "pnsboxd"
 FULL_DRIFT_SECONDS = 2.0  # links, addresses and tc classes are compared this often (nft: every tick)
 
-
-class Refused(Exception):
-    """The daemon would not make this change (it would lock the requester out, ...)."""
-
-
-class ChecksFailed(Exception):
-    """The change went live but its checks failed; the daemon went back on its own."""
 
 
 @dataclass(frozen=True)

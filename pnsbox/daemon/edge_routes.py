@@ -13,6 +13,7 @@ import time
 
 from ..apply.owned import write_atomic
 from ..apply.pipeline import apply
+from ..control import messages as m
 from ..edge import hub
 from ..edge.book import EdgeBook, EnrollRefused
 from ..observe.edges import FETCHED
@@ -38,7 +39,7 @@ def edges(handler, daemon, body):
 
 @route("POST", "/edges/tokens")
 def token_add(handler, daemon, body):
-    request = handler._request(body)
+    request = handler._request(m.parse(m.Signed, body))
     config = _config(daemon)
     if config is None:
         raise LookupError("no config runs yet")
@@ -51,7 +52,7 @@ def token_add(handler, daemon, body):
 
 @route("POST", "/edges/enroll")
 def enroll(handler, daemon, body):
-    request = handler._request(body)
+    request = handler._request(m.parse(m.Signed, body))
     token, key = body.get("token"), body.get("public_key")
     if not isinstance(token, str) or not isinstance(key, str) or len(token) > 200 or len(key) > 200:
         raise ValueError("give `token` and `public_key` (short strings)")
@@ -76,7 +77,7 @@ def _tunnels_now(daemon) -> None:
 
 @route("POST", "/edges/disable")
 def disable(handler, daemon, body):
-    request = handler._request(body)
+    request = handler._request(m.parse(m.Signed, body))
     with daemon.lock:
         reply = hub.set_disabled(EdgeBook(daemon.state_dir), daemon.audit, _opd(body), True, request.author,
                                  request.where)
@@ -86,7 +87,7 @@ def disable(handler, daemon, body):
 
 @route("POST", "/edges/enable")
 def enable(handler, daemon, body):
-    request = handler._request(body)
+    request = handler._request(m.parse(m.Signed, body))
     with daemon.lock:
         reply = hub.set_disabled(EdgeBook(daemon.state_dir), daemon.audit, _opd(body), False, request.author,
                                  request.where)

@@ -9,8 +9,9 @@ import signal
 import sys
 import threading
 
+from ..control.client import DEFAULT_SOCKET
 from ..sdnotify import notify
-from .api import DEFAULT_SOCKET, serve
+from .api import serve
 from .core import Daemon
 from .metrics import DEFAULT_LISTEN
 from .statedir import StateDirBusy, StateDirMismatch

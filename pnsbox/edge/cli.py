@@ -63,9 +63,10 @@ def _ask(args, method: str, endpoint: str, body: dict | None = None) -> tuple[in
     who, origin, port = _actor()
     author = args.author or who
     if args.socket and os.path.exists(args.socket):
-        from ..daemon.api import call
+        from ..control.client import ControlClient
 
-        return call(args.socket, method, endpoint, {**(body or {}), "author": author, "from": origin, "port": port})
+        return ControlClient(args.socket).request(method, endpoint, {**(body or {}), "author": author, "from": origin,
+                                                                     "port": port})
     from ..edge import hub
     from ..edge.book import EdgeBook
     from ..load import load_site

@@ -27,6 +27,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv4Network
 
+from ..errors import LabError
 from ..model import Config, Link
 from ..observe.facts import probe
 from . import servers
@@ -40,9 +41,6 @@ NODE_IF = "eth0"
 INTERNET_SERVERS = ("203.0.113.10/32",)  # on the internet node's lo, for tests to reach
 _LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
 
-
-class LabError(Exception):
-    """The lab cannot be built, found or removed; the message says why."""
 
 
 # --- names -------------------------------------------------------------------

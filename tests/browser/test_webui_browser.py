@@ -6,7 +6,7 @@ import re
 import pytest
 from browserkit import login, shot, show
 
-from webui.daemon_client import DaemonClient
+from pnsbox.control.client import ControlClient
 
 pytestmark = pytest.mark.browser
 
@@ -19,8 +19,8 @@ def form_post(page, stack, path: str, data: dict, with_csrf: bool = True):
                              max_redirects=0)
 
 
-def daemon(stack) -> DaemonClient:
-    return DaemonClient(stack["socket"])
+def daemon(stack) -> ControlClient:
+    return ControlClient(stack["socket"])
 
 
 def dinkes_class(stack) -> str:

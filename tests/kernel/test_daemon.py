@@ -222,17 +222,17 @@ def test_sigkill_during_an_apply_leaves_the_old_or_the_new_config_never_a_mix(bo
 
 
 def _apply_ignoring_errors(socket_path: str, site: str) -> None:
-    from pnsbox.daemon.api import call
+    from pnsbox.control.client import ControlClient
     from pnsbox.store import site_files
 
     with contextlib.suppress(OSError):  # the daemon died under it: that is the point
-        call(socket_path, "POST", "/apply", {"files": site_files(site), "confirm": 30, "author": "test"})
+        ControlClient(socket_path).request("POST", "/apply", {"files": site_files(site), "confirm": 30, "author": "test"})
 
 
 def _status(box) -> dict:
-    from pnsbox.daemon.api import call
+    from pnsbox.control.client import ControlClient
 
-    return call(box["socket"], "GET", "/status")[1]
+    return ControlClient(box["socket"]).request("GET", "/status")[1]
 
 
 def build_digest(box, site) -> str:
@@ -331,10 +331,10 @@ def test_a_first_apply_cut_off_is_completed_at_restart(box):
 
 
 def _first_apply(socket_path: str, site: str) -> None:
-    from pnsbox.daemon.api import call
+    from pnsbox.control.client import ControlClient
 
     with contextlib.suppress(OSError):
-        call(socket_path, "POST", "/apply", {"files": site_files(site), "author": "test"})
+        ControlClient(socket_path).request("POST", "/apply", {"files": site_files(site), "author": "test"})
 
 
 def test_a_first_apply_that_fails_its_checks_stays_and_is_watched(box):
@@ -350,7 +350,7 @@ def test_a_first_apply_that_fails_its_checks_stays_and_is_watched(box):
 
 
 def test_the_daemon_owns_its_state_directory_and_its_authors_own_their_pending_changes(box, tmp_path):
-    from pnsbox.daemon.api import call
+    from pnsbox.control.client import ControlClient
 
     box["start"]()
     pnsbox(box, "apply", "-c", str(EXAMPLE), "-m", "base")
@@ -358,19 +358,19 @@ def test_the_daemon_owns_its_state_directory_and_its_authors_own_their_pending_c
     pnsbox(box, "apply", "-c", str(box["site"]), "--confirm", "300", "--author", "ani")
     files = site_files(EXAMPLE)
     as_operator = {"author": "budi", "from": "web:10.21.0.9", "port": "tcp/443", "role": "operator"}
-    status, reply = call(box["socket"], "POST", "/apply", {**as_operator, "files": files, "confirm": 120})
+    status, reply = ControlClient(box["socket"]).request("POST", "/apply", {**as_operator, "files": files, "confirm": 120})
     assert status == 403 and "version 2 of ani waits for its confirm" in reply["error"]
-    assert call(box["socket"], "POST", "/confirm", as_operator)[0] == 403
-    assert call(box["socket"], "POST", "/rollback", {**as_operator, "version": 1})[0] == 403
-    assert call(box["socket"], "GET", "/status")[1]["pending"]["version"] == 2
+    assert ControlClient(box["socket"]).request("POST", "/confirm", as_operator)[0] == 403
+    assert ControlClient(box["socket"]).request("POST", "/rollback", {**as_operator, "version": 1})[0] == 403
+    assert ControlClient(box["socket"]).request("GET", "/status")[1]["pending"]["version"] == 2
 
     # No socket named, so in process: refused, naming the daemon's socket; nothing of the daemon's touched.
     other = subprocess.run([str(BIN / "pnsbox"), "apply", "-c", str(EXAMPLE), "--netns", box["hub"], "--state-dir",
                             box["state"], "--socket", str(tmp_path / "none.sock")], capture_output=True, text=True)
     assert other.returncode == 4
     assert f"which listens on {box['socket']}: go through it with --socket {box['socket']}" in other.stderr
-    assert call(box["socket"], "GET", "/status")[1]["pending"]["version"] == 2
-    assert len(call(box["socket"], "GET", "/history")[1]) == 2
+    assert ControlClient(box["socket"]).request("GET", "/status")[1]["pending"]["version"] == 2
+    assert len(ControlClient(box["socket"]).request("GET", "/history")[1]) == 2
 
     # A second daemon on the same directory, or on a directory of another namespace, does not start.
     second = subprocess.run([str(BIN / "pnsboxd"), "--state-dir", box["state"], "--socket",

@@ -14,7 +14,7 @@ import pytest
 from labkit import EXAMPLE, ROOT, in_node, new_lab_name, probe
 from prometheus_client.parser import text_string_to_metric_families
 
-from pnsbox.daemon.api import call
+from pnsbox.control.client import ControlClient
 from pnsbox.lab import servers, topology
 from pnsbox.load import load_site
 from pnsbox.observe import table
@@ -118,10 +118,10 @@ def test_a_change_that_locks_out_the_admin_is_refused_unless_forced(box):
     assert probe(box["lab"], "diskominfo", [ssh_to_box])[tuple(ssh_to_box)]["result"] == "answered"
 
     # The web UI relays its signed-in user: the same check holds for web:ADDR on tcp/443.
-    status, reply = call(box["socket"], "POST", "/apply", {"files": site_files(lockout), "author": "ani",
+    status, reply = ControlClient(box["socket"]).request("POST", "/apply", {"files": site_files(lockout), "author": "ani",
                                                            "from": "web:10.30.0.2", "port": "tcp/443"})
     assert status == 403 and "web from 10.30.0.2 on tcp/443" in reply["error"]
-    assert "via root" in call(box["socket"], "GET", "/audit")[1][-1]["from"]
+    assert "via root" in ControlClient(box["socket"]).request("GET", "/audit")[1][-1]["from"]
 
     cli(box, "apply", "-c", str(lockout), "--force", env=ssh)  # forced: the prediction comes true
     assert probe(box["lab"], "diskominfo", [ssh_to_box])[tuple(ssh_to_box)]["result"] == "timeout"
@@ -149,7 +149,7 @@ def test_the_metrics_endpoint_counts_the_traffic_sent(box):
     tx = ("pnsbox_opd_bytes_total", (("direction", "tx"), ("opd", "dinkes")))
     assert after[rx] - before[rx] > len(body) + 40
     assert 20000 < after[tx] - before[tx] < 20000 * 1.2  # the upload, plus headers: not more
-    assert after[("pnsbox_config_version", ())] == call(box["socket"], "GET", "/status")[1]["running"]
+    assert after[("pnsbox_config_version", ())] == ControlClient(box["socket"]).request("GET", "/status")[1]["running"]
     assert after[("pnsbox_apply_duration_seconds_count", ())] >= 1
     assert after[("pnsbox_pending_confirm_deadline_timestamp_seconds", ())] == 0
     # Every drift kind is a series from the start, and nothing in this lab drifted.
@@ -178,12 +178,12 @@ def test_an_unconfirmed_change_reverts_and_the_traffic_matrix_with_it(box):
 
 
 def test_audit_verify_through_the_daemon_catches_an_edited_entry(box):
-    assert call(box["socket"], "GET", "/audit/verify")[1]["intact"]
+    assert ControlClient(box["socket"]).request("GET", "/audit/verify")[1]["intact"]
     log = Path(box["state"]) / "audit.log"
     original = log.read_text()
     try:
         log.write_text(original.replace("base with checks", "nothing to see", 1))
-        verdict = call(box["socket"], "GET", "/audit/verify")[1]
+        verdict = ControlClient(box["socket"]).request("GET", "/audit/verify")[1]
         assert not verdict["intact"] and "entry 1: its content was changed" in verdict["problems"][0]
     finally:
         log.write_text(original)
@@ -194,7 +194,7 @@ def test_monthly_usage_keeps_what_the_counters_held_across_reloads(box):
     from pnsbox.observe import counters
 
     def usage():
-        return call(box["socket"], "GET", "/usage")[1]["opds"].get("dinkes", {}).get("tx_bytes", 0)
+        return ControlClient(box["socket"]).request("GET", "/usage")[1]["opds"].get("dinkes", {}).get("tx_bytes", 0)
 
     def kernel():
         return counters.read(box["hub"]).opds["dinkes"]["tx"].bytes

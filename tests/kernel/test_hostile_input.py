@@ -11,9 +11,10 @@ import pytest
 from labkit import ROOT
 from test_daemon import BIN, box  # noqa: F401  (the fixture: a hub namespace and pnsboxd on it)
 
+from pnsbox.control.client import ControlClient
+from pnsbox.errors import ConfigError
 from pnsbox.store import site_files
 from webui.app import create_app
-from webui.daemon_client import DaemonClient
 from webui.settings import Settings
 
 pytestmark = pytest.mark.kernel
@@ -35,9 +36,14 @@ def peak_kb(pid: int) -> int:
     return int(re.search(r"VmHWM:\s+(\d+) kB", text).group(1))
 
 
+def texts(reply: dict) -> list[str]:
+    """A config error's problems as the CLI prints them."""
+    return ConfigError.from_reply(reply).lines()[:-1]
+
+
 def test_an_alias_bomb_over_the_control_api_is_refused_within_a_second_and_the_daemon_stays_small(box):  # noqa: F811
     daemon = box["start"]()
-    call = DaemonClient(box["socket"], timeout=5).request  # a daemon that chokes fails the test, not hangs it
+    call = ControlClient(box["socket"], timeout=5).request  # a daemon that chokes fails the test, not hangs it
     files = site_files(box["site"])
     before = peak_kb(daemon.pid)
     for endpoint in ("/plan", "/apply"):
@@ -46,10 +52,10 @@ def test_an_alias_bomb_over_the_control_api_is_refused_within_a_second_and_the_d
             "files": {**files, "pnsbox.yaml": "\n".join(bomb_lines()) + "\n"}, "where": "/etc/pnsbox"})
         assert time.monotonic() - started < 1
         assert status == 422, reply
-        assert reply["problems"] == ["/etc/pnsbox/pnsbox.yaml:1: (top): YAML anchors and aliases (&name, *name) "
+        assert texts(reply) == ["/etc/pnsbox/pnsbox.yaml:1: (top): YAML anchors and aliases (&name, *name) "
                                      "are not used in a site file: write the value out"]
     status, reply = call("POST", "/plan", {"files": {"pnsbox.yaml": "site: \udcff\n"}})
-    assert status == 422 and reply["problems"][0].startswith("pnsbox.yaml:1: (top): not UTF-8 text")
+    assert status == 422 and texts(reply)[0].startswith("pnsbox.yaml:1: (top): not UTF-8 text")
     assert peak_kb(daemon.pid) - before < 20_000
     assert call("GET", "/status")[0] == 200
 
@@ -68,7 +74,7 @@ def test_an_alias_bomb_through_the_web_ui_is_refused_within_a_second(box, tmp_pa
                              capture_output=True, text=True, cwd=ROOT)
     assert applied.returncode == 0, applied.stderr
     app = create_app(Settings(state_dir=tmp_path / "web", socket=box["socket"], secure_cookies=False),
-                     DaemonClient(box["socket"], timeout=5))
+                     ControlClient(box["socket"], timeout=5))
     accounts = app.extensions["pnsbox"].accounts
     accounts.add("admin", "admin", PASSWORD)
     accounts.add("opdinkes", "operator", PASSWORD, ["dinkes"])

@@ -6,7 +6,8 @@ import threading
 import pytest
 from test_lockout import EXAMPLE
 
-from pnsbox.daemon.api import call, serve
+from pnsbox.control.client import ControlClient
+from pnsbox.daemon.api import serve
 from pnsbox.daemon.core import Daemon, Refused, Request
 from pnsbox.store import site_files
 
@@ -32,7 +33,7 @@ def test_with_nothing_confirmed_a_confirm_deadline_is_refused(daemon):
 
 @pytest.mark.parametrize("body, error", [
     ({"files": {"./pnsbox.yaml": "x"}}, "not a site file name"),
-    ({"files": "pnsbox.yaml"}, "must map file names"),
+    ({"files": "pnsbox.yaml"}, "`files` is an object"),
     ({"config": "/etc/shadow"}, "give `files`"),
     ({"files": {"pnsbox.yaml": "x"}, "confirm": "60"}, "`confirm` is a number"),
     ({"files": {"pnsbox.yaml": "x"}, "confirm": 0}, "`confirm` is a number"),
@@ -42,10 +43,10 @@ def test_the_api_refuses_bad_requests_before_anything_runs(daemon, tmp_path, bod
     server = serve(str(tmp_path / "s.sock"), daemon)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        status, reply = call(str(tmp_path / "s.sock"), "POST", "/apply", body)
+        status, reply = ControlClient(str(tmp_path / "s.sock")).request("POST", "/apply", body)
         assert status == 400 and error in reply["error"], reply
-        status, reply = call(str(tmp_path / "s.sock"), "POST", "/rollback", {"version": "1"})
-        assert status == 400 and "version id" in reply["error"]
+        status, reply = ControlClient(str(tmp_path / "s.sock")).request("POST", "/rollback", {"version": "1"})
+        assert status == 400 and "`version` is a whole number" in reply["error"]
     finally:
         server.shutdown()
         server.server_close()
@@ -87,9 +88,9 @@ def test_the_control_api_passes_the_web_users_role(daemon, tmp_path):
     server = serve(str(tmp_path / "s.sock"), daemon)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        status, reply = call(str(tmp_path / "s.sock"), "POST", "/confirm", {"author": "budi", "role": "operator"})
+        status, reply = ControlClient(str(tmp_path / "s.sock")).request("POST", "/confirm", {"author": "budi", "role": "operator"})
         assert status == 403 and "only ani or an admin" in reply["error"]
-        status, reply = call(str(tmp_path / "s.sock"), "POST", "/confirm", {"author": "budi", "role": "root"})
+        status, reply = ControlClient(str(tmp_path / "s.sock")).request("POST", "/confirm", {"author": "budi", "role": "root"})
         assert status == 400 and "`role` is admin, operator or auditor" in reply["error"]
     finally:
         server.shutdown()

@@ -5,7 +5,8 @@ import threading
 
 import pytest
 
-from pnsbox.daemon.api import call, serve
+from pnsbox.control.client import ControlClient
+from pnsbox.daemon.api import serve
 from pnsbox.daemon.core import Daemon
 from pnsbox.edge.keys import new_private_key, public_key
 from pnsbox.load import load_text
@@ -35,17 +36,17 @@ def daemon(tmp_path):
 
 def test_an_admins_token_enrols_an_edge_which_gets_its_tunnel(daemon):
     running, sock = daemon
-    status, issued = call(sock, "POST", "/edges/tokens", {"opd": "disdik", "expires": "1h", "author": "ana"})
+    status, issued = ControlClient(sock).request("POST", "/edges/tokens", {"opd": "disdik", "expires": "1h", "author": "ana"})
     assert status == 200 and issued["token"].startswith("pnsbox-")
     key = public_key(new_private_key())
-    status, enrolled = call(sock, "POST", "/edges/enroll", {"token": issued["token"], "public_key": key,
+    status, enrolled = ControlClient(sock).request("POST", "/edges/enroll", {"token": issued["token"], "public_key": key,
                                                              "from": "web:203.0.113.9"})
     assert status == 200, enrolled
     assert (enrolled["opd"], enrolled["tunnel_address"], enrolled["subnets"]) == ("disdik", "10.255.0.2/16",
                                                                                    ["10.61.0.0/24"])
     assert enrolled["hub"] == {"public_key": public_key((running.state_dir / "wireguard-hub.key").read_text().strip()),
                                "tunnel_address": "10.255.0.1", "listen_port": 51999, "tunnel": "10.255.0.0/16"}
-    status, listed = call(sock, "GET", "/edges")
+    status, listed = ControlClient(sock).request("GET", "/edges")
     assert listed["edges"]["disdik"]["public_key"] == key and listed["tokens"][0]["state"] == "used"
     assert "digest" not in listed["tokens"][0] and "credential" not in listed["edges"]["disdik"]
     actions = [(e["action"], e["actor"]) for e in running.audit.entries()]
@@ -54,11 +55,11 @@ def test_an_admins_token_enrols_an_edge_which_gets_its_tunnel(daemon):
 
 def test_a_used_token_is_refused_with_403_and_the_refusal_is_audited(daemon):
     running, sock = daemon
-    token = call(sock, "POST", "/edges/tokens", {"opd": "disdik"})[1]["token"]
-    assert call(sock, "POST", "/edges/enroll", {"token": token, "public_key": public_key(new_private_key())})[0] == 200
+    token = ControlClient(sock).request("POST", "/edges/tokens", {"opd": "disdik"})[1]["token"]
+    assert ControlClient(sock).request("POST", "/edges/enroll", {"token": token, "public_key": public_key(new_private_key())})[0] == 200
     before = (running.state_dir / "edges.json").read_bytes()
-    status, reply = call(sock, "POST", "/edges/enroll", {"token": token, "public_key": public_key(new_private_key())})
-    assert status == 403 and reply["refused"] and "already used" in reply["error"]
+    status, reply = ControlClient(sock).request("POST", "/edges/enroll", {"token": token, "public_key": public_key(new_private_key())})
+    assert status == 403 and reply["kind"] == "refused" and "already used" in reply["error"]
     assert (running.state_dir / "edges.json").read_bytes() == before
     assert running.audit.entries()[-1]["action"] == "edge-enroll-refused"
 
@@ -70,16 +71,16 @@ def test_a_used_token_is_refused_with_403_and_the_refusal_is_audited(daemon):
     ({}, 400, "give `opd`"),
 ])
 def test_bad_token_requests_are_answered_plainly(daemon, body, status, message):
-    got, reply = call(daemon[1], "POST", "/edges/tokens", body)
+    got, reply = ControlClient(daemon[1]).request("POST", "/edges/tokens", body)
     assert got == status and message in reply["error"], reply
 
 
 def test_disabling_an_edge_is_recorded_and_audited(daemon):
     running, sock = daemon
-    token = call(sock, "POST", "/edges/tokens", {"opd": "disdik"})[1]["token"]
-    call(sock, "POST", "/edges/enroll", {"token": token, "public_key": public_key(new_private_key())})
-    assert call(sock, "POST", "/edges/disable", {"opd": "disdik"}) == (200, {"opd": "disdik", "disabled": True})
-    assert call(sock, "GET", "/edges")[1]["edges"]["disdik"]["disabled"]
+    token = ControlClient(sock).request("POST", "/edges/tokens", {"opd": "disdik"})[1]["token"]
+    ControlClient(sock).request("POST", "/edges/enroll", {"token": token, "public_key": public_key(new_private_key())})
+    assert ControlClient(sock).request("POST", "/edges/disable", {"opd": "disdik"}) == (200, {"opd": "disdik", "disabled": True})
+    assert ControlClient(sock).request("GET", "/edges")[1]["edges"]["disdik"]["disabled"]
     assert running.audit.entries()[-1]["action"] == "edge-disable"
 
 
@@ -94,7 +95,7 @@ def web(daemon, tmp_path):
 
 def test_an_edge_enrols_and_fetches_its_config_through_the_web_ui_without_an_account(daemon, web):
     running, sock = daemon
-    token = call(sock, "POST", "/edges/tokens", {"opd": "disdik"})[1]["token"]
+    token = ControlClient(sock).request("POST", "/edges/tokens", {"opd": "disdik"})[1]["token"]
     key = public_key(new_private_key())
     enrolled = web.post("/edges/v1/enroll", json={"token": token, "public_key": key},
                         environ_base={"REMOTE_ADDR": "203.0.113.9"})
@@ -121,9 +122,9 @@ def test_the_web_relay_refuses_what_pnsboxd_refuses(daemon, web):
 
 def test_a_disabled_edge_gets_no_config(daemon, web):
     running, sock = daemon
-    token = call(sock, "POST", "/edges/tokens", {"opd": "disdik"})[1]["token"]
+    token = ControlClient(sock).request("POST", "/edges/tokens", {"opd": "disdik"})[1]["token"]
     credential = web.post("/edges/v1/enroll", json={"token": token, "public_key": public_key(new_private_key())}
                           ).json["credential"]
-    call(sock, "POST", "/edges/disable", {"opd": "disdik"})
+    ControlClient(sock).request("POST", "/edges/disable", {"opd": "disdik"})
     refused = web.post("/edges/v1/config", json={"credential": credential})
     assert refused.status_code == 403 and "disabled" in refused.json["error"]

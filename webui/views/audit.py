@@ -15,5 +15,5 @@ bp = Blueprint("audit", __name__, url_prefix="/audit")
 def index():
     roles.require(roles.can_read_history(user()), translate("the audit trail is for admins and auditors"))
     entries = list(reversed(ctx().daemon.get("/audit")))
-    return render_template("audit.html", entries=entries, verdict=ctx().daemon.get("/audit/verify"),
+    return render_template("audit.html", entries=entries, verdict=ctx().daemon.audit_verify(),
                            zone=running_site().timezone)

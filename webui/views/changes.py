@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from pnsbox.control import messages as m
+from pnsbox.errors import ChecksFailed, ConfigError, NotFound, PnsboxError, Refused
+
 from .. import roles
 from ..changeset import (
     StaleDraft,
@@ -16,8 +19,7 @@ from ..changeset import (
     save_edit,
 )
 from ..config_edit import EditError, set_file
-from ..context import ctx, post, running_files, status, user
-from ..daemon_client import DaemonError
+from ..context import ctx, running_files, signed, status, user
 from ..i18n import translate
 
 bp = Blueprint("changes", __name__, url_prefix="/changes")
@@ -42,14 +44,14 @@ def index():
     review = {}
     if draft:
         review["diff"] = diff_files(running_files(), draft.files)
-        review["stale"] = draft.base != box.get("running")
+        review["stale"] = draft.base != box.running
         try:
-            review["steps"] = ctx().daemon.call("POST", "/plan", {"files": draft.files})["steps"]
-        except DaemonError as exc:
-            review["error"], review["problems"] = str(exc), exc.problems
+            review["steps"] = ctx().daemon.plan(m.PlanRequest(files=draft.files)).steps
+        except PnsboxError as exc:
+            review["error"], review["problems"] = str(exc), getattr(exc, "problems", [])
     return render_template("changes.html", box=box, draft=draft, review=review, choices=CONFIRM_CHOICES,
                            default_confirm=ctx().settings.default_confirm,
-                           may_settle=may_settle_pending(box.get("pending")))
+                           may_settle=may_settle_pending(box.pending))
 
 
 @bp.route("/file", methods=["GET", "POST"])
@@ -84,54 +86,52 @@ def apply():
     except StaleDraft as exc:
         flash(translate("Your draft is out of date ({why}). Discard it and edit again.", why=str(exc)), "error")
         return redirect(url_for("changes.index"))
-    except LookupError:
+    except NotFound:
         flash(translate("There is no draft to apply."), "error")
         return redirect(url_for("changes.index"))
-    except DaemonError as exc:
+    except (ConfigError, Refused, ChecksFailed) as exc:
         return _refused(exc)
-    if reply.get("unchanged"):
+    if reply.unchanged:
         flash(translate("Nothing to change: the box already runs this configuration."), "info")
     else:
-        flash(translate("Applied as version {version}.", version=reply["version"]), "info")
+        flash(translate("Applied as version {version}.", version=reply.version), "info")
     return redirect(url_for("changes.index"))
 
 
-def _refused(exc: DaemonError):
-    """Config problems (422) name file, line and field; the draft stays for fixing."""
-    if exc.status == 422:
+def _refused(exc: ConfigError | Refused | ChecksFailed):
+    """Config problems name file, line and field; the draft stays for fixing."""
+    if isinstance(exc, ConfigError):
         message = translate("The configuration has problems; nothing was applied.")
-    elif exc.status == 403:
+    elif isinstance(exc, Refused):
         message = translate("Refused: this change would cut your management access. Nothing was changed.")
-    elif exc.body.get("rolled_back"):
-        message = translate("The change failed its checks and was rolled back.")
     else:
-        message = str(exc)
-    return render_template("error.html", status=exc.status, message=message, problems=exc.problems,
-                           detail=str(exc)), exc.status
+        message = translate("The change failed its checks and was rolled back.")
+    return render_template("error.html", status=exc.http_status, message=message,
+                           problems=getattr(exc, "problems", []), detail=str(exc)), exc.http_status
 
 
 @bp.route("/confirm", methods=["POST"])
 def confirm():
-    pending = status().get("pending")
+    pending = status().pending
     roles.require(may_settle_pending(pending), translate("you cannot confirm this change"))
-    post("/confirm", {})
-    flash(translate("Version {version} confirmed.", version=pending["version"]), "info")
+    ctx().daemon.confirm(m.ConfirmRequest(**signed()))
+    flash(translate("Version {version} confirmed.", version=pending.version), "info")
     return redirect(url_for("changes.index"))
 
 
 @bp.route("/rollback", methods=["POST"])
 def rollback():
     """Roll a pending change back now, instead of waiting for its deadline."""
-    pending = status().get("pending")
+    pending = status().pending
     roles.require(may_settle_pending(pending), translate("you cannot roll back this change"))
-    target = pending.get("rollback_to")
+    target = pending.rollback_to
     if not target:
         flash(translate("There is no earlier version to go back to."), "error")
         return redirect(url_for("changes.index"))
     try:
-        reply = post("/rollback", {"version": target})
-    except DaemonError as exc:
+        reply = ctx().daemon.rollback(m.RollbackRequest(version=target, **signed()))
+    except (ConfigError, Refused, ChecksFailed) as exc:
         return _refused(exc)
     flash(translate("Rolled back to version {target} (recorded as version {version}).", target=target,
-                    version=reply["version"]), "info")
+                    version=reply.version), "info")
     return redirect(url_for("changes.index"))

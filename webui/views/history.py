@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from pnsbox.control import messages as m
+from pnsbox.errors import ChecksFailed, ConfigError, Refused
+
 from .. import roles
-from ..context import ctx, post, status, user
-from ..daemon_client import DaemonError
+from ..context import ctx, signed, status, user
 from ..i18n import translate
 from .changes import _confirm_seconds, _refused
 
@@ -20,15 +22,15 @@ def _require_reader():
 @bp.route("/")
 def index():
     _require_reader()
-    versions = list(reversed(ctx().daemon.get("/history")))
+    versions = list(reversed(ctx().daemon.history()))
     return render_template("history.html", versions=versions, box=status())
 
 
 @bp.route("/<int:version>")
 def detail(version: int):
     _require_reader()
-    found = ctx().daemon.get(f"/versions/{version}")
-    diff = ctx().daemon.get(f"/diff/{found['parent']}/{version}")["diff"] if found.get("parent") else None
+    found = ctx().daemon.version(version)
+    diff = ctx().daemon.diff(found.parent, version) if found.parent else None
     return render_template("version.html", version=found, diff=diff, box=status())
 
 
@@ -40,16 +42,16 @@ def diff():
     except (KeyError, ValueError):
         flash(translate("Give two version numbers."), "error")
         return redirect(url_for("history.index"))
-    return render_template("diff.html", a=a, b=b, diff=ctx().daemon.get(f"/diff/{a}/{b}")["diff"])
+    return render_template("diff.html", a=a, b=b, diff=ctx().daemon.diff(a, b))
 
 
 @bp.route("/<int:version>/rollback", methods=["POST"])
 def rollback(version: int):
     roles.require(user().role == "admin", translate("only admins roll back"))
     try:
-        reply = post("/rollback", {"version": version, "confirm": _confirm_seconds()})
-    except DaemonError as exc:
+        reply = ctx().daemon.rollback(m.RollbackRequest(version=version, confirm=_confirm_seconds(), **signed()))
+    except (ConfigError, Refused, ChecksFailed) as exc:
         return _refused(exc)
     flash(translate("Rolled back to version {target} (recorded as version {version}).", target=version,
-                    version=reply["version"]), "info")
+                    version=reply.version), "info")
     return redirect(url_for("changes.index"))

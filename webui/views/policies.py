@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from pnsbox.control import messages as m
+from pnsbox.errors import PnsboxError
+
 from .. import roles
 from ..changeset import draft_or_new, save_edit
 from ..config_edit import EditError, move_policy, policies_text, set_policies
 from ..context import ctx, running_site, user
-from ..daemon_client import DaemonError
 from ..i18n import translate
 from ..site import zones_of
 
@@ -38,9 +40,9 @@ def _explain(query: dict, site) -> tuple[dict | None, str | None]:
     if not roles.may_explain(user(), site, query["from"], query["to"]):
         return None, translate("Explain asks about your own OPDs: put one of them in `from` or `to`.")
     try:
-        body = {"source": query["from"], "target": query["to"], "port": query["port"] or None}
-        return ctx().daemon.call("POST", "/explain", body), None
-    except DaemonError as exc:
+        asked = m.ExplainRequest(source=query["from"], target=query["to"], port=query["port"] or None)
+        return ctx().daemon.explain(asked), None
+    except PnsboxError as exc:
         return None, str(exc)
 
 

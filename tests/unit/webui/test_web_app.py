@@ -4,6 +4,7 @@ import json
 
 from webui_fakes import PASSWORDS, Browser, csrf_of
 
+from pnsbox.problems import Problem
 from webui.i18n_strings import texts
 
 
@@ -22,7 +23,7 @@ def test_sign_in_out_and_audit(app, daemon):
     assert b.login("admin").status_code == 302
     assert b.get("/").status_code == 200
     assert ("/audit/event", {"action": "login", "detail": "admin (admin)", "author": "admin", "from": "web:127.0.0.1",
-                             "port": "tcp/443"}) in daemon.posts
+                             "port": "tcp/443", "role": "admin"}) in daemon.posts
     assert b.post("/logout").status_code == 302
     assert b.get("/").status_code == 302
     assert any(body["action"] == "logout" for path, body in daemon.posts if path == "/audit/event")
@@ -69,7 +70,7 @@ def test_config_problems_show_file_line_and_field(app, browser, daemon):
     admin = browser("admin")
     admin.post("/opds/dinkes/edit", {"name": "x", "subnet": "10.21.0.0/24", "link_kind": "interface",
                                      "interface": "opd-dinkes", "guaranteed": "60mbit", "ceiling": "250mbit"})
-    daemon.problems = ["opds/health-and-planning.yaml:7: opds.dinkes.bandwidth.ceiling: over the pipe"]
+    daemon.problems = [Problem("opds/health-and-planning.yaml", 7, "opds.dinkes.bandwidth.ceiling", "over the pipe")]
     page = admin.get("/changes/").get_data(as_text=True)
     assert "<td>opds/health-and-planning.yaml</td><td>7</td>" in page
     assert "<code>opds.dinkes.bandwidth.ceiling</code>" in page and "over the pipe" in page

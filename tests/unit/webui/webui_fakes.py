@@ -6,7 +6,8 @@ import re
 import time
 from pathlib import Path
 
-from webui.daemon_client import DaemonClient
+from pnsbox.control.client import ControlClient
+from pnsbox.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "rules" / "examples" / "province"
 PASSWORDS = {"admin": "admin-password-1", "opdinkes": "operator-pass-1", "aud": "auditor-pass-1"}
@@ -16,7 +17,7 @@ def example_files() -> dict[str, str]:
     return {str(p.relative_to(EXAMPLE)): p.read_text() for p in sorted(EXAMPLE.rglob("*.yaml"))}
 
 
-class FakeDaemon(DaemonClient):
+class FakeDaemon(ControlClient):
     """Answers like pnsboxd's control API; records every POST."""
 
     def __init__(self):
@@ -35,7 +36,7 @@ class FakeDaemon(DaemonClient):
         if path == "/status":
             return 200, {"running": self.running(), "confirmed": self.confirmed, "pending": self.pending,
                          "confirm_seconds_left": 100 if self.pending else None, "drift_repairs": 0,
-                         "last_check_failures": []}
+                         "last_drift": None, "last_check_failures": [], "classifier": {"wanted": False, "down": False}}
         if path.startswith("/versions/"):
             return 200, self.versions[int(path.split("/")[-1])]
         if path == "/history":
@@ -61,11 +62,11 @@ class FakeDaemon(DaemonClient):
                                        {"class": "1:120", "label": "bappeda", "bytes": 4}]}
         if path == "/plan":
             if self.problems:
-                return 422, {"error": "config", "problems": self.problems}
+                return 422, ConfigError(self.problems).reply()
             return 200, {"steps": [{"kind": "tc", "text": "~ class dinkes", "origin": ""}]}
         if path == "/apply":
             if self.problems:
-                return 422, {"error": "config", "problems": self.problems}
+                return 422, ConfigError(self.problems).reply()
             new = max(self.versions) + 1
             self.versions[new] = {"id": new, "parent": self.running(), "author": body["author"], "time": time.time(),
                                   "message": body.get("message"), "digest": "y", "files": body["files"]}

@@ -1,0 +1,117 @@
+"""The one client of pnsboxd's control socket, for the CLI and the web UI alike.
+
+JSON over HTTP on a Unix socket. A busy socket (a full listen backlog answers EAGAIN) is retried
+for a while rather than called unreachable. Answers come back as the dataclasses of
+control.messages; refusals as the errors of pnsbox.errors, whatever the route.
+Imports nothing that touches the kernel: the unprivileged web process uses it.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import json
+import socket
+import time
+
+from ..errors import Unreachable, from_reply
+from . import messages as m
+
+DEFAULT_SOCKET = "/run/pnsbox/control.sock"
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self):
+        # The daemon queues only so many connections; a full queue answers EAGAIN at once.
+        for attempt in range(50):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(self.timeout)
+            try:
+                self.sock.connect(self.socket_path)
+                return
+            except BlockingIOError:
+                self.sock.close()
+                time.sleep(0.02 * (attempt + 1) if attempt < 10 else 0.2)
+        raise BlockingIOError(errno.EAGAIN, "pnsboxd's control socket stays busy")
+
+
+class ControlClient:
+    """pnsboxd's routes as methods. `request` is the one place bytes cross the socket (tests
+    replace it with a fake daemon)."""
+
+    def __init__(self, socket_path: str = DEFAULT_SOCKET, timeout: float = 120):
+        self.socket_path = socket_path
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, object]:
+        connection = _UnixHTTPConnection(self.socket_path, self.timeout)
+        try:
+            payload = json.dumps(body or {})
+            connection.request(method, path, payload, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            return response.status, json.loads(response.read() or b"{}")
+        finally:
+            connection.close()
+
+    def call(self, method: str, path: str, body: dict | None = None):
+        """The answer's JSON; the matching PnsboxError for anything but 200."""
+        try:
+            status, reply = self.request(method, path, body)
+        except OSError as exc:
+            raise Unreachable(f"pnsboxd is not reachable at {self.socket_path}: {exc}") from exc
+        if status != 200:
+            raise from_reply(status, reply)
+        return reply
+
+    def get(self, path: str):
+        return self.call("GET", path)
+
+    def _post(self, path: str, message, reply_type=None):
+        reply = self.call("POST", path, m.to_json(message))
+        return m.parse(reply_type, reply) if reply_type else reply
+
+    # --- reading ---------------------------------------------------------------------
+
+    def status(self) -> m.Status:
+        return m.parse(m.Status, self.get("/status"))
+
+    def history(self) -> list[m.VersionSummary]:
+        return [m.parse(m.VersionSummary, v) for v in self.get("/history")]
+
+    def version(self, version_id: int) -> m.Version:
+        return m.parse(m.Version, self.get(f"/versions/{int(version_id)}"))
+
+    def diff(self, a: int, b: int) -> str:
+        return m.parse(m.DiffReply, self.get(f"/diff/{int(a)}/{int(b)}")).diff
+
+    def audit_verify(self) -> m.AuditVerifyReply:
+        return m.parse(m.AuditVerifyReply, self.get("/audit/verify"))
+
+    def plan(self, request: m.PlanRequest) -> m.PlanReply:
+        return self._post("/plan", request, m.PlanReply)
+
+    def explain(self, request: m.ExplainRequest) -> m.ExplainReply:
+        return self._post("/explain", request, m.ExplainReply)
+
+    # --- changing --------------------------------------------------------------------
+
+    def apply(self, request: m.ApplyRequest) -> m.ApplyReply:
+        return self._post("/apply", request, m.ApplyReply)
+
+    def confirm(self, request: m.ConfirmRequest) -> m.ConfirmReply:
+        return self._post("/confirm", request, m.ConfirmReply)
+
+    def rollback(self, request: m.RollbackRequest) -> m.ApplyReply:
+        return self._post("/rollback", request, m.ApplyReply)
+
+    def audit_event(self, request: m.AuditEventRequest) -> dict:
+        return self._post("/audit/event", request)
+
+    def signed_post(self, path: str, body: dict, signed: m.Signed):
+        """A route whose body is not typed here (the /edges routes), signed like every change."""
+        return self.call("POST", path, {**body, **m.to_json(signed)})
+
