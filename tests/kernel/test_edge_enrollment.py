@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pnsbox.apply import wg
 from pnsbox.apply.netns import made_in
-from pnsbox.daemon.api import call
+from pnsbox.control.client import ControlClient
 from pnsbox.lab.ping import ping
 from pnsbox.load import load_text
 from pnsbox.validate import build
@@ -112,7 +112,7 @@ class World:
             if os.path.exists(self.socket):
                 break
             time.sleep(0.05)
-        status, reply = call(self.socket, "POST", "/apply", {"files": {"pnsbox.yaml": self.text}, "message": "site"})
+        status, reply = ControlClient(self.socket).request("POST", "/apply", {"files": {"pnsbox.yaml": self.text}, "message": "site"})
         assert status == 200, reply
         self.start_web()
 
@@ -150,7 +150,7 @@ class World:
                               cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
     def token(self, opd: str = "disdik", expires: str = "1h") -> str:
-        status, reply = call(self.socket, "POST", "/edges/tokens", {"opd": opd, "expires": expires})
+        status, reply = ControlClient(self.socket).request("POST", "/edges/tokens", {"opd": opd, "expires": expires})
         assert status == 200, reply
         return reply["token"]
 
@@ -212,7 +212,7 @@ def test_a_pinned_fingerprint_that_does_not_match_sends_nothing(world):
     token = world.token()
     refused = enroll(world, token, "--fingerprint", "00" * 32)
     assert refused.returncode == 3 and "nothing was sent" in refused.stderr, refused
-    status, listed = call(world.socket, "GET", "/edges")
+    status, listed = ControlClient(world.socket).request("GET", "/edges")
     assert not listed["edges"]["disdik"]["enrolled"]
     assert [t["state"] for t in listed["tokens"]][-1] == "valid"  # the token was never seen by the hub
 
@@ -232,7 +232,7 @@ def test_an_enrolled_edge_carries_its_opds_traffic_to_the_hub(world):
         client.close()
         accepted.close()
     assert source == OPD_HOST  # the OPD's own address arrives at simpeg: routed, not NATed by the edge or hub
-    edges = call(world.socket, "GET", "/edges")[1]["edges"]
+    edges = ControlClient(world.socket).request("GET", "/edges")[1]["edges"]
     assert edges["disdik"]["tunnel_address"] == "10.255.0.2/16"
     print(f"enroll to first packet: {world.first_packet_seconds:.2f} s")
 
@@ -375,12 +375,12 @@ def test_with_the_hub_unreachable_the_edge_keeps_its_config_and_says_so(world):
 def test_disabling_the_edge_on_the_hub_cuts_its_tunnel_within_a_second(world):
     assert made_in(world.ns["opd"], lambda: ping(SERVICE, timeout=3))
     started = time.monotonic()
-    status, reply = call(world.socket, "POST", "/edges/disable", {"opd": "disdik"})
+    status, reply = ControlClient(world.socket).request("POST", "/edges/disable", {"opd": "disdik"})
     assert status == 200, reply
     assert not made_in(world.ns["opd"], lambda: ping(SERVICE, timeout=1.0 - (time.monotonic() - started)))
     assert time.monotonic() - started < 1.5
     assert wg_peers(world) == {}
-    assert call(world.socket, "POST", "/edges/enable", {"opd": "disdik"})[0] == 200
+    assert ControlClient(world.socket).request("POST", "/edges/enable", {"opd": "disdik"})[0] == 200
     # The hub forgot the edge's session with its peer: the edge's WireGuard handshakes again once
     # its packets go unanswered (its rekey timeout, about 15 s).
     assert made_in(world.ns["opd"], lambda: ping(SERVICE, timeout=25))
