@@ -248,7 +248,7 @@ def test_the_hub_shows_and_exports_each_edge(world):
     assert values[("pnsbox_edge_up", opd)] == 1
     assert abs(values[("pnsbox_edge_last_handshake_timestamp_seconds", opd)] - time.time()) < 200
     assert values[("pnsbox_edge_bytes_total", (("direction", "rx"), ("opd", "disdik")))] > 0
-    assert values[("pnsbox_edge_config_version", opd)] == call(world.socket, "GET", "/status")[1]["running"]
+    assert values[("pnsbox_edge_config_version", opd)] == ControlClient(world.socket).request("GET", "/status")[1]["running"]
     shown = world.pnsbox("hub", "show", "--netns", world.ns["hub"], "--state-dir", str(world.state))
     table = shown.stdout.split("\nedges on ")[1].splitlines()
     line = next(x for x in table if x.startswith("disdik"))
