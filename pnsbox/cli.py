@@ -446,6 +446,11 @@ def cmd_lab(args) -> int:
         hub = topology.netns_name(args.name, "hub")
         print(f"lab {args.name} is up; nodes: {', '.join(topology.list_labs().get(args.name, []))}")
         print(f"apply the config in it with: pnsbox apply -c {args.config} --netns {hub}")
+    elif args.lab_command == "edges":
+        from .lab.edges import enrol_edges
+
+        for line in enrol_edges(_config(args), args.name, args.socket, args.state_root or f"/run/pnsbox-lab/{args.name}"):
+            print(line)
     elif args.lab_command == "down":
         topology.lab_down(args.name)
         print(f"lab {args.name} is down")
@@ -566,11 +571,16 @@ def parser() -> argparse.ArgumentParser:
     lab = sub.add_parser("lab", help="network-namespace lab built from a config")
     lab_sub = lab.add_subparsers(dest="lab_command", required=True)
     for name, help_text in (("up", "build the lab"), ("down", "remove the lab"),
-                            ("list", "list labs"), ("exec", "run a command in a lab node")):
+                            ("list", "list labs"), ("exec", "run a command in a lab node"),
+                            ("edges", "enrol the lab's edges with the hub's pnsboxd and start them")):
         p = lab_sub.add_parser(name, help=help_text)
         p.add_argument("--name", default="demo", help="lab name (default demo)")
-        if name == "up":
+        if name in ("up", "edges"):
             p.add_argument("-c", "--config", default=DEFAULT_CONFIG)
+        if name == "edges":
+            p.add_argument("--socket", default=os.environ.get("PNSBOX_SOCKET", "/run/pnsbox/control.sock"),
+                           help="the control socket of the pnsboxd managing the lab's hub")
+            p.add_argument("--state-root", help="where the edges keep their state (default /run/pnsbox-lab/NAME)")
         if name == "exec":
             p.add_argument("node")
             p.add_argument("argv", nargs=argparse.REMAINDER)

@@ -9,6 +9,9 @@ One namespace per node, named `pnsbox-{lab}-{node}`:
 - one node per OPD and per service, named after its key, reached on `eth0`.
 - `sw-{device}`: a Linux bridge for a hub device shared by several services,
   or, where the kernel has 802.1Q, the far end of a VLAN trunk.
+- for an OPD whose link is WireGuard: `edge-{opd}`, its edge box, between the OPD's host
+  (on the edge's `lan0`) and the underlay (the `internet` node, on the edge's `eth0`); the
+  first such edge sits behind `nat-{opd}`, a NAT. `pnsbox lab edges` enrols them.
 
 The layout is computed first as plain data (`layout()`), then built with
 iproute2. Every command runs inside a lab namespace (`ip -n NS ...`); veth
@@ -21,8 +24,11 @@ apart when listing and removing.
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 import subprocess
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv4Network
@@ -89,6 +95,8 @@ class Layout:
     addresses: list[tuple[str, str, str]] = field(default_factory=list)  # node, device, CIDR
     routes: list[tuple[str, str, str]] = field(default_factory=list)  # node, destination, gateway
     notes: list[str] = field(default_factory=list)
+    forwarding: list[str] = field(default_factory=list)  # nodes that route (the underlay, NATs, edges)
+    masquerade: list[tuple[str, str]] = field(default_factory=list)  # (node, device): NAT out of device
 
     def add_node(self, node: str, what: str) -> None:
         if node in self.nodes:
@@ -128,10 +136,16 @@ def layout(config: Config, vlan_ok: bool) -> Layout:
     out.add_node(HUB, "the hub")
     _internet(config, out)
     groups: dict[str, list[_Attachment]] = defaultdict(list)
+    tunnelled = [name for name, opd in config.opds.items() if opd.link.is_wireguard]
     for name, opd in config.opds.items():
         out.add_node(name, f"OPD `{name}`")
         _opd_host(name, opd.subnet, out)
-        groups[opd.link.device].append(_Attachment(name, opd.link))
+        if opd.link.is_wireguard:
+            _edge(tunnelled.index(name), name, opd.subnet, out)
+        else:
+            groups[opd.link.device].append(_Attachment(name, opd.link))
+    if tunnelled:
+        out.forwarding.append(INTERNET)
     for name, service in config.services.items():
         out.add_node(name, f"service `{name}`")
         _service_host(name, service.addresses, service.link, out)
@@ -167,6 +181,38 @@ def _opd_host(name: str, subnets: list[IPv4Network], out: Layout) -> None:
     for subnet in subnets:
         out.addresses.append((name, NODE_IF, f"{subnet.network_address + 2}/{subnet.prefixlen}"))
     out.routes.append((name, "default", str(subnets[0].network_address + 1)))
+
+
+EDGE, NAT = "edge-", "nat-"
+EDGE_LAN = "lan0"
+
+
+def _edge(index: int, name: str, subnets: list[IPv4Network], out: Layout) -> None:
+    """OPD host -- edge -- [NAT --] underlay. Underlay links are /30s of 192.0.2.0/24 (TEST-NET-1),
+    the NAT's inside 172.16.INDEX.0/30; the first edge is behind the NAT."""
+    edge = EDGE + name
+    out.add_node(edge, f"the edge of `{name}`")
+    out.veths.append(Veth(edge, EDGE_LAN, name, NODE_IF))
+    out.addresses += [(edge, EDGE_LAN, f"{s.network_address + 1}/{s.prefixlen}") for s in subnets]
+    out.forwarding.append(edge)
+    port = f"u{index}-{name}"[:15]
+    underlay_gw, underlay_me = f"192.0.2.{4 * index + 1}", f"192.0.2.{4 * index + 2}"
+    out.addresses.append((INTERNET, port, f"{underlay_gw}/30"))
+    if index == 0:
+        nat = NAT + name
+        out.add_node(nat, f"the NAT in front of the edge of `{name}`")
+        out.veths.append(Veth(nat, NODE_IF, INTERNET, port))
+        out.veths.append(Veth(edge, NODE_IF, nat, EDGE_LAN))
+        out.addresses += [(nat, NODE_IF, f"{underlay_me}/30"), (nat, EDGE_LAN, f"172.16.{index}.1/30"),
+                          (edge, NODE_IF, f"172.16.{index}.2/30")]
+        out.routes += [(nat, "default", underlay_gw), (edge, "default", f"172.16.{index}.1")]
+        out.forwarding.append(nat)
+        out.masquerade.append((nat, NODE_IF))
+        out.notes.append(f"edge-{name} is behind nat-{name} (masquerade) on the underlay")
+    else:
+        out.veths.append(Veth(edge, NODE_IF, INTERNET, port))
+        out.addresses.append((edge, NODE_IF, f"{underlay_me}/30"))
+        out.routes.append((edge, "default", underlay_gw))
 
 
 def _service_host(name: str, addresses, link: Link, out: Layout) -> None:
@@ -295,6 +341,12 @@ def _build(lab: str, plan: Layout) -> None:
     for node, destination, gateway in plan.routes:
         # onlink: a service's /32 address has no subnet holding its gateway
         _ip(ns[node], "route", "add", destination, "via", gateway, "dev", NODE_IF, "onlink")
+    for node in plan.forwarding:
+        _run(["ip", "netns", "exec", ns[node], "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+    for node, device in plan.masquerade:
+        subprocess.run(["ip", "netns", "exec", ns[node], "nft", "-f", "-"], check=True, text=True,
+                       input=f"table ip lab_nat {{\n chain post {{\n  type nat hook postrouting priority srcnat;\n"
+                             f"  oifname \"{device}\" masquerade\n }}\n}}\n")
 
 
 # --- the API -------------------------------------------------------------------
@@ -324,7 +376,7 @@ def _start_servers(config: Config, lab: str, plan: Layout) -> None:
     """Every OPD, service and internet node answers on the lab ports (not the hub or switches)."""
     tcp, udp = servers.lab_ports(config)
     for node in plan.nodes:
-        if node != HUB and not node.startswith(SWITCH):
+        if node != HUB and not node.startswith((SWITCH, EDGE, NAT)):
             servers.start(netns_name(lab, node), node, tcp, udp)
 
 
@@ -338,8 +390,34 @@ def _lab_namespaces(lab: str) -> list[str]:
 def lab_down(lab: str) -> None:
     """Remove every namespace of LAB, and nothing else. Quiet if the lab is already gone."""
     for ns in _lab_namespaces(lab):
-        servers.stop_all(ns)
+        try:
+            names = [link["ifname"] for link in json.loads(_ip(ns, "-j", "link", "show") or "[]")]
+        except (LabError, ValueError):
+            names = []
+        servers.stop_all(ns)  # edges, pnsbox-web and wireguard-go processes too
+        _forget_wireguard_sockets(names)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+
+
+def _forget_wireguard_sockets(names: list[str]) -> None:
+    """wireguard-go's control sockets are named by interface in one host-wide directory; a
+    killed one leaves its socket behind, which would make the name look taken."""
+    from ..apply.wg import socket_path
+
+    for name in names:
+        path = socket_path(name)
+        for _ in range(50):  # the killed process may take a moment to let go of it
+            if not os.path.exists(path):
+                break
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(path)  # still answering
+            except OSError:
+                os.unlink(path)
+                break
+            finally:
+                probe.close()
+            time.sleep(0.02)
 
 
 def list_labs() -> dict[str, list[str]]:

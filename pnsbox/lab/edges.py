@@ -1,0 +1,88 @@
+"""Enrol the lab's edges through the path a real edge takes: a one-time token from pnsboxd,
+`pnsbox edge enroll URL TOKEN` run inside `edge-OPD` over HTTPS to pnsbox-web on the hub, then
+`pnsbox edge run` left running there (lab_down stops it with the node).
+
+pnsboxd must manage the lab's hub and run the site; if nothing answers at site.edges_url
+inside the hub, a pnsbox-web for edges is started there (relaying to the same pnsboxd)."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+from ..apply.netns import made_in
+from ..daemon.api import call
+from ..model import Config
+from .topology import EDGE, HUB, LabError, netns_name
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def edge_interface(lab: str, opd: str) -> str:
+    """The edge's WireGuard interface: unique on the host (wireguard-go's sockets are global)."""
+    return "we" + hashlib.sha1(f"{lab}/{opd}".encode()).hexdigest()[:10]
+
+
+def _listening(netns: str, host: str, port: int) -> bool:
+    probe = made_in(netns, lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    probe.settimeout(1)
+    try:
+        probe.connect((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+def _pnsbox(netns: str, *argv: str) -> list[str]:
+    return ["ip", "netns", "exec", netns, sys.executable, "-m", "pnsbox.cli", *argv]
+
+
+def enrol_edges(config: Config, lab: str, control_socket: str, state_root: str) -> list[str]:
+    """Enrol every tunnelled OPD's edge of LAB and start it; returns what was done, as lines."""
+    tunnelled = [name for name, opd in config.opds.items() if opd.link.is_wireguard]
+    if not tunnelled:
+        return ["no OPD has a WireGuard link: no edges to enrol"]
+    if not config.site.edges_url:
+        raise LabError("site.edges_url is needed: it is where the lab's edges enrol (https://HUB-ADDRESS:PORT/)")
+    url = config.site.edges_url
+    parts = urllib.parse.urlsplit(url)
+    host, port = parts.hostname, parts.port or 443
+    root = Path(state_root)
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    hub = netns_name(lab, HUB)
+    done = []
+    if not _listening(hub, host, port):
+        log = open(root / "web.log", "ab")  # noqa: SIM115 -- the detached process keeps it
+        subprocess.Popen(["ip", "netns", "exec", hub, sys.executable, "-m", "webui.server", "--listen",
+                          f"{host}:{port}", "--state-dir", str(root / "web"), "--socket", control_socket],
+                         cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while not _listening(hub, host, port):
+            if time.monotonic() > deadline:
+                raise LabError(f"pnsbox-web for the edges did not start at {host}:{port} in {hub} (see {root}/web.log)")
+            time.sleep(0.2)
+        done.append(f"pnsbox-web for edges listens at {url} in the hub")
+    for opd in tunnelled:
+        status, reply = call(control_socket, "POST", "/edges/tokens", {"opd": opd, "expires": "10m",
+                                                                       "author": "lab"})
+        if status != 200:
+            raise LabError(f"no enrollment token for {opd}: {reply.get('error')}")
+        node = netns_name(lab, EDGE + opd)
+        state = root / f"{EDGE}{opd}"
+        enrolled = subprocess.run(_pnsbox(node, "edge", "enroll", url, reply["token"], "--state-dir", str(state),
+                                          "--interface", edge_interface(lab, opd)),
+                                  cwd=ROOT, capture_output=True, text=True)
+        if enrolled.returncode != 0:
+            raise LabError(f"edge-{opd} did not enrol: {enrolled.stderr.strip() or enrolled.stdout.strip()}")
+        log = open(root / f"{EDGE}{opd}.log", "ab")  # noqa: SIM115 -- the detached process keeps it
+        subprocess.Popen(_pnsbox(node, "edge", "run", "--state-dir", str(state), "--interval", "5"), cwd=ROOT,
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        done.append(f"edge-{opd}: {enrolled.stdout.strip().splitlines()[0]}; `pnsbox edge run` started")
+    return done
