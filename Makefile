@@ -4,11 +4,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := nftables iproute2 iptables iperf3 curl procps python3-venv python3-pip dnsmasq-base bind9-dnsutils conntrack chromium nodejs libnetfilter-queue-dev build-essential python3-dev wireguard-go wireguard-tools tcpdump
+APT_PACKAGES := nftables iproute2 iptables iperf3 curl procps python3-venv python3-pip dnsmasq-base bind9-dnsutils conntrack chromium nodejs libnetfilter-queue-dev build-essential python3-dev prometheus wireguard-go wireguard-tools tcpdump
 SITE := rules/examples/province
 LAB := demo
 
-.PHONY: demo test setup deps venv assets demo-stop lint unit kernel golden-update demo-down clean install
+.PHONY: demo test setup deps venv assets demo-stop lint unit kernel golden-update demo-down clean install prometheus-rules
 
 setup: deps venv assets
 
@@ -105,8 +105,12 @@ demo-down: venv demo-stop
 lint: venv
 	$(BIN)/ruff check .
 
-test: setup lint
+test: setup lint prometheus-rules
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# contrib/prometheus: the rules must load (promtool check) and give the rates and alerts their tests expect.
+prometheus-rules: deps
+	cd contrib/prometheus && promtool check rules pnsbox.rules.yml pnsbox.alerts.yml && promtool test rules pnsbox_test.yml
 
 unit: venv
 	$(BIN)/pytest -q tests/unit tests/golden

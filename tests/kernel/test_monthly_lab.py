@@ -10,6 +10,8 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.parse
+import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -176,6 +178,70 @@ def test_the_report_has_the_bytes_p95_and_peak_iperf3_sent_in_the_hour_it_was_se
     assert province["ceiling"] == 100 * MBIT  # the pipe
     table = cli("report", "--state-dir", lab["state"])
     assert "a " in table and "province" in table
+
+
+PROMETHEUS_CONFIG = """\
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+rule_files: [RULES, ALERTS]
+scrape_configs:
+  - job_name: pnsbox
+    static_configs: [{targets: ["127.0.0.1:PORT"]}]
+"""
+
+
+@pytest.fixture
+def prometheus(lab):
+    """A real Prometheus (Debian's package) on loopback, scraping pnsboxd every second with the
+    contrib rules loaded."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.skip("needs Prometheus (Debian package prometheus)")
+    contrib = ROOT / "contrib" / "prometheus"
+    config = lab["tmp"] / "prometheus.yml"
+    config.write_text(PROMETHEUS_CONFIG.replace("PORT", str(lab["port"]))
+                      .replace("RULES", str(contrib / "pnsbox.rules.yml")).replace("ALERTS",
+                                                                                   str(contrib / "pnsbox.alerts.yml")))
+    port = _free_port()
+    proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={lab['tmp'] / 'tsdb'}",
+                             f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
+                            stderr=open(lab["tmp"] / "prometheus.log", "w"))  # noqa: SIM115
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                targets = json.load(urllib.request.urlopen(f"{url}/api/v1/targets", timeout=2))
+                if any(t["health"] == "up" for t in targets["data"]["activeTargets"]):
+                    break
+            except OSError:
+                pass
+            time.sleep(0.3)
+        else:
+            pytest.fail("Prometheus did not scrape pnsboxd")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def promql(url: str, expr: str, at: float) -> dict[str, float]:
+    query = urllib.parse.urlencode({"query": expr, "time": f"{at:.3f}"})
+    data = json.load(urllib.request.urlopen(f"{url}/api/v1/query?{query}", timeout=10))
+    return {r["metric"].get("opd", ""): float(r["value"][1]) for r in data["data"]["result"]}
+
+
+def test_a_real_prometheus_sees_the_per_opd_rates_iperf3_sent(lab, prometheus):
+    rules = json.load(urllib.request.urlopen(f"{prometheus}/api/v1/rules", timeout=10))["data"]["groups"]
+    assert {g["name"] for g in rules} == {"pnsbox-rates", "pnsbox-month", "pnsbox-alerts"}  # the contrib rules load
+    started = time.time()
+    sent = push(lab, {"a": ("a", 12), "b": ("b", 12)})
+    time.sleep(2)
+    middle = started + 9  # a window well inside both flows: [3 s, 9 s]
+    found = promql(prometheus, '8 * rate(pnsbox_opd_bytes_total{direction="rx"}[6s])', middle)
+    for key in ("a", "b"):
+        assert near(found[key], sent[key]["wire_rate"]), (key, found[key], sent[key]["wire_rate"])
+    idle = promql(prometheus, '8 * rate(pnsbox_opd_bytes_total{direction="rx"}[6s])', started - 1)
+    assert idle.get("a", 0) < 0.01 * RATES["a"]  # and nothing before
 
 
 def test_a_restart_a_counter_reset_and_a_renamed_opd_lose_nothing(lab):
