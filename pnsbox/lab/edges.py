@@ -16,7 +16,7 @@ import urllib.parse
 from pathlib import Path
 
 from ..apply.netns import made_in
-from ..daemon.api import call
+from ..control.client import ControlClient
 from ..model import Config
 from .topology import EDGE, HUB, LabError, netns_name
 
@@ -70,7 +70,7 @@ def enrol_edges(config: Config, lab: str, control_socket: str, state_root: str) 
             time.sleep(0.2)
         done.append(f"pnsbox-web for edges listens at {url} in the hub")
     for opd in tunnelled:
-        status, reply = call(control_socket, "POST", "/edges/tokens", {"opd": opd, "expires": "10m",
+        status, reply = ControlClient(control_socket).request("POST", "/edges/tokens", {"opd": opd, "expires": "10m",
                                                                        "author": "lab"})
         if status != 200:
             raise LabError(f"no enrollment token for {opd}: {reply.get('error')}")

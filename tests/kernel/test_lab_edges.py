@@ -14,7 +14,7 @@ import uuid
 import pytest
 from labkit import EXAMPLE, ROOT, new_lab_name, probe
 
-from pnsbox.daemon.api import call
+from pnsbox.control.client import ControlClient
 from pnsbox.lab import topology
 from pnsbox.lab.edges import enrol_edges
 from pnsbox.load import load_site
@@ -61,7 +61,7 @@ def lab(tmp_path_factory):
             if os.path.exists(sock):
                 break
             time.sleep(0.05)
-        status, reply = call(sock, "POST", "/apply", {"files": files, "message": "site with an edge"})
+        status, reply = ControlClient(sock).request("POST", "/apply", {"files": files, "message": "site with an edge"})
         assert status == 200, reply
         done = enrol_edges(config, name, sock, str(tmp / "edges"))
         yield {"name": name, "socket": sock, "done": done, "state": tmp / "state", "tmp": tmp}
@@ -100,7 +100,7 @@ def test_a_wired_opd_cannot_open_connections_into_the_tunnelled_one(lab):
 
 def test_the_hub_counts_the_tunnelled_opd_like_any_other(lab):
     probe(lab["name"], "disdik", [["tcp", "10.0.10.10", 80]])
-    counters = call(lab["socket"], "GET", "/counters")[1]
+    counters = ControlClient(lab["socket"]).request("GET", "/counters")[1]
     assert counters["opds"]["disdik"]["tx"]["packets"] > 0
     shown = subprocess.run([sys.executable, "-m", "pnsbox.cli", "show", "--lab", lab["name"], "--state-dir",
                             str(lab["state"])], cwd=ROOT, capture_output=True, text=True)
