@@ -285,7 +285,13 @@ def cmd_report(args) -> int:
         print("error: --month is YYYY-MM", file=sys.stderr)
         return EXIT_CONFIG
     report = compute.month_report(store, month)
-    if args.json:
+    if args.pdf:
+        from .report import pdf
+
+        pdf.write(report, {key: compute.hourly(store, month, key) for key in [*report["opds"], "*"]},
+                  args.pdf, language=args.lang)
+        print(f"wrote {args.pdf}")
+    elif args.json:
         print(json.dumps(report, indent=1))
     elif args.csv:
         out = csv.writer(sys.stdout)
@@ -542,6 +548,9 @@ def parser() -> argparse.ArgumentParser:
     report_form = report_parser.add_mutually_exclusive_group()
     report_form.add_argument("--csv", action="store_true", help="comma-separated, for a spreadsheet")
     report_form.add_argument("--json", action="store_true", help="every number, as JSON")
+    report_form.add_argument("--pdf", metavar="FILE", help="the printable report with charts")
+    report_parser.add_argument("--lang", choices=["id", "en"], default="id",
+                               help="the PDF's language (default id: Bahasa Indonesia)")
     allocate_parser = command("allocate", cmd_allocate, "propose next month's guarantees and ceilings from a "
                               "month's data, as a diff of the site's files", config=False)
     allocate_parser.add_argument("-c", "--config", help="the site's directory (default: the version the box runs)")

@@ -209,7 +209,7 @@ class SeriesStore:
 
     def record(self, now: float, readings: Mapping[str, Reading], plans: Mapping[str, Plan] | None = None,
                categories: Mapping[str, int] | None = None, min_seconds: float = 0.5,
-               names: Mapping[str, str] | None = None) -> bool:
+               names: Mapping[str, str] | None = None, site: str | None = None) -> bool:
         """Add what moved since the last reading. A reading closer than `min_seconds` to the last
         written sample (the one taken just before a reload) is carried into the next sample, so a
         rate is never worked out over a sliver of time. True when a sample was written."""
@@ -218,6 +218,8 @@ class SeriesStore:
         try:
             if self._get("offset") != self.offset:
                 self._set("offset", self.offset)
+            if site and self._get("site") != site:
+                self._set("site", site)
             if names and {**self.names(), **names} != self.names():
                 self._set("names", {**self.names(), **names})
             written = self._record(now, readings, plans, categories or {}, min_seconds)

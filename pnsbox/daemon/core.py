@@ -377,7 +377,8 @@ class Daemon:
         self.series.record(now.timestamp(), shaping.readings(found, drops), plans,
                            {name: c.bytes for name, c in found.categories.items()},
                            min_seconds=min(self.usage_interval / 2, 5),
-                           names={key: c["name"] for key, c in found.opds.items()})
+                           names={key: c["name"] for key, c in found.opds.items()},
+                           site=self.config.site.name if self.config else None)
 
     def usage_report(self, month: str | None = None) -> dict:
         month = month or self._month()

@@ -102,7 +102,7 @@ def month_report(store: SeriesStore, month: str, visible=None) -> dict:
         opds[key] = {"name": names.get(key, ""), "seconds": total["ms"] / 1000,
                      **{name: _direction(total, hist[d], d, plans.get(opd), store.offset)
                         for d, name in enumerate(DIRECTIONS)}}
-    report = {"month": month, "timezone_offset": store.offset, "months": store.months(),
+    report = {"month": month, "site": store._get("site"), "timezone_offset": store.offset, "months": store.months(),
               "opds": dict(sorted(opds.items()))}
     province = store.province
     if visible is None and province in found:

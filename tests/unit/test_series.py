@@ -140,3 +140,25 @@ def test_old_samples_and_hours_are_pruned_so_the_file_stays_bounded(tmp_path):
     assert store.db.execute("SELECT count(DISTINCT h) FROM hours WHERE h < ?", (t + 86400,)).fetchone()[0] == 1
     run(store, box, t + 800 * 86400, 61, lambda k, t: (MBIT, MBIT))
     assert store.db.execute("SELECT count(*) FROM hours WHERE h < ?", (t + 86400,)).fetchone()[0] == 0
+
+
+def test_the_pdf_has_a_title_page_in_bahasa_indonesia_or_english_and_a_page_per_opd(tmp_path):
+    from pnsbox.report import pdf
+
+    store, box = SeriesStore(tmp_path, JAKARTA), Box()
+    box.counters = {"dinkes": [0, 0], "bappeda": [0, 0]}
+    t = utc(2026, 11, 1, 17)
+    store.record(t, box.readings(), site="Provinsi Contoh")
+    run(store, box, t, 6 * 60, lambda key, t: (20 * MBIT, 2 * MBIT) if key == "dinkes" else (5 * MBIT, MBIT))
+    found = month_report(store, "2026-11")
+    hourly_data = {key: hourly(store, "2026-11", key) for key in [*found["opds"], "*"]}
+    for language, title, month in (("id", "Evaluasi Bulanan Penggunaan Jaringan", "November 2026"),
+                                   ("en", "Monthly Network Usage Evaluation", "November 2026")):
+        out = tmp_path / f"report-{language}.pdf"
+        pdf.write(found, hourly_data, out, language=language, compress=False)
+        data = out.read_bytes()
+        assert data.startswith(b"%PDF-")
+        assert title.encode() in data and b"Provinsi Contoh" in data and month.encode() in data
+        assert data.count(b"/Type /Page") - data.count(b"/Type /Pages") == 5  # title, province, table, 2 OPDs
+        assert b"dinkes" in data and b"bappeda" in data
+    assert b"Rata-rata unduh per jam" in (tmp_path / "report-id.pdf").read_bytes()
