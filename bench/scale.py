@@ -57,6 +57,10 @@ GOAL_APPLY_S = 1.0  # full apply of 1,000 OPDs
 GOAL_REAPPLY_S = 0.100  # re-apply of an unchanged site
 GOAL_RATIO = 0.95  # throughput, 1,000-OPD ruleset vs 10-OPD ruleset
 GOAL_SIZE = 1000
+# End to end, as a user times `pnsbox apply -c DIR --netns NS` (issue 10 §6), at GOAL_SIZE OPDs.
+CLI_GOALS = {"first apply": 1.0, "unchanged re-apply": 0.100, "one OPD's rate change": 0.100,
+             "one new policy between two OPDs": 0.500}
+CLI_MODES = ("no daemon", "through pnsboxd")
 
 UPLINK_DEV = "wan0"
 UPLINK_ADDR = "198.51.100.2/24"
@@ -312,6 +316,111 @@ def measure_throughput(spaces: Namespaces, big: Config, small: Config, state_dir
             server.wait()
 
 
+# --- end to end: the pnsbox command, as a user times it ---------------------------------
+
+
+def rate_changed(text: str, step: int) -> str:
+    """OPD 7's ceiling moved: 100mbit -> 50mbit, 51mbit, ... (a different rate every step)."""
+    old = f"  opd7: {{name: OPD 7, subnet: {opd_subnet(7)}, link: {{interface: {opd_device(7)}}}, " \
+          "bandwidth: {guaranteed: 1mbit, ceiling: "
+    start = text.index(old) + len(old)
+    return text[:start] + f"{50 + step}mbit" + text[text.index("}", start):]
+
+
+def policy_added(text: str, step: int) -> str:
+    """One more policy between two OPDs (a new one every step), before the group policies."""
+    line = f"  - {{name: extra-{step}, from: opd{10 + step}, to: opd{20 + step}, ports: [tcp/{8000 + step}], " \
+           "action: accept}\n"
+    mark = "  - {name: simpeg-for-all"
+    return text.replace(mark, line + mark, 1)
+
+
+class Pnsboxd:
+    """pnsboxd on a hub namespace and a state directory of its own, stopped on exit."""
+
+    def __init__(self, hub: str, state: Path, socket_path: Path):
+        self.socket = socket_path
+        self.proc = subprocess.Popen([str(Path(sys.executable).parent / "pnsboxd"), "--state-dir", str(state),
+                                      "--socket", str(socket_path), "--netns", hub, "--metrics-listen", "off"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            if socket_path.exists():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("pnsboxd did not open its control socket")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def cli_apply(site: Path, hub: str, state: Path, socket_path: Path, expect: str) -> float:
+    """One `pnsbox apply`, timed from outside like `time` would (Python's start included)."""
+    argv = [str(Path(sys.executable).parent / "pnsbox"), "apply", "-c", str(site), "--netns", hub,
+            "--state-dir", str(state), "--socket", str(socket_path)]
+    start = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0 or expect not in proc.stdout:
+        raise RuntimeError(f"pnsbox apply: expected {expect!r}, got {proc.returncode}: "
+                           f"{(proc.stdout + proc.stderr).strip()[-400:]}")
+    return seconds
+
+
+def measure_cli(spaces: Namespaces, n: int, tmp: Path, repeat: int) -> dict[str, dict[str, list[float]]]:
+    """The four apply goals, with and without pnsboxd; each round starts from a fresh hub."""
+    hub = build_hub(spaces, "-cli", n)
+    site = tmp / "cli-site"
+    site.mkdir()
+    base = site_yaml(n)
+    times = {mode: {what: [] for what in CLI_GOALS} for mode in CLI_MODES}
+    try:
+        for round_ in range(repeat):
+            for mode in CLI_MODES:
+                state = tmp / "cli-state"
+                reset_hub(hub, n, state)
+                socket_path = tmp / "cli-control.sock"
+                daemon = Pnsboxd(hub, state, socket_path) if mode == "through pnsboxd" else None
+                try:
+                    text = base
+                    (site / "pnsbox.yaml").write_text(text)
+                    found = times[mode]
+                    found["first apply"].append(cli_apply(site, hub, state, socket_path, "applied as version 1"))
+                    found["unchanged re-apply"].append(cli_apply(site, hub, state, socket_path, "nothing to change"))
+                    text = rate_changed(text, round_)
+                    (site / "pnsbox.yaml").write_text(text)
+                    found["one OPD's rate change"].append(cli_apply(site, hub, state, socket_path,
+                                                                    "applied as version 2"))
+                    text = policy_added(text, round_)
+                    (site / "pnsbox.yaml").write_text(text)
+                    found["one new policy between two OPDs"].append(cli_apply(site, hub, state, socket_path,
+                                                                              "applied as version 3"))
+                finally:
+                    if daemon:
+                        daemon.stop()
+    finally:
+        spaces.remove(hub)
+        spaces.remove(spaces.prefix + "sink-cli")
+    return times
+
+
+def print_cli(times: dict[str, dict[str, list[float]]], n: int, repeat: int) -> None:
+    print(f"end to end, `pnsbox apply -c DIR --netns NS` of {n} OPDs timed from outside (Python's start "
+          f"included), median of {repeat} rounds from a fresh hub (min-max):")
+    print(f"  {'':<34}" + "".join(f"{mode:>26}" for mode in CLI_MODES) + f"{'goal':>10}")
+    for what, goal in CLI_GOALS.items():
+        cells = []
+        for mode in CLI_MODES:
+            values = times[mode][what]
+            cells.append(f"{fmt_time(median(values))} ({fmt_time(min(values))}-{fmt_time(max(values))})")
+        print(f"  {what:<34}" + "".join(f"{c:>26}" for c in cells) + f"{'< ' + fmt_time(goal):>10}")
+
+
 # --- report -------------------------------------------------------------------
 
 
@@ -343,6 +452,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="repetitions of each timing (default 3, quick 2)")
     parser.add_argument("--iperf-repeat", type=int, default=None,
                         help="interleaved iperf3 rounds (default 7, quick 2)")
+    parser.add_argument("--cli-only", action="store_true",
+                        help="only the end-to-end `pnsbox apply` figures (largest size; no iperf3)")
     args = parser.parse_args(argv)
     sizes = QUICK_SIZES if args.quick else SIZES
     repeat = args.repeat or (2 if args.quick else 3)
@@ -374,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="pnsbench-"))
     results: list[SizeResult] = []
     throughput: dict[str, list[float]] = {}
+    cli_times: dict[str, dict[str, list[float]]] = {}
     configs: dict[int, Config] = {}
     try:
         # warm-up: first calls of everything (pydantic, pyroute2 sockets, the nft binary)
@@ -388,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
             spaces.remove(hub)
             spaces.remove(spaces.prefix + "sink-warm")
 
-        for n in sizes:
+        for n in [] if args.cli_only else sizes:
             result = SizeResult(n)
             results.append(result)
             text = site_yaml(n)
@@ -401,6 +513,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {n} OPDs done", flush=True)
 
         if kernel:
+            print(f"  end to end: {repeat} rounds of `pnsbox apply` at {sizes[-1]} OPDs, without and with "
+                  "pnsboxd ...", flush=True)
+            cli_times = measure_cli(spaces, sizes[-1], tmp, repeat)
+        if kernel and not args.cli_only:
             print(f"  forwarding: {iperf_repeat} interleaved rounds of {iperf_seconds} s iperf3 runs ...",
                   flush=True)
             throughput = measure_throughput(spaces, configs[sizes[-1]], configs[sizes[0]],
@@ -410,7 +526,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     print()
-    print_table(results)
+    if results:
+        print_table(results)
     if results and results[-1].full_steps:
         steps = results[-1].full_steps
         print(f"a full apply of {results[-1].n} OPDs runs {sum(steps.values())} steps "
@@ -432,6 +549,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  ratio {sizes[-1]} OPDs / {sizes[0]} OPDs: {ratio_small:.3f}")
         print(f"  ratio {sizes[-1]} OPDs / no pnsbox table: {ratio_none:.3f}")
 
+    if cli_times:
+        print()
+        print_cli(cli_times, sizes[-1], repeat)
+
     print()
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("goals:")
@@ -444,6 +565,12 @@ def main(argv: list[str] | None = None) -> int:
     print(goal_line(f"re-apply of unchanged {GOAL_SIZE} OPDs < {fmt_time(GOAL_REAPPLY_S)}",
                     fmt_time(unchanged) if unchanged is not None else "-",
                     None if unchanged is None else unchanged < GOAL_REAPPLY_S))
+    for what, goal in CLI_GOALS.items():
+        for mode in CLI_MODES:
+            values = cli_times.get(mode, {}).get(what) if sizes[-1] == GOAL_SIZE else None
+            print(goal_line(f"`pnsbox apply`, {what}, {mode} < {fmt_time(goal)}",
+                            fmt_time(median(values)) if values else "-",
+                            None if not values else median(values) < goal))
     measured = ratio_small is not None and sizes[-1] == GOAL_SIZE
     print(goal_line(f"throughput {GOAL_SIZE} vs 10 OPDs >= {GOAL_RATIO}",
                     f"{ratio_small:.3f}" if measured else "-",

@@ -4,6 +4,7 @@ lab tests hold against the kernel."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from ipaddress import IPv4Address, ip_address
 
@@ -36,11 +37,12 @@ def _allowed(config: Config | None, address: IPv4Address, port: str, now: dateti
     return answer.action == "accept", f"{address} is in zone {zone}; {answer.text().splitlines()[0]}"
 
 
-def lockout(old: Config | None, new: Config, origin: str, port: str | None,
+def lockout(old: Config | None | Callable[[], Config | None], new: Config, origin: str, port: str | None,
             now: datetime | None = None, device: str | None = None) -> str | None:
     """Why `new` would lock out the requester, or None. `origin` is like `ssh:10.30.0.5`
     (the CLI over SSH) or `web:10.30.0.5`; a local console cannot be locked out. `now` decides
-    scheduled policies (None: taken as open); `device` is where the requester's packets arrive."""
+    scheduled policies (None: taken as open); `device` is where the requester's packets arrive.
+    `old` may be a function giving the running config: it is called only when `new` shuts out."""
     kind, _, text = origin.partition(":")
     if not text or kind not in ("ssh", "web", "api"):
         return None
@@ -51,9 +53,11 @@ def lockout(old: Config | None, new: Config, origin: str, port: str | None,
     if address.version != 4 or address.is_loopback:
         return None
     port = port or ("tcp/22" if kind == "ssh" else "tcp/443")
-    was, _ = _allowed(old, address, port, now, device)
     still, why = _allowed(new, address, port, now, device)
-    if was and not still:
+    if still:
+        return None
+    was, _ = _allowed(old() if callable(old) else old, address, port, now, device)  # parsed only when needed
+    if was:
         return (f"this change would cut your management access ({kind} from {address} on {port}): {why}. "
                 "Nothing was changed; apply with --force if you mean it")
     return None

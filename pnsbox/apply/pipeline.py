@@ -25,6 +25,7 @@ from ..observe.facts import kernel_release, probe
 from ..plan import PlanError, Step, compute
 from ..plan_tc import rate_steps, redirect_record, tree_record
 from ..render.nft import Ruleset
+from ..render.schedule import next_edge
 from ..render.site import Artifacts, needs_catalog, render_shaping_for, site, windows_at
 from ..render.tc import Shaping, allocate_slots, classid
 from ..render.wg import WgInterface
@@ -169,15 +170,16 @@ def _with_peers(steps: list[Step], wanted: WgInterface, netns: str | None, state
 
 def apply(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STATE_DIR,
           force: bool = False, now: datetime | None = None, catalog: Catalog | None = None,
-          renders: Renders | None = None) -> Result:
-    """Make the namespace run `config` (see _apply); one apply at a time per state directory."""
+          renders: Renders | None = None, before_reload=None) -> Result:
+    """Make the namespace run `config` (see _apply); one apply at a time per state directory.
+    `before_reload` is called just before the ruleset is replaced (its counters start again)."""
     _require_netns(netns)
     with locked(state_dir):
-        return _apply(config, netns, state_dir, force, now, catalog, renders or Renders())
+        return _apply(config, netns, state_dir, force, now, catalog, renders or Renders(), before_reload)
 
 
 def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: datetime | None,
-           catalog: Catalog | None, renders: Renders) -> Result:
+           catalog: Catalog | None, renders: Renders, before_reload=None) -> Result:
     """Make the namespace run `config`, with the bandwidth plans in force at `now`.
 
     Calling it again at a schedule edge is how time-of-day plans switch. When
@@ -187,7 +189,9 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
     `force` takes the full path: observe everything, repair what differs."""
     record = OwnedRecord(state_dir, netns)
     owned = record.read()
+    now = (now or datetime.now(UTC)).astimezone(UTC)
     given = inputs(config, owned, record, now, state_dir)
+    until = _until(config, now)
     try:
         structure = structure_fingerprint(config, given)
     except FactsError as exc:
@@ -199,8 +203,8 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
         if changes is not None:
             steps = [Step("tc", t.lines, t.text, "shaping") for t in changes]
             _execute(netns, steps, None, [], state_dir)
-            if steps:
-                record.write(trees=tree_record(shaping))
+            if steps or owned.get("until") != until:
+                record.write(trees=tree_record(shaping), until=until)
             return Result(steps, None, shaping)
     with ThreadPoolExecutor(max_workers=1) as pool:  # read the kernel while rendering
         seen = pool.submit(box.observe, netns, owned)
@@ -212,6 +216,8 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
         steps.insert(0, Step("ruleset", (), "~ nftables table inet pnsbox: reload (forced)"))
     addresses, link_names = set(observed.owned_addresses), set(observed.owned_links)
     done: list[Step] = []
+    if before_reload and any(s.kind == "ruleset" for s in steps):
+        before_reload()
     try:
         _execute(netns, steps, ruleset, done, state_dir)
     except KernelError:
@@ -227,9 +233,16 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
     record.write(addresses=sorted(map(list, addresses)), links=sorted(link_names), ruleset=ruleset.text,
                  redirects=redirect_record(shaping, observed.clsact, observed.owned_redirects),
                  slots=desired.slots, labels=labels,
-                 structure=structure, digest=ruleset.digest, trees=tree_record(shaping),
+                 structure=structure, digest=ruleset.digest, trees=tree_record(shaping), until=until,
                  wireguard=desired.wireguard.name if desired.wireguard else None)
     return Result(steps, ruleset, shaping)
+
+
+def _until(config: Config, now: datetime) -> float | None:
+    """When a schedule next opens or closes (unix time): until then, plans in force stay as
+    they are, so an unchanged site needs nothing (settled.already_runs trusts the record)."""
+    edge = next_edge(config.schedules.values(), config.site.timezone, now)
+    return edge.timestamp() if edge else None
 
 
 def _executor(step: Step) -> str:

@@ -36,6 +36,7 @@ from ..lockout import lockout
 from ..model import TIMEZONES, Config
 from ..observe import classifier, counters, nfnl, shaping, table, usage
 from ..series import SeriesStore
+from ..settled import already_runs
 from ..store import AuditLog, History, site_files
 from ..validate import build
 from .metrics import DaemonMetrics
@@ -160,10 +161,10 @@ class Daemon:
         self.config = config
 
     def _timed_apply(self, config: Config, force: bool):
-        self.sample_usage()  # a reload starts the kernel's counters again: count what they hold first
         started = time.monotonic()
+        # a reload starts the kernel's counters again: count what they hold first (only then)
         result = apply(config, self.netns, str(self.state_dir), force=force, catalog=self._catalog_for(config),
-                       renders=self.renders)
+                       renders=self.renders, before_reload=self.sample_usage)
         self.metrics.apply_seconds.observe(time.monotonic() - started)
         # And again at once: a reset counter that climbed past its old value before the next sample
         # would look like one that moved on (its traffic lost); read now, it is still below.
@@ -220,8 +221,11 @@ class Daemon:
                     where: str = "") -> dict:
         with self.lock:
             self._may_settle(request, "roll back" if action == "rollback" else "apply on top of it")
+            running = None if force else already_runs(files, self.state_dir, self.netns)
+            if running is not None:  # the box runs these very files: nothing to parse or render
+                return {"version": running, "changes": [], "pending": self.pending(), "unchanged": True}
             config = config_of(files, where)  # a bad config never reaches the kernel
-            why = None if force else lockout(self._running_config(), config, request.origin, request.port,
+            why = None if force else lockout(self._running_config, config, request.origin, request.port,
                                              datetime.now(UTC), self._arrives_on(request.origin))
             if why:
                 self.audit.append("refused", request.author, request.where, why)
@@ -275,7 +279,8 @@ class Daemon:
                                   f"version {previous} re-applied: {len(result.steps)} change(s)")
             return {"version": previous, "changes": [s.text.splitlines()[0] for s in result.steps],
                     "pending": self.pending(), "unchanged": True}
-        digest = result.ruleset.digest if result.ruleset else None
+        # a rate-only change keeps the ruleset, and so its digest
+        digest = result.ruleset.digest if result.ruleset else OwnedRecord(self.state_dir, self.netns).read().get("digest")
         version = self.history.record(files, request.author, message, digest, parent=previous)
         failures = run_checks(config.checks, self.netns)
         self.last_check_failures = failures
@@ -357,7 +362,7 @@ class Daemon:
     def sample_usage(self, now: datetime | None = None) -> None:
         """Add what the per-OPD counters moved since the last sample to this month's usage."""
         skew = now.timestamp() - time.time() if now else 0.0  # a clock a test set
-        found = counters.read(self.netns)
+        found = counters.read(self.netns, rules=False)  # the named counters are all it needs
         read_at = datetime.fromtimestamp(time.time() + skew, UTC)  # rates are over the reads' interval
         if found is None:
             return

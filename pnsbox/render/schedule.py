@@ -10,7 +10,9 @@ offset is exact.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from ..model import DAYS, TIMEZONES, Schedule
 
@@ -71,3 +73,16 @@ def is_open(schedule: Schedule, timezone: str, weekday: int, minute: int) -> boo
     return any(weekday in w.days and w.start <= minute < w.end
                for w in utc_windows(schedule, timezone))
 
+
+
+def next_edge(schedules: Iterable[Schedule], timezone: str, now: datetime) -> datetime | None:
+    """The first UTC minute after `now` (aware, UTC) at which one of the schedules opens or
+    closes; None without schedules."""
+    edges = {(day * MINUTES_PER_DAY + minute) % MINUTES_PER_WEEK for schedule in schedules
+             for window in utc_windows(schedule, timezone) for day in window.days
+             for minute in (window.start, window.end)}
+    if not edges:
+        return None
+    at = now.weekday() * MINUTES_PER_DAY + now.hour * 60 + now.minute
+    ahead = min((edge - at - 1) % MINUTES_PER_WEEK + 1 for edge in edges)
+    return now.replace(second=0, microsecond=0) + timedelta(minutes=ahead)

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pnsbox.model import TIMEZONES, Schedule
-from pnsbox.render.schedule import is_open, utc_windows
+from pnsbox.render.schedule import is_open, next_edge, utc_windows
 
 
 def sched(days, start, end):
@@ -55,3 +55,23 @@ def test_windows_agree_with_local_clock_every_minute_of_a_week(zone, days, start
         assert is_open(schedule, zone, t.weekday(), t.hour * 60 + t.minute) == expected, (zone, t)
         t += timedelta(minutes=7)
 
+
+
+def test_the_next_edge_is_the_first_opening_or_closing_after_now_in_any_schedule():
+    office = sched(["mon", "fri"], "07:30", "16:00")  # Jakarta: 00:30-09:00 UTC on Monday and Friday
+    night = sched(["sat"], "22:00", "06:00")  # Jayapura (UTC+9): Saturday 13:00 to 21:00 UTC
+    monday = datetime(2026, 11, 30, 0, 10, 42, tzinfo=UTC)  # a Monday
+    assert next_edge([office], "Asia/Jakarta", monday) == monday.replace(minute=30, second=0)
+    at_opening = monday.replace(minute=30)
+    assert next_edge([office], "Asia/Jakarta", at_opening) == monday.replace(hour=9, minute=0, second=0)
+    after_monday = monday.replace(hour=10)
+    assert next_edge([office], "Asia/Jakarta", after_monday) == (monday + timedelta(days=4)).replace(minute=30, second=0)
+    saturday = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    assert next_edge([office, night], "Asia/Jayapura", saturday) == saturday.replace(hour=13)
+    assert next_edge([office, night], "Asia/Jayapura", saturday.replace(hour=14)) == saturday.replace(hour=21)
+    # then Monday 07:30 in Jayapura, which is Sunday 22:30 UTC
+    assert next_edge([office, night], "Asia/Jayapura", saturday.replace(hour=21)) == datetime(2026, 12, 6, 22, 30,
+                                                                                            tzinfo=UTC)
+    late_sunday = datetime(2026, 12, 6, 23, 0, tzinfo=UTC)  # wraps into next week's Monday
+    assert next_edge([office], "Asia/Jakarta", late_sunday) == late_sunday.replace(hour=0, minute=30) + timedelta(days=1)
+    assert next_edge([], "Asia/Jakarta", monday) is None

@@ -1,0 +1,72 @@
+"""Does the box already run exactly these files? Answered from the state directory and the
+table's digest, without parsing, validating or rendering: what keeps an unchanged apply of
+1,000 OPDs under 0.1 s, in the CLI (which then imports none of the model) and in pnsboxd.
+
+Yes only when all hold, else the caller takes the full path (a cache is only a cache):
+- no apply was cut off (applying.json), and a pending change is still in its window;
+- the running version's files are these files, and that version recorded its ruleset digest;
+- the last apply finished (its structure is recorded) and loaded that digest, and the
+  kernel's table still carries it (read over nfnetlink, about a millisecond);
+- no schedule has opened or closed since (the recorded `until`), on the same kernel release.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+from .apply.netns import netns_exists
+from .apply.owned import OwnedRecord
+from .observe import nfnl
+
+_DIGEST = re.compile(r"pnsbox ([0-9a-f]{16})")  # the table comment render.nft writes
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def running_version(state_dir: str | Path, now: float | None = None) -> int | None:
+    """The version the kernel should hold, if nothing is in the middle of changing it."""
+    state = Path(state_dir)
+    if (state / "applying.json").exists():
+        return None
+    confirmed = (_read(state / "confirmed.json") or {}).get("version")
+    pending = _read(state / "pending.json")
+    if pending and pending.get("version") != confirmed:
+        if not isinstance(pending.get("deadline"), (int, float)) or pending["deadline"] <= (now or time.time()):
+            return None  # its deadline passed: a rollback is due
+        return pending.get("version")
+    return confirmed
+
+
+def already_runs(files: dict[str, str], state_dir: str | Path, netns: str | None,
+                 now: float | None = None) -> int | None:
+    """The running version when the box runs exactly `files` as it would after applying them."""
+    now = now or time.time()
+    version_id = running_version(state_dir, now)
+    if not isinstance(version_id, int) or not netns_exists(netns):
+        return None
+    version = _read(Path(state_dir) / "history" / f"{version_id:06d}.json") or {}
+    digest = version.get("digest")
+    if not digest or version.get("files") != files:
+        return None
+    owned = OwnedRecord(state_dir, netns).read()
+    until = owned.get("until")
+    if not owned.get("structure") or owned.get("digest") != digest \
+            or (until is not None and not (isinstance(until, (int, float)) and now < until)) \
+            or (owned.get("facts") or {}).get("kernel") != os.uname().release:
+        return None
+    try:
+        comment = nfnl.inet_table_comments(netns).get("pnsbox")
+    except OSError:
+        return None
+    match = _DIGEST.fullmatch(comment or "")
+    return version_id if match and match.group(1) == digest else None

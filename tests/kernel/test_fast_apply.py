@@ -1,0 +1,67 @@
+"""An unchanged `pnsbox apply` is decided from the files' text and the kernel's table digest
+alone (pnsbox.settled): no model, no render. Anything else that differs takes the full path."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from labkit import ROOT
+from test_daemon import box  # noqa: F401  (the fixture: a hub namespace with the example's devices)
+
+from pnsbox.apply import nft
+from pnsbox.settled import already_runs
+from pnsbox.store import site_files
+
+pytestmark = pytest.mark.kernel
+if os.geteuid() != 0:
+    pytest.skip("kernel tests need root (network namespaces)", allow_module_level=True)
+
+
+def pnsbox(box, *args, importtime=False):  # noqa: F811
+    argv = [sys.executable, *(["-X", "importtime"] if importtime else []), "-m", "pnsbox.cli", "apply",
+            "-c", str(box["site"]), "--netns", box["hub"], "--state-dir", box["state"], "--socket", "/nonexistent",
+            *args]
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_an_unchanged_apply_imports_no_model_and_a_changed_kernel_or_site_takes_the_full_path(box):  # noqa: F811
+    assert "applied as version 1" in pnsbox(box).stdout
+    quick = pnsbox(box, importtime=True)
+    assert quick.stdout == "nothing to change: the box already runs version 1\n"
+    imported = {line.split("|")[-1].strip() for line in quick.stderr.splitlines() if line.startswith("import time")}
+    assert "pnsbox.settled" in imported
+    assert not {"pydantic", "pnsbox.model", "pnsbox.render.nft", "pnsbox.daemon.core"} & imported
+
+    # the kernel's table is gone: the digest says so, and the full path puts it back
+    subprocess.run(["ip", "netns", "exec", box["hub"], "nft", "delete", "table", "inet", "pnsbox"], check=True)
+    assert already_runs(site_files(box["site"]), box["state"], box["hub"]) is None
+    assert "version 1 re-applied" in pnsbox(box).stdout
+    assert nft.running_digest(box["hub"]) == json.loads(Path(box["state"], "history", "000001.json").read_text())["digest"]
+    assert already_runs(site_files(box["site"]), box["state"], box["hub"]) == 1
+
+    # a schedule opened or closed since (the recorded `until` passed): the full path, which
+    # puts the plans in force and records the next edge
+    owned = Path(box["state"], "owned", f"{box['hub']}.json")
+    record = json.loads(owned.read_text())
+    assert record["until"] > time.time()
+    record["until"] = time.time() - 1
+    owned.write_text(json.dumps(record))
+    assert already_runs(site_files(box["site"]), box["state"], box["hub"]) is None
+    assert "nothing to change" in pnsbox(box).stdout
+    assert already_runs(site_files(box["site"]), box["state"], box["hub"]) == 1
+
+    # other files: a new version, however small the change
+    main = box["site"] / "pnsbox.yaml"
+    main.write_text(main.read_text() + "\n# a comment\n")
+    assert already_runs(site_files(box["site"]), box["state"], box["hub"]) is None
+    assert "applied as version 2" in pnsbox(box).stdout
+    assert already_runs(site_files(box["site"]), box["state"], box["hub"]) == 2
+    shutil.rmtree(Path(box["state"], "history"))
+    assert already_runs(site_files(box["site"]), box["state"], box["hub"]) is None, "no history: no trust"
