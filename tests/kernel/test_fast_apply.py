@@ -13,7 +13,7 @@ import pytest
 from labkit import ROOT
 from test_daemon import box  # noqa: F401  (the fixture: a hub namespace with the example's devices)
 
-from pnsbox.apply import nft
+from pnsbox.observe import table
 from pnsbox.settled import already_runs
 from pnsbox.store import site_files
 
@@ -43,7 +43,7 @@ def test_an_unchanged_apply_imports_no_model_and_a_changed_kernel_or_site_takes_
     subprocess.run(["ip", "netns", "exec", box["hub"], "nft", "delete", "table", "inet", "pnsbox"], check=True)
     assert already_runs(site_files(box["site"]), box["state"], box["hub"]) is None
     assert "version 1 re-applied" in pnsbox(box).stdout
-    assert nft.running_digest(box["hub"]) == json.loads(Path(box["state"], "history", "000001.json").read_text())["digest"]
+    assert table.running_digest(box["hub"]) == json.loads(Path(box["state"], "history", "000001.json").read_text())["digest"]
     assert already_runs(site_files(box["site"]), box["state"], box["hub"]) == 1
 
     # a schedule opened or closed since (the recorded `until` passed): the full path, which
