@@ -202,6 +202,23 @@ def _confirm_needs_the_daemon():
     return Unreachable("--confirm needs pnsboxd (it keeps the deadline); it is not running")
 
 
+def _already_runs(files: dict[str, str], state_dir: str, netns: str | None) -> int | None:
+    """settled.already_runs, under the state directory's lock: a directory pnsboxd owns takes
+    the full path, which refuses and names the daemon's socket."""
+    from .daemon.statedir import StateDirBusy, StateDirLock
+    from .settled import already_runs
+
+    lock = StateDirLock(state_dir)
+    try:
+        lock.acquire("pnsbox apply")
+    except (StateDirBusy, OSError):
+        return None
+    try:
+        return already_runs(files, state_dir, netns)
+    finally:
+        lock.release()
+
+
 def cmd_apply(args) -> int:
     if _daemon_socket(args):
         from .control.messages import ApplyRequest
@@ -214,11 +231,10 @@ def cmd_apply(args) -> int:
         return 0
     if args.confirm:
         raise _confirm_needs_the_daemon()
-    from .settled import already_runs
     from .store import site_files
 
     files = site_files(args.config)
-    running = None if args.force else already_runs(files, args.state_dir, _netns(args))
+    running = None if args.force else _already_runs(files, args.state_dir, _netns(args))
     if running is not None:  # decided from the files' text and the kernel's table digest alone
         print(f"nothing to change: the box already runs version {running}")
         return 0

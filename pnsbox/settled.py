@@ -3,7 +3,8 @@ table's digest, without parsing, validating or rendering: what keeps an unchange
 1,000 OPDs under 0.1 s, in the CLI (which then imports none of the model) and in pnsboxd.
 
 Yes only when all hold, else the caller takes the full path (a cache is only a cache):
-- no apply was cut off (applying.json), and a pending change is still in its window;
+- the state directory governs this namespace, no apply was cut off (applying.json), and a
+  pending change is still in its window (the CLI asks under the directory's lock);
 - the running version's files are these files, and that version recorded its ruleset digest;
 - the last apply finished (its structure is recorded) and loaded that digest, and the
   kernel's table still carries it (read over nfnetlink, about a millisecond);
@@ -54,6 +55,9 @@ def already_runs(files: dict[str, str], state_dir: str | Path, netns: str | None
     version_id = running_version(state_dir, now)
     if not isinstance(version_id, int) or not netns_exists(netns):
         return None
+    governs = _read(Path(state_dir) / "namespace.json")
+    if governs is not None and governs.get("netns") != netns:
+        return None  # the full path refuses: this directory governs another namespace
     version = _read(Path(state_dir) / "history" / f"{version_id:06d}.json") or {}
     digest = version.get("digest")
     if not digest or version.get("files") != files:

@@ -13,6 +13,7 @@ import pytest
 from labkit import ROOT
 from test_daemon import box  # noqa: F401  (the fixture: a hub namespace with the example's devices)
 
+from pnsbox.daemon.statedir import StateDirLock
 from pnsbox.observe import table
 from pnsbox.settled import already_runs
 from pnsbox.store import site_files
@@ -63,5 +64,16 @@ def test_an_unchanged_apply_imports_no_model_and_a_changed_kernel_or_site_takes_
     assert already_runs(site_files(box["site"]), box["state"], box["hub"]) is None
     assert "applied as version 2" in pnsbox(box).stdout
     assert already_runs(site_files(box["site"]), box["state"], box["hub"]) == 2
+
+    # a state directory pnsboxd owns: even an unchanged apply is refused, naming its socket
+    owner = StateDirLock(box["state"])
+    owner.acquire("pnsboxd", "/run/pnsbox-test/control.sock")
+    try:
+        refused = subprocess.run([sys.executable, "-m", "pnsbox.cli", "apply", "-c", str(box["site"]), "--netns",
+                                  box["hub"], "--state-dir", box["state"], "--socket", "/nonexistent"],
+                                 capture_output=True, text=True, cwd=ROOT)
+    finally:
+        owner.release()
+    assert refused.returncode == 4 and "--socket /run/pnsbox-test/control.sock" in refused.stderr
     shutil.rmtree(Path(box["state"], "history"))
     assert already_runs(site_files(box["site"]), box["state"], box["hub"]) is None, "no history: no trust"
