@@ -162,13 +162,19 @@ class Daemon:
 
     def _timed_apply(self, config: Config, force: bool):
         started = time.monotonic()
-        # a reload starts the kernel's counters again: count what they hold first (only then)
+        reloaded = []
+
+        def before_reload():  # a reload starts the kernel's counters again: count what they hold first
+            self.sample_usage()
+            reloaded.append(True)
+
         result = apply(config, self.netns, str(self.state_dir), force=force, catalog=self._catalog_for(config),
-                       renders=self.renders, before_reload=self.sample_usage)
+                       renders=self.renders, before_reload=before_reload)
         self.metrics.apply_seconds.observe(time.monotonic() - started)
-        # And again at once: a reset counter that climbed past its old value before the next sample
-        # would look like one that moved on (its traffic lost); read now, it is still below.
-        self.sample_usage()
+        if reloaded:
+            # And again at once: a reset counter that climbed past its old value before the next sample
+            # would look like one that moved on (its traffic lost); read now, it is still below.
+            self.sample_usage()
         self.metrics.last_apply.set(time.time())
         # The table is as loaded right now: the next quiet drift check takes its fingerprint.
         self.table_generation, self.table_fingerprint = nfnl.generation(self.netns), None
