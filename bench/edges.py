@@ -7,7 +7,11 @@ wireguard-go in userspace):
   wg(8) (`wg syncconf`, the apply layer's path) and, for wireguard-go, through its control
   socket directly (one `set` written by Python) for comparison;
 - the other design, one interface per OPD: what one more interface costs (start time and, for
-  wireguard-go, one more process with its memory), measured on a few and extrapolated.
+  wireguard-go, one more process with its memory), measured on a few and extrapolated;
+- throughput of one TCP flow (iperf3) through one tunnel, against the same two namespaces'
+  plain path (the tunnel's underlay), interleaved runs in one process;
+- the time from `pnsbox edge enroll` to the first packet through the tunnel: a real pnsboxd
+  applying a one-OPD site in a hub namespace, pnsbox-web there, the edge in another namespace.
 
 A benchmark, not a test: it prints the goals and exits 0 either way. Needs root.
 
@@ -17,10 +21,14 @@ A benchmark, not a test: it prints the goals and exits 0 either way. Needs root.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -28,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchkit import Namespaces, code_version, machine, unwind_on_sigterm  # noqa: E402
+from benchkit import Namespaces, code_version, machine, sh, unwind_on_sigterm  # noqa: E402
 
 from pnsbox.apply import wg  # noqa: E402
 from pnsbox.edge.keys import new_private_key, public_key  # noqa: E402
@@ -137,6 +145,122 @@ def per_opd_interfaces(ns: str, kind: str, count: int) -> dict:
     return {"seconds": took, "rss_kib": statistics.median(rss) if rss else 0}
 
 
+def iperf(client_ns: str, server: str, seconds: float) -> float:
+    out = subprocess.run(["ip", "netns", "exec", client_ns, "iperf3", "-c", server, "-t", str(seconds), "-J",
+                          "--connect-timeout", "3000"], capture_output=True, text=True).stdout
+    report = json.loads(out)
+    if "error" in report:
+        raise RuntimeError(f"iperf3: {report['error']}")
+    return float(report["end"]["sum_received"]["bits_per_second"])
+
+
+def throughput(spaces: Namespaces, kind: str, repeat: int, seconds: float) -> dict[str, list[float]]:
+    """One TCP flow a -> b: over the plain veth, and through a tunnel riding that same veth."""
+    a, b = spaces.add("tput-a"), spaces.add("tput-b")
+    sh(["ip", "link", "add", "u0", "netns", a, "type", "veth", "peer", "u0", "netns", b])
+    for ns, address in ((a, "192.0.2.1"), (b, "192.0.2.2")):
+        sh(["ip", "-n", ns, "addr", "add", f"{address}/24", "dev", "u0"])
+        sh(["ip", "-n", ns, "link", "set", "u0", "up"])
+    tag = uuid.uuid4().hex[:6]
+    names = {a: f"wta{tag}", b: f"wtb{tag}"}
+    keys = {a: new_private_key(), b: new_private_key()}
+    tunnel = {a: "10.255.0.1", b: "10.255.0.2"}
+    server = None
+    try:
+        for ns, other in ((a, b), (b, a)):
+            wg.ensure(ns, names[ns], kind)
+            far = "192.0.2.2" if ns == a else "192.0.2.1"
+            wg.sync(ns, WgInterface(names[ns], keys[ns], 51820,
+                                    (WgPeer(public_key(keys[other]), (f"{tunnel[other]}/32",), f"{far}:51820"),)))
+            sh(["ip", "-n", ns, "addr", "add", f"{tunnel[ns]}/24", "dev", names[ns]])
+            sh(["ip", "-n", ns, "link", "set", names[ns], "up"])
+        server = subprocess.Popen(["ip", "netns", "exec", b, "iperf3", "-s"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        runs: dict[str, list[float]] = {"plain": [], "tunnel": []}
+        for _ in range(repeat):
+            runs["plain"].append(iperf(a, "192.0.2.2", seconds))
+            runs["tunnel"].append(iperf(a, tunnel[b], seconds))
+        return runs
+    finally:
+        if server:
+            server.kill()
+            server.wait()
+        for ns, name in names.items():
+            wg.remove(ns, name)
+
+
+SITE = """\
+site:
+  name: bench
+  uplink: {interface: u0, address: 198.51.100.2/24, gateway: 198.51.100.1, bandwidth: 1gbit}
+  wireguard: {tunnel: 10.255.0.0/16, interface: WGNAME}
+  edges_url: https://198.51.100.2:8443/
+opds:
+  disdik: {name: Disdik, subnet: 10.61.0.0/24, link: {wireguard: {}}}
+"""
+
+
+def enroll_to_first_packet(spaces: Namespaces, repeat: int) -> list[float]:
+    """Seconds from starting `pnsbox edge enroll` to the hub's tunnel address answering through it."""
+    from pnsbox.control.client import ControlClient
+    from pnsbox.lab.ping import ping
+
+    hub, edge = spaces.add("enrol-hub"), spaces.add("enrol-edge")
+    sh(["ip", "link", "add", "u0", "netns", hub, "type", "veth", "peer", "u0", "netns", edge])
+    for ns, address in ((hub, "198.51.100.2"), (edge, "198.51.100.1")):
+        sh(["ip", "-n", ns, "addr", "add", f"{address}/24", "dev", "u0"])
+        sh(["ip", "-n", ns, "link", "set", "u0", "up"])
+    tag = uuid.uuid4().hex[:6]
+    hub_if, edge_if = f"wgh{tag}", f"wge{tag}"
+    tmp = Path(tempfile.mkdtemp(prefix="pnsbench-edges-"))
+    sock = str(tmp / "control.sock")
+    procs = []
+    root = Path(__file__).resolve().parents[1]
+    try:
+        procs.append(subprocess.Popen([sys.executable, "-m", "pnsbox.daemon.main", "--state-dir", str(tmp / "state"),
+                                       "--socket", sock, "--netns", hub, "--metrics-listen", "127.0.0.1:0"],
+                                      cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        while not os.path.exists(sock):
+            time.sleep(0.05)
+        client = ControlClient(sock)
+        status, reply = client.request("POST", "/apply", {"files": {"pnsbox.yaml": SITE.replace("WGNAME", hub_if)},
+                                                          "message": "bench"})
+        if status != 200:
+            raise RuntimeError(f"apply: {reply}")
+        procs.append(subprocess.Popen(["ip", "netns", "exec", hub, sys.executable, "-m", "webui.server", "--listen",
+                                       "198.51.100.2:8443", "--state-dir", str(tmp / "web"), "--socket", sock],
+                                      cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 30
+        while subprocess.run(["ip", "netns", "exec", edge, sys.executable, "-c",
+                              "import socket; socket.create_connection(('198.51.100.2', 8443), 1)"],
+                             capture_output=True).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError("pnsbox-web did not start")
+            time.sleep(0.2)
+        times = []
+        for i in range(repeat):
+            token = client.request("POST", "/edges/tokens", {"opd": "disdik"})[1]["token"]
+            started = time.perf_counter()
+            done = subprocess.run(["ip", "netns", "exec", edge, sys.executable, "-m", "pnsbox.cli", "edge", "enroll",
+                                   "https://198.51.100.2:8443/", token, "--state-dir", str(tmp / f"edge{i}"),
+                                   "--interface", edge_if], cwd=root, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"enroll: {done.stderr.strip()}")
+            if not ping("10.255.0.1", timeout=10, netns=edge):
+                raise RuntimeError("no packet through the tunnel")
+            times.append(time.perf_counter() - started)
+            wg.remove(edge, edge_if)  # the next round enrols a new edge from scratch
+        return times
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        wg.remove(hub, hub_if)
+        wg.remove(edge, edge_if)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 and 100 peers, one repeat")
@@ -176,6 +300,20 @@ def main() -> int:
         print(f"  1,000 OPDs so: ~{extra['seconds'] * 1000:.1f} s"
               + (f", ~{extra['rss_kib'] * 1000 / 1024 / 1024:.1f} GiB" if extra["rss_kib"] else "")
               + ", 1,000 listening ports")
+        rounds, seconds = (1, 2.0) if args.quick else (3, 4.0)
+        runs = throughput(spaces, kind, rounds, seconds)
+        plain, tunnel = statistics.median(runs["plain"]), statistics.median(runs["tunnel"])
+        print()
+        print(f"one TCP flow (iperf3, {seconds:g} s, median of {rounds}, interleaved):")
+        print(f"  plain path (the underlay)  {plain / 1e9:7.2f} Gbit/s   runs: "
+              + ", ".join(f"{r / 1e9:.2f}" for r in runs["plain"]))
+        print(f"  through the tunnel         {tunnel / 1e9:7.2f} Gbit/s   runs: "
+              + ", ".join(f"{r / 1e9:.2f}" for r in runs["tunnel"]))
+        print(f"  tunnel/plain ratio {tunnel / plain:.3f}")
+        enrol = enroll_to_first_packet(spaces, 1 if args.quick else 3)
+        print()
+        print(f"pnsbox edge enroll -> first packet through the tunnel: median {statistics.median(enrol):.2f} s "
+              f"(runs: {', '.join(f'{t:.2f}' for t in enrol)}; includes starting Python for the CLI)")
         big = results.get(1000)
         if big:
             print()
