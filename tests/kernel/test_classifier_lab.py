@@ -1,7 +1,9 @@
 """Application classification in the example lab, with real clients and servers: curl over HTTP
-and over TLS (SNI), dig against a DNS server (dnsmasq), a real pnsbox-classifier process on
-the hub's queue. The kernel enforces: policies by application and category, a traffic class
-chosen by category, and traffic keeps flowing when the classifier stops."""
+and over TLS (SNI), dig against a DNS server (dnsmasq), an OpenVPN client and server, a
+BitTorrent handshake over a real TCP connection, a domain list, a real pnsbox-classifier
+process on the hub's queue. The kernel enforces: policies by application and category (vpn,
+file-sharing, a list's category), a traffic class chosen by category, and traffic keeps
+flowing when the classifier stops."""
 
 import os
 import shutil
@@ -24,14 +26,35 @@ from pnsbox.validate import build
 pytestmark = pytest.mark.kernel
 if os.geteuid() != 0:
     pytest.skip("kernel tests need root (network namespaces)", allow_module_level=True)
-for tool in ("dnsmasq", "dig", "openssl", "conntrack"):
+for tool in ("dnsmasq", "dig", "openssl", "conntrack", "openvpn"):
     if not shutil.which(tool):
         pytest.skip(f"{tool} is not installed (make setup installs it)", allow_module_level=True)
 
 INTERNET, DNS = "203.0.113.10", "10.0.10.53"
 BIG = 400_000  # bytes of the "update" the updates class carries
 # The example already rejects category video (policy no-video); this adds an app block.
-APP_POLICIES = "  - {name: no-tiktok, from: opds, to: internet, app: tiktok, action: drop}\n"
+APP_POLICIES = ("  - {name: no-tiktok, from: opds, to: internet, app: tiktok, action: drop}\n"
+                "  - {name: no-tunnels, from: opds, to: internet, category: vpn, action: reject}\n"
+                "  - {name: no-p2p, from: opds, to: internet, category: file-sharing, action: reject}\n"
+                "  - {name: trustpositif, from: opds, to: internet, category: blocked-trustpositif, "
+                "action: reject}\n")
+LISTED, NEIGHBOUR = "judi-online.example", "judionline.example"
+# answers every connection with what it reads (a BitTorrent peer answers a handshake with its own)
+ECHO = ("import socket\ns = socket.create_server(('{host}', {port}))\nwhile True:\n"
+        "    c, _ = s.accept()\n    c.settimeout(3)\n    try:\n        c.sendall(c.recv(4096))\n"
+        "    except OSError:\n        pass\n    c.close()\n")
+# a TLS server answering each connection in a thread of its own (openssl s_server serves one
+# connection at a time: a connection a policy cut off would stall it)
+TLS_SERVER = ("import socketserver, ssl\nctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+              "ctx.load_cert_chain('{cert}', '{key}')\n"
+              "class Answer(socketserver.BaseRequestHandler):\n    def handle(self):\n"
+              "        try:\n            c = ctx.wrap_socket(self.request, server_side=True)\n"
+              "            c.settimeout(3)\n            c.recv(4096)\n"
+              "            c.sendall(b'HTTP/1.0 200 OK\\r\\n\\r\\npnsbox-lab tls')\n"
+              "        except OSError:\n            pass\n"
+              "socketserver.ThreadingTCPServer.daemon_threads = True\n"
+              "socketserver.ThreadingTCPServer(('{host}', {port}), Answer).serve_forever()\n")
+P2P_PORT, TLS_PORT = 40404, 4444  # ports the catalog says nothing of
 UPDATES_CLASS = "      updates: {share: 10%, ceiling: 4mbit, match: {category: updates}}\n"
 
 
@@ -52,7 +75,8 @@ def _background(netns: str, argv: list[str], log) -> subprocess.Popen:
 
 def start_classifier(lab) -> subprocess.Popen:
     proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "pnsbox-classifier"), "--netns", lab["hub"],
-                             "--metrics-listen", "off"], stdout=lab["log"], stderr=subprocess.STDOUT)
+                             "--metrics-listen", "off", "--lists", str(lab["tmp"] / "lists")],
+                            stdout=lab["log"], stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 10
     while not classifier.bound_queues(lab["hub"]):
         assert proc.poll() is None and time.monotonic() < deadline, "pnsbox-classifier did not bind its queue"
@@ -86,8 +110,13 @@ def lab(tmp_path_factory):
                                        f"--listen-address={DNS}", "--bind-interfaces", "--user=root",
                                        "--pid-file=", f"--address=/youtube.com/{INTERNET}",
                                        f"--address=/windowsupdate.com/{INTERNET}"], log))
+        procs.append(_background(internet, [sys.executable, "-c", ECHO.format(host=INTERNET, port=P2P_PORT)], log))
+        procs.append(_background(internet, [sys.executable, "-c", TLS_SERVER.format(
+            cert=tmp / "cert.pem", key=tmp / "key.pem", host=INTERNET, port=TLS_PORT)], log))
+        (tmp / "lists").mkdir()
+        (tmp / "lists" / "trustpositif.txt").write_text(f"# TrustPositif\n{LISTED}\n")
         time.sleep(0.5)  # the servers bind
-        box.update({"lab": name, "hub": hub, "log": log, "tmp": tmp})
+        box.update({"lab": name, "hub": hub, "log": log, "tmp": tmp, "internet": internet})
         box["classifier"] = start_classifier(box)
         procs.append(box["classifier"])
         yield box
@@ -125,6 +154,84 @@ def app_of_marks(lab, *conntrack_filter) -> set[str]:
         if mark & CLASSIFIED:
             apps.add(catalog.app_name(mark & APP_MASK))
     return apps
+
+
+# these come before the DNS test: once dig taught that the internet host is youtube, every
+# flow to it without a name of its own is youtube (the no-video policy refuses it)
+
+def talk(lab, port: int, message: bytes) -> bytes | None:
+    """What the lab's internet host answers `message` on a TCP connection from dinkes; None if
+    the connection was refused or reset."""
+    speak = (f"import socket, sys\ns = socket.create_connection(('{INTERNET}', {port}), 3)\n"
+             f"s.settimeout(3)\ns.sendall({message!r})\nsys.stdout.write(s.recv(4096).hex())")
+    done = subprocess.run(topology.exec_argv(lab["lab"], "dinkes", [sys.executable, "-c", speak]),
+                          capture_output=True, text=True)
+    return bytes.fromhex(done.stdout) if done.returncode == 0 else None
+
+
+def test_a_bittorrent_handshake_is_refused_by_a_file_sharing_policy_and_plain_tcp_passes(lab):
+    assert talk(lab, P2P_PORT, b"hello, plain bytes\r\n") == b"hello, plain bytes\r\n"
+    before = policy_hits(lab, "no-p2p")
+    handshake = b"\x13BitTorrent protocol" + bytes(8) + bytes(range(20)) + b"-qB4650-abcdefghijkl"
+    assert talk(lab, P2P_PORT, handshake) is None  # reset once the handshake named BitTorrent
+    assert policy_hits(lab, "no-p2p") > before
+    assert "bittorrent" in app_of_marks(lab, "-p", "tcp", "--dport", str(P2P_PORT))
+
+
+def _openvpn(lab, node: str, *args: str) -> subprocess.Popen:
+    tmp = lab["tmp"]
+    return subprocess.Popen(topology.exec_argv(lab["lab"], node, [
+        "openvpn", "--dev", "tun", "--ca", str(tmp / "cert.pem"), "--cert", str(tmp / "cert.pem"),
+        "--key", str(tmp / "key.pem"), "--verb", "3", *args]), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def test_an_openvpn_tunnel_does_not_come_up_under_a_vpn_policy_and_plain_tcp_on_its_port_works(lab):
+    echo = _background(lab["internet"], [sys.executable, "-c", ECHO.format(host=INTERNET, port=1194)], lab["log"])
+    try:
+        time.sleep(0.5)
+        assert talk(lab, 1194, b"just tcp\n") == b"just tcp\n"  # the port itself is open
+    finally:
+        with_kill(echo)
+    server = _openvpn(lab, "internet", "--proto", "tcp-server", "--local", INTERNET, "--port", "1194",
+                      "--ifconfig", "10.8.0.1", "10.8.0.2", "--tls-server", "--dh", "none")
+    time.sleep(1)
+    before = policy_hits(lab, "no-tunnels")
+    client = _openvpn(lab, "dinkes", "--proto", "tcp-client", "--remote", INTERNET, "1194",
+                      "--ifconfig", "10.8.0.2", "10.8.0.1", "--tls-client", "--connect-retry-max", "1",
+                      "--connect-retry", "1", "--connect-timeout", "4")
+    try:
+        output, _ = client.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        with_kill(client)
+        output, _ = client.communicate()
+    finally:
+        with_kill(server)
+    assert "Initialization Sequence Completed" not in output
+    assert "Connection reset" in output or "connection-reset" in output or "Connection refused" in output, output
+    assert policy_hits(lab, "no-tunnels") > before
+    assert "openvpn" in app_of_marks(lab, "-p", "tcp", "--dport", "1194")
+
+
+def test_a_listed_domain_is_refused_its_neighbour_passes_and_a_reload_takes_effect(lab):
+    def fetch(name):
+        return curl(lab, "bappeda", "-k", "--resolve", f"{name}:{TLS_PORT}:{INTERNET}",
+                    f"https://{name}:{TLS_PORT}/")
+
+    before = policy_hits(lab, "trustpositif")
+    assert fetch(NEIGHBOUR).returncode == 0
+    assert fetch(LISTED).returncode != 0
+    assert fetch(f"www.{LISTED}").returncode != 0  # a name under a listed domain
+    assert policy_hits(lab, "trustpositif") >= before + 2
+    # the admin adds the neighbour and reloads: the running classifier takes the new list
+    with open(lab["tmp"] / "lists" / "trustpositif.txt", "a") as listing:
+        listing.write(f"{NEIGHBOUR}\n")
+    lab["classifier"].send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while fetch(NEIGHBOUR).returncode == 0:
+        assert time.monotonic() < deadline, "the reloaded list was not used"
+        time.sleep(0.5)
+    assert lab["classifier"].poll() is None  # reloaded, never restarted
 
 
 def test_http_host_decides_the_application(lab):
@@ -200,3 +307,4 @@ def test_traffic_keeps_flowing_when_the_classifier_stops(lab):
     lab["classifier"].send_signal(signal.SIGKILL)
     lab["classifier"].wait()
     assert curl(lab, "dinkes", "-H", "Host: www.pajak.go.id", f"http://{INTERNET}/").returncode == 0
+
