@@ -379,8 +379,12 @@ def measure_cli(spaces: Namespaces, n: int, tmp: Path, repeat: int) -> dict[str,
     site.mkdir()
     base = site_yaml(n)
     times = {mode: {what: [] for what in CLI_GOALS} for mode in CLI_MODES}
+    times["python -c pass"] = {"start": []}  # the floor every command stands on, in the same moments
     try:
         for round_ in range(repeat):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "pass"], check=True)
+            times["python -c pass"]["start"].append(time.perf_counter() - start)
             for mode in CLI_MODES:
                 state = tmp / "cli-state"
                 reset_hub(hub, n, state)
@@ -409,6 +413,78 @@ def measure_cli(spaces: Namespaces, n: int, tmp: Path, repeat: int) -> dict[str,
     return times
 
 
+# Where an in-process `pnsbox apply` spends its time: run in a fresh interpreter per apply, the
+# named functions wrapped with timers (module attributes, as their callers look them up).
+PHASE_RUNNER = r"""
+import json, sys, time
+started = time.perf_counter()
+import pnsbox.cli, pnsbox.daemon.core, pnsbox.apply.pipeline, pnsbox.store, pnsbox.settled
+from pnsbox import load
+from pnsbox.apply import links, nft, pipeline, tc
+from pnsbox.daemon import core
+from pnsbox.observe import box
+phases = {"imports": time.perf_counter() - started}
+def timed(owner, name, label):
+    inner = getattr(owner, name)
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            phases[label] = phases.get(label, 0.0) + time.perf_counter() - start
+    setattr(owner, name, wrapper)
+for owner, name, label in [
+        (pnsbox.settled, "already_runs", "unchanged? (settled)"), (load, "parse_yaml", "parse YAML"),
+        (core, "build", "validate"), (core, "lockout", "anti-lockout"),
+        (pipeline, "structure_fingerprint", "structure fingerprint"), (pipeline.Renders, "site", "render"),
+        (box, "observe", "observe the kernel"), (nft, "load", "nft -f"), (tc, "batch", "tc -batch"),
+        (links, "execute", "ip -batch"), (core.Daemon, "sample_usage", "sample counters"),
+        (pnsbox.store.History, "record", "record the version"), (core, "run_checks", "checks"),
+        (core.Daemon, "_save_boot_ruleset", "boot ruleset"), (pipeline, "apply", "apply (all of it)")]:
+    timed(owner, name, label)
+start = time.perf_counter()
+code = pnsbox.cli.main(sys.argv[1:])
+phases["pnsbox.cli.main"] = time.perf_counter() - start
+phases["process"] = time.perf_counter() - started
+print(json.dumps(phases))
+sys.exit(code)
+"""
+
+
+def measure_phases(spaces: Namespaces, n: int, tmp: Path) -> dict[str, dict[str, float]]:
+    """One round of the four applies without pnsboxd, each in a fresh process, by phase."""
+    hub = build_hub(spaces, "-phases", n)
+    site, state = tmp / "phases-site", tmp / "phases-state"
+    site.mkdir()
+    reset_hub(hub, n, state)
+    argv = ["apply", "-c", str(site), "--netns", hub, "--state-dir", str(state), "--socket", "/nonexistent"]
+    found = {}
+    try:
+        text = site_yaml(n)
+        for what, new_text in (("first apply", text), ("unchanged re-apply", text),
+                               ("one OPD's rate change", rate_changed(text, 0)),
+                               ("one new policy between two OPDs", policy_added(rate_changed(text, 0), 0))):
+            (site / "pnsbox.yaml").write_text(new_text)
+            proc = subprocess.run([sys.executable, "-c", PHASE_RUNNER, *argv], capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError(f"phases, {what}: {proc.stderr.strip()[-400:]}")
+            found[what] = json.loads(proc.stdout.strip().splitlines()[-1])
+    finally:
+        spaces.remove(hub)
+        spaces.remove(spaces.prefix + "sink-phases")
+    return found
+
+
+def print_phases(phases: dict[str, dict[str, float]], n: int) -> None:
+    print(f"where an in-process `pnsbox apply` of {n} OPDs spends its time (one round, each apply a fresh "
+          "process; nested phases are inside `apply (all of it)`, which is inside `pnsbox.cli.main`):")
+    labels = list(dict.fromkeys(label for found in phases.values() for label in found))
+    print(f"  {'':<24}" + "".join(f"{what[:18]:>20}" for what in phases))
+    for label in labels:
+        print(f"  {label:<24}" + "".join(f"{fmt_time(found[label]) if label in found else '-':>20}"
+                                         for found in phases.values()))
+
+
 def print_cli(times: dict[str, dict[str, list[float]]], n: int, repeat: int) -> None:
     print(f"end to end, `pnsbox apply -c DIR --netns NS` of {n} OPDs timed from outside (Python's start "
           f"included), median of {repeat} rounds from a fresh hub (min-max):")
@@ -419,6 +495,9 @@ def print_cli(times: dict[str, dict[str, list[float]]], n: int, repeat: int) -> 
             values = times[mode][what]
             cells.append(f"{fmt_time(median(values))} ({fmt_time(min(values))}-{fmt_time(max(values))})")
         print(f"  {what:<34}" + "".join(f"{c:>26}" for c in cells) + f"{'< ' + fmt_time(goal):>10}")
+    floor = times["python -c pass"]["start"]
+    print(f"  (the same Python with nothing to do, `python -c pass`, took {fmt_time(median(floor))} "
+          f"({fmt_time(min(floor))}-{fmt_time(max(floor))}) in the same rounds)")
 
 
 # --- report -------------------------------------------------------------------
@@ -454,6 +533,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="interleaved iperf3 rounds (default 7, quick 2)")
     parser.add_argument("--cli-only", action="store_true",
                         help="only the end-to-end `pnsbox apply` figures (largest size; no iperf3)")
+    parser.add_argument("--phases", action="store_true",
+                        help="also time the phases of an in-process `pnsbox apply` (largest size)")
     args = parser.parse_args(argv)
     sizes = QUICK_SIZES if args.quick else SIZES
     repeat = args.repeat or (2 if args.quick else 3)
@@ -486,6 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[SizeResult] = []
     throughput: dict[str, list[float]] = {}
     cli_times: dict[str, dict[str, list[float]]] = {}
+    phases: dict[str, dict[str, float]] = {}
     configs: dict[int, Config] = {}
     try:
         # warm-up: first calls of everything (pydantic, pyroute2 sockets, the nft binary)
@@ -516,6 +598,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  end to end: {repeat} rounds of `pnsbox apply` at {sizes[-1]} OPDs, without and with "
                   "pnsboxd ...", flush=True)
             cli_times = measure_cli(spaces, sizes[-1], tmp, repeat)
+        if kernel and args.phases:
+            phases = measure_phases(spaces, sizes[-1], tmp)
         if kernel and not args.cli_only:
             print(f"  forwarding: {iperf_repeat} interleaved rounds of {iperf_seconds} s iperf3 runs ...",
                   flush=True)
@@ -552,6 +636,9 @@ def main(argv: list[str] | None = None) -> int:
     if cli_times:
         print()
         print_cli(cli_times, sizes[-1], repeat)
+    if phases:
+        print()
+        print_phases(phases, sizes[-1])
 
     print()
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
