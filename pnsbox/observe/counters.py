@@ -46,11 +46,11 @@ def read(netns: str | None, rules: bool = True) -> TableCounters | None:
         elif name.partition("_")[0] in by_kind:
             kind, _, key = name.partition("_")
             by_kind[kind][key] = Count(packets, count)
-    rules: dict[str, Count] = {}
+    by_rule: dict[str, Count] = {}  # (not `rules`: that is the argument saying whether to read them)
     rule_count = 0
     for chain, comment, counted in nfnl.rule_counters(netns, table) if rules else ():
         rule_count += 1
         if counted is not None:
             key = comment or f"{chain} (no comment)"
-            rules[key] = rules.get(key, Count()) + Count(*counted)
-    return TableCounters(digest, opds, rules, rule_count, by_kind["app"], by_kind["category"])
+            by_rule[key] = by_rule.get(key, Count()) + Count(*counted)
+    return TableCounters(digest, opds, by_rule, rule_count, by_kind["app"], by_kind["category"])

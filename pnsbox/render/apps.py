@@ -57,6 +57,10 @@ def copy_verdict_rule() -> str:
     return f'meta mark & {CLASSIFIED:#010x} == {CLASSIFIED:#010x} ct mark set meta mark comment "the classifier\'s verdict"'
 
 
+def ftp_helper_rule() -> str:
+    return 'ct state new tcp dport 21 ct helper set "ftp" comment "FTP data connections inherit the verdict"'
+
+
 def classified_match() -> str:
     return f"ct mark & {CLASSIFIED:#010x} == {CLASSIFIED:#010x}"
 

@@ -179,9 +179,14 @@ def _classify(w: _Writer, config: Config, queue_in_nft: bool):
         w.add(f"map {name} {{", "site.classifier")
         w.add(f"type mark : counter; elements = {_elements(elements)}", "site.classifier", 2)
         w.add("}")
+    # FTP data connections: the kernel's FTP helper reads PORT/PASV/EPSV on the control
+    # connection (the classifier sees only its first packets) and the connection it expects
+    # inherits the control connection's mark, so it is classified as FTP without being queued
+    w.add('ct helper ftp { type "ftp" protocol tcp; }', "site.classifier")
     w.add("chain classify {", "site.classifier")
     w.add("type filter hook forward priority mangle + 10; policy accept;", indent=2)
     w.add(apps.copy_verdict_rule(), "site.classifier", 2)
+    w.add(apps.ftp_helper_rule(), "site.classifier", 2)
     w.add("}")
     by_app = [(i, p) for i, p in enumerate(config.policies) if p.by_application]
     if not by_app:

@@ -35,7 +35,7 @@ BIG = 400_000  # bytes of the "update" the updates class carries
 # The example already rejects category video (policy no-video); this adds an app block.
 APP_POLICIES = ("  - {name: no-tiktok, from: opds, to: internet, app: tiktok, action: drop}\n"
                 "  - {name: no-tunnels, from: opds, to: internet, category: vpn, action: reject}\n"
-                "  - {name: no-p2p, from: opds, to: internet, category: file-sharing, action: reject}\n"
+                "  - {name: no-p2p, from: dinkes, to: internet, category: file-sharing, action: reject}\n"
                 "  - {name: trustpositif, from: opds, to: internet, category: blocked-trustpositif, "
                 "action: reject}\n")
 LISTED, NEIGHBOUR = "judi-online.example", "judionline.example"
@@ -55,6 +55,18 @@ TLS_SERVER = ("import socketserver, ssl\nctx = ssl.SSLContext(ssl.PROTOCOL_TLS_S
               "socketserver.ThreadingTCPServer.daemon_threads = True\n"
               "socketserver.ThreadingTCPServer(('{host}', {port}), Answer).serve_forever()\n")
 P2P_PORT, TLS_PORT = 40404, 4444  # ports the catalog says nothing of
+FTP_DATA_PORT = 30021
+# an FTP server that answers PASV with a data port and sends a file over it
+FTP_SERVER = ("import socket\nsrv = socket.create_server(('{host}', 21))\n"
+              "data = socket.create_server(('{host}', {port}))\nwhile True:\n"
+              "    c, _ = srv.accept()\n    c.sendall(b'220 pnsbox lab FTP server\\r\\n')\n"
+              "    for line in c.makefile('rb'):\n"
+              "        if line.upper().startswith(b'PASV'):\n"
+              "            c.sendall(b'227 Entering Passive Mode ({commas},{high},{low}).\\r\\n')\n"
+              "            d, _ = data.accept()\n            d.sendall(b'the file\\r\\n')\n            d.close()\n"
+              "            c.sendall(b'226 Transfer complete.\\r\\n')\n"
+              "        elif line.upper().startswith(b'QUIT'):\n            c.sendall(b'221 Bye.\\r\\n')\n"
+              "            break\n        else:\n            c.sendall(b'230 OK.\\r\\n')\n    c.close()\n")
 UPDATES_CLASS = "      updates: {share: 10%, ceiling: 4mbit, match: {category: updates}}\n"
 
 
@@ -111,6 +123,9 @@ def lab(tmp_path_factory):
                                        "--pid-file=", f"--address=/youtube.com/{INTERNET}",
                                        f"--address=/windowsupdate.com/{INTERNET}"], log))
         procs.append(_background(internet, [sys.executable, "-c", ECHO.format(host=INTERNET, port=P2P_PORT)], log))
+        procs.append(_background(internet, [sys.executable, "-c", FTP_SERVER.format(
+            host=INTERNET, port=FTP_DATA_PORT, commas=INTERNET.replace(".", ","),
+            high=FTP_DATA_PORT >> 8, low=FTP_DATA_PORT & 255)], log))
         procs.append(_background(internet, [sys.executable, "-c", TLS_SERVER.format(
             cert=tmp / "cert.pem", key=tmp / "key.pem", host=INTERNET, port=TLS_PORT)], log))
         (tmp / "lists").mkdir()
@@ -234,6 +249,22 @@ def test_a_listed_domain_is_refused_its_neighbour_passes_and_a_reload_takes_effe
     assert lab["classifier"].poll() is None  # reloaded, never restarted
 
 
+def test_an_ftp_data_connection_inherits_the_control_connections_verdict(lab):
+    client = (f"import socket\nc = socket.create_connection(('{INTERNET}', 21), 3)\nf = c.makefile('rb')\n"
+              "f.readline()\nc.sendall(b'USER anonymous\\r\\n')\nf.readline()\nc.sendall(b'PASV\\r\\n')\n"
+              "reply = f.readline().decode()\nnumbers = reply[reply.index('(') + 1:reply.index(')')].split(',')\n"
+              "d = socket.create_connection(('.'.join(numbers[:4]), int(numbers[4]) * 256 + int(numbers[5])), 3)\n"
+              "print(d.recv(100).decode().strip())\nf.readline()\nc.sendall(b'QUIT\\r\\n')\nf.readline()\n")
+    # from bappeda: the file-sharing policy is dinkes' only
+    done = subprocess.run(topology.exec_argv(lab["lab"], "bappeda", [sys.executable, "-c", client]),
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "the file", done.stderr
+    assert app_of_marks(lab, "-p", "tcp", "--dport", "21") == {"ftp"}
+    # the kernel's FTP helper read the 227 reply the classifier never saw (it had named the
+    # control connection from its first packets); the data connection inherited its mark
+    assert app_of_marks(lab, "-p", "tcp", "--dport", str(FTP_DATA_PORT)) == {"ftp"}
+
+
 def test_http_host_decides_the_application(lab):
     before = counters.read(lab["hub"]).apps["djp-online"].bytes
     allowed = curl(lab, "dinkes", "-H", "Host: www.pajak.go.id", f"http://{INTERNET}/")
@@ -261,7 +292,7 @@ def test_tls_sni_decides_the_application(lab):
 
 
 def test_dig_is_classified_and_teaches_the_classifier_names(lab):
-    answer = in_node(lab["lab"], "bappeda", "dig", "+short", "+time=2", "+tries=1", f"@{DNS}", "www.youtube.com")
+    answer = in_node(lab["lab"], "bappeda", "dig", "+short", "+time=3", "+tries=2", f"@{DNS}", "www.youtube.com")
     assert answer.split() == [INTERNET]
     assert "dns" in app_of_marks(lab, "-p", "udp", "--dport", "53")
     # A flow whose payload names nothing, to the address DNS gave for youtube: youtube, by DNS.
