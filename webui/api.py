@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, abort, current_app, g, jsonify, request
 
 from pnsbox.control import messages as m
 
@@ -182,6 +182,22 @@ def version(version: int):
 def diff(a: int, b: int):
     roles.require(roles.can_read_history(user()), "the history is for admins and auditors")
     return jsonify(diff=ctx().daemon.diff(a, b))
+
+
+@bp.route("/reports/<month>")
+def report(month: str):
+    """A month's evaluation per OPD you may see (and the province's, for admins and auditors)."""
+    from .views.reports import month_report
+
+    return jsonify(month_report(month) or abort(404))
+
+
+@bp.route("/reports/<month>/hourly/<key>")
+def report_hourly(month: str, key: str):
+    """One OPD's month hour by hour (`*`: the province, not for operators): heatmap and curve data."""
+    from .views.reports import month_hourly
+
+    return jsonify(month_hourly(month, key))
 
 
 @bp.route("/usage")

@@ -44,6 +44,11 @@ OPERATIONS = [
     ("/audit", "get", "The audit trail and whether its hash chain holds", "admin, auditor", None, []),
     ("/usage", "get", "A month's bytes and packets per OPD you may see (query month=YYYY-MM)", "everyone",
      None, []),
+    ("/reports/{month}", "get", "A month's evaluation per OPD you may see: bytes, average, p95 and peak rates, "
+     "when, hours near the ceiling, drops, utilisation; the province for admins and auditors", "everyone", None,
+     ["month"]),
+    ("/reports/{month}/hourly/{opd}", "get", "One OPD's month hour by hour (opd `*`: the province)", "everyone",
+     None, ["month", "opd"]),
 ]
 
 _ERRORS = {

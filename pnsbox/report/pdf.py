@@ -133,7 +133,7 @@ def write(report: dict, hourly: dict[str, dict], path, language: str = "id", sit
     """The PDF of `report` (compute.month_report) with `hourly` (compute.hourly) per OPD key and `*`."""
     words = TEXT[language]
     styles = getSampleStyleSheet()
-    doc = SimpleDocTemplate(str(path), pagesize=landscape(A4), leftMargin=1.5 * cm, rightMargin=1.5 * cm,
+    doc = SimpleDocTemplate(path if hasattr(path, "write") else str(path), pagesize=landscape(A4), leftMargin=1.5 * cm, rightMargin=1.5 * cm,
                             topMargin=1.2 * cm, bottomMargin=1.2 * cm, title=f"{words['title']} {report['month']}",
                             author="pnsbox", pageCompression=1 if compress else 0)
     story = [Spacer(1, 5 * cm), Paragraph(words["title"], styles["Title"]),

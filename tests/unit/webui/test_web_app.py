@@ -226,3 +226,27 @@ def test_reports_show_a_months_usage_to_each_role_as_far_as_it_sees(app, browser
                                      "2026-11,dinkes,1000,10,5000,20"]
     assert operator.get("/reports/?month=nope").status_code == 400
     assert "2026-11" in browser("aud").get("/reports/").get_data(as_text=True)
+
+
+def test_the_monthly_evaluation_shows_each_role_what_it_may_see_with_charts_and_a_pdf(app, browser):
+    admin = browser("admin")
+    page = admin.get("/reports/?month=2026-11").get_data(as_text=True)
+    assert 'id="evaluation"' in page and 'id="province"' in page and "bappeda" in page
+    assert 'id="report-charts"' in page and "/api/v1/reports/2026-11/hourly/*" in page  # the province's curve
+    report = admin.get("/api/v1/reports/2026-11").get_json()
+    assert abs(report["opds"]["dinkes"]["down"]["p95"] - 20e6) < 0.01 * 20e6
+    pdf = admin.get("/reports/2026-11.pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF-")
+    operator = browser("opdinkes")
+    page = operator.get("/reports/?month=2026-11").get_data(as_text=True)
+    assert 'id="evaluation"' in page and 'id="province"' not in page
+    assert "bappeda" not in page.split('id="evaluation"')[1]
+    assert set(operator.get("/api/v1/reports/2026-11").get_json()["opds"]) == {"dinkes"}
+    assert operator.get("/api/v1/reports/2026-11/hourly/bappeda").status_code == 404
+    assert operator.get("/api/v1/reports/2026-11/hourly/*").status_code == 404
+    assert len(operator.get("/api/v1/reports/2026-11/hourly/dinkes").get_json()["hours"]) == 3
+    csv_text = operator.get("/reports/2026-11/evaluation.csv").get_data(as_text=True).splitlines()
+    assert csv_text[0].startswith("month,opd,direction,bytes") and {r.split(",")[1] for r in csv_text[1:]} == {"dinkes"}
+    assert "Evaluasi bulanan" in browser("aud").get("/reports/?month=2026-11").get_data(as_text=True)
+    assert "No rate series" in admin.get("/reports/?month=2026-10").get_data(as_text=True) or \
+        "Belum ada deret laju" in admin.get("/reports/?month=2026-10").get_data(as_text=True)

@@ -17,6 +17,25 @@ def example_files() -> dict[str, str]:
     return {str(p.relative_to(EXAMPLE)): p.read_text() for p in sorted(EXAMPLE.rglob("*.yaml"))}
 
 
+def report_series():
+    """Three hours of November 2026 for dinkes (20 Mbit/s down) and bappeda (5), in a series store."""
+    import tempfile
+    from datetime import UTC, datetime
+
+    from pnsbox.series import Plan, Reading, SeriesStore
+
+    store = SeriesStore(tempfile.mkdtemp(prefix="pnsbox-web-series-"), 7)
+    t, down = datetime(2026, 11, 2, 2, tzinfo=UTC).timestamp(), {"dinkes": 0, "bappeda": 0}
+    plans = {"dinkes": Plan(50_000_000, 200_000_000, 50_000_000, 200_000_000)}
+    store.record(t, {k: Reading(v, 0) for k, v in down.items()}, plans, site="demo-province")
+    for _ in range(18):
+        t += 600
+        down["dinkes"] += 20_000_000 * 600 // 8
+        down["bappeda"] += 5_000_000 * 600 // 8
+        store.record(t, {k: Reading(v, v // 10) for k, v in down.items()}, plans)
+    return store
+
+
 class FakeDaemon(ControlClient):
     """Answers like pnsboxd's control API; records every POST."""
 
@@ -25,6 +44,18 @@ class FakeDaemon(ControlClient):
         self.versions = {1: {"id": 1, "parent": None, "author": "root", "time": time.time(), "message": "base",
                              "digest": "x", "files": example_files()}}
         self.confirmed, self.pending, self.posts, self.problems = 1, None, [], []
+
+    def _report(self, path: str):
+        """A month's evaluation made by the real computation from a small series (2026-11 only)."""
+        from pnsbox.report import compute
+
+        parts = path.split("/")
+        if parts[2] != "2026-11":
+            return 404, {"error": "no rate series for that month"}
+        store = report_series()
+        found = compute.month_report(store, "2026-11") if len(parts) == 3 else \
+            compute.hourly(store, "2026-11", parts[4])
+        return 200, found
 
     def running(self) -> int:
         return self.pending["version"] if self.pending else self.confirmed
@@ -46,6 +77,8 @@ class FakeDaemon(ControlClient):
         if path == "/audit":
             return 200, [{"seq": 1, "time": time.time(), "action": "apply", "actor": "root", "from": "local",
                           "detail": "version 1", "hash": "h", "prev": "0"}]
+        if path.startswith("/reports/"):
+            return self._report(path)
         if path.startswith("/usage"):
             month = path.partition("month=")[2] or "2026-11"
             row = {"tx_bytes": 1000, "tx_packets": 10, "rx_bytes": 5000, "rx_packets": 20}
