@@ -192,12 +192,12 @@ def report(month: str):
     return jsonify(month_report(month) or abort(404))
 
 
-@bp.route("/reports/<month>/hourly/<key>")
-def report_hourly(month: str, key: str):
+@bp.route("/reports/<month>/hourly/<opd>")
+def report_hourly(month: str, opd: str):
     """One OPD's month hour by hour (`*`: the province, not for operators): heatmap and curve data."""
     from .views.reports import month_hourly
 
-    return jsonify(month_hourly(month, key))
+    return jsonify(month_hourly(month, opd))
 
 
 @bp.route("/usage")
