@@ -9,13 +9,15 @@ import time
 from flask import Blueprint, abort, current_app, g, jsonify, request
 
 from pnsbox.control import messages as m
+from pnsbox.errors import BadRequest
+from pnsbox.model import Opd, format_rate
 
 from . import roles
-from .changeset import apply_files, may_settle_pending
-from .config_edit import EditError, check_plan, edit_opd
+from .changeset import apply_files, may_settle_pending, validated
+from .config_edit import EditError, edit_opd
 from .context import ctx, running_files, running_site, signed, status, user
 from .openapi import document
-from .site import opd_bandwidth
+from .site import as_json, opd_bandwidth
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -75,11 +77,11 @@ def live():
 @bp.route("/opds")
 def list_opds():
     site = running_site()
-    return jsonify({name: {**opd, "file": site.opd_files[name], "plan": opd_bandwidth(opd)}
+    return jsonify({name: {**as_json(opd), "file": site.opd_files[name], "plan": opd_bandwidth(opd)}
                     for name, opd in roles.visible_opds(user(), site).items()})
 
 
-def _visible(name: str) -> dict:
+def _visible(name: str) -> Opd:
     site = running_site()
     if name not in site.opds or not roles.can_see_opd(user(), name):
         raise LookupError(f"no OPD {name}")
@@ -94,7 +96,7 @@ def not_found(exc):
 @bp.route("/opds/<name>")
 def get_opd(name: str):
     opd = _visible(name)
-    return jsonify({**opd, "plan": opd_bandwidth(opd)})
+    return jsonify({**as_json(opd), "plan": opd_bandwidth(opd)})
 
 
 @bp.route("/opds/<name>/bandwidth", methods=["PUT"])
@@ -103,15 +105,19 @@ def set_bandwidth(name: str):
     roles.require(roles.can_change(user()), "auditors cannot change the configuration")
     _visible(name)
     body = _body()
-    guaranteed, ceiling = check_plan(str(body.get("guaranteed", "")), str(body.get("ceiling", "")))
-    files = edit_opd(running_files(), name, guaranteed=guaranteed, ceiling=ceiling)
-    message = body.get("message") or f"{name}: bandwidth {guaranteed}/{ceiling} (API)"
+    rates = {key: body.get(key) for key in ("guaranteed", "ceiling")}
+    for key, value in rates.items():  # written into the YAML as sent: the model judges it as it would the file
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            raise BadRequest(f"{key}: a rate such as 50mbit")
+    files = edit_opd(running_files(), name, **rates)
+    plan = validated(files).opds[name].bandwidth
+    message = body.get("message") or f"{name}: bandwidth {format_rate(plan.guaranteed)}/{format_rate(plan.ceiling)} (API)"
     return jsonify(m.to_json(apply_files(files, message, _confirm(body))))
 
 
 @bp.route("/policies")
 def policies():
-    return jsonify([{"position": i + 1, **p} for i, p in enumerate(running_site().policies)
+    return jsonify([{"position": i + 1, **as_json(p)} for i, p in enumerate(running_site().policies)
                     if roles.can_see_policy(user(), p)])
 
 

@@ -12,14 +12,15 @@ from werkzeug.exceptions import HTTPException
 
 from pnsbox.control.client import ControlClient
 from pnsbox.errors import PnsboxError
+from pnsbox.model import format_rate
 
 from . import auth, roles
 from .accounts import AccountStore
 from .context import WebContext
 from .drafts import DraftStore
 from .files import write_private
+from .formats import format_bytes
 from .i18n import LANGUAGES, current_language, translate
-from .rates import format_bytes, format_rate
 from .settings import Settings
 from .throttle import LoginThrottle
 

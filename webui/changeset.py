@@ -12,6 +12,7 @@ from pnsbox.control import messages as m
 from . import roles
 from .context import ctx, running_files, signed, status, user
 from .drafts import Draft
+from .site import Site, parse
 
 StaleDraft = errors.StaleDraft
 
@@ -24,9 +25,18 @@ def draft_or_new() -> Draft:
     return current_draft() or Draft(base=status().running, files=dict(running_files()))
 
 
-def save_edit(files: dict[str, str], note: str) -> Draft:
-    """Keep an edit in the draft, if the user's role allows changing what it changes."""
+def validated(files: dict[str, str]) -> Site:
+    """The site these files make, validated by pnsbox as the CLI and pnsboxd validate it;
+    ConfigError (every problem with its file and line) when they refuse it."""
+    return parse(files)
+
+
+def save_edit(files: dict[str, str], note: str, *, validate: bool = True) -> Draft:
+    """Keep an edit in the draft, if pnsbox accepts the site it makes (form edits; the file editor
+    keeps a draft as typed and its review names the problems) and the user's role allows it."""
     draft = draft_or_new()
+    if validate:
+        validated(files)
     roles.check_change_scope(user(), running_files(), files)
     draft.files, draft.notes = files, [*draft.notes, note]
     ctx().drafts.save(user().name, draft)

@@ -1,21 +1,21 @@
 """Edits of a site's YAML files that keep the admin's comments and layout (ruamel.yaml round trip).
-Each function takes the files and returns new files; only the file that changes is re-written."""
+Each function takes the files and returns new files; only the file that changes is re-written.
+Values are written as given: whether they are right is pnsbox's model's to say (changeset.validated),
+so a form accepts exactly what the CLI accepts."""
 
 from __future__ import annotations
 
 import io
-from ipaddress import IPv4Network
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
-from .rates import parse_rate
-from .site import MAIN, parse
+from pnsbox.errors import BadRequest
+from pnsbox.load import MAIN_FILE, load_files
 
-
-class EditError(ValueError):
-    """The edit cannot be made (the message names the field)."""
+MAIN = MAIN_FILE
+EditError = BadRequest  # an edit that cannot be made at all (the message names the field)
 
 
 def _yaml() -> YAML:
@@ -41,36 +41,24 @@ def _dump(data) -> str:
 
 def _opd_node(files: dict[str, str], opd: str):
     """(file name, its parsed document, the OPD's mapping)."""
-    where = parse(files).opd_files.get(opd)
-    if where is None:
+    source = load_files(files)  # where it is written, even in a draft that does not validate yet
+    if opd not in (source.data.get("opds") or {}):
         raise EditError(f"no OPD {opd}")
+    where = source.where(("opds", opd))[0]
     document = _load(files[where])
     node = document["opds"][opd] if where == MAIN else document[opd]
     return where, document, node
 
 
-def check_subnets(text: str) -> list[str]:
-    subnets = [part.strip() for part in text.replace(",", " ").split() if part.strip()]
-    if not subnets:
-        raise EditError("subnet: give at least one, like 10.21.0.0/24")
-    for subnet in subnets:
-        try:
-            IPv4Network(subnet, strict=True)
-        except ValueError as exc:
-            raise EditError(f"subnet: `{subnet}` is not an IPv4 network ({exc})") from None
-    return subnets
+def form_subnets(text: str) -> list[str]:
+    """The subnet field as typed: one or more, separated by commas or spaces (the model checks each)."""
+    return [part for part in text.replace(",", " ").split() if part]
 
 
-def check_plan(guaranteed: str, ceiling: str) -> tuple[str, str]:
-    rates = {}
-    for field, text in (("guaranteed", guaranteed), ("ceiling", ceiling)):
-        try:
-            rates[field] = parse_rate(text)
-        except ValueError as exc:
-            raise EditError(f"bandwidth.{field}: {exc}") from None
-    if rates["ceiling"] < rates["guaranteed"]:
-        raise EditError("bandwidth.ceiling: must not be below the guarantee")
-    return guaranteed.strip(), ceiling.strip()
+def form_vlan(text: str) -> int | str:
+    """A VLAN id as a number when it is one; anything else goes to the model as typed, to be refused there."""
+    text = str(text).strip()
+    return int(text) if text.isdigit() else text
 
 
 def edit_opd(files: dict[str, str], opd: str, *, name: str | None = None, subnets: list[str] | None = None,
@@ -78,11 +66,9 @@ def edit_opd(files: dict[str, str], opd: str, *, name: str | None = None, subnet
     """Change the given fields of one OPD; everything else (classes, schedules, comments) stays."""
     where, document, node = _opd_node(files, opd)
     if name is not None:
-        if not name.strip():
-            raise EditError("name: must not be empty")
         node["name"] = name.strip()
     if subnets is not None:
-        node["subnet"] = subnets[0] if len(subnets) == 1 else CommentedSeq(subnets)
+        node["subnet"] = subnets[0] if len(subnets) == 1 else CommentedSeq(subnets or [])
     if link is not None:
         node["link"] = _merged_link(node.get("link"), link)
     if guaranteed is not None or ceiling is not None:

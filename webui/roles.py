@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pnsbox import errors
 from pnsbox.load import check_site_files
+from pnsbox.model import Config, Opd, Policy
 
 from .accounts import User
 from .site import Site, parse, zones_of
@@ -29,11 +30,11 @@ def can_see_opd(user: User, opd: str) -> bool:
     return user.role != "operator" or opd in user.opds
 
 
-def visible_opds(user: User, site: Site) -> dict[str, dict]:
+def visible_opds(user: User, site: Site) -> dict[str, Opd]:
     return {name: opd for name, opd in site.opds.items() if can_see_opd(user, name)}
 
 
-def can_see_policy(user: User, policy: dict) -> bool:
+def can_see_policy(user: User, policy: Policy) -> bool:
     """Operators see the policies that name one of their OPDs or every OPD (`opds`)."""
     return user.role != "operator" or bool(zones_of(policy) & ({"opds"} | set(user.opds)))
 
@@ -61,19 +62,20 @@ def check_change_scope(user: User, old_files: dict[str, str], new_files: dict[st
         raise Forbidden(str(exc)) from None
     if user.role == "admin":
         return
-    old, new = parse(old_files).data, parse(new_files).data
-    for section in set(old) | set(new):
-        if section != "opds" and old.get(section) != new.get(section):
-            raise Forbidden(f"operators cannot change `{section}`")
-    old_opds, new_opds = old.get("opds", {}), new.get("opds", {})
-    if set(old_opds) != set(new_opds):
+    # Two validated configs, compared item by item: what counts as a change is what the model
+    # sees (`to: simpeg` and `to: [simpeg]` are the same), not how the YAML is spelled.
+    old, new = parse(old_files).config, parse(new_files).config
+    for key, field in Config.model_fields.items():
+        if key != "opds" and getattr(old, key) != getattr(new, key):
+            raise Forbidden(f"operators cannot change `{field.alias or key}`")
+    if set(old.opds) != set(new.opds):
         raise Forbidden("operators cannot add or remove OPDs")
-    for name in old_opds:
-        before, after = old_opds[name] or {}, new_opds[name] or {}
+    for name, before in old.opds.items():
+        after = new.opds[name]
         if before == after:
             continue
         if name not in user.opds:
             raise Forbidden(f"OPD {name} is not yours")
-        for key in set(before) | set(after):
-            if key != "bandwidth" and before.get(key) != after.get(key):
-                raise Forbidden(f"operators change only bandwidth plans, not `opds.{name}.{key}`")
+        for key, field in Opd.model_fields.items():
+            if key != "bandwidth" and getattr(before, key) != getattr(after, key):
+                raise Forbidden(f"operators change only bandwidth plans, not `opds.{name}.{field.alias or key}`")

@@ -1,106 +1,84 @@
-"""A read-only view of a site's files (pnsbox.yaml plus opds/*.yaml) for the pages: OPDs with the
-file they live in, services, policies in order, the pipe. The daemon validates; this only reads."""
+"""A site's files (pnsbox.yaml plus opds/*.yaml) as the pages see them: loaded and validated by
+pnsbox itself (pnsbox.load, pnsbox.validate), so the web UI reads the same typed model the CLI
+and pnsboxd do, and a site they refuse is refused here with the same problems (FILE:LINE)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from pnsbox.load import parse_yaml
+from pnsbox.load import MAIN_FILE, load_files
+from pnsbox.model import DIRECTIONS, Config, Link, Opd, Policy
+from pnsbox.validate import build
 
-from .rates import parse_rate
-
-MAIN = "pnsbox.yaml"
+MAIN = MAIN_FILE
 
 
-@dataclass
+@dataclass(frozen=True)
 class Site:
-    data: dict                      # pnsbox.yaml's content with every OPD merged under `opds`
-    opd_files: dict[str, str] = field(default_factory=dict)  # OPD -> the file that defines it
+    config: Config
+    opd_files: dict[str, str]  # OPD -> the file that defines it
 
     @property
     def name(self) -> str:
-        return (self.data.get("site") or {}).get("name", "")
+        return self.config.site.name
 
     @property
     def timezone(self) -> str:
-        return (self.data.get("site") or {}).get("timezone", "Asia/Jakarta")
+        return self.config.site.timezone
 
     @property
-    def opds(self) -> dict[str, dict]:
-        return self.data.get("opds") or {}
+    def oversubscribe(self) -> bool:
+        return self.config.site.oversubscribe
 
     @property
-    def services(self) -> dict[str, dict]:
-        return self.data.get("services") or {}
+    def opds(self) -> dict[str, Opd]:
+        return self.config.opds
 
     @property
-    def policies(self) -> list[dict]:
-        return self.data.get("policies") or []
+    def services(self):
+        return self.config.services
+
+    @property
+    def policies(self) -> list[Policy]:
+        return self.config.policies
 
     def pipe(self) -> dict[str, int]:
-        """The purchased pipe per direction, in bits per second (download, upload)."""
-        uplink = (self.data.get("site") or {}).get("uplink") or {}
-        both = uplink.get("bandwidth")
-        try:
-            return {"download": parse_rate(uplink.get("download", both) or 0),
-                    "upload": parse_rate(uplink.get("upload", both) or 0)}
-        except ValueError:
-            return {"download": 0, "upload": 0}
+        """The purchased pipe per direction, in bits per second."""
+        return {direction: self.config.site.uplink.rate(direction) for direction in DIRECTIONS}
 
 
 def parse(files: dict[str, str]) -> Site:
-    """Files as the daemon keeps them -> a Site. Unreadable YAML gives an empty part, not an error:
-    the daemon's validation is what names problems."""
-    def load(text: str) -> dict:
-        loaded = parse_yaml(text, MAIN)[0]  # pnsbox's bounded parser: no aliases, size and depth capped
-        return loaded if isinstance(loaded, dict) else {}
-
-    data = load(files.get(MAIN, ""))
-    opds = dict(data.get("opds") or {})
-    opd_files = dict.fromkeys(opds, MAIN)
-    for name in sorted(files):
-        if name.startswith("opds/"):
-            for opd, body in load(files[name]).items():
-                opds[opd] = body
-                opd_files[opd] = name
-    data["opds"] = opds
-    return Site(data, opd_files)
+    """Files as the daemon keeps them -> a validated Site, or pnsbox's ConfigError naming every
+    problem by file and line (the file names are the site's own: pnsbox.yaml, opds/NAME.yaml)."""
+    source = load_files(files)
+    config = build(source)
+    return Site(config, {name: source.where(("opds", name))[0] for name in config.opds})
 
 
-def opd_bandwidth(opd: dict) -> dict[str, dict[str, int]]:
-    """An OPD's plan as {download: {guaranteed, ceiling}, upload: {...}} in bits per second."""
-    plan = opd.get("bandwidth") or {}
-    result = {}
-    for direction in ("download", "upload"):
-        part = plan.get(direction) or plan
-        try:
-            result[direction] = {"guaranteed": parse_rate(part.get("guaranteed") or 0),
-                                 "ceiling": parse_rate(part.get("ceiling") or part.get("guaranteed") or 0)}
-        except ValueError:
-            result[direction] = {"guaranteed": 0, "ceiling": 0}
-    return result
+def opd_bandwidth(opd: Opd) -> dict[str, dict[str, int]]:
+    """An OPD's plan as {download: {guaranteed, ceiling}, upload: {...}} in bits per second
+    (zeros for an OPD without a plan)."""
+    if opd.bandwidth is None:
+        return {direction: {"guaranteed": 0, "ceiling": 0} for direction in DIRECTIONS}
+    return {direction: opd.bandwidth.plan(direction)._asdict() for direction in DIRECTIONS}
 
 
-def names_in(value) -> list[str]:
-    """A policy's `from` or `to` as a list of zone names."""
-    if value is None:
-        return []
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+def zones_of(policy: Policy) -> set[str]:
+    return set(policy.from_) | set(policy.to)
 
 
-def zones_of(policy: dict) -> set[str]:
-    return set(names_in(policy.get("from"))) | set(names_in(policy.get("to")))
+def subnets(opd: Opd) -> list[str]:
+    return [str(net) for net in opd.subnet]
 
 
-def subnets(opd: dict) -> list[str]:
-    return names_in(opd.get("subnet"))
-
-
-def link_text(link) -> str:
-    if not isinstance(link, dict):
-        return str(link or "")
-    if "vlan" in link:
-        return f"VLAN {link['vlan']} on {link.get('trunk', '?')}"
-    if "wireguard" in link:
+def link_text(link: Link) -> str:
+    if link.is_wireguard:
         return "WireGuard"
-    return str(link.get("interface", ""))
+    if link.is_vlan:
+        return f"VLAN {link.vlan} on {link.trunk}"
+    return link.device
+
+
+def as_json(item) -> dict:
+    """A model item for the REST API: typed values (rates in bits per second), names as the YAML writes them."""
+    return item.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -82,7 +82,7 @@ def test_an_alias_bomb_through_the_web_ui_is_refused_within_a_second(box, tmp_pa
 
     # an operator's plan over the web API: the bomb sits inside their own OPD's bandwidth plan
     # (the scope check let 3- and 4-level chains through to pnsboxd); the web UI's bounded parse
-    # now reads no OPDs in that file, so the scope check refuses it at once
+    # refuses the file at once, as the CLI would, before any scope is compared
     operator, token = _signed_in(app, "opdinkes")
     files = site_files(box["site"])
     inline = "{" + ", ".join(bomb_lines()) + "}"
@@ -92,8 +92,8 @@ def test_an_alias_bomb_through_the_web_ui_is_refused_within_a_second(box, tmp_pa
     started = time.monotonic()
     answer = operator.post("/api/v1/plan", json={"files": files}, headers={"X-CSRFToken": token})
     assert time.monotonic() - started < 1
-    assert answer.status_code == 403, answer.get_data(as_text=True)
-    assert "operators cannot add or remove OPDs" in answer.get_json()["error"]
+    assert answer.status_code == 422, answer.get_data(as_text=True)
+    assert "YAML anchors and aliases (&name, *name) are not used in a site file" in answer.get_json()["problems"][0]
 
     # the admin's file editor: the draft is kept as typed; its review asks pnsboxd, which refuses
     admin, token = _signed_in(app, "admin")

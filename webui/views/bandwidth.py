@@ -18,4 +18,4 @@ def index():
     rows = {name: opd_bandwidth(opd) for name, opd in roles.visible_opds(user(), site).items()}
     totals = {d: sum(r[d]["guaranteed"] for r in rows.values()) for d in ("download", "upload")}
     return render_template("bandwidth.html", site=site, pipe=pipe, rows=rows, totals=totals,
-                           oversubscribe=bool((site.data.get("site") or {}).get("oversubscribe")))
+                           oversubscribe=site.oversubscribe)

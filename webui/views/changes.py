@@ -62,7 +62,7 @@ def edit_file():
     text = request.form.get("text") if request.method == "POST" else draft.files.get(name, "")
     if request.method == "POST":
         try:
-            save_edit(set_file(draft.files, name, text), f"{name} edited")
+            save_edit(set_file(draft.files, name, text), f"{name} edited", validate=False)
         except EditError as exc:
             flash(str(exc), "error")
             return render_template("file_edit.html", name=name, text=text, files=sorted(draft.files)), 400

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
+from pnsbox.errors import ConfigError
+from pnsbox.model import Link, Opd, format_rate
+
 from .. import roles
-from ..changeset import draft_or_new, save_edit
-from ..config_edit import EditError, check_plan, check_subnets, edit_opd
+from ..changeset import draft_or_new, save_edit, validated
+from ..config_edit import EditError, edit_opd, form_subnets, form_vlan
 from ..context import running_site, user
 from ..i18n import translate
 from ..site import link_text, opd_bandwidth, parse, subnets, zones_of
@@ -14,7 +17,7 @@ from ..site import link_text, opd_bandwidth, parse, subnets, zones_of
 bp = Blueprint("opds", __name__, url_prefix="/opds")
 
 
-def _visible_or_404(site, name: str) -> dict:
+def _visible_or_404(site, name: str) -> Opd:
     """Another OPD than an operator's own is answered as if it did not exist."""
     if name not in site.opds or not roles.can_see_opd(user(), name):
         abort(404)
@@ -34,7 +37,7 @@ def detail(name: str):
     opd = _visible_or_404(site, name)
     policies = [(i, p) for i, p in enumerate(site.policies) if zones_of(p) & {name, "opds"}]
     return render_template("opd.html", name=name, opd=opd, site=site, plan=opd_bandwidth(opd), policies=policies,
-                           subnets=subnets(opd), link=link_text(opd.get("link")))
+                           subnets=subnets(opd), link=link_text(opd.link))
 
 
 @bp.route("/<name>/edit", methods=["GET", "POST"])
@@ -42,18 +45,17 @@ def edit(name: str):
     roles.require(roles.can_change(user()), translate("auditors cannot change the configuration"))
     draft = draft_or_new()
     opd = _visible_or_404(parse(draft.files), name)
-    plan = opd.get("bandwidth") or {}
-    form = {"name": opd.get("name", ""), "subnet": ", ".join(subnets(opd)),
-            "link_kind": _link_kind(opd.get("link") or {}),
-            "interface": (opd.get("link") or {}).get("interface", ""),
-            "vlan": (opd.get("link") or {}).get("vlan", ""), "trunk": (opd.get("link") or {}).get("trunk", ""),
-            "guaranteed": plan.get("guaranteed", ""), "ceiling": plan.get("ceiling", "")}
-    per_direction = "download" in plan or "upload" in plan
+    plan = opd.bandwidth
+    per_direction = bool(plan and (plan.download or plan.upload))
+    form = {"name": opd.name, "subnet": ", ".join(subnets(opd)), "link_kind": _link_kind(opd.link),
+            "interface": opd.link.interface or "", "vlan": opd.link.vlan or "", "trunk": opd.link.trunk or "",
+            "guaranteed": format_rate(plan.guaranteed) if plan and plan.guaranteed else "",
+            "ceiling": format_rate(plan.ceiling) if plan and plan.ceiling else ""}
     if request.method == "POST":
         form.update(request.form.to_dict())
         try:
             files = edit_opd(draft.files, name, **_changes(form, per_direction))
-            note = _note(name, opd, parse(files).opds[name])
+            note = _note(name, opd, validated(files).opds[name])
             if note is None:
                 flash(translate("Nothing changed."), "info")
                 return redirect(url_for("opds.detail", name=name))
@@ -61,44 +63,40 @@ def edit(name: str):
         except EditError as exc:
             flash(str(exc), "error")
             return render_template("opd_edit.html", name=name, form=form, per_direction=per_direction), 400
+        except ConfigError as exc:  # pnsbox's own problems, as `pnsbox validate` prints them
+            return render_template("opd_edit.html", name=name, form=form, per_direction=per_direction,
+                                   problems=exc.problems), exc.http_status
         flash(translate("Saved in your draft. Review and apply it below."), "info")
         return redirect(url_for("changes.index"))
     return render_template("opd_edit.html", name=name, form=form, per_direction=per_direction)
 
 
-def _note(name: str, before: dict, after: dict) -> str | None:
+def _note(name: str, before: Opd, after: Opd) -> str | None:
     """What the edit changed, for the draft's list and the version's message; None if nothing."""
-    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    changed = sorted(key for key, field in Opd.model_fields.items() if getattr(before, key) != getattr(after, key))
     if not changed:
         return None
-    plan = after.get("bandwidth") or {}
-    parts = [f"bandwidth {plan.get('guaranteed')}/{plan.get('ceiling')}" if k == "bandwidth" else k for k in changed]
+    plan = after.bandwidth
+    parts = [f"bandwidth {format_rate(plan.guaranteed)}/{format_rate(plan.ceiling)}"
+             if key == "bandwidth" and plan and plan.guaranteed and plan.ceiling else key for key in changed]
     return f"{name}: {', '.join(parts)}"
 
 
-def _link_kind(link: dict) -> str:
-    return "vlan" if "vlan" in link else "wireguard" if "wireguard" in link else "interface"
+def _link_kind(link: Link) -> str:
+    return "wireguard" if link.is_wireguard else "vlan" if link.is_vlan else "interface"
 
 
 def _changes(form: dict, per_direction: bool) -> dict:
-    """What the form changes; operators change the bandwidth plan only."""
+    """What the form changes, as typed; operators change the bandwidth plan only."""
     changes = {}
     if not per_direction:
-        changes["guaranteed"], changes["ceiling"] = check_plan(form["guaranteed"], form["ceiling"])
+        changes["guaranteed"], changes["ceiling"] = form["guaranteed"].strip(), form["ceiling"].strip()
     if user().role != "admin":
         return changes
     changes["name"] = form["name"]
-    changes["subnets"] = check_subnets(form["subnet"])
+    changes["subnets"] = form_subnets(form["subnet"])
     if form.get("link_kind") == "vlan":
-        try:
-            vlan = int(form["vlan"])
-        except (TypeError, ValueError):
-            raise EditError("link.vlan: a number from 1 to 4094") from None
-        if not 1 <= vlan <= 4094 or not str(form.get("trunk", "")).strip():
-            raise EditError("link: a VLAN from 1 to 4094 and the trunk interface it runs on")
-        changes["link"] = {"vlan": vlan, "trunk": form["trunk"].strip()}
+        changes["link"] = {"vlan": form_vlan(form.get("vlan", "")), "trunk": str(form.get("trunk", "")).strip()}
     elif form.get("link_kind") == "interface":
-        if not str(form.get("interface", "")).strip():
-            raise EditError("link.interface: give the interface name")
-        changes["link"] = {"interface": form["interface"].strip()}
+        changes["link"] = {"interface": str(form.get("interface", "")).strip()}
     return changes

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from pnsbox.control import messages as m
-from pnsbox.errors import PnsboxError
+from pnsbox.errors import ConfigError, PnsboxError
 
 from .. import roles
 from ..changeset import draft_or_new, save_edit
@@ -57,6 +57,8 @@ def edit():
         except EditError as exc:
             flash(str(exc), "error")
             return render_template("policies_edit.html", text=text), 400
+        except ConfigError as exc:  # pnsbox's own problems, as `pnsbox validate` prints them
+            return render_template("policies_edit.html", text=text, problems=exc.problems), exc.http_status
         flash(translate("Saved in your draft. Review and apply it below."), "info")
         return redirect(url_for("changes.index"))
     return render_template("policies_edit.html", text=text)
@@ -69,6 +71,6 @@ def move():
     try:
         index, delta = int(request.form["index"]), (-1 if request.form.get("direction") == "up" else 1)
         save_edit(move_policy(draft.files, index, delta), f"policy {index + 1} moved {request.form.get('direction')}")
-    except (EditError, ValueError, KeyError) as exc:
+    except (EditError, ConfigError, ValueError, KeyError) as exc:
         flash(str(exc), "error")
     return redirect(url_for("changes.index"))

@@ -1,8 +1,12 @@
 """The Flask app through its test client: sign-in, roles on pages and API, CSRF, tokens, language."""
 
+import contextlib
+import io
 import json
+import re
 
-from webui_fakes import PASSWORDS, Browser, csrf_of
+from markupsafe import escape
+from webui_fakes import PASSWORDS, Browser, csrf_of, example_files
 
 from pnsbox.problems import Problem
 from webui.i18n_strings import texts
@@ -80,8 +84,40 @@ def test_bad_form_input_gets_a_clear_error(app, browser):
     admin = browser("admin")
     response = admin.post("/opds/dinkes/edit", {"name": "x", "subnet": "10.21.0.0/24", "link_kind": "interface",
                                                 "interface": "opd-dinkes", "guaranteed": "90mbit", "ceiling": "50mbit"})
-    assert response.status_code == 400
-    assert "bandwidth.ceiling: must not be below the guarantee" in response.get_data(as_text=True)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "<td><code>opds.dinkes.bandwidth.ceiling</code></td><td>ceiling 50mbit is below the guarantee 90mbit</td>" \
+        in page
+    assert app.extensions["pnsbox"].drafts.get("admin") is None  # nothing was saved
+
+
+def test_a_rate_the_cli_refuses_is_refused_by_the_form_and_the_api_with_the_same_words(app, browser, daemon, tmp_path):
+    """`50m` is not a rate to pnsbox; the web UI's own parser once took it as 50 Mbit/s."""
+    from pnsbox.cli import main
+
+    files = {name: text.replace("guaranteed: 50mbit", "guaranteed: 50m", 1) if name.endswith("health-and-planning.yaml")
+             else text for name, text in example_files().items()}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    cli = io.StringIO()
+    with contextlib.redirect_stderr(cli):
+        assert main(["validate", "-c", str(tmp_path)]) == 1
+    line, = [p.removeprefix(f"{tmp_path}/") for p in cli.getvalue().splitlines()[:-1]]
+    file, number, path, message = re.fullmatch(r"(.+?):(\d+): (\S+): (.+)", line).groups()
+    assert path == "opds.dinkes.bandwidth.guaranteed"
+
+    admin = browser("admin")
+    form = admin.post("/opds/dinkes/edit", {"name": "Dinas Kesehatan", "subnet": "10.21.0.0/24",
+                                            "link_kind": "interface", "interface": "opd-dinkes",
+                                            "guaranteed": "50m", "ceiling": "200mbit"})
+    assert form.status_code == 422
+    assert f"<tr><td>{file}</td><td>{number}</td><td><code>{path}</code></td><td>{escape(message)}</td></tr>" \
+        in form.get_data(as_text=True)
+    api = admin.client.put("/api/v1/opds/dinkes/bandwidth", json={"guaranteed": "50m", "ceiling": "200mbit"},
+                           headers={"X-CSRFToken": csrf_of(admin.get("/account").get_data(as_text=True))})
+    assert api.status_code == 422 and api.get_json()["problems"] == [line]
+    assert not [p for p, _ in daemon.posts if p == "/apply"]
 
 
 def test_auditor_reads_everything_and_changes_nothing(app, browser, daemon):
@@ -132,7 +168,7 @@ def test_api_tokens(app, browser, daemon):
                        json={"guaranteed": "70mbit", "ceiling": "250mbit", "confirm": 60})
     assert reply.status_code == 200 and daemon.pending["version"] == 2
     assert client.put("/api/v1/opds/dinkes/bandwidth", headers=headers,
-                      json={"guaranteed": "70mbit", "ceiling": "2mbit"}).status_code == 400
+                      json={"guaranteed": "70mbit", "ceiling": "2mbit"}).status_code == 422
 
 
 def test_api_roles(app, daemon):

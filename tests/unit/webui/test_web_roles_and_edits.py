@@ -1,9 +1,11 @@
 import pytest
 from webui_fakes import example_files
 
+from pnsbox.cli import main
+from pnsbox.errors import ConfigError
 from webui import roles
 from webui.accounts import User
-from webui.config_edit import EditError, check_plan, check_subnets, edit_opd, move_policy, set_policies
+from webui.config_edit import EditError, edit_opd, move_policy, set_policies
 from webui.site import parse
 
 ADMIN, AUDITOR = User("a", "admin"), User("u", "auditor")
@@ -17,8 +19,8 @@ def test_edit_keeps_comments_and_other_fields():
     assert "# shares of the guarantee; the rest is the default class" in text
     assert "# planning season: more during office hours" in text
     dinkes = parse(new).opds["dinkes"]
-    assert dinkes["bandwidth"]["guaranteed"] == "60mbit" and dinkes["bandwidth"]["ceiling"] == "250mbit"
-    assert dinkes["bandwidth"]["classes"]["egov"]["share"] == "40%"
+    assert (dinkes.bandwidth.guaranteed, dinkes.bandwidth.ceiling) == (60_000_000, 250_000_000)
+    assert dinkes.bandwidth.classes["egov"].share == 40
     assert new["pnsbox.yaml"] == files["pnsbox.yaml"]  # only the OPD's file is rewritten
 
 
@@ -26,18 +28,39 @@ def test_edit_subnet_link_and_name():
     new = edit_opd(example_files(), "diskominfo", name="Diskominfo", subnets=["10.30.0.0/24"],
                    link={"vlan": 131, "trunk": "lan0"})
     opd = parse(new).opds["diskominfo"]
-    assert opd["subnet"] == "10.30.0.0/24" and opd["link"] == {"vlan": 131, "trunk": "lan0"}
-    assert opd["name"] == "Diskominfo"
+    assert [str(net) for net in opd.subnet] == ["10.30.0.0/24"] and (opd.link.vlan, opd.link.trunk) == (131, "lan0")
+    assert opd.name == "Diskominfo"
     assert "# The IT office sits on the campus fibre" in new["opds/diskominfo.yaml"]
 
 
-def test_form_checks_name_the_field():
-    with pytest.raises(EditError, match="bandwidth.ceiling: must not be below"):
-        check_plan("100mbit", "50mbit")
-    with pytest.raises(EditError, match="bandwidth.guaranteed: `lots` is not a rate"):
-        check_plan("lots", "50mbit")
-    with pytest.raises(EditError, match="subnet: `10.1.2.3/24` is not an IPv4 network"):
-        check_subnets("10.1.2.3/24")
+def cli_problems(files: dict[str, str], tmp_path, capsys) -> list[str]:
+    """What `pnsbox validate` prints for these files, with the directory left off the file names."""
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    capsys.readouterr()
+    assert main(["validate", "-c", str(tmp_path)]) == ConfigError.exit_code
+    return [line.removeprefix(f"{tmp_path}/") for line in capsys.readouterr().err.splitlines()[:-1]]
+
+
+@pytest.mark.parametrize("change, path", [
+    ({"guaranteed": "50m"}, "opds.dinkes.bandwidth.guaranteed"),  # the web UI's own parser took 50m
+    ({"guaranteed": 50}, "opds.dinkes.bandwidth.guaranteed"),  # ... and bare numbers
+    ({"guaranteed": "90mbit", "ceiling": "50mbit"}, "opds.dinkes.bandwidth.ceiling"),
+    ({"subnets": ["10.21.0.1/24"]}, "opds.dinkes.subnet"),
+    ({"link": {"vlan": 5000, "trunk": "lan0"}}, "opds.dinkes.link.vlan"),
+    ({"name": ""}, "opds.dinkes.name"),
+])
+def test_an_edit_is_refused_exactly_as_the_cli_refuses_the_files_it_makes(change, path, tmp_path, capsys):
+    files = edit_opd(example_files(), "dinkes", **change)
+    with pytest.raises(ConfigError) as refused:
+        parse(files)
+    shown = [str(p) for p in refused.value.problems]
+    assert shown == cli_problems(files, tmp_path, capsys)
+    assert any(p.path.startswith(path) and p.file.endswith(".yaml") and p.line > 0 for p in refused.value.problems), shown
+
+
+def test_edits_that_cannot_be_made_name_what_is_wrong():
     with pytest.raises(EditError, match="no OPD"):
         edit_opd(example_files(), "nosuch", guaranteed="1mbit")
 
@@ -45,9 +68,9 @@ def test_form_checks_name_the_field():
 def test_policies_edit_and_move():
     files = example_files()
     moved = parse(move_policy(files, 1, -1)).policies
-    assert [p["name"] for p in moved[:2]] == ["mail-for-all", "simpeg-for-all"]
+    assert [p.name for p in moved[:2]] == ["mail-for-all", "simpeg-for-all"]
     new = set_policies(files, "- {name: only, from: opds, to: internet, action: accept}  # just one\n")
-    assert [p["name"] for p in parse(new).policies] == ["only"]
+    assert [p.name for p in parse(new).policies] == ["only"]
     assert "# just one" in new["pnsbox.yaml"] and "# only the IT office reaches the box itself" in new["pnsbox.yaml"]
     with pytest.raises(EditError, match="list of policies"):
         set_policies(files, "name: x\n")
@@ -73,6 +96,6 @@ def test_scope_of_each_role():
 def test_what_an_operator_sees():
     site = parse(example_files())
     assert set(roles.visible_opds(OPERATOR, site)) == {"dinkes"}
-    names = [p["name"] for p in site.policies if roles.can_see_policy(OPERATOR, p)]
+    names = [p.name for p in site.policies if roles.can_see_policy(OPERATOR, p)]
     assert "dinkes-files" in names and "simpeg-for-all" in names and "it-support" in names
     assert set(roles.visible_opds(AUDITOR, site)) == {"diskominfo", "dinkes", "bappeda"}
