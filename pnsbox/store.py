@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .apply.owned import locked, write_atomic
-from .load import read_site
+from .sitefiles import read_site
 
 GENESIS = "0" * 64
 
 
 def site_files(directory: str | Path) -> dict[str, str]:
     """The files that make a site, by path relative to it: what a version keeps (read by
-    load.read_site: a file too large or not UTF-8 is a ConfigError with its file and line)."""
+    sitefiles.read_site: a file too large or not UTF-8 is a ConfigError with its file and line)."""
     return read_site(directory)
 
 

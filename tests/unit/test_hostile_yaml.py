@@ -118,11 +118,12 @@ def test_a_deeply_nested_file_is_refused_clearly(tmp_path, nesting):
 
 
 def test_too_many_values_are_refused_in_bounded_time_and_memory(tmp_path):
-    many = "x: [" + "0," * (MAX_NODES + 10) + "0]\n"  # about 0.8 MB: under the size cap
-    proc, seconds, peak_kb = run_cli("validate", "-c", str(site(tmp_path, many)))
+    many = "x: [" + "0," * (MAX_NODES + 10) + "0]\n"  # about 0.5 MB: under the size cap
+    proc, seconds, peak_kb = run_cli("validate", "-c", str(site(tmp_path, many)), seconds=30)
     assert proc.returncode == 1
     assert f"too many values: a site holds at most {MAX_NODES:,} YAML nodes" in proc.stderr
-    assert seconds < 5 and peak_kb < 250_000
+    assert seconds < 20, "about 1 s on an idle 2-core VM; generous for a loaded CI machine"
+    assert peak_kb < 250_000
 
 
 def test_merge_keys_and_unknown_tags_are_refused_with_their_line():
