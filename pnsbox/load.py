@@ -274,6 +274,7 @@ def _merge_opd_file(source: Source, text: str, file: str, budget: Budget, proble
     opds = source.data.setdefault("opds", {})
     if not isinstance(opds, dict):
         return True  # the main file's own error about `opds` is reported by validation
+    merged = set()
     for name, value in data.items():
         if name in opds:
             first_file, first_line = source.where(("opds", name))
@@ -281,7 +282,8 @@ def _merge_opd_file(source: Source, text: str, file: str, budget: Budget, proble
                                     f"OPD defined twice (also at {first_file}:{first_line})"))
             continue
         opds[name] = value
-    for path, where in lines.items():
-        if path != ("opds",):
+        merged.add(name)
+    for path, where in lines.items():  # only the OPDs taken from this file: a refused twin's lines are not theirs
+        if len(path) > 1 and path[1] in merged:
             source.lines.setdefault(path, where)
     return True

@@ -109,6 +109,37 @@ def _matching(pattern: str, what: str):
 ZoneName = _matching(r"[a-z][a-z0-9_-]{0,30}", "a zone name (a-z, 0-9, - and _, at most 31)")
 Ifname = _matching(r"[A-Za-z0-9_.-]{1,15}", "an interface name (1 to 15 of A-Z a-z 0-9 . - _)")
 Clock = _matching(r"([01]\d|2[0-3]):[0-5]\d|24:00", "a time: write HH:MM, from 00:00 to 24:00")
+def _in_range(low, high, what: str, *, whole: bool = True, above_low: bool = False):
+    """A number from `low` to `high`, refused in an admin's words: "a VLAN id is 1 to 4094, not 5000"."""
+    rule = f"{what} is more than {low} and at most {high}" if above_low else f"{what} is {low} to {high}"
+    kind = "a whole number" if whole else "a number"
+
+    def check(value):
+        if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*" if whole else r"\s*\d+(\.\d+)?\s*", value):
+            value = int(value) if whole else float(value)  # YAML's "121" means 121, as it always did
+        if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+            raise ValueError(f"{rule}; {value!r} is not {kind}")
+        if not (low < value if above_low else low <= value) or value > high:
+            raise ValueError(f"{rule}, not {value}")
+        return value
+
+    schema = {"type": "integer" if whole else "number", "maximum": high,
+              "exclusiveMinimum" if above_low else "minimum": low}
+    return Annotated[int if whole else float, BeforeValidator(check), WithJsonSchema(schema)]
+
+
+def _text(low: int, high: int, what: str):
+    """A string of `low` to `high` characters."""
+    def check(value):
+        if not isinstance(value, str) or not low <= len(value) <= high:
+            raise ValueError(f"{what} is {low} to {high} characters" + (f", not {value!r}" if isinstance(value, str)
+                                                                       else f"; {value!r} is not text"))
+        return value
+
+    return Annotated[str, BeforeValidator(check), WithJsonSchema({"type": "string", "minLength": low,
+                                                                   "maxLength": high})]
+
+
 def _one_or_many(item_type, item_schema: dict):
     """A non-empty list that YAML may also give as a single item (`to: simpeg`)."""
     schema = {"anyOf": [item_schema, {"type": "array", "items": item_schema, "minItems": 1}]}
@@ -175,8 +206,8 @@ class Management(Frozen):
 class Classifier(Frozen):
     """The first packets of every new flow go to pnsbox-classifier, which names the application."""
 
-    queues: int = Field(default=1, ge=1, le=16)  # NFQUEUE numbers 0..queues-1, one per worker
-    inspect_packets: int = Field(default=12, ge=2, le=64)  # per flow, both directions; then never again
+    queues: _in_range(1, 16, "the number of classifier queues") = 1  # NFQUEUE numbers 0..queues-1, one per worker
+    inspect_packets: _in_range(2, 64, "inspect_packets (packets of a flow)") = 12  # both directions; then never again
 
 
 class Endpoint(NamedTuple):
@@ -189,17 +220,17 @@ class Endpoint(NamedTuple):
 
 # WireGuard over an IPv4 underlay adds 60 bytes to every packet (IPv4 20, UDP 8, WireGuard 32).
 WIREGUARD_OVERHEAD = 60
-WireguardMtu = Annotated[int, Field(ge=576, le=9000)]  # 576: the smallest datagram IPv4 promises to carry
+WireguardMtu = _in_range(576, 9000, "a tunnel MTU (bytes)")  # 576: the smallest datagram IPv4 promises to carry
 
 
 class WireguardHub(Frozen):
     """The hub's side of the interconnect: one interface, one peer per enrolled edge."""
 
-    listen_port: int = Field(default=51820, ge=1, le=65535)
+    listen_port: _in_range(1, 65535, "a UDP port") = 51820
     tunnel: IPv4Network  # the hub takes the first address; each edge gets one of the rest
     # Unique on the host: wireguard-go's control socket (/var/run/wireguard/NAME.sock) is global.
     interface: Ifname = "pnsbox-wg"
-    underlay_mtu: int = Field(default=1500, ge=636, le=9000)  # the path between edges and the hub
+    underlay_mtu: _in_range(636, 9000, "the underlay MTU (bytes)") = 1500  # the path between edges and the hub
 
     @property
     def hub_address(self) -> IPv4Interface:
@@ -253,7 +284,7 @@ UdpEndpoint = Annotated[Endpoint, BeforeValidator(parse_udp_endpoint),
 class WireguardLink(Frozen):
     """An OPD reached through its edge box over WireGuard (its peer on the hub's interface)."""
 
-    keepalive: int | None = Field(default=None, ge=1, le=3600)  # seconds; for an edge behind NAT
+    keepalive: _in_range(1, 3600, "a keepalive (seconds)") | None = None  # for an edge behind NAT
     mtu: WireguardMtu | None = None  # the edge's tunnel MTU (default: the hub's)
     endpoint: UdpEndpoint | None = None  # where the hub can reach the edge (default: learnt from it)
     address: IPv4Address | None = None  # its tunnel address (default: given at enrollment)
@@ -264,7 +295,7 @@ class Link(Frozen):
     WireGuard peer on the hub's interface (its device: site.wireguard.interface, set by validate)."""
 
     interface: Ifname | None = None
-    vlan: int | None = Field(default=None, ge=1, le=4094)
+    vlan: _in_range(1, 4094, "a VLAN id") | None = None
     trunk: Ifname | None = None
     address: IPv4Interface | None = None  # the box's own address on a shared service link
     wireguard: WireguardLink | None = None
@@ -356,7 +387,8 @@ class BandwidthPlan(Frozen):
     def _both_directions(self):
         for direction in DIRECTIONS:
             if getattr(self, direction) is None and (self.guaranteed is None or self.ceiling is None):
-                raise ValueError(f"give `guaranteed` and `ceiling`, or a `{direction}` plan")
+                raise ValueError(f"give `guaranteed` and `ceiling`, or {'an' if direction == 'upload' else 'a'} "
+                                 f"`{direction}` plan")
         return self
 
     def plan(self, direction: str) -> Plan:
@@ -410,7 +442,7 @@ class Opd(Frozen):
 
 
 class Policy(Frozen):
-    name: str = Field(min_length=1, max_length=64)
+    name: _text(1, 64, "a policy name")
     from_: ZoneRefs = Field(alias="from")
     to: ZoneRefs
     ports: list[Port] = Field(default_factory=list)
@@ -457,7 +489,7 @@ class Checks(Frozen):
 
     reach: list[IPv4Address] = Field(default_factory=list)  # must answer an ICMP echo
     tcp: list[TcpEndpoint] = Field(default_factory=list)  # must accept a TCP connection
-    timeout: float = Field(default=3.0, gt=0, le=30)  # seconds each check may take
+    timeout: _in_range(0, 30, "a check's timeout (seconds)", whole=False, above_low=True) = 3.0  # each check
 
     def __bool__(self) -> bool:
         return bool(self.reach or self.tcp)
