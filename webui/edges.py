@@ -14,7 +14,8 @@ from pnsbox.errors import PnsboxError
 from .context import ctx, signed
 
 bp = Blueprint("edges", __name__, url_prefix="/edges/v1")
-FIELDS = {"enroll": ("token", "public_key"), "config": ("credential",)}
+FIELDS = {"enroll": ("token", "public_key"), "config": ("credential",), "rotate": ("credential", "public_key")}
+OPTIONAL = {"config": ("public_key",)}  # the key the edge runs (ends a rotation)
 
 
 def _relay(what: str):
@@ -22,7 +23,9 @@ def _relay(what: str):
     if not isinstance(body, dict) or not all(isinstance(body.get(k), str) for k in FIELDS[what]):
         return jsonify(error=f"send a JSON object with {', '.join(FIELDS[what])}"), 400
     try:
-        reply = ctx().daemon.signed_post(f"/edges/{what}", {k: body[k] for k in FIELDS[what]},
+        given = {k: body[k] for k in FIELDS[what]}
+        given |= {k: body[k] for k in OPTIONAL.get(what, ()) if isinstance(body.get(k), str)}
+        reply = ctx().daemon.signed_post(f"/edges/{what}", given,
                                          m.Signed(**signed("edge")))
     except PnsboxError as exc:
         return jsonify(exc.reply()), exc.http_status
@@ -37,3 +40,8 @@ def enroll():
 @bp.route("/config", methods=["POST"])
 def config():
     return _relay("config")
+
+
+@bp.route("/rotate", methods=["POST"])
+def rotate():
+    return _relay("rotate")

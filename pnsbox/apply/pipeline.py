@@ -129,7 +129,7 @@ def structure_fingerprint(config: Config, given: Inputs) -> str:
     layout = {name: None if opd.bandwidth is None else
               [(c, t.match.model_dump_json() if t.match else None) for c, t in opd.bandwidth.classes.items()]
               for name, opd in config.opds.items()}
-    peers = [(e.opd, e.public_key, e.tunnel_address, e.disabled) for e in given.edges]
+    peers = [(e.opd, e.public_key, e.previous_key, e.tunnel_address, e.disabled) for e in given.edges]
     text = config.model_dump_json(exclude=rates_out) + json.dumps(
         [layout, given.slots, given.facts.as_dict(), given.facts.leaf_qdisc(config.site.queue), peers],
         sort_keys=True)

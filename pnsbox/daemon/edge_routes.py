@@ -3,7 +3,9 @@
   POST /edges/tokens              {opd, expires: 24h}: a one-time enrollment token, shown once
   POST /edges/enroll              {token, public_key}: an edge enrols (relayed by pnsbox-web)
   POST /edges/disable, /edges/enable   {opd}
-  POST /edges/config              {credential}: an enrolled edge fetches its config (relayed by pnsbox-web)
+  POST /edges/config              {credential[, public_key]}: an enrolled edge fetches its config (relayed
+                                  by pnsbox-web); the key it runs ends a rotation
+  POST /edges/rotate              {credential, public_key}: an edge's new key (relayed by pnsbox-web)
 """
 
 from __future__ import annotations
@@ -111,9 +113,34 @@ def edge_config(handler, daemon, body):
     config = _config(daemon)
     if config is None or edge.opd not in config.opds or not config.opds[edge.opd].link.is_wireguard:
         raise Refused(f"{edge.opd} is not tunnelled in the hub's running config")
+    running_key = body.get("public_key")
+    if isinstance(running_key, str) and edge.previous_key and book.confirm_key(edge.opd, running_key):
+        with daemon.lock:
+            _tunnels_now(daemon)  # the rotation is over: the previous key's peer goes
+        daemon.audit.append("edge-key-confirmed", f"edge:{edge.opd}", handler._request(m.parse(m.Signed, body)).where,
+                            f"{edge.opd} runs its new key {running_key}")
     reply = render_edge_config(config, edge, book.hub_public_key(), daemon.running())
     _note_fetch(daemon, edge.opd, reply)
     return reply
+
+
+@route("POST", "/edges/rotate")
+def rotate(handler, daemon, body):
+    """An edge presents a new public key (with its credential); the hub's peer follows at once."""
+    credential, key = body.get("credential"), body.get("public_key")
+    if not isinstance(credential, str) or not isinstance(key, str) or len(credential) > 200 or len(key) > 200:
+        raise ValueError("give `credential` and `public_key` (short strings)")
+    request = handler._request(m.parse(m.Signed, body))
+    try:
+        with daemon.lock:
+            edge = EdgeBook(daemon.state_dir).rotate(credential, key)
+            _tunnels_now(daemon)
+    except EnrollRefused as exc:
+        daemon.audit.append("edge-rotate-refused", "edge", request.where, str(exc)[:300])
+        raise Refused(str(exc)) from None
+    daemon.audit.append("edge-rotate", f"edge:{edge.opd}", request.where,
+                        f"{edge.opd}: new key {edge.public_key} (previous {edge.previous_key})")
+    return {"opd": edge.opd, "public_key": edge.public_key, "key_since": edge.key_since}
 
 
 def _note_fetch(daemon, opd: str, reply: dict) -> None:

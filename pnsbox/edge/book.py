@@ -57,6 +57,7 @@ class Edge:
     token: int  # the token that enrolled it
     disabled: bool = False
     credential: str = ""  # SHA-256 of the secret the edge shows when it fetches its config
+    previous_key: str | None = None  # the key before a rotation, kept until the edge runs the new one
 
 
 @dataclass
@@ -189,6 +190,42 @@ class EdgeBook:
             return None
         return next((e for e in self.read().edges.values() if e.credential
                      and secrets.compare_digest(e.credential, wanted)), None)
+
+    def rotate(self, credential: str, new_key: str, now: float | None = None) -> Edge:
+        """The edge holding CREDENTIAL presents a new public key: it becomes the edge's key at
+        once, the old one is kept as `previous_key` until the edge is seen running the new one."""
+        now = time.time() if now is None else now
+        try:
+            valid_public_key(new_key)
+        except (ValueError, TypeError) as exc:
+            raise EnrollRefused(f"the new public key is {exc}") from None
+        with locked(self.state_dir, "edges.lock"):
+            book = self.read()
+            wanted = digest(credential) if isinstance(credential, str) and credential else ""
+            edge = next((e for e in book.edges.values() if e.credential and secrets.compare_digest(e.credential, wanted)),
+                        None)
+            if edge is None:
+                raise EnrollRefused("not an enrolled edge's credential")
+            if edge.disabled:
+                raise EnrollRefused(f"the edge of {edge.opd} is disabled on the hub")
+            if any(e.public_key == new_key or e.previous_key == new_key for e in book.edges.values()):
+                raise EnrollRefused("this public key is already known to the hub; make a new one")
+            rotated = Edge(**{**asdict(edge), "public_key": new_key, "previous_key": edge.public_key,
+                              "key_since": now})
+            book.edges[edge.opd] = rotated
+            self._write(book)
+            return rotated
+
+    def confirm_key(self, opd: str, running_key: str) -> bool:
+        """The edge runs RUNNING_KEY: if that is its new key, forget the previous one. True if so."""
+        with locked(self.state_dir, "edges.lock"):
+            book = self.read()
+            edge = book.edges.get(opd)
+            if edge is None or edge.previous_key is None or edge.public_key != running_key:
+                return False
+            book.edges[opd] = Edge(**{**asdict(edge), "previous_key": None})
+            self._write(book)
+            return True
 
     def set_disabled(self, opd: str, disabled: bool) -> Edge:
         """Disable (revoke) or enable again an OPD's edge; the hub's peers follow at the next apply."""

@@ -53,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser, default_config: str, default_
     run_parser = on_edge(sub.add_parser("run", help="on the edge: keep fetching and applying the hub's config"))
     run_parser.add_argument("--interval", type=float, default=10.0, help="seconds between rounds (default 10)")
     on_edge(sub.add_parser("status", help="on the edge: what runs, and whether the hub is reachable"))
+    on_edge(sub.add_parser("rotate", help="on the edge: a new key pair, registered with the hub, used at once"))
     return parser
 
 
@@ -94,7 +95,7 @@ def _when(timestamp: float | None) -> str:
 def _on_edge(args) -> int:
     import json
 
-    from .runtime import EdgeError, EdgeState, enroll, run_forever, sync_once
+    from .runtime import EdgeError, EdgeState, enroll, rotate, run_forever, sync_once
 
     try:
         if args.edge_command == "enroll":
@@ -108,6 +109,11 @@ def _on_edge(args) -> int:
             return 0 if not status.get("last_error") else EXIT_KERNEL
         if args.edge_command == "run":
             return run_forever(args.state_dir, args.interval)
+        if args.edge_command == "rotate":
+            reply = rotate(args.state_dir)
+            print(f"{reply['opd']}: new key {reply['public_key']} in use; the hub drops the old one "
+                  "once it sees this one")
+            return 0
         print(json.dumps(EdgeState(args.state_dir).status, indent=1, sort_keys=True))
         return 0
     except EdgeError as exc:
@@ -116,7 +122,7 @@ def _on_edge(args) -> int:
 
 
 def run(args) -> int:
-    if args.edge_command in ("enroll", "run", "status"):
+    if args.edge_command in ("enroll", "run", "status", "rotate"):
         return _on_edge(args)
     if args.edge_command == "token" and args.token_command == "add":
         status, reply = _ask(args, "POST", "/edges/tokens", {"opd": args.opd, "expires": args.expires})

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..apply import wg
 from ..apply.netns import KernelError, run
 from ..apply.nft import PREAMBLE
-from ..apply.owned import write_atomic
+from ..apply.owned import locked, write_atomic
 from ..lab.ping import ping
 from ..plan import ROUTE_PROTO
 from . import EDGE_INTERFACE, client
@@ -85,14 +85,7 @@ def enroll(url: str, token: str, state_dir: str | Path, interface: str = DEFAULT
         raise EdgeError(str(exc)) from exc
     if status != 200:
         raise EdgeError(f"the hub refused the enrollment: {reply.get('error') or status}")
-    state.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key_path = state.dir / "private.key"
-    fd = os.open(key_path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(private + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(key_path.with_suffix(".tmp"), key_path)
+    _write_key(state, private)
     state._write("edge.json", {"url": url, "fingerprint": seen, "opd": reply["opd"], "credential": reply["credential"],
                                "interface": interface, "enrolled_at": time.time(), "public_key": public_key(private),
                                "hub_public_key": reply["hub"]["public_key"]})
@@ -136,6 +129,48 @@ def _want(state: EdgeState, config: dict) -> EdgeWant:
 
 def sync_once(state_dir: str | Path, netns: str | None = None, check_seconds: float = CHECK_SECONDS) -> dict:
     """One round: fetch the config (or keep the last good one), apply what changed, say so."""
+    with locked(state_dir, "edge.lock"):  # not while `pnsbox edge rotate` changes the key
+        return _sync_once(state_dir, netns, check_seconds)
+
+
+def rotate(state_dir: str | Path, netns: str | None = None) -> dict:
+    """A new key pair: the hub takes the new public key (over the pinned HTTPS, with the
+    credential), then the edge switches to it at once. The hub keeps the old key as a peer
+    until the edge's next config fetch shows it runs the new one."""
+    with locked(state_dir, "edge.lock"):
+        state = EdgeState(state_dir)
+        enrolled = state.enrollment
+        if enrolled is None:
+            raise EdgeError("not enrolled: nothing to rotate")
+        private = new_private_key()
+        try:
+            status, reply, _ = client.post(enrolled["url"], "/edges/v1/rotate",
+                                           {"credential": enrolled["credential"], "public_key": public_key(private)},
+                                           enrolled["fingerprint"])
+        except (client.HubUnreachable, client.PinMismatch) as exc:
+            raise EdgeError(f"the key was not rotated: {exc}") from exc
+        if status != 200:
+            raise EdgeError(f"the hub refused the new key: {reply.get('error') or status}")
+        _write_key(state, private)
+        state._write("edge.json", {**enrolled, "public_key": public_key(private), "key_since": time.time()})
+        good = state.last_good
+        if good is not None:
+            apply_edge(_want(state, good), netns)  # the new private key, now
+        return reply
+
+
+def _write_key(state: EdgeState, private: str) -> None:
+    state.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key_path = state.dir / "private.key"
+    fd = os.open(key_path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(private + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(key_path.with_suffix(".tmp"), key_path)
+
+
+def _sync_once(state_dir: str | Path, netns: str | None, check_seconds: float) -> dict:
     state = EdgeState(state_dir)
     enrolled = state.enrollment
     if enrolled is None:
@@ -143,7 +178,8 @@ def sync_once(state_dir: str | Path, netns: str | None = None, check_seconds: fl
     now = time.time()
     good = state.last_good
     try:
-        status, reply, _ = client.post(enrolled["url"], "/edges/v1/config", {"credential": enrolled["credential"]},
+        status, reply, _ = client.post(enrolled["url"], "/edges/v1/config",
+                                       {"credential": enrolled["credential"], "public_key": enrolled["public_key"]},
                                        enrolled["fingerprint"])
     except (client.HubUnreachable, client.PinMismatch) as exc:
         if good is not None:  # fail-static: what ran keeps running (applied again if it is not there)

@@ -37,7 +37,9 @@ def syncconf_text(interface: WgInterface) -> str:
     if interface.listen_port is not None:
         lines.append(f"ListenPort = {interface.listen_port}")
     for peer in interface.peers:
-        lines += ["", "[Peer]", f"PublicKey = {peer.public_key}", f"AllowedIPs = {', '.join(peer.allowed_ips)}"]
+        lines += ["", "[Peer]", f"PublicKey = {peer.public_key}"]
+        if peer.allowed_ips:
+            lines.append(f"AllowedIPs = {', '.join(peer.allowed_ips)}")
         if peer.endpoint:
             lines.append(f"Endpoint = {peer.endpoint}")
         if peer.keepalive:
@@ -78,4 +80,9 @@ def hub_interface(config, edges: dict, private_key: str) -> WgInterface | None:
         link = opd.link.wireguard
         peers.append(WgPeer(edge.public_key, (f"{tunnel_ip}/32", *(str(s) for s in opd.subnet)),
                             str(link.endpoint) if link.endpoint else None, link.keepalive, f"opds.{name}"))
+        if getattr(edge, "previous_key", None):
+            # During a rotation the old key stays a peer (it may still finish a handshake) but
+            # carries nothing: its allowed IPs moved to the new key, which the edge switches to
+            # as soon as the hub has accepted it.
+            peers.append(WgPeer(edge.previous_key, (), None, None, f"opds.{name} (previous key)"))
     return WgInterface(hub.interface, private_key, hub.listen_port, tuple(peers))

@@ -268,8 +268,8 @@ def test_a_used_token_is_refused(world):
 def test_only_wireguard_udp_crosses_the_underlay(world):
     capture = subprocess.Popen(["ip", "netns", "exec", world.ns["net"], "tcpdump", "-i", "v-nat", "-n", "-U",
                                 "-w", str(world.tmp / "underlay.pcap")], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
+                               stderr=subprocess.PIPE, text=True)
+    assert "listening on" in capture.stderr.readline()  # capturing before the first packet is sent
     marker = b"PLAINTEXT-MARKER-" + world.tag.encode()
     with listener(world) as server:
         server.bind((SERVICE, 8081))
@@ -280,10 +280,13 @@ def test_only_wireguard_udp_crosses_the_underlay(world):
         assert marker in accepted.recv(65536)
         client.close()
         accepted.close()
-    time.sleep(0.5)
+    pcap = world.tmp / "underlay.pcap"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (not pcap.exists() or pcap.stat().st_size < 2000):
+        time.sleep(0.2)  # a loaded machine may take a while to write what tcpdump received
     capture.terminate()
     capture.wait(5)
-    data = (world.tmp / "underlay.pcap").read_bytes()
+    data = pcap.read_bytes()
     assert marker not in data
     read = sh("tcpdump", "-n", "-r", str(world.tmp / "underlay.pcap"), "ip").stdout.splitlines()
     assert read, "nothing was captured"
@@ -370,6 +373,68 @@ def test_with_the_hub_unreachable_the_edge_keeps_its_config_and_says_so(world):
             break
         time.sleep(0.3)
     assert status.get("hub_reachable") is True, status
+
+
+def test_a_key_rotation_keeps_a_running_tcp_flow_alive(world):
+    """`pnsbox edge rotate` while a TCP flow runs through the tunnel (and `pnsbox edge run` polls):
+    the flow goes on, the hub ends with the new key alone once the edge is seen running it."""
+    import threading
+
+    edge_state = world.tmp / "edge-state"
+    old_key = json.loads((edge_state / "edge.json").read_text())["public_key"]
+    server = listener(world)
+    server.bind((SERVICE, 8081))
+    server.listen()
+    client = made_in(world.ns["opd"], lambda: socket.create_connection((SERVICE, 8081), timeout=5))
+    accepted, _ = server.accept()
+    accepted.settimeout(5)
+    received: list[tuple[float, int]] = []
+    errors: list[Exception] = []
+    stop = threading.Event()
+
+    def send():
+        try:
+            while not stop.is_set():
+                client.sendall(b"x" * 1024)
+                time.sleep(0.01)
+        except OSError as exc:
+            errors.append(exc)
+
+    def receive():
+        try:
+            while not stop.is_set():
+                data = accepted.recv(65536)
+                if not data:
+                    break
+                received.append((time.monotonic(), len(data)))
+        except OSError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send), threading.Thread(target=receive)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(1)
+        rotated = world.pnsbox("edge", "edge", "rotate", "--state-dir", str(edge_state))
+        assert rotated.returncode == 0, rotated
+        done = time.monotonic()
+        time.sleep(3)
+    finally:
+        stop.set()
+        threads[0].join(10)
+        client.close()  # the receiver sees the end of the stream
+        threads[1].join(10)
+        accepted.close()
+        server.close()
+    assert not errors, errors
+    assert sum(n for t, n in received if t > done + 1) > 10_000  # still flowing well after the rotation
+    new_key = json.loads((edge_state / "edge.json").read_text())["public_key"]
+    assert new_key != old_key
+    deadline = time.monotonic() + 10
+    while set(wg_peers(world)) != {new_key} and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert set(wg_peers(world)) == {new_key}  # the old key went once the edge ran the new one
+    assert ControlClient(world.socket).request("GET", "/edges")[1]["edges"]["disdik"]["public_key"] == new_key
 
 
 def test_disabling_the_edge_on_the_hub_cuts_its_tunnel_within_a_second(world):

@@ -141,3 +141,36 @@ def test_token_lifetimes(text, seconds):
 def test_bad_token_lifetimes(text):
     with pytest.raises(ValueError):
         parse_lifetime(text)
+
+
+def test_a_rotation_keeps_the_old_key_until_the_edge_runs_the_new_one(book, config):
+    old = edge_key()
+    _, credential = book.enroll(config, book.add_token(config, "disdik", now=NOW)[0], old, now=NOW)
+    new = edge_key()
+    rotated = book.rotate(credential, new, now=NOW + 100)
+    assert (rotated.public_key, rotated.previous_key, rotated.key_since) == (new, old, NOW + 100)
+    assert not book.confirm_key("disdik", old)  # still the old key running: nothing to forget
+    assert book.confirm_key("disdik", new)
+    assert book.read().edges["disdik"].previous_key is None
+
+
+@pytest.mark.parametrize("case, message", [("credential", "not an enrolled edge"), ("key", "not a WireGuard key"),
+                                           ("reused", "already known")])
+def test_a_bad_rotation_is_refused_and_changes_nothing(book, config, tmp_path, case, message):
+    key = edge_key()
+    _, credential = book.enroll(config, book.add_token(config, "disdik", now=NOW)[0], key, now=NOW)
+    before = (tmp_path / "edges.json").read_bytes()
+    with pytest.raises(EnrollRefused, match=message):
+        book.rotate(credential + "x" if case == "credential" else credential,
+                    "nope" if case == "key" else (key if case == "reused" else edge_key()))
+    assert (tmp_path / "edges.json").read_bytes() == before
+
+
+def test_during_a_rotation_the_old_key_is_a_peer_that_carries_nothing(book, config):
+    from pnsbox.render.wg import hub_interface
+
+    old, new = edge_key(), edge_key()
+    _, credential = book.enroll(config, book.add_token(config, "disdik", now=NOW)[0], old, now=NOW)
+    book.rotate(credential, new)
+    peers = {p.public_key: p.allowed_ips for p in hub_interface(config, book.read().edges, "K").peers}
+    assert peers == {new: ("10.255.0.3/32", "10.61.0.0/24"), old: ()}
