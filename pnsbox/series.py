@@ -10,6 +10,8 @@ reset: all of it is new, as in observe.usage), so restarts, reloads and resets l
               HOURLY_DAYS. The province (every OPD together) is the OPD `*`.
   histograms  per month and OPD, how long each rate lasted (1%-wide buckets): a month's p95
               without reading every sample back.
+  month_totals per month and OPD, the sums and peaks of its summarised hours: a month's report
+              reads one row per OPD, not 720.
   plans       each OPD's guarantee and ceiling, a row whenever they change.
   categories  bytes per application category per hour (the kernel counts them box-wide).
   state       the last counters read, and what was read but not yet written as a sample.
@@ -50,11 +52,15 @@ CREATE TABLE IF NOT EXISTS hours (
   h INTEGER NOT NULL, opd INTEGER NOT NULL, ms INTEGER NOT NULL,
   down_bytes INTEGER NOT NULL, up_bytes INTEGER NOT NULL,
   down_peak INTEGER NOT NULL, up_peak INTEGER NOT NULL,       -- bit/s
-  down_peak_t INTEGER NOT NULL, up_peak_t INTEGER NOT NULL,   -- when (unix seconds)
+  down_peak_t INTEGER NOT NULL, up_peak_t INTEGER NOT NULL,   -- when the peak's sample began
   down_p95 INTEGER NOT NULL, up_p95 INTEGER NOT NULL,         -- bit/s, over the hour's samples
   down_drops INTEGER NOT NULL, up_drops INTEGER NOT NULL,
   down_ceil_ms INTEGER NOT NULL, up_ceil_ms INTEGER NOT NULL,
   PRIMARY KEY (h, opd)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS month_totals (month TEXT NOT NULL, opd INTEGER NOT NULL, ms INTEGER NOT NULL,
+  down_bytes INTEGER NOT NULL, up_bytes INTEGER NOT NULL, down_drops INTEGER NOT NULL, up_drops INTEGER NOT NULL,
+  down_ceil_ms INTEGER NOT NULL, up_ceil_ms INTEGER NOT NULL, down_peak INTEGER NOT NULL, up_peak INTEGER NOT NULL,
+  down_peak_t INTEGER NOT NULL, up_peak_t INTEGER NOT NULL, PRIMARY KEY (month, opd)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS histograms (month TEXT NOT NULL, opd INTEGER NOT NULL, data BLOB NOT NULL,
   PRIMARY KEY (month, opd)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS plans (t INTEGER NOT NULL, opd INTEGER NOT NULL, down_g INTEGER, down_c INTEGER,
@@ -63,6 +69,16 @@ CREATE TABLE IF NOT EXISTS categories (h INTEGER NOT NULL, category TEXT NOT NUL
   PRIMARY KEY (h, category)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+# Later peaks win only when higher (SET expressions all see the row as it was).
+MONTH_UPSERT = """INSERT INTO month_totals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (month, opd) DO UPDATE SET
+  ms = ms + excluded.ms, down_bytes = down_bytes + excluded.down_bytes, up_bytes = up_bytes + excluded.up_bytes,
+  down_drops = down_drops + excluded.down_drops, up_drops = up_drops + excluded.up_drops,
+  down_ceil_ms = down_ceil_ms + excluded.down_ceil_ms, up_ceil_ms = up_ceil_ms + excluded.up_ceil_ms,
+  down_peak_t = CASE WHEN excluded.down_peak > down_peak THEN excluded.down_peak_t ELSE down_peak_t END,
+  up_peak_t = CASE WHEN excluded.up_peak > up_peak THEN excluded.up_peak_t ELSE up_peak_t END,
+  down_peak = max(down_peak, excluded.down_peak), up_peak = max(up_peak, excluded.up_peak)"""
 
 
 @dataclass(frozen=True)
@@ -171,6 +187,8 @@ class SeriesStore:
     def __init__(self, state_dir: str | Path, timezone_hours: int = 7, readonly: bool = False):
         self.path = Path(state_dir) / FILE
         self.offset = timezone_hours
+        self.readonly = readonly
+        self._hour_cache: dict[int, dict] = {}
         if readonly:
             self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
         else:
@@ -303,6 +321,8 @@ class SeriesStore:
                 for index, seconds in s["hist"][d].items():
                     hist[d][index] = hist[d].get(index, 0.0) + seconds
             self.db.execute("INSERT OR REPLACE INTO histograms VALUES (?, ?, ?)", (month, opd, _hist_pack(hist)))
+            self.db.execute(MONTH_UPSERT, (month, opd, s["ms"], *s["bytes"], *s["drops"], *s["ceil_ms"], *s["peak"],
+                                           *s["peak_t"]))
         self._set("open_hour", current)
         self._prune(now)
 
@@ -312,6 +332,7 @@ class SeriesStore:
         self.db.execute("DELETE FROM hours WHERE h < ?", (oldest_hour,))
         self.db.execute("DELETE FROM categories WHERE h < ?", (oldest_hour,))
         self.db.execute("DELETE FROM histograms WHERE month < ?", (month_of(oldest_hour, self.offset),))
+        self.db.execute("DELETE FROM month_totals WHERE month < ?", (month_of(oldest_hour, self.offset),))
 
     # --- reading ------------------------------------------------------------------------
 
@@ -323,36 +344,45 @@ class SeriesStore:
         return [(t / 1000, ms / 1000, _unpack(data)) for t, ms, data in rows]
 
     def hour_stats(self, hour: int) -> dict[int, dict]:
-        """Per OPD id (and the province's), one hour summarised from its samples."""
-        province = self.province
-        gathered: dict[int, dict] = {}
+        """Per OPD id (and the province's), one hour summarised from its samples. A read-only
+        store (one per report) keeps the answer: the hour cannot change under it."""
+        if self.readonly and hour in self._hour_cache:
+            return self._hour_cache[hour]
+        gathered: dict[int, list] = {}
         for t, seconds, rows in self.samples(hour, hour + 3600):
-            total = [0] * len(FIELDS)
+            when = (math.ceil(t), seconds)
             for opd, values in rows.items():
-                self._add(gathered, opd, t, seconds, values)
-                total = [a + b for a, b in zip(total, values, strict=True)]
+                found = gathered.get(opd)
+                if found is None:
+                    found = gathered[opd] = []
+                found.append((when, values))
+            total = [sum(column) for column in zip(*rows.values(), strict=True)] if rows else [0] * len(FIELDS)
             total[4] = total[5] = 0  # the province's time at the pipe's ceiling is not summed from OPDs
-            self._add(gathered, province, t, seconds, total)
-        for s in gathered.values():
-            s["p95"] = [int(exact_percentile(s.pop(f"pairs{d}"))) for d in range(2)]
-        return gathered
+            gathered.setdefault(self.province, []).append((when, total))
+        stats = {opd: self._summary(items) for opd, items in gathered.items()}
+        if self.readonly:
+            self._hour_cache[hour] = stats
+        return stats
 
     @staticmethod
-    def _add(gathered: dict, opd: int, t: float, seconds: float, values) -> None:
-        s = gathered.setdefault(opd, {"ms": 0, "bytes": [0, 0], "peak": [0, 0], "peak_t": [0, 0],
-                                      "drops": [0, 0], "ceil_ms": [0, 0], "hist": ({}, {}),
-                                      "pairs0": [], "pairs1": []})
-        s["ms"] += int(seconds * 1000)
+    def _summary(items: list) -> dict:
+        """One OPD's samples of an hour -> sums, peaks and when, p95, histogram weights."""
+        s = {"ms": sum(int(seconds * 1000) for (_, seconds), _ in items), "bytes": [0, 0], "peak": [0, 0],
+             "peak_t": [0, 0], "drops": [0, 0], "ceil_ms": [0, 0], "hist": ({}, {}), "p95": [0, 0]}
         for d in range(2):
-            rate = values[d] * 8 / seconds if seconds > 0 else 0.0
-            s["bytes"][d] += values[d]
-            s["drops"][d] += values[2 + d]
-            s["ceil_ms"][d] += values[4 + d]
-            if rate > s["peak"][d]:
-                s["peak"][d], s["peak_t"][d] = int(rate), math.ceil(t)
-            index = bucket(rate)
-            s["hist"][d][index] = s["hist"][d].get(index, 0.0) + seconds
-            s[f"pairs{d}"].append((rate, seconds))
+            s["bytes"][d] = sum(v[d] for _, v in items)
+            s["drops"][d] = sum(v[2 + d] for _, v in items)
+            s["ceil_ms"][d] = sum(v[4 + d] for _, v in items)
+            rates = [(v[d] * 8 / seconds if seconds > 0 else 0.0, seconds, t) for (t, seconds), v in items]
+            peak = max(rates, key=lambda r: (r[0], -r[2]))  # the first of equal peaks
+            # when the peak's sample began: a minute from 09:00 is the 09:00 hour's
+            s["peak"][d], s["peak_t"][d] = int(peak[0]), int(peak[2] - peak[1]) if peak[0] > 0 else 0
+            hist = s["hist"][d]
+            for rate, seconds, _ in rates:
+                index = bucket(rate)
+                hist[index] = hist.get(index, 0.0) + seconds
+            s["p95"][d] = int(exact_percentile((rate, seconds) for rate, seconds, _ in rates))
+        return s
 
     def names(self) -> dict[str, str]:
         """OPD key -> its display name, as last seen."""

@@ -27,20 +27,15 @@ def _empty() -> dict:
 
 
 def _gather(store: SeriesStore, start: int, end: int) -> tuple[dict[int, dict], dict[int, tuple]]:
-    """Per OPD id: sums and peaks over the month's summarised hours plus the hour still open;
+    """Per OPD id: sums and peaks of the month's summarised hours (month_totals) plus the hour still open;
     and the month's histograms with the open hour's added."""
-    found: dict[int, dict] = {}
-    for opd, ms, db, ub, dd, ud, dc, uc in store.db.execute(
-            "SELECT opd, sum(ms), sum(down_bytes), sum(up_bytes), sum(down_drops), sum(up_drops), "
-            "sum(down_ceil_ms), sum(up_ceil_ms) FROM hours WHERE h >= ? AND h < ? GROUP BY opd", (start, end)):
-        found[opd] = {"ms": ms, "bytes": [db, ub], "drops": [dd, ud], "ceil_ms": [dc, uc], "peak": [0, 0],
-                      "peak_t": [0, 0]}
-    for d, name in enumerate(DIRECTIONS):
-        # SQLite takes the bare column (the peak's time) from the row holding the max
-        for opd, peak, when in store.db.execute(f"SELECT opd, max({name}_peak), {name}_peak_t FROM hours "
-                                                "WHERE h >= ? AND h < ? GROUP BY opd", (start, end)):
-            found[opd]["peak"][d], found[opd]["peak_t"][d] = peak, when
     month = series.month_of(start, store.offset)
+    found: dict[int, dict] = {}
+    for opd, ms, db, ub, dd, ud, dc, uc, dp, up, dt, ut in store.db.execute(
+            "SELECT opd, ms, down_bytes, up_bytes, down_drops, up_drops, down_ceil_ms, up_ceil_ms, down_peak, "
+            "up_peak, down_peak_t, up_peak_t FROM month_totals WHERE month = ?", (month,)):
+        found[opd] = {"ms": ms, "bytes": [db, ub], "drops": [dd, ud], "ceil_ms": [dc, uc], "peak": [dp, up],
+                      "peak_t": [dt, ut]}
     hists = store.histograms(month)
     open_hour = store.open_hour()
     if open_hour is not None and start <= open_hour < end:
@@ -120,7 +115,7 @@ def _province(store, found, hists, province, plans) -> dict:
         peak_t = total["peak_t"][d]
         if not peak_t:
             continue
-        hour = series.hour_of(peak_t)
+        hour = int(peak_t) // 3600 * 3600  # the peak's sample began in this hour
         shares = _hour_bytes(store, hour, d)
         whole = shares.pop(province, 0) or sum(shares.values())
         section[name]["peak_hour_start"] = local(hour, store.offset).strftime("%Y-%m-%d %H:00")
