@@ -113,9 +113,20 @@ def _security_headers(response):
 
 
 def _register_template_helpers(app: Flask) -> None:
+    def box_status() -> dict | None:
+        """What runs and waits, for the banners on every page (none when the daemon is down)."""
+        if not g.get("user"):
+            return None
+        try:
+            from .context import status
+
+            return status()
+        except DaemonError:
+            return None
+
     @app.context_processor
     def helpers():
-        return {"_": translate, "user": g.get("user"), "lang": current_language(), "languages": LANGUAGES,
+        return {"_": translate, "box": box_status(), "user": g.get("user"), "lang": current_language(), "languages": LANGUAGES,
                 "can_change": bool(g.get("user")) and roles.can_change(g.user),
                 "can_read_history": bool(g.get("user")) and roles.can_read_history(g.user),
                 "is_admin": bool(g.get("user")) and g.user.role == "admin"}

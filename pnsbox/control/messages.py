@@ -246,6 +246,7 @@ class VersionSummary:
     time: float
     message: str
     digest: str | None
+    rolled_back: str | None = None  # why it no longer runs, when it was rolled back
 
 
 @dataclass(frozen=True)
@@ -285,6 +286,7 @@ class Status:
     last_drift: dict[str, typing.Any] | None
     last_check_failures: list[str]
     classifier: ClassifierStatus | None = None
+    rollback_alert: dict[str, typing.Any] | None = None  # an automatic rollback nobody acknowledged yet
 
 
 def applied(reply: dict) -> ApplyReply:

@@ -16,6 +16,7 @@ The CLI and the web UI use nothing else to change the box. Routes:
   POST /apply                     {files, where, message, confirm, force}
   POST /confirm                   keep the pending change
   POST /rollback                  {version, confirm, force}
+  POST /rollback/acknowledge      end the alert of the last automatic rollback (status: rollback_alert)
   POST /explain                   {source, target, port[, files]}: which policy decides
 Every POST may carry author, from (`ssh:ADDR`, `web:ADDR`) and port, for the audit
 trail and the anti-lockout check, and role (the web UI's user's): a change waiting for its
@@ -93,9 +94,9 @@ def _peer_user(sock: socket.socket) -> str:
         return f"uid {uid}"
 
 
-def _version_summary(version) -> m.VersionSummary:
+def _version_summary(version, rolled_back: str | None = None) -> m.VersionSummary:
     return m.VersionSummary(version.id, version.parent, version.author, version.time, version.message,
-                            version.digest)
+                            version.digest, rolled_back)
 
 
 MAX_BODY = 16 << 20  # a 1,000-OPD site is about 1 MB of YAML
@@ -165,7 +166,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     @route("GET", "/history")
     def history(self, daemon, body):
-        return [m.to_json(_version_summary(v)) for v in daemon.history.versions()]
+        rolled_back = daemon.rollbacks.reasons()
+        return [m.to_json(_version_summary(v, rolled_back.get(v.id))) for v in daemon.history.versions()]
 
     @route("GET", r"/versions/(\d+)")
     def version(self, daemon, body, version_id):
@@ -260,6 +262,10 @@ class _Handler(BaseHTTPRequestHandler):
     @route("POST", "/confirm")
     def confirm(self, daemon, body):
         return m.ConfirmReply(**daemon.confirm(self._request(m.parse(m.ConfirmRequest, body))))
+
+    @route("POST", "/rollback/acknowledge")
+    def acknowledge(self, daemon, body):
+        return daemon.acknowledge(self._request(m.parse(m.Signed, body)))
 
     @route("POST", "/rollback")
     def rollback(self, daemon, body):

@@ -40,6 +40,7 @@ from ..settled import already_runs
 from ..store import AuditLog, History, site_files
 from ..validate import build
 from .metrics import DaemonMetrics
+from .rollbacks import RollbackRecord
 from .statedir import StateDirLock, check_namespace
 
 DAEMON = "pnsboxd"
@@ -80,6 +81,7 @@ class Daemon:
         self.netns = netns
         self.history = History(state_dir)
         self.audit = AuditLog(state_dir)
+        self.rollbacks = RollbackRecord(state_dir)
         self.lock = threading.RLock()
         self.metrics = DaemonMetrics(self)
         self.config: Config | None = None  # what runs now, for the plan switch and drift repair
@@ -304,6 +306,8 @@ class Daemon:
             self.metrics.check_failures.inc()
             self.audit.append("check-failed", request.author, request.where,
                               f"version {version.id}: {'; '.join(failures)}; {restored}")
+            if previous:
+                self.rollbacks.mark(version.id, f"its checks failed: {'; '.join(failures)}", previous, automatic=True)
             raise ChecksFailed(f"version {version.id} failed its checks: {'; '.join(failures)}; {restored}")
         if confirm_seconds:
             rollback_to = (self.pending() or {}).get("rollback_to") or self.confirmed()
@@ -316,6 +320,8 @@ class Daemon:
             self._save_boot_ruleset()
             detail = f"version {version.id}: {message}"
         self._write("applying.json", None)
+        if action == "rollback" and previous:
+            self.rollbacks.mark(previous, f"{request.author} rolled back ({message})", version.id)
         self.audit.append(action, request.author, request.where,
                           detail + f"; {len(result.steps)} change(s)" + (" (forced)" if force else ""))
         return {"version": version.id, "changes": [s.text.splitlines()[0] for s in result.steps],
@@ -345,8 +351,17 @@ class Daemon:
             self._run_version(target)
             self._save_boot_ruleset()
         self._write("pending.json", None)
+        self.rollbacks.mark(pending["version"], why, target, automatic=True)
         self.audit.append("rollback", DAEMON, "local", f"to version {target}: {why}")
         return f"rolled back to version {target}: {why}"
+
+    def acknowledge(self, request: Request) -> dict:
+        """Someone saw the automatic rollback: its alert ends (the history keeps the mark)."""
+        with self.lock:
+            alert = self.rollbacks.acknowledge()
+            self.audit.append("acknowledge", request.author, request.where,
+                              f"automatic rollback of version {alert['version']}: {alert['reason']}")
+            return {"acknowledged": alert}
 
     def tick(self, now: datetime | None = None) -> str | None:
         """One pass of the loop: a passed confirm deadline, the time-of-day bandwidth plans
@@ -472,7 +487,7 @@ class Daemon:
         return {"running": self.running(), "confirmed": self.confirmed(), "pending": pending,
                 "confirm_seconds_left": max(0.0, pending["deadline"] - time.time()) if pending else None,
                 "drift_repairs": self.metrics.drift_total(), "last_drift": self.last_drift,
-                "last_check_failures": self.last_check_failures,
+                "last_check_failures": self.last_check_failures, "rollback_alert": self.rollbacks.alert(),
                 "classifier": self._classifier_status()}
 
     def _classifier_status(self) -> dict:

@@ -66,6 +66,8 @@ def test_admin_changes_a_plan_applies_with_confirm_and_rolls_back(page, stack):
     page.goto(stack["url"] + "/history/")
     shot(page, "07-history")
     page.click("#version-1 >> text=Kembalikan ke versi ini")
+    page.wait_for_selector("#rollback-diff")  # the diff first, then it asks
+    page.click("#rollback-confirm-button")
     page.click("#confirm-button")
     assert re.search(r"\b50mbit\s+200mbit\b", dinkes_class(stack))
 

@@ -96,3 +96,18 @@ def test_the_control_api_passes_the_web_users_role(daemon, tmp_path):
         server.shutdown()
         server.server_close()
     assert daemon.pending()["version"] == 2
+
+
+def test_an_automatic_rollback_raises_an_alert_until_acknowledged_and_marks_the_version(daemon):
+    daemon.state_dir.mkdir(parents=True, exist_ok=True)
+    (daemon.state_dir / "pending.json").write_text(json.dumps({"version": 2, "deadline": 0, "rollback_to": None,
+                                                               "author": "ani"}))
+    assert "version 2 was not confirmed in time" in daemon.tick()
+    alert = daemon.status()["rollback_alert"]
+    assert alert["version"] == 2 and alert["reason"] == "version 2 was not confirmed in time"
+    assert daemon.acknowledge(Request("budi", role="operator"))["acknowledged"]["version"] == 2
+    assert daemon.status()["rollback_alert"] is None
+    assert daemon.rollbacks.reasons() == {2: "version 2 was not confirmed in time"}
+    assert daemon.audit.entries()[-1]["action"] == "acknowledge"
+    with pytest.raises(LookupError):
+        daemon.acknowledge(Request("budi"))

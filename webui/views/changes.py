@@ -71,6 +71,16 @@ def edit_file():
     return render_template("file_edit.html", name=name, text=text, files=sorted(draft.files))
 
 
+@bp.route("/acknowledge", methods=["POST"])
+def acknowledge():
+    """Someone saw the automatic rollback: its alert leaves every page."""
+    roles.require(roles.can_change(user()), translate("auditors change nothing"))
+    post("/rollback/acknowledge", {})
+    flash(translate("Acknowledged."), "info")
+    return redirect(request.referrer if (request.referrer or "").startswith(request.host_url) else
+                    url_for("dashboard.index"))
+
+
 @bp.route("/discard", methods=["POST"])
 def discard():
     ctx().drafts.discard(user().name)

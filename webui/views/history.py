@@ -10,7 +10,7 @@ from pnsbox.errors import ChecksFailed, ConfigError, Refused
 from .. import roles
 from ..context import ctx, signed, status, user
 from ..i18n import translate
-from .changes import _confirm_seconds, _refused
+from .changes import CONFIRM_CHOICES, _confirm_seconds, _refused
 
 bp = Blueprint("history", __name__, url_prefix="/history")
 
@@ -45,9 +45,15 @@ def diff():
     return render_template("diff.html", a=a, b=b, diff=ctx().daemon.diff(a, b))
 
 
-@bp.route("/<int:version>/rollback", methods=["POST"])
+@bp.route("/<int:version>/rollback", methods=["GET", "POST"])
 def rollback(version: int):
     roles.require(user().role == "admin", translate("only admins roll back"))
+    if request.method == "GET":  # first what would change, then a button that asks
+        box = status()
+        found = ctx().daemon.get(f"/versions/{version}")
+        diff = ctx().daemon.get(f"/diff/{box['running']}/{version}")["diff"] if box.get("running") else ""
+        return render_template("rollback.html", version=found, diff=diff, choices=CONFIRM_CHOICES,
+                               default_confirm=ctx().settings.default_confirm)
     try:
         reply = ctx().daemon.rollback(m.RollbackRequest(version=version, confirm=_confirm_seconds(), **signed()))
     except (ConfigError, Refused, ChecksFailed) as exc:

@@ -1,0 +1,76 @@
+"""What is in force, said on every page (issue 11): a change waiting for its confirm, an automatic
+rollback with its reason until someone acknowledges it, rolled-back versions marked in the
+history, and a rollback that shows its diff and asks before it happens."""
+
+import re
+import time
+
+import pytest
+from browserkit import login, shot
+
+from pnsbox.daemon.api import call
+
+pytestmark = pytest.mark.browser
+PAGES = ("/", "/opds/", "/policies/", "/bandwidth/", "/history/")
+
+
+def _apply_as_admin(stack, guaranteed: str, confirm: float | None) -> int:
+    status, running = call(stack["socket"], "GET", "/status")
+    files = dict(call(stack["socket"], "GET", f"/versions/{running['running']}")[1]["files"])
+    name = "opds/health-and-planning.yaml"
+    files[name] = re.sub(r"(?m)^    guaranteed: \w+$", f"    guaranteed: {guaranteed}", files[name], count=1)
+    status, reply = call(stack["socket"], "POST", "/apply", {"files": files, "confirm": confirm, "author": "admin",
+                                                             "message": f"dinkes {guaranteed}"})
+    assert status == 200 and not reply.get("unchanged"), reply
+    return reply["version"]
+
+
+def test_a_pending_change_shows_on_every_page(page, stack):
+    version = _apply_as_admin(stack, "55mbit", 300)
+    login(page, stack, "aud")  # even an auditor, who cannot settle it, is told
+    for path in PAGES:
+        page.goto(stack["url"] + path)
+        assert f"Versi {version} menunggu konfirmasi" in page.inner_text("#pending-banner"), path
+    shot(page, "20-pending-everywhere")
+    assert call(stack["socket"], "POST", "/confirm", {"author": "admin"})[0] == 200
+
+
+def test_an_automatic_rollback_is_shown_until_acknowledged_and_marked_in_history(page, stack):
+    version = _apply_as_admin(stack, "65mbit", 2)
+    for _ in range(100):
+        if call(stack["socket"], "GET", "/status")[1]["rollback_alert"]:
+            break
+        time.sleep(0.1)
+    login(page, stack, "admin")
+    for path in PAGES:
+        page.goto(stack["url"] + path)
+        alert = page.inner_text("#rollback-alert")
+        assert f"versi {version} tidak berjalan lagi" in alert and "not confirmed in time" in alert, path
+    shot(page, "21-rollback-alert")
+    page.goto(stack["url"] + "/history/")
+    assert "dikembalikan" in page.inner_text(f"#version-{version}")
+    page.click("#acknowledge-button")
+    page.wait_for_selector("text=Dicatat sebagai sudah dilihat")
+    for path in PAGES:
+        page.goto(stack["url"] + path)
+        assert page.locator("#rollback-alert").count() == 0, path
+    assert "dikembalikan" in page.inner_text(f"#version-{version}")  # the history keeps the mark
+    trail = call(stack["socket"], "GET", "/audit")[1]
+    assert trail[-1]["action"] == "acknowledge" and trail[-1]["actor"] == "admin"
+
+
+def test_a_rollback_shows_its_diff_and_asks_first(page, stack):
+    running = call(stack["socket"], "GET", "/status")[1]["running"]
+    login(page, stack, "admin")
+    page.goto(stack["url"] + "/history/")
+    page.click("#version-1 .rollback-link")
+    page.wait_for_selector("#rollback-diff")
+    shot(page, "22-rollback-preview")
+    assert call(stack["socket"], "GET", "/status")[1]["running"] == running  # nothing happened yet
+    page.select_option("#rollback-form select[name=confirm]", "0")
+    page.click("#rollback-confirm-button")
+    page.wait_for_selector("text=Dikembalikan ke versi 1")
+    after = call(stack["socket"], "GET", "/status")[1]
+    assert after["running"] > running and after["pending"] is None
+    history = {v["id"]: v for v in call(stack["socket"], "GET", "/history")[1]}
+    assert "admin rolled back" in history[running]["rolled_back"]
