@@ -121,7 +121,7 @@ def _register_template_helpers(app: Flask) -> None:
             from .context import status
 
             return status()
-        except DaemonError:
+        except PnsboxError:
             return None
 
     @app.context_processor

@@ -108,6 +108,10 @@ class ControlClient:
     def rollback(self, request: m.RollbackRequest) -> m.ApplyReply:
         return self._post("/rollback", request, m.ApplyReply)
 
+    def acknowledge(self, request: m.Signed) -> dict:
+        """End the alert of the last automatic rollback."""
+        return self._post("/rollback/acknowledge", request)
+
     def audit_event(self, request: m.AuditEventRequest) -> dict:
         return self._post("/audit/event", request)
 

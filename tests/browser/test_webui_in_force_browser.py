@@ -8,10 +8,14 @@ import time
 import pytest
 from browserkit import login, shot
 
-from pnsbox.daemon.api import call
+from pnsbox.control.client import ControlClient
 
 pytestmark = pytest.mark.browser
 PAGES = ("/", "/opds/", "/policies/", "/bandwidth/", "/history/")
+
+
+def call(socket: str, method: str, path: str, body: dict | None = None):
+    return ControlClient(socket).request(method, path, body)
 
 
 def _apply_as_admin(stack, guaranteed: str, confirm: float | None) -> int:

@@ -75,7 +75,7 @@ def edit_file():
 def acknowledge():
     """Someone saw the automatic rollback: its alert leaves every page."""
     roles.require(roles.can_change(user()), translate("auditors change nothing"))
-    post("/rollback/acknowledge", {})
+    ctx().daemon.acknowledge(m.Signed(**signed()))
     flash(translate("Acknowledged."), "info")
     return redirect(request.referrer if (request.referrer or "").startswith(request.host_url) else
                     url_for("dashboard.index"))

@@ -49,9 +49,9 @@ def diff():
 def rollback(version: int):
     roles.require(user().role == "admin", translate("only admins roll back"))
     if request.method == "GET":  # first what would change, then a button that asks
-        box = status()
-        found = ctx().daemon.get(f"/versions/{version}")
-        diff = ctx().daemon.get(f"/diff/{box['running']}/{version}")["diff"] if box.get("running") else ""
+        running = status().running
+        found = ctx().daemon.version(version)
+        diff = ctx().daemon.diff(running, version) if running else ""
         return render_template("rollback.html", version=found, diff=diff, choices=CONFIRM_CHOICES,
                                default_confirm=ctx().settings.default_confirm)
     try:
