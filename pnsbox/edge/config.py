@@ -27,9 +27,14 @@ def edge_config(config: Config, edge: Edge, hub_public_key: str, version: int | 
         "hub": {"public_key": hub_public_key, "port": hub.listen_port, "tunnel_address": str(hub.hub_address.ip),
                 "keepalive": link.keepalive},
         "lan": sorted(own, key=_net_order),
-        "routes": sorted(intranet - own, key=_net_order),
+        # No local breakout (yet): the OPD's internet goes through the hub too, where its
+        # policies, plans and counters apply. Two halves, so the edge's own default stays.
+        "routes": sorted(intranet - own, key=_net_order) + list(EVERYWHERE),
     }
     return {**body, "version": version, "digest": digest(body)}
+
+
+EVERYWHERE = ("0.0.0.0/1", "128.0.0.0/1")
 
 
 def digest(body: dict) -> str:

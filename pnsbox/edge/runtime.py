@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import time
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 from ..apply import wg
@@ -106,6 +107,7 @@ def apply_edge(want: EdgeWant, netns: str | None = None) -> list[str]:
         run(["ip", "addr", "flush", "dev", name], netns)
         run(["ip", "addr", "add", want.address, "dev", name], netns)
         changes.append(f"+ address {want.address}")
+    changes += _pin_hub(want, netns)
     routes = run(["ip", "-4", "-j", "route", "show", "proto", str(ROUTE_PROTO), "dev", name], netns).stdout
     running = {r["dst"] if "/" in r["dst"] else f"{r['dst']}/32" for r in json.loads(routes or "[]")}
     for route in sorted(set(want.routes) - running):
@@ -118,6 +120,31 @@ def apply_edge(want: EdgeWant, netns: str | None = None) -> list[str]:
     if f"pnsbox-edge {want.ruleset.digest}" not in listed:
         run(["nft", "-f", "-"], netns, PREAMBLE + want.ruleset.text)
         changes.append(f"~ table inet pnsbox {want.ruleset.digest}")
+    return changes
+
+
+def _pin_hub(want: EdgeWant, netns: str | None) -> list[str]:
+    """Keep the hub's own address on the underlay when the tunnel takes the edge's whole internet:
+    a /32 through the underlay's default gateway (WireGuard's packets must not enter the tunnel)."""
+    name = want.interface.name
+    hub = want.interface.peers[0].endpoint.rsplit(":", 1)[0]
+    table = json.loads(run(["ip", "-4", "-j", "route", "show", "table", "main"], netns).stdout or "[]")
+    ours = [r for r in table if r.get("protocol") == str(ROUTE_PROTO) or r.get("protocol") == ROUTE_PROTO]
+    pins = {r["dst"] for r in ours if r.get("dev") != name}
+    underlay = [r for r in table if r not in ours and r.get("dev") != name]
+    default = next((r for r in underlay if r["dst"] == "default" and r.get("gateway")), None)
+    covered = any(r["dst"] != "default" and "/" in r["dst"] and int(r["dst"].split("/")[1]) > 1
+                  and IPv4Address(hub) in IPv4Network(r["dst"], strict=False) for r in underlay)
+    changes = []
+    if default is not None and not covered and "/" in want.routes[-1] and want.routes[-1].endswith("/1"):
+        if hub not in pins:
+            run(["ip", "route", "replace", f"{hub}/32", "via", default["gateway"], "dev", default["dev"], "proto",
+                 str(ROUTE_PROTO)], netns)
+            changes.append(f"+ route {hub}/32 via {default['gateway']} (the hub, outside the tunnel)")
+        pins.discard(hub)
+    for stale in pins:
+        run(["ip", "route", "del", stale, "proto", str(ROUTE_PROTO)], netns, check=False)
+        changes.append(f"- route {stale}")
     return changes
 
 

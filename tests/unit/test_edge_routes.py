@@ -107,7 +107,8 @@ def test_an_edge_enrols_and_fetches_its_config_through_the_web_ui_without_an_acc
     config = fetched.json
     assert config["interface"] == {"address": "10.255.0.2/16", "mtu": 1440}
     assert config["hub"]["public_key"] == enrolled.json["hub"]["public_key"]
-    assert (config["lan"], config["routes"]) == (["10.61.0.0/24"], ["10.21.0.0/24", "10.255.0.0/16"])
+    assert (config["lan"], config["routes"]) == (["10.61.0.0/24"], ["10.21.0.0/24", "10.255.0.0/16", "0.0.0.0/1",
+                                                                  "128.0.0.0/1"])
     assert len(config["digest"]) == 16
 
 
