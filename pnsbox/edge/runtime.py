@@ -234,8 +234,21 @@ def _sync_once(state_dir: str | Path, netns: str | None, check_seconds: float) -
                           version=good and good["version"])
     if fresh or changes:
         state._write("config.json", reply)
+    if not fresh and not ping(reply["hub"]["tunnel_address"], 0.5, netns=netns):
+        # The hub answers over HTTPS but not through the tunnel: it lost our session (restarted,
+        # its interface made anew). Forget ours too, so the next packet shakes hands at once
+        # instead of after WireGuard's own rekey timeout.
+        _new_session(_want(state, reply), reply["hub"]["tunnel_address"], netns)
+        changes = [*changes, "~ session: handshake again (the hub did not answer through the tunnel)"]
     return state.note(hub_reachable=True, unreachable_since=None, checked=now, last_contact=now, last_error=None,
                       running=reply["digest"], version=reply["version"], changes=changes)
+
+
+def _new_session(want: EdgeWant, hub_address: str, netns: str | None) -> None:
+    """Drop the peer and put it back: its session goes, and the ping after it starts a handshake."""
+    run(["wg", "set", want.interface.name, "peer", want.interface.peers[0].public_key, "remove"], netns)
+    wg.sync(netns, want.interface)
+    ping(hub_address, 1.0, netns=netns)
 
 
 def run_forever(state_dir: str | Path, interval: float = 10.0, netns: str | None = None) -> int:
