@@ -62,6 +62,8 @@ def index():
     found = month_usage(request.args.get("month"))
     totals = {field: sum(row[field] for row in found["opds"].values()) for field in FIELDS}
     evaluation = month_report(found["month"])
+    if evaluation:  # months sampled into the series count too
+        found["months"] = sorted(set(found["months"]) | set(evaluation["months"]))
     chosen = request.args.get("opd")
     if evaluation and chosen not in evaluation["opds"] and chosen != "*":
         chosen = "*" if "province" in evaluation else next(iter(evaluation["opds"]), None)
