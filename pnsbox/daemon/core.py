@@ -185,8 +185,13 @@ class Daemon:
     def _save_boot_ruleset(self) -> None:
         """What the boot unit loads before the network comes up: the confirmed ruleset."""
         text = OwnedRecord(self.state_dir, self.netns).read().get("ruleset")
-        if text:
-            write_atomic(self.state_dir / "boot.nft", nft.PREAMBLE + text)
+        path = self.state_dir / "boot.nft"
+        try:
+            same = path.read_text() == nft.PREAMBLE + text if text else False
+        except OSError:
+            same = False
+        if text and not same:  # a rate change keeps the ruleset: no 1 MB rewrite and fsync
+            write_atomic(path, nft.PREAMBLE + text)
 
     # --- operations ------------------------------------------------------------------
 
