@@ -52,6 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser, default_config: str, default_
                                               "(default: trusted on first use, then pinned)")
     run_parser = on_edge(sub.add_parser("run", help="on the edge: keep fetching and applying the hub's config"))
     run_parser.add_argument("--interval", type=float, default=10.0, help="seconds between rounds (default 10)")
+    run_parser.add_argument("--metrics-listen", default="127.0.0.1:9470", metavar="ADDR:PORT",
+                            help="the edge's Prometheus metrics (default 127.0.0.1:9470; `off` for none)")
+    run_parser.add_argument("--rotate-days", type=float, metavar="N",
+                            help="make a new key pair by itself when the key is N days old (default: never)")
     on_edge(sub.add_parser("status", help="on the edge: what runs, and whether the hub is reachable"))
     on_edge(sub.add_parser("rotate", help="on the edge: a new key pair, registered with the hub, used at once"))
     return parser
@@ -108,7 +112,9 @@ def _on_edge(args) -> int:
                   else f"error: {status['last_error']}")
             return 0 if not status.get("last_error") else EXIT_KERNEL
         if args.edge_command == "run":
-            return run_forever(args.state_dir, args.interval)
+            return run_forever(args.state_dir, args.interval,
+                               metrics_listen=None if args.metrics_listen == "off" else args.metrics_listen,
+                               rotate_days=args.rotate_days)
         if args.edge_command == "rotate":
             reply = rotate(args.state_dir)
             print(f"{reply['opd']}: new key {reply['public_key']} in use; the hub drops the old one "

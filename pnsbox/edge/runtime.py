@@ -251,12 +251,56 @@ def _new_session(want: EdgeWant, hub_address: str, netns: str | None) -> None:
     ping(hub_address, 1.0, netns=netns)
 
 
-def run_forever(state_dir: str | Path, interval: float = 10.0, netns: str | None = None) -> int:
-    """`pnsbox edge run`: a round every INTERVAL seconds until SIGTERM."""
+class EdgeCollector:
+    """The edge's own Prometheus metrics, from its status file (what the last round saw)."""
+
+    def __init__(self, state_dir: str | Path):
+        self.state = EdgeState(state_dir)
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        status = self.state.status
+        reachable = GaugeMetricFamily("pnsbox_edge_hub_reachable", "1 when the last round reached the hub over HTTPS")
+        reachable.add_metric([], 1 if status.get("hub_reachable") else 0)
+        version = GaugeMetricFamily("pnsbox_edge_config_version", "The hub's config version this edge runs")
+        version.add_metric([], status.get("version") or 0)
+        contact = GaugeMetricFamily("pnsbox_edge_last_contact_timestamp_seconds", "When the hub last answered")
+        contact.add_metric([], status.get("last_contact") or 0)
+        yield from (reachable, version, contact)
+
+
+def serve_metrics(state_dir: str | Path, listen: str) -> None:
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    host, _, port = listen.rpartition(":")
+    registry = CollectorRegistry()
+    registry.register(EdgeCollector(state_dir))
+    start_http_server(int(port), host or "127.0.0.1", registry=registry)
+
+
+def key_due(state_dir: str | Path, rotate_days: float | None, now: float | None = None) -> bool:
+    """True when the edge's key is older than ROTATE_DAYS (None or 0: never rotate by itself)."""
+    enrolled = EdgeState(state_dir).enrollment
+    if not rotate_days or enrolled is None:
+        return False
+    since = enrolled.get("key_since") or enrolled.get("enrolled_at") or 0
+    return (time.time() if now is None else now) - since >= rotate_days * 86400
+
+
+def run_forever(state_dir: str | Path, interval: float = 10.0, netns: str | None = None,
+                metrics_listen: str | None = None, rotate_days: float | None = None) -> int:
+    """`pnsbox edge run`: a round every INTERVAL seconds until SIGTERM; a new key every
+    ROTATE_DAYS days when given."""
+    if metrics_listen:
+        serve_metrics(state_dir, metrics_listen)
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     while not stopping:
         try:
+            if key_due(state_dir, rotate_days):
+                reply = rotate(state_dir, netns)
+                print(json.dumps({"rotated": reply.get("public_key")}), flush=True)
             status = sync_once(state_dir, netns)
             print(json.dumps({k: status.get(k) for k in ("hub_reachable", "running", "version", "last_error",
                                                            "changes")}), flush=True)

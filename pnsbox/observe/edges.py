@@ -63,7 +63,8 @@ def lines(netns: str | None, state_dir: str, now: float | None = None) -> list[s
     if interface is None and not edges:
         return []
     now = time.time() if now is None else now
-    out = [f"\nedges on {interface or '(no interface)'}",
+    backend = (OwnedRecord(state_dir, netns).read().get("facts") or {}).get("wireguard")
+    out = [f"\nedges on {interface or '(no interface)'}" + (f" (WireGuard: {backend})" if backend else ""),
            f"{'OPD':<16}{'state':<10}{'last handshake':>16}  {'endpoint':<22}{'version':>8}{'key age':>10}"
            f"{'from edge':>12}{'to edge':>12}"]
     for e in edges:

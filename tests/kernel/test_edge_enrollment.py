@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -254,6 +255,7 @@ def test_the_hub_shows_and_exports_each_edge(world):
     line = next(x for x in table if x.startswith("disdik"))
     assert " up " in line and "192.168.1.2" not in line  # the endpoint is the NAT's address, not the edge's own
     assert "203.0.113.2:" in line
+    assert "(WireGuard: " in shown.stdout  # which backend the probe picked
 
 
 def test_a_used_token_is_refused(world):
@@ -346,7 +348,8 @@ def wg_peers(world: World) -> dict:
 
 def test_with_the_hub_unreachable_the_edge_keeps_its_config_and_says_so(world):
     runner = subprocess.Popen(["ip", "netns", "exec", world.ns["edge"], sys.executable, "-m", "pnsbox.cli", "edge",
-                               "run", "--interval", "0.5", "--state-dir", str(world.tmp / "edge-state")],
+                               "run", "--interval", "0.5", "--state-dir", str(world.tmp / "edge-state"),
+                               "--metrics-listen", "127.0.0.1:9470"],
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     world.procs.append(runner)
     world.stop_web()
@@ -361,6 +364,10 @@ def test_with_the_hub_unreachable_the_edge_keeps_its_config_and_says_so(world):
             time.sleep(0.3)
         assert status.get("hub_reachable") is False, status
         assert status["running"]
+        metrics = made_in(world.ns["edge"], lambda: urllib.request.urlopen("http://127.0.0.1:9470/metrics",
+                                                                           timeout=5).read().decode())
+        assert "pnsbox_edge_hub_reachable 0.0" in metrics
+        assert f"pnsbox_edge_config_version {float(status['version'])}" in metrics
         assert made_in(world.ns["opd"], lambda: ping(EDGE_LAN, timeout=2))  # the LAN keeps working locally
         assert made_in(world.ns["opd"], lambda: ping(SERVICE, timeout=3))  # and the tunnel keeps running
     finally:
@@ -435,6 +442,26 @@ def test_a_key_rotation_keeps_a_running_tcp_flow_alive(world):
         time.sleep(0.3)
     assert set(wg_peers(world)) == {new_key}  # the old key went once the edge ran the new one
     assert ControlClient(world.socket).request("GET", "/edges")[1]["edges"]["disdik"]["public_key"] == new_key
+
+
+def test_an_edge_rotates_its_key_by_itself_when_it_is_old_enough(world):
+    edge_state = world.tmp / "edge-state"
+    before = json.loads((edge_state / "edge.json").read_text())["public_key"]
+    runner = subprocess.Popen(["ip", "netns", "exec", world.ns["edge"], sys.executable, "-m", "pnsbox.cli", "edge",
+                               "run", "--interval", "0.5", "--state-dir", str(edge_state), "--metrics-listen", "off",
+                               "--rotate-days", "0.00005"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # 0.00005 days: 4.3 s
+    try:
+        deadline = time.monotonic() + 20
+        while json.loads((edge_state / "edge.json").read_text())["public_key"] == before:
+            assert time.monotonic() < deadline, "the edge did not rotate its key"
+            time.sleep(0.3)
+        after = json.loads((edge_state / "edge.json").read_text())["public_key"]
+    finally:
+        runner.terminate()
+        runner.wait(10)
+    assert ping(SERVICE, timeout=5, netns=world.ns["opd"])
+    assert after in wg_peers(world)
 
 
 def test_after_the_hubs_tunnel_is_lost_pnsboxd_and_the_edge_bring_it_back_within_10_seconds(world):
