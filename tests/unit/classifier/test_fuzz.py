@@ -192,3 +192,35 @@ def test_a_flood_of_new_flows_keeps_every_table_bounded():
         engine.packet(udp(f"10.9.{a % 250}.{b + 1}", 1024 + i % 60000, "198.51.100.1", 3478, teams), float(i))
     assert len(engine.flows) == 1000 and engine.flows.evicted == 19000
     assert len(engine.expected) == 500
+
+
+names_ = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-._*#  \n\tüÄ", max_size=60)
+
+
+@SOME
+@given(st.lists(names_, max_size=20), st.lists(names_, max_size=10))
+def test_domain_lists_never_raise_but_refuse_bad_lines(tmp_path_factory, lines, lookups):
+    from pnsbox.classifier.lists import DomainTable, compile_file
+    from pnsbox.problems import ConfigError
+    path = tmp_path_factory.mktemp("lists") / "list.txt"
+    path.write_text("\n".join(lines))
+    try:
+        table = DomainTable(compile_file(path))
+    except ConfigError as exc:
+        assert all(p.line >= 1 for p in exc.problems)
+        return
+    for name in lookups:
+        table.matches(name)
+
+
+@FAST
+@given(st.lists(st.tuples(st.binary(min_size=4, max_size=16), st.text(max_size=120),
+                          st.integers(-10, 10**6)), max_size=30))
+def test_shared_names_stay_bounded_and_answer_what_was_learned_or_nothing(entries):
+    from pnsbox.classifier.shared_names import SharedNames
+    names = SharedNames.create(16)
+    for address, name, ttl in entries:
+        names.learn(address, name, ttl, 100.0)
+        found = names.name_of(address, 100.0)
+        assert found is None or isinstance(found, str)
+    assert names.count() <= 16

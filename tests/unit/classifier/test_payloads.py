@@ -153,7 +153,8 @@ def test_stun_attributes_tell_teams_and_whatsapp_calls_apart():
     assert stun.application(stun.attributes(whatsapp)) == "whatsapp"
     assert stun.application(stun.attributes(plain)) is None
     assert stun.attributes(plain[:-1]) is None
-    assert stun.attributes(b"\x00\x01\x00\x00" + b"\x21\x12\xa4\x43" + bytes(12)) is None
+    assert stun.attributes(b"\x00\x03\x00\x00" + b"\x21\x12\xa4\x43" + bytes(12)) is None  # no cookie
+    assert stun.attributes(b"\x00\x01\x00\x00" + b"\x21\x12\xa4\x43" + bytes(12)) is None  # nor attributes
 
 
 def test_a_call_socket_named_by_its_relay_exchange_names_its_peer_to_peer_flows():
@@ -234,3 +235,17 @@ def test_rtp_header_rejects_rtcp_and_reserved_types():
     assert rtp.header(bytes([0x80, 200]) + bytes(10)) is None
     assert rtp.header(bytes([0x80, 72]) + bytes(10)) is None
     assert rtp.header(bytes([0x80, 0]) + bytes(10)) == (0, 0)
+
+
+def test_classic_stun_without_the_cookie_is_stun_only_with_a_type_rfc_3489_defines():
+    classic = struct.pack("!HH", 0x0001, 24) + bytes(16) + struct.pack("!HH", 0x0003, 4) + bytes(4) \
+        + struct.pack("!HH", 0x0101, 12) + bytes(12)
+    assert stun.attributes(classic[:20 + 8]) is None  # its length says 24 more bytes
+    assert stun.attributes(classic[:20] + classic[20:44][:24]) is not None
+    assert stun.attributes(struct.pack("!HH", 0x0003, 0) + bytes(16)) is None  # not a classic type
+
+
+def test_the_corpus_zoom_stun_flows_are_zoom_by_its_address_range_and_the_calls_socket():
+    engine, _ = verdicts_of(*capture("zoom.pcap"))
+    stun_flows = [f.verdict for f in final(engine) if f.verdict.protocol == "stun"]
+    assert len(stun_flows) == 3 and {v.app for v in stun_flows} == {"zoom"}
