@@ -6,9 +6,11 @@ Scenarios (best of --repeat runs each, a fresh engine per run):
 - decided:    the same packets again through engines that already decided every flow
               (the O(1) path of a flow that has its verdict)
 - new TLS / new QUIC / new DNS / new SYN-only: a flood of distinct new flows made from
-              one real packet each (its source port and address changed): a TLS ClientHello,
+              one real packet each (its client's port and address changed): a TLS ClientHello,
               a QUIC v1 Initial (decrypted per flow), a DNS answer, a bare TCP SYN
               (which the engine keeps as an undecided flow)
+- new unknown UDP: the DNS answer with its source (port 53) changed, a datagram no parser
+              claims (before 2026-11-30 this was the "new DNS flows" row)
 
 With Debian's ndpiReader installed (libndpi-bin, nDPI 4.2) each flood is also written to a
 capture (raw IP) and read by ndpiReader in the same run: its CPU seconds (user + system of
@@ -57,14 +59,16 @@ def first_packet(captures, name: str, wanted) -> bytes:
     raise SystemExit(f"{name}: no packet to build flows from")
 
 
-def with_new_endpoints(template: bytes, count: int) -> list[bytes]:
-    """`count` copies of an IPv4 packet, each from another source address and port."""
+def with_new_endpoints(template: bytes, count: int, side: str = "source") -> list[bytes]:
+    """`count` copies of an IPv4 packet, each from (or, side="destination", to) another
+    address and port: the client's side, so a server's port 53 or 443 stays."""
     header = (template[0] & 0x0F) * 4
+    address, port = (14, header) if side == "source" else (18, header + 2)
     out = []
     for i in range(count):
         packet = bytearray(template)
-        packet[14:16] = (i >> 16 & 0xFF, i >> 8 & 0xFF)   # source address, last two bytes
-        packet[header:header + 2] = (1024 + (i & 0xFFFF) % 64000).to_bytes(2, "big")
+        packet[address:address + 2] = (i >> 16 & 0xFF, i >> 8 & 0xFF)   # last two bytes
+        packet[port:port + 2] = (1024 + (i & 0xFFFF) % 64000).to_bytes(2, "big")
         out.append(bytes(packet))
     return out
 
@@ -146,12 +150,17 @@ def main(argv=None) -> int:
         "new QUIC flows": first_packet(captures, "google_meet.pcapng", quic_initial),
         "new DNS flows": first_packet(captures, "dns_ambiguous_names.pcap", dns_answer),
         "new SYN-only flows": first_packet(captures, "facebook.pcap", syn),
+        "new unknown UDP flows": first_packet(captures, "dns_ambiguous_names.pcap", dns_answer),
     }
     rows = [("replay corpus", *run(catalog, corpus, args.repeat)),
             ("decided flows", *run(catalog, corpus, args.repeat, warm=True))]
     peers = {}
     for name, template in floods.items():
-        flood = with_new_endpoints(template, args.flows)
+        # a DNS answer comes from port 53: its client side (the destination) is what varies;
+        # "unknown UDP" is the same answer with its source varied (no longer from port 53),
+        # what this scenario measured before 2026-11-30
+        side = "destination" if name == "new DNS flows" else "source"
+        flood = with_new_endpoints(template, args.flows, side)
         rows.append((name, *run(catalog, [flood], args.repeat)))
         if not args.no_peer:
             peers[name] = peer_cpu_seconds(flood)

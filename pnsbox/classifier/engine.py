@@ -33,6 +33,11 @@ _PROTO_OF = {"dns": UDP, "mdns": UDP, "quic": UDP, "http": TCP, "tls": TCP, "ssh
 # payload protocols that are their own application
 _SELF_NAMED = frozenset({"bittorrent", "openvpn", "ftp"})
 _CARRIERS = frozenset({"http", "tls", "quic", "stun"})
+# first bytes a parser can claim (so an unknown datagram is not handed to every parser)
+_OPENVPN_FIRST = frozenset({0x08, 0x10, 0x38, 0x40, 0x50})   # hard resets, key id 0
+_WIREGUARD_SIZES = frozenset({148, 92, 64})
+_IKE_VERSIONS = frozenset({0x10, 0x20})
+_SIP_FIRST = frozenset(b"IRABCOPSNUM")
 _FTP_WATCH = 256   # packets of an FTP control flow read for PORT/PASV after its verdict
 # what _inspect tells packet()
 _DECIDED, _WAIT, _GIVE_UP = 0, 1, 2
@@ -61,6 +66,7 @@ class Engine:
         self.stats = Stats()
         self._protocol_apps = {name: self.catalog.apps[name] for name in PROTOCOL_APPS}
         self.expected = Expectations()
+        self._announced = self.expected.entries
         self.lists = Lists([])   # domain lists as categories; replaced whole on a reload
 
     def packet(self, data: bytes, now: float = 0.0) -> Verdict | None:
@@ -83,7 +89,7 @@ class Engine:
             if proto != TCP and proto != UDP:
                 app = self.catalog.by_protocol(proto)
                 return self._done(flow, app or UNKNOWN_APP, PORT if app else NONE, None, None)
-            if self.expected:
+            if self._announced:  # (the dict itself: its truth test costs no Python call)
                 expected = (self.expected.find(proto, dst, dport, now)
                             or self.expected.find(proto, src, sport, now))
                 if expected is not None:
@@ -156,44 +162,47 @@ class Engine:
         return _GIVE_UP if flow.pending is None else _WAIT
 
     def _udp_payload(self, flow, payload, from_client, server, now) -> int | None:
-        """The UDP protocols read from their own structure, on any port."""
-        if payload[0] < 0x40:
-            types = stun.attributes(payload)
+        """The UDP protocols read from their own structure, on any port. Each parser runs only
+        when the first bytes could be its protocol's: an unknown datagram costs a few tests."""
+        first = payload[0]
+        size = len(payload)
+        if first < 0x40:
+            types = stun.attributes(payload) if size >= 20 else None
             if types is not None:
                 return self._call(flow, "stun", stun.application(types), server, now)
+            if size in _WIREGUARD_SIZES and wireguard.handshake(payload):
+                return self._payload(flow, "wireguard")
+            if first == 0x21 and flow.probe is not None and flow.probe[0] == "utp" \
+                    and flow.probe[2] != from_client and bittorrent.utp_answers(payload, flow.probe[1]):
+                return self._payload(flow, "bittorrent")
+        if first in _OPENVPN_FIRST and openvpn.reset(payload):
+            return self._payload(flow, "openvpn")
         expected = flow.expected
         if expected is not None and rtp.media(payload):
             return self._call(flow, "rtp", expected.app, server, now)
-        if openvpn.reset(payload):
-            return self._payload(flow, "openvpn")
-        if wireguard.handshake(payload):
-            return self._payload(flow, "wireguard")
-        if ike.message(payload):
+        if size >= 28 and (payload[17] in _IKE_VERSIONS or size >= 32 and payload[21] in _IKE_VERSIONS) \
+                and ike.message(payload):
             return self._payload(flow, "ipsec")
-        if bittorrent.udp_message(payload):
+        if (first == 0x64 or first == 0) and bittorrent.udp_message(payload):  # 'd': bencoded
             return self._payload(flow, "bittorrent")
-        if sip.message(payload):
+        if first in _SIP_FIRST and sip.message(payload):
             for address, port in sip.media(payload):
                 self.expected.add(UDP, address, port, "rtp", "sip", True, CALL_SECONDS, now)
             return self._payload(flow, "sip")
-        probe = flow.probe
-        if probe is not None:
-            kind, value, side = probe
-            if kind == "utp":
-                if side != from_client and bittorrent.utp_answers(payload, value):
-                    return self._payload(flow, "bittorrent")
-            elif side == from_client:
-                found = rtp.header(payload)
-                if found is not None and rtp.follows(value, found):
+        if first == 0x41:
+            syn = bittorrent.utp_syn(payload)
+            if syn is not None:
+                flow.probe = ("utp", syn, from_client)
+                return _WAIT
+        elif 0x80 <= first < 0xC0:
+            found = rtp.header(payload)
+            if found is not None:
+                probe = flow.probe
+                if probe is not None and probe[0] == "rtp" and probe[2] == from_client \
+                        and rtp.follows(probe[1], found):
                     return self._call(flow, "rtp", None, server, now)
-        syn = bittorrent.utp_syn(payload)
-        if syn is not None:
-            flow.probe = ("utp", syn, from_client)
-            return _WAIT
-        found = rtp.header(payload)
-        if found is not None:
-            flow.probe = ("rtp", found, from_client)
-            return _WAIT
+                flow.probe = ("rtp", found, from_client)
+                return _WAIT
         return None
 
     def _tcp(self, flow, payload, seq, from_client, sport, dport, server, now) -> int:
@@ -363,7 +372,7 @@ class Engine:
 
     def _done(self, flow: Flow, app: App, confidence: str, name, protocol) -> Verdict:
         category, category_id = app.category, app.category_id
-        if name and self.lists:
+        if name and self.lists.tables:
             # a listed name takes the list's category; the application stays what it is
             category, category_id = self.lists.category_of(name) or (category, category_id)
         verdict = Verdict(app.name, category, confidence, name, protocol, app.id, category_id)

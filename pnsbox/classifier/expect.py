@@ -25,26 +25,26 @@ class Expected(NamedTuple):
 class Expectations:
     def __init__(self, max_entries: int = 16384):
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple[int, bytes, int], Expected] = OrderedDict()
+        self.entries: OrderedDict[tuple[int, bytes, int], Expected] = OrderedDict()
 
     def add(self, proto: int, address: bytes, port: int, app: str, protocol: str,
             media: bool, seconds: float, now: float) -> None:
         key = (proto, address, port)
-        entries = self._entries
+        entries = self.entries
         entries[key] = Expected(app, protocol, media, now + seconds)
         entries.move_to_end(key)
         if len(entries) > self.max_entries:
             entries.popitem(last=False)
 
     def find(self, proto: int, address: bytes, port: int, now: float) -> Expected | None:
-        entry = self._entries.get((proto, address, port))
+        entry = self.entries.get((proto, address, port))
         if entry is not None and entry.until < now:
-            del self._entries[(proto, address, port)]
+            del self.entries[(proto, address, port)]
             return None
         return entry
 
     def __bool__(self) -> bool:
-        return bool(self._entries)
+        return bool(self.entries)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.entries)

@@ -33,8 +33,7 @@ class Flow:
         self.pending: str | None = None   # a protocol recognised without a deciding name yet
         self.pending_name: str | None = None
         self.stream: bytearray | None = None  # TCP bytes of one side, while a message is incomplete
-        self.stream_from_client = True
-        self.next_seq = 0
+        # stream_from_client and next_seq are set with the stream (read only while there is one)
         self.quic = None                  # quic.ClientInitials while a QUIC hello is read
         self.questions = 0                # DNS questions not answered yet
         self.probe = None                 # (kind, value, from_client) of a two-packet rule
@@ -45,7 +44,6 @@ class Flow:
         self.verdict = verdict
         self.stream = None
         self.quic = None
-        self.probe = None
 
 
 class FlowTable:
