@@ -180,6 +180,38 @@ def test_the_report_has_the_bytes_p95_and_peak_iperf3_sent_in_the_hour_it_was_se
     assert "a " in table and "province" in table
 
 
+def test_the_peak_lands_in_the_hour_and_weekday_of_an_injected_clock(lab, tmp_path):
+    """pnsboxd's sampling with a clock set to Tuesday 3 November 2026, 14:00 in Jakarta (a test may
+    inject time): the traffic's peak is placed in that hour and weekday, whatever the real time."""
+    import threading
+
+    from pnsbox.daemon.core import Daemon
+
+    sampler = Daemon(str(tmp_path / "state"), lab["hub"], usage_interval=1)  # reads the lab's counters
+    fake_start, real_start = datetime(2026, 11, 3, 7, 0, 5, tzinfo=UTC), time.time()
+    stop = threading.Event()
+
+    def sample():
+        while not stop.wait(1.0):
+            sampler.sample_usage(fake_start + timedelta(seconds=time.time() - real_start))
+
+    thread = threading.Thread(target=sample)
+    thread.start()
+    try:
+        time.sleep(2)
+        sent = push(lab, {"a": ("a", 6)})["a"]
+        time.sleep(2)
+    finally:
+        stop.set()
+        thread.join()
+    found = json.loads(cli("report", "--json", "--state-dir", str(tmp_path / "state"), "--month", "2026-11"))
+    down = found["opds"]["a"]["down"]
+    assert (down["peak_hour"], down["peak_weekday"]) == (14, "tuesday")
+    assert down["peak_at"].startswith("2026-11-03 14:00")
+    assert near(down["bytes"], sent["wire_bytes"])
+    assert 0.95 * sent["wire_rate"] <= down["peak"] <= 1.05 * sent["wire_top"]
+
+
 PROMETHEUS_CONFIG = """\
 global: {scrape_interval: 1s, evaluation_interval: 1s}
 rule_files: [RULES, ALERTS]
