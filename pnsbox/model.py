@@ -109,7 +109,7 @@ def _matching(pattern: str, what: str):
 ZoneName = _matching(r"[a-z][a-z0-9_-]{0,30}", "a zone name (a-z, 0-9, - and _, at most 31)")
 Ifname = _matching(r"[A-Za-z0-9_.-]{1,15}", "an interface name (1 to 15 of A-Z a-z 0-9 . - _)")
 Clock = _matching(r"([01]\d|2[0-3]):[0-5]\d|24:00", "a time: write HH:MM, from 00:00 to 24:00")
-def _in_range(low, high, what: str, *, whole: bool = True, above_low: bool = False):
+def bounded(low, high, what: str, *, whole: bool = True, above_low: bool = False):
     """A number from `low` to `high`, refused in an admin's words: "a VLAN id is 1 to 4094, not 5000"."""
     rule = f"{what} is more than {low} and at most {high}" if above_low else f"{what} is {low} to {high}"
     kind = "a whole number" if whole else "a number"
@@ -206,8 +206,8 @@ class Management(Frozen):
 class Classifier(Frozen):
     """The first packets of every new flow go to pnsbox-classifier, which names the application."""
 
-    queues: _in_range(1, 16, "the number of classifier queues") = 1  # NFQUEUE numbers 0..queues-1, one per worker
-    inspect_packets: _in_range(2, 64, "inspect_packets (packets of a flow)") = 12  # both directions; then never again
+    queues: bounded(1, 16, "the number of classifier queues") = 1  # NFQUEUE numbers 0..queues-1, one per worker
+    inspect_packets: bounded(2, 64, "inspect_packets (packets of a flow)") = 12  # both directions; then never again
 
 
 class Endpoint(NamedTuple):
@@ -220,17 +220,17 @@ class Endpoint(NamedTuple):
 
 # WireGuard over an IPv4 underlay adds 60 bytes to every packet (IPv4 20, UDP 8, WireGuard 32).
 WIREGUARD_OVERHEAD = 60
-WireguardMtu = _in_range(576, 9000, "a tunnel MTU (bytes)")  # 576: the smallest datagram IPv4 promises to carry
+WireguardMtu = bounded(576, 9000, "a tunnel MTU (bytes)")  # 576: the smallest datagram IPv4 promises to carry
 
 
 class WireguardHub(Frozen):
     """The hub's side of the interconnect: one interface, one peer per enrolled edge."""
 
-    listen_port: _in_range(1, 65535, "a UDP port") = 51820
+    listen_port: bounded(1, 65535, "a UDP port") = 51820
     tunnel: IPv4Network  # the hub takes the first address; each edge gets one of the rest
     # Unique on the host: wireguard-go's control socket (/var/run/wireguard/NAME.sock) is global.
     interface: Ifname = "pnsbox-wg"
-    underlay_mtu: _in_range(636, 9000, "the underlay MTU (bytes)") = 1500  # the path between edges and the hub
+    underlay_mtu: bounded(636, 9000, "the underlay MTU (bytes)") = 1500  # the path between edges and the hub
 
     @property
     def hub_address(self) -> IPv4Interface:
@@ -284,7 +284,7 @@ UdpEndpoint = Annotated[Endpoint, BeforeValidator(parse_udp_endpoint),
 class WireguardLink(Frozen):
     """An OPD reached through its edge box over WireGuard (its peer on the hub's interface)."""
 
-    keepalive: _in_range(1, 3600, "a keepalive (seconds)") | None = None  # for an edge behind NAT
+    keepalive: bounded(1, 3600, "a keepalive (seconds)") | None = None  # for an edge behind NAT
     mtu: WireguardMtu | None = None  # the edge's tunnel MTU (default: the hub's)
     endpoint: UdpEndpoint | None = None  # where the hub can reach the edge (default: learnt from it)
     address: IPv4Address | None = None  # its tunnel address (default: given at enrollment)
@@ -295,7 +295,7 @@ class Link(Frozen):
     WireGuard peer on the hub's interface (its device: site.wireguard.interface, set by validate)."""
 
     interface: Ifname | None = None
-    vlan: _in_range(1, 4094, "a VLAN id") | None = None
+    vlan: bounded(1, 4094, "a VLAN id") | None = None
     trunk: Ifname | None = None
     address: IPv4Interface | None = None  # the box's own address on a shared service link
     wireguard: WireguardLink | None = None
@@ -489,7 +489,7 @@ class Checks(Frozen):
 
     reach: list[IPv4Address] = Field(default_factory=list)  # must answer an ICMP echo
     tcp: list[TcpEndpoint] = Field(default_factory=list)  # must accept a TCP connection
-    timeout: _in_range(0, 30, "a check's timeout (seconds)", whole=False, above_low=True) = 3.0  # each check
+    timeout: bounded(0, 30, "a check's timeout (seconds)", whole=False, above_low=True) = 3.0  # each check
 
     def __bool__(self) -> bool:
         return bool(self.reach or self.tcp)

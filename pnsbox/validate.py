@@ -32,7 +32,7 @@ from .model import (
     Site,
     format_rate,
 )
-from .problems import ConfigError, Problem, dotted
+from .problems import ConfigError, Problem, dotted, in_words
 
 SECTIONS = {"site", "services", "opds", "policies", "schedules", "checks"}
 
@@ -152,23 +152,6 @@ def _model_at(model, loc: tuple):
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
-# pydantic's own error kinds, said the way pnsbox says things (its English is not an admin's).
-# Each takes the value as written; pnsbox's own validators raise ValueError with their words already.
-_KIND_WORDS = {
-    "int_type": "{input!r} is not a whole number", "int_parsing": "{input!r} is not a whole number",
-    "int_from_float": "{input!r} is not a whole number",
-    "float_type": "{input!r} is not a number", "float_parsing": "{input!r} is not a number",
-    "bool_type": "{input!r} is not true or false", "bool_parsing": "{input!r} is not true or false",
-    "string_type": "{input!r} is not text: write it as a string",
-    "list_type": "must be a list (- item, or [a, b])",
-    "dict_type": "must be a mapping of name to item", "model_type": "must be a mapping (key: value)",
-    "model_attributes_type": "must be a mapping (key: value)",
-    "too_short": "give at least one", "string_too_short": "must not be empty",
-    "ip_v4_address": "{input!r} is not an IPv4 address: write it like 10.0.10.10",
-    "ip_v4_interface": "{input!r} is not an address with its prefix: write it like 198.51.100.2/24",
-}
-
-
 def _from_pydantic(source: Source, path: tuple, model, error: dict) -> Problem:
     loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
     kind = error["type"]
@@ -179,33 +162,7 @@ def _from_pydantic(source: Source, path: tuple, model, error: dict) -> Problem:
         return source.problem(full, _unknown_key(str(loc[-1]), allowed))
     if kind == "missing":
         return source.problem(full, f"missing required key `{loc[-1]}`")
-    return source.problem(full, _in_words(kind, error))
-
-
-def _in_words(kind: str, error: dict) -> str:
-    value = error.get("input")
-    if kind == "value_error":  # pnsbox's own validators: their message is already the admin's
-        return str(error["ctx"]["error"])
-    if kind == "literal_error":
-        choices = ", ".join(re.findall(r"'([^']*)'", error["ctx"]["expected"]))
-        if isinstance(value, bool):  # YAML reads yes/no/on/off as true/false
-            return f"YAML reads this as {str(value).lower()}; write one of {choices}"
-        return f"{value!r} is not one of {choices}"
-    if kind == "ip_v4_network":
-        return f"{value!r} is not an IPv4 network: " + _network_hint(value)
-    if kind in _KIND_WORDS:
-        return _KIND_WORDS[kind].format(input=value)
-    # a kind this table does not know yet: still the value and pydantic's words, never nothing
-    return f"{value!r}: {error['msg'].removeprefix('Value error, ')}"
-
-
-def _network_hint(value) -> str:
-    """The network an admin probably meant (host bits cleared), or the form to write."""
-    try:
-        meant = IPv4Network(str(value), strict=False)
-    except ValueError:
-        return "write it like 10.21.0.0/24"
-    return f"its host bits are set; the network is {meant}"
+    return source.problem(full, in_words(kind, error))
 
 
 class _CrossChecks:

@@ -9,12 +9,13 @@ import time
 from flask import Blueprint, abort, current_app, g, jsonify, request
 
 from pnsbox.control import messages as m
-from pnsbox.errors import BadRequest
+from pnsbox.errors import BadRequest, as_pnsbox_error
 from pnsbox.model import Opd, format_rate
 
 from . import roles
+from .app import answer_error
 from .changeset import apply_files, may_settle_pending, validated
-from .config_edit import EditError, edit_opd
+from .config_edit import edit_opd
 from .context import ctx, running_files, running_site, signed, status, user
 from .openapi import document
 from .site import as_json, opd_bandwidth
@@ -28,10 +29,11 @@ def csrf_for_browser_sessions():
         current_app.extensions["csrf"].protect()
 
 
-@bp.errorhandler(EditError)
 @bp.errorhandler(ValueError)
-def bad_input(exc):
-    return jsonify(error=str(exc)), 400
+@bp.errorhandler(LookupError)
+def plain_refusal(exc):
+    """The standard library's refusals (a bad value, a missing key) as pnsbox's BadRequest and NotFound."""
+    return answer_error(as_pnsbox_error(exc))
 
 
 def _body() -> dict:
@@ -64,13 +66,13 @@ def get_status():
 @bp.route("/live")
 def live():
     """Counters and class stats for the graphs, limited to what the user may see."""
-    counters = ctx().daemon.get("/counters")
+    counters = ctx().daemon.counters()
     visible = lambda opd: roles.can_see_opd(user(), opd)  # noqa: E731
-    opds = {name: c for name, c in (counters.get("opds") or {}).items() if visible(name)}
+    opds = {name: m.to_json(c) for name, c in counters.opds.items() if visible(name)}
     classes = {}
-    for device, rows in ctx().daemon.get("/classes").items():
-        classes[device] = [row for row in rows if row["label"] == "pipe" or visible(row["label"].split("/")[0])
-                           or (user().role != "operator" and row["label"])]
+    for device, rows in ctx().daemon.classes().items():
+        classes[device] = [m.to_json(row) for row in rows if row.label == "pipe" or visible(row.label.split("/")[0])
+                           or (user().role != "operator" and row.label)]
     return jsonify(time=time.time(), pipe=running_site().pipe(), opds=opds, classes=classes)
 
 
@@ -86,11 +88,6 @@ def _visible(name: str) -> Opd:
     if name not in site.opds or not roles.can_see_opd(user(), name):
         raise LookupError(f"no OPD {name}")
     return site.opds[name]
-
-
-@bp.errorhandler(LookupError)
-def not_found(exc):
-    return jsonify(error=str(exc).strip("'\"")), 404
 
 
 @bp.route("/opds/<name>")
@@ -217,4 +214,4 @@ def usage():
 @bp.route("/audit")
 def audit():
     roles.require(roles.can_read_history(user()), "the audit trail is for admins and auditors")
-    return jsonify(entries=ctx().daemon.get("/audit"), verify=m.to_json(ctx().daemon.audit_verify()))
+    return jsonify(entries=[m.to_json(e) for e in ctx().daemon.audit()], verify=m.to_json(ctx().daemon.audit_verify()))

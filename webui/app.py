@@ -73,18 +73,20 @@ def create_app(settings: Settings | None = None, daemon: ControlClient | None = 
     return app
 
 
-def _error(status: int, message: str, problems: list | None = None):
+def _error(status: int, message: str, problems: list | None = None, kind: str = "error"):
     if request.path.startswith("/api/"):
-        return jsonify(error=message, problems=[str(p) for p in problems or []]), status
+        return jsonify(error=message, kind=kind, problems=[str(p) for p in problems or []]), status
     return render_template("error.html", status=status, message=message, problems=problems or []), status
 
 
+def answer_error(exc: PnsboxError):
+    """Every pnsbox error as a page or an API answer, with the status errors.py gives its class."""
+    message = translate("Not allowed: {why}", why=str(exc)) if isinstance(exc, roles.Forbidden) else str(exc)
+    return _error(exc.http_status, message, getattr(exc, "problems", None), exc.kind)
+
+
 def _register_errors(app: Flask) -> None:
-    @app.errorhandler(PnsboxError)
-    def refused(exc):
-        if isinstance(exc, roles.Forbidden):
-            return _error(exc.http_status, translate("Not allowed: {why}", why=str(exc)))
-        return _error(exc.http_status, str(exc), getattr(exc, "problems", None))
+    app.register_error_handler(PnsboxError, answer_error)
 
     @app.errorhandler(CSRFError)
     def csrf_failed(exc):

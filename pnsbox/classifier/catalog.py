@@ -18,8 +18,8 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, IPvAnyNetwork, ValidationError
 
 from ..load import Source, parse_yaml
-from ..model import Frozen, Port
-from ..problems import ConfigError, Problem
+from ..model import Frozen, Port, bounded
+from ..problems import ConfigError, Problem, in_words
 from .lookup import AddressRanges, DomainSuffixes
 from .packet import TCP, UDP
 
@@ -63,13 +63,13 @@ IpProtocol = Annotated[int, BeforeValidator(_ip_protocol)]
 
 
 class CategorySpec(Frozen):
-    id: int = Field(ge=1, le=255)
+    id: bounded(1, 255, "a category id")
     description: str = ""
     list: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")] | None = None  # rules/lists/<list>.txt
 
 
 class AppSpec(Frozen):
-    id: int = Field(ge=1, le=0xFFFF)
+    id: bounded(1, 0xFFFF, "an application id")
     category: str
     description: str = ""
     domains: list[Domain] = []
@@ -187,14 +187,13 @@ def _section(source: Source, section: str, spec, problems: list[Problem]) -> dic
         except ValidationError as exc:
             for error in exc.errors():
                 where = (section, name) + tuple(error["loc"])
-                message = error["msg"].removeprefix("Value error, ")
                 if error["type"] == "extra_forbidden":
                     allowed = ", ".join(spec.model_fields)
                     message = f"unknown key `{error['loc'][-1]}`; allowed: {allowed}"
                 elif error["type"] == "missing":
                     message = f"missing required key `{error['loc'][-1]}`"
-                elif error["type"].startswith(("ip_", "int_", "greater", "less")):
-                    message = f"{error['input']!r}: {message}"
+                else:  # in pnsbox's words, as a site's problems are
+                    message = in_words(error["type"], error)
                 problems.append(source.problem(where, message))
     return out
 

@@ -88,6 +88,15 @@ class ControlClient:
     def diff(self, a: int, b: int) -> str:
         return m.parse(m.DiffReply, self.get(f"/diff/{int(a)}/{int(b)}")).diff
 
+    def audit(self) -> list[m.AuditEntry]:
+        return [m.parse(m.AuditEntry, entry) for entry in self.get("/audit")]
+
+    def counters(self) -> m.Counters:
+        return m.parse(m.Counters, self.get("/counters"))
+
+    def classes(self) -> dict[str, list[m.ClassStats]]:
+        return {device: [m.parse(m.ClassStats, row) for row in rows] for device, rows in self.get("/classes").items()}
+
     def audit_verify(self) -> m.AuditVerifyReply:
         return m.parse(m.AuditVerifyReply, self.get("/audit/verify"))
 

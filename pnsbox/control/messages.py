@@ -16,7 +16,7 @@ from ..errors import BadRequest
 
 # --- encoding ------------------------------------------------------------------------
 
-_RENAMED = {"from_": "from"}  # Python names that are keywords, as the JSON spells them
+_RENAMED = {"from_": "from", "class_": "class"}  # Python names that are keywords, as the JSON spells them
 
 
 def to_json(message) -> dict:
@@ -264,6 +264,57 @@ class AuditVerifyReply:
     intact: bool
     problems: list[str]
     entries: int
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One link of the hash-chained audit trail."""
+
+    seq: int
+    time: float
+    actor: str
+    from_: str
+    action: str
+    detail: str
+    prev: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class Traffic:
+    bytes: int
+    packets: int
+
+
+@dataclass(frozen=True)
+class OpdCounters:
+    name: str
+    tx: Traffic  # from the OPD (upload)
+    rx: Traffic  # toward the OPD (download)
+
+
+@dataclass(frozen=True)
+class Counters:
+    """Per-OPD and per-policy counters of the loaded table (`loaded`: false when none is)."""
+
+    loaded: bool
+    digest: str | None = None
+    opds: dict[str, OpdCounters] = field(default_factory=dict)
+    rules: dict[str, Traffic] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClassStats:
+    """One HTB class of an IFB device: its rates (bits/s), what it carries now, drops, borrowing."""
+
+    class_: str
+    label: str
+    rate: int
+    ceil: int
+    rate_now: int
+    bytes: int
+    drops: int
+    borrowed: int
 
 
 @dataclass(frozen=True)

@@ -180,7 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     @route("GET", "/audit")
     def audit(self, daemon, body):
-        return daemon.audit.entries()
+        return [m.to_json(m.parse(m.AuditEntry, entry)) for entry in daemon.audit.entries()]
 
     @route("GET", "/audit/verify")
     def audit_verify(self, daemon, body):
@@ -191,11 +191,12 @@ class _Handler(BaseHTTPRequestHandler):
     def counters(self, daemon, body):
         found = counters.read(daemon.netns)
         if found is None:
-            return {"loaded": False}
-        return {"loaded": True, "digest": found.digest,
-                "opds": {name: {d: {"bytes": c[d].bytes, "packets": c[d].packets} for d in ("tx", "rx")}
-                         | {"name": c["name"]} for name, c in found.opds.items()},
-                "rules": {name: {"bytes": c.bytes, "packets": c.packets} for name, c in found.rules.items()}}
+            return m.Counters(loaded=False)
+        return m.Counters(True, found.digest,
+                          {name: m.OpdCounters(c["name"], m.Traffic(c["tx"].bytes, c["tx"].packets),
+                                               m.Traffic(c["rx"].bytes, c["rx"].packets))
+                           for name, c in found.opds.items()},
+                          {name: m.Traffic(c.bytes, c.packets) for name, c in found.rules.items()})
 
     @route("GET", "/classes")
     def classes(self, daemon, body):
@@ -204,9 +205,9 @@ class _Handler(BaseHTTPRequestHandler):
 
         labels = OwnedRecord(daemon.state_dir, daemon.netns).read().get("labels", {})
         trees, _ = tc.observe(daemon.netns)
-        return {device: [{"class": f"1:{minor:x}", "label": labels.get(f"1:{minor:x}", ""), "rate": c.rate,
-                          "ceil": c.ceil, "rate_now": c.rate_now, "bytes": c.bytes, "drops": c.drops,
-                          "borrowed": c.borrowed} for minor, c in sorted(tree.classes.items())]
+        return {device: [m.to_json(m.ClassStats(f"1:{minor:x}", labels.get(f"1:{minor:x}", ""), c.rate, c.ceil,
+                                                c.rate_now, c.bytes, c.drops, c.borrowed))
+                         for minor, c in sorted(tree.classes.items())]
                 for device, tree in trees.items()}
 
     @route("GET", "/usage")

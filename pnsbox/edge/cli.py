@@ -10,6 +10,8 @@ import os
 import sys
 import time
 
+from ..errors import as_pnsbox_error
+
 EXIT_CONFIG, EXIT_KERNEL, EXIT_REFUSED = 1, 3, 4
 
 
@@ -86,10 +88,9 @@ def _ask(args, method: str, endpoint: str, body: dict | None = None) -> tuple[in
         if endpoint == "/edges/tokens":
             return 200, hub.issue_token(book, audit, config, body["opd"], body["expires"], author, origin)
         return 200, hub.set_disabled(book, audit, body["opd"], endpoint.endswith("disable"), author, origin)
-    except LookupError as exc:
-        return 404, {"error": str(exc).strip("'\"")}
-    except ValueError as exc:
-        return 400, {"error": str(exc)}
+    except (LookupError, ValueError) as exc:  # answered as pnsboxd would answer them (errors.py)
+        error = as_pnsbox_error(exc)
+        return error.http_status, error.reply()
 
 
 def _when(timestamp: float | None) -> str:

@@ -71,7 +71,7 @@ def test_a_named_hub_interface_is_every_tunnelled_opds_device():
     ("mtu: 1380", "mtu: 1460",
      "site.yaml:20: opds.dispar.link.wireguard.mtu: an MTU of 1460 cannot be carried: WireGuard adds 60 bytes, "
      "and 1520 is more than site.wireguard.underlay_mtu 1500; at most 1440"),
-    ("mtu: 1380", "mtu: 500", "site.yaml:20: opds.dispar.link.wireguard.mtu: Input should be greater than or equal"),
+    ("mtu: 1380", "mtu: 500", "site.yaml:20: opds.dispar.link.wireguard.mtu: a tunnel MTU (bytes) is 576 to 9000, not 500"),
     ("endpoint: 198.51.100.7:51820", "endpoint: hub:51820",
      "site.yaml:20: opds.dispar.link.wireguard.endpoint: 'hub:51820' is not an address and UDP port"),
     ("keepalive: 25", "keepalive: 0", "site.yaml:20: opds.dispar.link.wireguard.keepalive:"),

@@ -14,6 +14,6 @@ bp = Blueprint("audit", __name__, url_prefix="/audit")
 @bp.route("/")
 def index():
     roles.require(roles.can_read_history(user()), translate("the audit trail is for admins and auditors"))
-    entries = list(reversed(ctx().daemon.get("/audit")))
+    entries = list(reversed(ctx().daemon.audit()))
     return render_template("audit.html", entries=entries, verdict=ctx().daemon.audit_verify(),
                            zone=running_site().timezone)

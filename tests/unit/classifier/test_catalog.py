@@ -95,9 +95,10 @@ def test_bad_entries_name_file_line_and_field():
         "catalog.yaml:17: apps.bad.domains[0]: 'Zoom.US' is not a domain suffix: write lower-case "
         "labels such as example.co.id, or first-label.*.suffix such as lpse.*.go.id",
         "catalog.yaml:18: apps.bad.ports[0]: 'tcp/99999': ports run from 1 to 65535, low end first",
-        "catalog.yaml:19: apps.bad.addresses[0]: '10.0.0.1/8': value is not a valid IPv4 or IPv6 network",
+        "catalog.yaml:19: apps.bad.addresses[0]: '10.0.0.1/8' is not a network: write it like 10.0.0.0/8 or "
+        "2001:db8::/32, host bits zero",
         "catalog.yaml:21: apps.meet.id: id 100 is also given to `zoom` (line 12)",
-        "catalog.yaml:24: apps.odd.id: 0: Input should be greater than or equal to 1",
+        "catalog.yaml:24: apps.odd.id: an application id is 1 to 65535, not 0",
         "catalog.yaml:26: apps.odd.colour: unknown key `colour`; allowed: id, category, description, "
         "domains, ports, addresses, protocols",
     ]

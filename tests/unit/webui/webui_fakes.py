@@ -91,8 +91,10 @@ class FakeDaemon(ControlClient):
                                                      "rx": {"bytes": 2, "packets": 1}}
                                                  for n in ("diskominfo", "dinkes", "bappeda")}, "rules": {}}
         if path == "/classes":
-            return 200, {"pnsbox-dl": [{"class": "1:1", "label": "pipe", "bytes": 5}, {"class": "1:110", "label": "dinkes", "bytes": 3},
-                                       {"class": "1:120", "label": "bappeda", "bytes": 4}]}
+            row = {"rate": 10**6, "ceil": 2 * 10**6, "rate_now": 0, "drops": 0, "borrowed": 0}
+            return 200, {"pnsbox-dl": [{**row, "class": "1:1", "label": "pipe", "bytes": 5},
+                                       {**row, "class": "1:110", "label": "dinkes", "bytes": 3},
+                                       {**row, "class": "1:120", "label": "bappeda", "bytes": 4}]}
         if path == "/plan":
             if self.problems:
                 return 422, ConfigError(self.problems).reply()
