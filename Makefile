@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := nftables iproute2 iptables iperf3 curl procps python3-venv python3-pip dnsmasq-base bind9-dnsutils conntrack chromium nodejs libnetfilter-queue-dev build-essential python3-dev prometheus wireguard-go wireguard-tools tcpdump openvpn
+APT_PACKAGES := time nftables iproute2 iptables iperf3 curl procps python3-venv python3-pip dnsmasq-base bind9-dnsutils conntrack chromium nodejs libnetfilter-queue-dev build-essential python3-dev prometheus wireguard-go wireguard-tools tcpdump openvpn
 SITE := rules/examples/province
 LAB := demo
 
