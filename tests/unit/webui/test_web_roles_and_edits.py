@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import pytest
 from webui_fakes import example_files
 
@@ -99,3 +102,19 @@ def test_what_an_operator_sees():
     names = [p.name for p in site.policies if roles.can_see_policy(OPERATOR, p)]
     assert "dinkes-files" in names and "simpeg-for-all" in names and "it-support" in names
     assert set(roles.visible_opds(AUDITOR, site)) == {"diskominfo", "dinkes", "bappeda"}
+
+
+def test_the_web_process_reads_the_model_but_never_imports_the_kernel_touching_code(tmp_path):
+    """pnsbox-web runs unprivileged: pnsbox.load/validate/model and the control client, never apply/."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from pathlib import Path; from webui.app import create_app; from webui.settings import Settings;"
+             f"app = create_app(Settings(state_dir=Path({str(tmp_path)!r}), socket='/nonexistent'));"
+             "from webui.site import parse; from webui_fakes import example_files; parse(example_files());"
+             "print(sorted(m for m in sys.modules if m.startswith(('pnsbox.apply', 'pnsbox.daemon', 'pnsbox.observe'))))")
+    here = str(Path(__file__).resolve().parent)
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=here,
+                           env={**os.environ, "PYTHONPATH": here})
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == "[]"
