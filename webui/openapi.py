@@ -51,12 +51,14 @@ OPERATIONS = [
      None, ["month", "opd"]),
 ]
 
-_ERRORS = {
-    "400": "bad input", "401": "no or invalid token", "403": "your role does not allow this, or the change "
-    "would cut your management access (refused: true)", "404": "not found (or not yours)",
-    "409": "the kernel refused, or the change failed its checks and was rolled back (rolled_back: true)",
-    "422": "the config has problems: problems is a list of `FILE:LINE: path: message`",
-    "503": "pnsboxd is not reachable",
+_ERRORS = {  # every error answer is {error, kind, problems}; kind names its class in pnsbox/errors.py
+    "400": "bad input (kind: bad-request)", "401": "no or invalid token", "403": "your role does not allow this "
+    "(kind: forbidden), or the change would cut your management access (kind: refused)",
+    "404": "not found, or not yours (kind: not-found)",
+    "409": "the kernel refused (kind: kernel, plan), or the change failed its checks and was rolled back "
+    "(kind: checks-failed)",
+    "422": "the config has problems (kind: config): problems is a list of `FILE:LINE: path: message`",
+    "503": "pnsboxd is not reachable (kind: unreachable)",
 }
 
 
