@@ -122,12 +122,12 @@ def cli(*args) -> str:
     return proc.stdout
 
 
-def push(lab, flows: dict[str, tuple[str, float]]) -> dict[str, dict]:
+def push(lab, flows: dict[str, tuple]) -> dict[str, dict]:
     """UDP at RATES from the internet to each OPD host (node, seconds), side by side; iperf3's
     JSON per flow, with `wire_bytes`: the datagrams as the hub's counters see them."""
     procs = {}
-    for key, (node, seconds) in flows.items():
-        argv = ["iperf3", "-c", SERVER, "-p", str(PORTS[key]), "-u", "-R", "-b", str(RATES[key]),
+    for key, (node, seconds, *rate) in flows.items():
+        argv = ["iperf3", "-c", SERVER, "-p", str(PORTS[key]), "-u", "-R", "-b", str(rate[0] if rate else RATES[key]),
                 "-l", str(PAYLOAD), "-t", str(seconds), "-J", "--connect-timeout", "3000"]
         procs[key] = subprocess.Popen(topology.exec_argv(lab["name"], node, argv), stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True)
@@ -292,3 +292,13 @@ def test_a_restart_a_counter_reset_and_a_renamed_opd_lose_nothing(lab):
     assert after["bapperida"]["down"]["peak"] >= 0.95 * RATES["b"] * (PAYLOAD + 28) / PAYLOAD
     assert after["a"]["down"]["bytes"] - before["a"]["down"]["bytes"] < 50_000  # a sent nothing meanwhile
     assert after["bapperida"]["name"] == "Badan B"
+
+
+def test_an_opd_pushed_past_its_ceiling_shows_time_at_the_ceiling_and_the_kernels_drops(lab):
+    before = report(lab)["opds"]["a"]["down"]
+    push(lab, {"a": ("a", 6, 90 * MBIT)})  # a's ceiling is 60 Mbit/s: HTB holds it there and drops the rest
+    time.sleep(2.5)
+    after = report(lab)["opds"]["a"]["down"]
+    assert 3 / 3600 <= after["hours_near_ceiling"] - before["hours_near_ceiling"] <= 9 / 3600
+    assert after["drops"] - before["drops"] > 1000  # about a third of 90 Mbit/s of 1428-byte datagrams
+    assert after["ceiling"] == 60 * MBIT
