@@ -228,6 +228,25 @@ def test_an_openvpn_tunnel_does_not_come_up_under_a_vpn_policy_and_plain_tcp_on_
     assert "openvpn" in app_of_marks(lab, "-p", "tcp", "--dport", "1194")
 
 
+def test_an_openvpn_tunnel_over_udp_on_an_unusual_port_does_not_come_up_either(lab):
+    server = _openvpn(lab, "internet", "--proto", "udp", "--local", INTERNET, "--port", "5005",
+                      "--ifconfig", "10.9.0.1", "10.9.0.2", "--tls-server", "--dh", "none")
+    time.sleep(1)
+    before = policy_hits(lab, "no-tunnels")
+    client = _openvpn(lab, "dinkes", "--proto", "udp", "--remote", INTERNET, "5005",
+                      "--ifconfig", "10.9.0.2", "10.9.0.1", "--tls-client")
+    try:
+        time.sleep(6)  # unblocked, the lab's tunnel is up within a second or two
+    finally:
+        with_kill(client)
+        with_kill(server)
+    output = client.stdout.read()
+    assert "Initialization Sequence Completed" not in output, output
+    # only the classifier's verdict puts udp/5005 in category vpn (the catalog has no such port);
+    # conntrack keeps no entry to look at: a rejected first datagram is never confirmed
+    assert policy_hits(lab, "no-tunnels") > before
+
+
 def test_a_listed_domain_is_refused_its_neighbour_passes_and_a_reload_takes_effect(lab):
     def fetch(name):
         return curl(lab, "bappeda", "-k", "--resolve", f"{name}:{TLS_PORT}:{INTERNET}",
