@@ -45,11 +45,14 @@ def box(tmp_path):
         proc = subprocess.Popen([str(BIN / "pnsboxd"), "--state-dir", str(tmp_path / "state"), "--socket",
                                  socket_path, "--netns", hub, "--metrics-listen", "off"], stdout=subprocess.PIPE, text=True)
         procs.append(proc)
-        for _ in range(100):
+        deadline = time.monotonic() + 30  # a restart finishes a cut-off apply first; CI machines may be loaded
+        while time.monotonic() < deadline:
             if os.path.exists(socket_path):
                 return proc
+            if proc.poll() is not None:
+                raise AssertionError(f"pnsboxd exited {proc.returncode}: {proc.stdout.read()}")
             time.sleep(0.05)
-        raise AssertionError("pnsboxd did not open its socket")
+        raise AssertionError("pnsboxd did not open its socket in 30 s")
 
     site = tmp_path / "site"
     shutil.copytree(EXAMPLE, site)
