@@ -203,20 +203,24 @@ def _confirm_needs_the_daemon():
 
 
 def _already_runs(files: dict[str, str], state_dir: str, netns: str | None) -> int | None:
-    """settled.already_runs, under the state directory's lock: a directory pnsboxd owns takes
-    the full path, which refuses and names the daemon's socket."""
-    from .daemon.statedir import StateDirBusy, StateDirLock
+    """settled.already_runs, under a shared hold of the state directory's lock (no write, no
+    fsync): a directory pnsboxd owns, or one an apply is changing, takes the full path, which
+    refuses or waits as usual."""
+    import fcntl
+
+    from .daemon.statedir import LOCK
     from .settled import already_runs
 
-    lock = StateDirLock(state_dir)
     try:
-        lock.acquire("pnsbox apply")
-    except (StateDirBusy, OSError):
-        return None
-    try:
+        handle = open(os.path.join(state_dir, LOCK), "rb")  # noqa: SIM115 - the lock lives with it
+    except OSError:
+        return None  # no state directory yet: a first apply
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
         return already_runs(files, state_dir, netns)
-    finally:
-        lock.release()
 
 
 def cmd_apply(args) -> int:
