@@ -110,12 +110,9 @@ def cmd_check(args) -> int:
 
 def cmd_plan(args) -> int:
     from .apply.pipeline import plan
+    from .plan import describe
 
-    result = plan(_config(args), _netns(args), args.state_dir)
-    if not result.steps:
-        print("nothing to change: the box runs this config")
-    for step in result.steps:
-        print(step.text + (f"    ({step.origin})" if step.origin and "\n" not in step.text else ""))
+    sys.stdout.write(describe(plan(_config(args), _netns(args), args.state_dir).steps))
     return 0
 
 

@@ -43,6 +43,14 @@ class Step:
     origin: str = ""
 
 
+def describe(steps: list[Step]) -> str:
+    """What `pnsbox plan` prints: one step a line (with the config it comes from), or that
+    nothing changes."""
+    if not steps:
+        return "nothing to change: the box runs this config\n"
+    return "".join(step.text + (f"    ({step.origin})" if step.origin and "\n" not in step.text else "") + "\n"
+                   for step in steps)
+
 
 def compute(net: NetState, ruleset: Ruleset, observed: Observed, shaping: Shaping | None = None,
             queue_rules: tuple[str, ...] | None = None, vlan: bool = True,

@@ -21,7 +21,7 @@ class Count:
 class TableCounters:
     digest: str | None
     opds: dict[str, dict]  # opd key -> {"name": display name, "tx": Count, "rx": Count}
-    rules: dict[str, Count]  # rule comment (policy name, "default deny from X", ...) -> Count
+    rules: dict[str, Count]  # rule comment ("policies[3] dinkes-files", "opds.dinkes: default deny", ...) -> Count
     rule_count: int
     apps: dict[str, Count] = field(default_factory=dict)  # application -> classified traffic (both ways)
     categories: dict[str, Count] = field(default_factory=dict)

@@ -78,6 +78,21 @@ def _quote(text: str) -> str:
     return '"' + text.replace('"', "'").replace("\\", "/") + '"'
 
 
+def _comment(text: str) -> str:
+    """A rule's comment: where in the YAML it comes from (`policies[3] dinkes-files`), so
+    `nft list ruleset` reads back to the config. The kernel keeps at most 128 bytes."""
+    return f"comment {_quote(text.encode()[:127].decode(errors='ignore'))}"
+
+
+def zone_origin(config: Config, zone: str) -> str:
+    """The YAML path of a zone: opds.NAME, services.NAME; `internet` is the uplink's far side."""
+    if zone in config.opds:
+        return f"opds.{zone}"
+    if zone in config.services:
+        return f"services.{zone}"
+    return zone
+
+
 def _elements(items: list[str]) -> str:
     return "{ " + ", ".join(items) + " }"
 
@@ -206,13 +221,13 @@ def _forward(w: _Writer, config: Config, zones: dict[str, list[str]]):
     w.add("chain forward {")
     w.add("type filter hook forward priority filter; policy drop;", indent=2)
     if config.opds:
-        w.add("counter name iifname . ip saddr map @opd_tx comment \"per-OPD upload\"", "per-OPD counters", 2)
-        w.add("counter name oifname . ip daddr map @opd_rx comment \"per-OPD download\"", "per-OPD counters", 2)
+        w.add('counter name iifname . ip saddr map @opd_tx comment "opds: upload per OPD"', "per-OPD counters", 2)
+        w.add('counter name oifname . ip daddr map @opd_rx comment "opds: download per OPD"', "per-OPD counters", 2)
     if config.classifier:
         for rule in apps.count_rules():
             w.add(rule, "site.classifier", 2)
     if any(p.by_application for p in config.policies):  # before the fast path: a verdict comes mid-flow
-        w.add(f'{apps.classified_match()} jump apps comment "application policies"', "application policies", 2)
+        w.add(f'{apps.classified_match()} jump apps comment "policies: by application"', "application policies", 2)
     w.add('ct state established,related accept comment "fast path"', "fast path", 2)
     w.add('ct state invalid drop comment "invalid"', "fast path", 2)
     w.add('iifname . ip saddr vmap @from_zone comment "zone dispatch"', "zone dispatch", 2)
@@ -250,12 +265,12 @@ def _forward(w: _Writer, config: Config, zones: dict[str, list[str]]):
         for item in items:
             if isinstance(item, tuple):
                 names = ", ".join(config.policies[i].name for i in item)
-                w.add(f"jump {group_names[item]} comment {_quote(names[:120])}",
+                w.add(f"jump {group_names[item]} {_comment(f'policies[{item[0]}..{item[-1]}] {names}')}",
                       f"policies[{item[0]}..{item[-1]}]", 2)
             else:
                 for text, origin in rules_of(item):
                     w.add(text, origin, 2)
-        w.add(f'counter drop comment "default deny from {name}"', f"zone {name}", 2)
+        w.add(f"counter drop {_comment(zone_origin(config, name) + ': default deny')}", f"zone {name}", 2)
         w.add("}")
 
 
@@ -323,7 +338,7 @@ def _input(w: _Writer, config: Config):
     if management:
         for zone in management.from_:
             w.add(f"iifname . ip saddr @{zone_set(zone)} {_ports_match(w, management.ports)} counter accept "
-                  f'comment "management from {zone}"', "site.management", 2)
+                  f"{_comment(f'site.management: from {zone}')}", "site.management", 2)
     for index, policy in enumerate(config.policies):
         if ZONE_BOX in policy.to:
             for source in policy.from_:
@@ -356,15 +371,18 @@ def _shape(w: _Writer, config: Config, shaping: Shaping):
     w.add("chain shape {")
     w.add("type filter hook forward priority filter - 10; policy accept;", indent=2)
     w.add(f'meta priority set {classid(INTRANET)} comment "intranet: not the pipe"', "shaping", 2)
-    w.add(f'iifname {uplink} meta priority set {classid(UNMATCHED)} comment "internet, no OPD plan"', "shaping", 2)
-    w.add(f'oifname {uplink} meta priority set {classid(UNMATCHED)} comment "internet, no OPD plan"', "shaping", 2)
+    w.add(f'iifname {uplink} meta priority set {classid(UNMATCHED)} comment "site.uplink.bandwidth: no OPD rates"',
+          "shaping", 2)
+    w.add(f'oifname {uplink} meta priority set {classid(UNMATCHED)} comment "site.uplink.bandwidth: no OPD rates"',
+          "shaping", 2)
     for direction, short, edge in (("download", "dl", "iifname"), ("upload", "ul", "oifname")):
         if planned:
             w.add(f"{edge} {uplink} meta priority set {keys[direction]} map @{short}_leaf "
-                  f'comment "OPD plans, {direction}"', "shaping", 2)
+                  f'comment "opds.*.bandwidth: {direction}"', "shaping", 2)
     for direction, short in (("download", "dl"), ("upload", "ul")):
         if any(opd.bandwidth.classes for opd in planned.values()):
-            w.add(f'{keys[direction]} vmap @{short}_refine comment "traffic classes, {direction}"', "shaping", 2)
+            w.add(f'{keys[direction]} vmap @{short}_refine comment "opds.*.bandwidth.classes: {direction}"',
+                  "shaping", 2)
     w.add("}")
     for name, opd in planned.items():
         for direction, short in (("download", "dl"), ("upload", "ul")):
@@ -389,7 +407,7 @@ def _class_chain(w: _Writer, config: Config, shaping: Shaping, name: str, direct
             continue
         origin = f"opds.{name}.bandwidth.classes.{cname}"
         ports = f" {_ports_match(w, tclass.match.ports, far_port)}" if tclass.match.ports else ""
-        target = f"meta priority set {classid(shaping.leaves[(name, cname)])} return comment {_quote(name + '/' + cname)}"
+        target = f"meta priority set {classid(shaping.leaves[(name, cname)])} return {_comment(origin)}"
         for mark in [f" {m}" for m in apps.mark_matches(w.catalog, tclass.match.app, tclass.match.category)] or [""]:
             for service in tclass.match.services:
                 w.add(f"{far} @{zone_set(service)}{ports}{mark} {target}", origin, 2)
@@ -404,7 +422,8 @@ def _nat(w: _Writer, config: Config):
         return
     w.add("chain postrouting {")
     w.add("type nat hook postrouting priority srcnat; policy accept;", indent=2)
-    w.add(f'oifname {_quote(uplink.interface)} masquerade comment "uplink NAT"', "site.uplink.nat", 2)
+    w.add(f"oifname {_quote(uplink.interface)} masquerade {_comment('site.uplink.nat: masquerade')}",
+          "site.uplink.nat", 2)
     w.add("}")
 
 
@@ -445,7 +464,7 @@ def _policy_rules(w: _Writer, config: Config, index: int, policy: Policy, where:
                   target: str) -> list[tuple[str, str]]:
     """The rules of one policy toward one target, as (text, origin)."""
     origin = f"policies[{index}] {policy.name}"
-    comment = f"comment {_quote(policy.name)}"
+    comment = _comment(origin)
     windows = [""]
     if policy.schedule:
         schedule = config.schedules[policy.schedule]

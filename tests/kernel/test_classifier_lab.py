@@ -156,7 +156,9 @@ def curl(lab, node, *args) -> subprocess.CompletedProcess:
 
 
 def policy_hits(lab, policy) -> int:
-    return counters.read(lab["hub"]).rules.get(policy, counters.Count()).packets
+    """Packets counted by the policy's rules (their comment: `policies[INDEX] NAME`)."""
+    rules = counters.read(lab["hub"]).rules
+    return sum(count.packets for comment, count in rules.items() if comment.endswith(f"] {policy}"))
 
 
 def app_of_marks(lab, *conntrack_filter) -> set[str]:

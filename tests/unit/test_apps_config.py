@@ -13,7 +13,7 @@ from pnsbox.render.apps import mark_matches, queue_rules_iptables
 from pnsbox.render.site import site as render_site
 from pnsbox.validate import build
 
-APPS = Path(__file__).resolve().parents[1] / "golden" / "cases" / "apps"
+APPS = Path(__file__).resolve().parents[1] / "golden" / "17-apps-iptables-queue" / "site"
 
 
 def site(edit):
@@ -42,7 +42,7 @@ def test_a_class_may_select_by_category_alone():
 def test_classification_turns_on_by_itself_when_a_policy_names_an_app():
     text = site(("  classifier: {queues: 2, inspect_packets: 10}\n", ""))
     assert build(load_text(text)).classifier.inspect_packets == 12
-    minimal = (APPS.parent / "minimal" / "pnsbox.yaml").read_text()
+    minimal = (APPS.parents[1] / "01-zones-minimal" / "site" / "pnsbox.yaml").read_text()
     assert build(load_text(minimal)).classifier is None
     assert "chain classify" not in render_site(build(load_text(minimal)), Facts(("pfifo",))).nft
 

@@ -78,7 +78,7 @@ def test_ruleset_change_is_shown_as_a_diff(config):
     seen = observed(config, last_ruleset=old.text)
     steps = compute(render_net(changed), render(changed), seen)
     assert len(steps) == 1 and steps[0].kind == "ruleset"
-    assert '+\t\toifname . ip daddr @zone_internet counter accept comment "web"' in steps[0].text
+    assert '+\t\toifname . ip daddr @zone_internet counter accept comment "policies[0] web"' in steps[0].text
 
 
 def test_a_vlan_link_on_a_kernel_without_8021q_is_refused_before_anything_changes(config):

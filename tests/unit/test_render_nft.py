@@ -63,6 +63,31 @@ def test_per_opd_counters_are_named_by_the_opds_own_key():
     from pnsbox.load import load_text
     from pnsbox.validate import build
 
-    case = Path(__file__).resolve().parents[1] / "golden" / "cases" / "minimal" / "pnsbox.yaml"
+    case = Path(__file__).resolve().parents[1] / "golden" / "01-zones-minimal" / "site" / "pnsbox.yaml"
     text = ruleset(build(load_text(case.read_text().replace("  setda:", "  dinas-kesehatan:"))))
     assert 'counter opd_dinas-kesehatan_tx { comment "Sekretariat Daerah" }' in text
+
+
+def test_every_rule_from_the_config_names_its_source_in_its_comment():
+    """`nft list ruleset` reads back to the YAML: a policy's rules carry `policies[INDEX] NAME`,
+    a zone's default deny its opds./services. path, management, NAT and traffic classes theirs."""
+    from pathlib import Path
+
+    from pnsbox.classifier.catalog import default_catalog
+    from pnsbox.load import load_site
+
+    example = Path(__file__).resolve().parents[2] / "rules" / "examples" / "province"
+    config = build(load_site(example))
+    rendered = site(config, Facts(("pfifo",)), default_catalog()).ruleset
+    lines = rendered.text.splitlines()
+    policy_rules = 0
+    for number, origin in rendered.origins.items():
+        line = lines[number - 1]
+        if origin.startswith("policies[") and ".." not in origin and line.startswith("\t\t"):
+            assert line.endswith(f'comment "{origin}"'), line
+            policy_rules += 1
+    assert policy_rules >= len(config.policies)
+    for comment in ('"opds.dinkes: default deny"', '"services.simpeg: default deny"',
+                    '"site.management: from diskominfo"', '"site.uplink.nat: masquerade"',
+                    '"opds.dinkes.bandwidth.classes.egov"', '"policies[0..6] simpeg-for-all, mail-for-all'):
+        assert f"comment {comment}" in rendered.text
