@@ -118,7 +118,9 @@ class Case:
         config = self.config()
         before = self.previous()
         given = self.inputs(config, before.slots if before else None)
-        return _steps(self.desired(config, given.slots), self.observed(), given)
+        desired = self.desired(config, given.slots)
+        assert desired.wireguard is None, "a WireGuard case needs the kernel's peers observed too"
+        return _steps(desired, self.observed(), given, netns=None, state_dir="/nonexistent")
 
     def plan_text(self) -> str:
         try:
