@@ -11,7 +11,7 @@ from pnsbox.load import load_site
 
 ROOT = Path(__file__).resolve().parents[2]
 SITES = [ROOT / "rules" / "examples" / "province",
-         *sorted(p.parent for p in (ROOT / "tests" / "golden").glob("[0-9][0-9]-*/site/pnsbox.yaml"))]
+         *sorted(p.parent / "site" for p in (ROOT / "tests" / "golden").glob("[0-9][0-9]-*/facts.yaml"))]
 
 
 @pytest.fixture(scope="module")
