@@ -111,13 +111,8 @@ class AccountStore:
     def add(self, name: str, role: str, password: str, opds: list[str] | None = None, lang: str = "id") -> User:
         if not NAME.match(name):
             raise AccountError("a user name is lower-case letters, digits, '.', '_' or '-', starting with a letter")
-        if role not in ROLES:
-            raise AccountError(f"the role must be one of {', '.join(ROLES)}")
         opds = sorted(set(opds or []))
-        if role == "operator" and not opds:
-            raise AccountError("an operator needs at least one OPD (--opd NAME)")
-        if role != "operator" and opds:
-            raise AccountError("only operators are scoped to OPDs")
+        self._check_role(role, opds)
         _strong(password, name)
         with self._editing() as users:
             if name in users:
@@ -125,6 +120,26 @@ class AccountStore:
             users[name] = User(name, role, opds, lang if lang in LANGUAGES else "id", _hasher.hash(password),
                                created=time.time())
             return users[name]
+
+    def set_role(self, name: str, role: str, opds: list[str] | None = None) -> User:
+        """Change what a user may do; their next request already runs with it. The last admin stays."""
+        opds = sorted(set(opds or []))
+        self._check_role(role, opds)
+        with self._editing() as users:
+            found = self._existing(users, name)
+            if found.role == "admin" and role != "admin" and sum(u.role == "admin" for u in users.values()) == 1:
+                raise AccountError("this is the last admin: make another admin first")
+            found.role, found.opds = role, opds
+            return found
+
+    @staticmethod
+    def _check_role(role: str, opds: list[str]) -> None:
+        if role not in ROLES:
+            raise AccountError(f"the role must be one of {', '.join(ROLES)}")
+        if role == "operator" and not opds:
+            raise AccountError("an operator needs at least one OPD (--opd NAME)")
+        if role != "operator" and opds:
+            raise AccountError("only operators are scoped to OPDs")
 
     def set_password(self, name: str, password: str) -> None:
         """A new password ends every session and API token of the user (a stolen one too)."""

@@ -137,12 +137,26 @@ def _register_template_helpers(app: Flask) -> None:
     app.add_template_filter(format_bytes, "bytes")
     app.add_template_filter(lambda v: ", ".join(map(str, v)) if isinstance(v, list) else (v or ""), "names")
 
+    def site_timezone() -> str:
+        """The site's own timezone (WIB, WITA or WIT), as its config says; Jakarta before any."""
+        if "site_timezone" not in g:
+            try:
+                from .context import running_site
+
+                g.site_timezone = running_site().timezone if g.get("user") else "Asia/Jakarta"
+            except PnsboxError:
+                g.site_timezone = "Asia/Jakarta"
+        return g.site_timezone
+
+    app.jinja_env.globals["site_timezone"] = site_timezone
+
     @app.template_filter("when")
-    def when(timestamp: float | None, zone: str = "Asia/Jakarta") -> str:
+    def when(timestamp: float | None, zone: str | None = None) -> str:
+        """dd/mm/yyyy and 24-hour time in the site's timezone, as Indonesian offices write them."""
         if not timestamp:
             return "-"
         try:
-            tz = ZoneInfo(zone)
+            tz = ZoneInfo(zone or site_timezone())
         except (KeyError, ValueError):
             tz = ZoneInfo("UTC")
-        return datetime.fromtimestamp(timestamp, tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+        return datetime.fromtimestamp(timestamp, tz).strftime("%d/%m/%Y %H:%M:%S %Z")

@@ -49,7 +49,7 @@ from ..report import compute
 from ..store import diff
 from .core import Daemon, Request, config_of
 
-AUDITED_EVENTS = {"login", "login-failed", "login-locked", "logout", "user-add", "user-passwd", "user-del", "token-add",
+AUDITED_EVENTS = {"login", "login-failed", "login-locked", "logout", "user-add", "user-passwd", "user-role", "user-del", "token-add",
                   "token-del"}
 ROUTES = []  # (method, compiled path, handler name)
 

@@ -97,7 +97,7 @@ def stack(tmp_path_factory, chromium):
                                            "--listen", f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT))
         _wait_for(lambda: _port_open(port), "pnsbox-web")
         ARTIFACTS.mkdir(exist_ok=True)
-        yield {"url": f"https://127.0.0.1:{port}", "hub": hub, "state": str(state), "socket": sock,
+        yield {"url": f"https://127.0.0.1:{port}", "hub": hub, "lab": lab, "state": str(state), "socket": sock,
                "web_state": str(web_state),
                "passwords": {**PASSWORDS, "admin": admin_password}, "accounts": accounts, "log": tmp / "web.log"}
     finally:

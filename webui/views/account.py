@@ -81,6 +81,34 @@ def users():
                            roles=ROLES, opds=sorted(running_site().opds))
 
 
+@bp.route("/users/<name>", methods=["GET", "POST"])
+def edit_user(name: str):
+    """An admin changes a user's role and OPDs, or gives them a new password."""
+    _require_admin()
+    found = ctx().accounts.get(name)
+    if found is None:
+        raise LookupError(name)
+    if request.method == "POST":
+        form = request.form
+        try:
+            if "password" in form:
+                ctx().accounts.set_password(name, form.get("password", ""))
+                ctx().sessions.end_user(name)
+                audit("user-passwd", f"{name} (reset by {user().name})")
+                flash(translate("A new password for {name}; their sessions and API tokens have ended.", name=name),
+                      "info")
+            else:
+                opds = form.getlist("opds") if form.get("role") == "operator" else []
+                ctx().accounts.set_role(name, form.get("role", ""), opds)
+                audit("user-role", f"{name} as {form['role']}" + (f" of {', '.join(opds)}" if opds else ""))
+                flash(translate("User {name} changed.", name=name), "info")
+        except AccountError as exc:
+            flash(str(exc), "error")
+            return redirect(url_for("account.edit_user", name=name))
+        return redirect(url_for("account.users"))
+    return render_template("user_edit.html", edited=found, roles=ROLES, opds=sorted(running_site().opds))
+
+
 @bp.route("/users/<name>/delete", methods=["POST"])
 def delete_user(name: str):
     _require_admin()

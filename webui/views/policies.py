@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from pnsbox.control import messages as m
@@ -33,7 +35,22 @@ def index():
     if query["from"] and query["to"]:
         answer, error = _explain(query, site)
     return render_template("policies.html", site=site, policies=policies, services=services, zones=zones,
-                           query=query, answer=answer, error=error)
+                           query=query, answer=answer, error=error, hits=_hits(),
+                           answer_text=as_rows(answer.text) if answer else None)
+
+
+def _hits() -> dict[str, dict]:
+    """Packets and bytes each policy's rules counted in the kernel (by the rules' comment: the name)."""
+    try:
+        return ctx().daemon.get("/counters").get("rules") or {}
+    except PnsboxError:
+        return {}
+
+
+def as_rows(text: str) -> str:
+    """The daemon names policies by their place in the YAML list (`policies[7]`); the page numbers
+    its table from 1, so a reader finds "row 8" where the table says 8."""
+    return re.sub(r"policies\[(\d+)\]", lambda found: translate("row {n}", n=int(found.group(1)) + 1), text)
 
 
 def _explain(query: dict, site) -> tuple[dict | None, str | None]:

@@ -1,0 +1,66 @@
+"""What an admin expects of the UI (issue 11): users' roles, OPDs and passwords changed from the
+Users page; Indonesian mode all through (role names, dd/mm/yyyy 24-hour times in the site's
+timezone, graph legends); the policies page with applications, ports, schedules, the kernel's hit
+counters and explain numbered as the table is."""
+
+import re
+import subprocess
+
+import pytest
+from browserkit import login, shot
+
+from pnsbox.lab.topology import exec_argv
+
+pytestmark = pytest.mark.browser
+
+
+def test_an_admin_changes_a_users_role_and_opds_and_resets_a_password(page, stack):
+    login(page, stack, "admin")
+    page.goto(stack["url"] + "/users")
+    page.click("#users tr:has-text('opdinkes') .edit-user")
+    page.select_option("#role-form select[name=opds]", ["dinkes", "bappeda"])
+    page.click("#role-form button[type=submit]")
+    page.wait_for_selector("text=Pengguna opdinkes diubah")
+    assert stack["accounts"].get("opdinkes").opds == ["bappeda", "dinkes"]
+
+    page.goto(stack["url"] + "/users/aud")
+    page.fill("#password-form input[name=password]", "auditor-new-secret-7")
+    page.click("#password-form button[type=submit]")
+    page.wait_for_selector("text=Kata sandi baru untuk aud")
+    shot(page, "30-users-reset")
+    other = page.context.browser.new_context(ignore_https_errors=True).new_page()
+    stack["passwords"]["aud"], old = "auditor-new-secret-7", stack["passwords"]["aud"]
+    login(other, stack, "aud")
+    assert "(pemeriksa)" in other.inner_text("#me")
+    other.goto(stack["url"] + "/logout")
+    stack["passwords"]["aud"] = old
+    with pytest.raises(Exception):  # noqa: B017 - the old password no longer signs in
+        other.set_default_timeout(3000)
+        login(other, stack, "aud")
+
+
+def test_indonesian_mode_shows_role_names_dates_and_graph_legends(page, stack):
+    login(page, stack, "admin")
+    assert "(pengelola)" in page.inner_text("#me")
+    page.wait_for_timeout(4500)  # two polls: the graphs have points and a legend
+    legend = page.inner_text("#chart-uplink")
+    assert "unduh" in legend and "unggah" in legend and "download" not in legend
+    page.goto(stack["url"] + "/history/")
+    when = page.inner_text("#version-1 td:nth-child(2)")
+    assert re.fullmatch(r"\d\d/\d\d/20\d\d [0-2]\d:[0-5]\d:[0-5]\d WIB", when.strip()), when
+
+
+def test_the_policies_page_shows_apps_ports_schedules_hits_and_explains_by_row(page, stack):
+    for _ in range(3):  # dinkes -> simpeg over http: policy simpeg-for-all counts it
+        subprocess.run(exec_argv(stack["lab"], "dinkes", ["curl", "-sS", "-m", "2", "-o", "/dev/null",
+                                                          "http://10.0.10.10/"]), check=True)
+    login(page, stack, "admin")
+    page.goto(stack["url"] + "/policies/")
+    shot(page, "31-policies")
+    assert int(page.inner_text("#policy-row-1 .hits")) >= 3
+    assert "kategori video" in page.inner_text("#policy-row-6 .apps")
+    assert "tcp/25" in page.inner_text("#policy-row-5") and "tolak" in page.inner_text("#policy-row-5")
+    assert "office-hours" in page.inner_text("#policy-row-8")
+    page.goto(stack["url"] + "/policies/?from=dinkes&to=internet&port=tcp/25")
+    answer = page.inner_text("#explain-answer")
+    assert "baris 5" in answer and "policies[" not in answer, answer
