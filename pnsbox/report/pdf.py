@@ -10,8 +10,9 @@ from datetime import datetime
 from reportlab.graphics.charts.lineplots import LinePlot
 from reportlab.graphics.shapes import Drawing, Line, Rect, String
 from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4, landscape
-from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import cm
 from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
@@ -89,9 +90,10 @@ def curve_drawing(hourly: dict, words: dict, d: int = 0, width: float = WIDTH, h
 
     average = [(x(r[0]), r[1 + d] / 1e6) for r in rows]
     peak = [(x(r[0]), r[3 + d] / 1e6) for r in rows]
-    end = x(rows[-1][0]) + 1
-    lines = [average, peak]
-    styles = [(colors.HexColor("#2171b5"), words["average"]), (colors.HexColor("#9ecae1"), words["hourly_peak"])]
+    days = len(compute.heatmap(hourly))
+    end = days + 1  # the whole month, from the 1st
+    lines = [peak, average]  # the average drawn over the lighter hourly peak
+    styles = [(colors.HexColor("#9ecae1"), words["hourly_peak"]), (colors.HexColor("#2171b5"), words["average"])]
     for i, name in ((1 + 2 * d, "guarantee"), (2 + 2 * d, "ceiling")):
         plans = hourly["plans"]
         if plans and any(p[i] for p in plans):
@@ -108,8 +110,9 @@ def curve_drawing(hourly: dict, words: dict, d: int = 0, width: float = WIDTH, h
     plot.data = lines
     for i, (color, _) in enumerate(styles):
         plot.lines[i].strokeColor = color
-        plot.lines[i].strokeWidth = 1.2 if i != 1 else 0.6
-    plot.xValueAxis.valueMin, plot.xValueAxis.valueMax = 1, max(end, 2)
+        plot.lines[i].strokeWidth = 0.6 if i == 0 else 1.2
+    plot.xValueAxis.valueMin, plot.xValueAxis.valueMax = 1, end
+    plot.xValueAxis.valueSteps = list(range(1, end + 1, 2 if days > 15 else 1))
     plot.xValueAxis.labels.fontSize = plot.yValueAxis.labels.fontSize = 7
     plot.yValueAxis.valueMin = 0
     drawing.add(plot)
@@ -136,10 +139,12 @@ def write(report: dict, hourly: dict[str, dict], path, language: str = "id", sit
     doc = SimpleDocTemplate(path if hasattr(path, "write") else str(path), pagesize=landscape(A4), leftMargin=1.5 * cm, rightMargin=1.5 * cm,
                             topMargin=1.2 * cm, bottomMargin=1.2 * cm, title=f"{words['title']} {report['month']}",
                             author="pnsbox", pageCompression=1 if compress else 0)
-    story = [Spacer(1, 5 * cm), Paragraph(words["title"], styles["Title"]),
-             Paragraph(f"{words['province']}: {site or report.get('site') or '-'}", styles["Heading2"]),
-             Paragraph(f"{words['month']}: {month_name(report['month'], language)}", styles["Heading2"]),
-             Spacer(1, 2 * cm), Paragraph(f"{words['made']} {datetime.now():%Y-%m-%d %H:%M}", styles["Normal"]),
+    centred = {name: ParagraphStyle(f"{name}-centred", parent=styles[name], alignment=TA_CENTER)
+               for name in ("Heading1", "Heading2", "Normal")}
+    story = [Spacer(1, 4 * cm), Paragraph(words["title"], styles["Title"]), Spacer(1, 0.8 * cm),
+             Paragraph(f"{words['province']} {site or report.get('site') or '-'}", centred["Heading1"]),
+             Paragraph(month_name(report["month"], language), centred["Heading2"]),
+             Spacer(1, 3 * cm), Paragraph(f"{words['made']} {datetime.now():%Y-%m-%d %H:%M}", centred["Normal"]),
              PageBreak()]
     province = report.get("province")
     story.append(Paragraph(words["summary"], styles["Heading1"]))
