@@ -16,6 +16,11 @@ pyroute2 alone costs about 0.35 s once per process and is not counted); each is 
 links down, no addresses or routes and forwarding off; "unchanged" re-applies the same config
 and must find nothing to do.
 
+End to end (issue 10 §6): `pnsbox apply -c DIR --netns NS` run as a user runs it, timed from
+outside, at the largest size, without and with pnsboxd: a first apply, an unchanged one, one
+OPD's rate changed, one new policy between two OPDs (`--cli-only` for just this; `--phases`
+adds where an in-process apply spends its time).
+
 Throughput: iperf3 TCP from a host on OPD 0's link, through the hub, to the "internet"
 (198.51.100.1 on the uplink's far side), in one hub namespace holding every interface of the
 largest site, with (a) no pnsbox table, (b) the smallest site's ruleset and (c) the largest
