@@ -97,6 +97,9 @@ class ControlClient:
     def classes(self) -> dict[str, list[m.ClassStats]]:
         return {device: [m.parse(m.ClassStats, row) for row in rows] for device, rows in self.get("/classes").items()}
 
+    def usage(self, month: str | None = None) -> m.Usage:
+        return m.parse(m.Usage, self.get("/usage" + (f"?month={month}" if month else "")))
+
     def audit_verify(self) -> m.AuditVerifyReply:
         return m.parse(m.AuditVerifyReply, self.get("/audit/verify"))
 

@@ -318,6 +318,25 @@ class ClassStats:
 
 
 @dataclass(frozen=True)
+class UsageRow:
+    """An OPD's month: bytes and packets from it (tx) and toward it (rx)."""
+
+    tx_bytes: int
+    tx_packets: int
+    rx_bytes: int
+    rx_packets: int
+
+
+@dataclass(frozen=True)
+class Usage:
+    """One month's usage per OPD (pnsboxd's book), and the months it holds."""
+
+    month: str
+    months: list[str]
+    opds: dict[str, UsageRow]
+
+
+@dataclass(frozen=True)
 class ClassifierStatus:
     wanted: bool
     down: bool

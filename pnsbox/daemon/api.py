@@ -215,7 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
         month = (urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("month") or [None])[0]
         if month is not None and not re.fullmatch(r"\d{4}-\d{2}", month):
             raise BadRequest("`month` is YYYY-MM")
-        return daemon.usage_report(month)
+        return m.parse(m.Usage, daemon.usage_report(month))
 
     @route("GET", r"/reports/(\d{4}-\d{2})")
     def report(self, daemon, body, month):

@@ -32,6 +32,9 @@ def test_answers_come_back_as_the_messages_both_sides_import(client):
     status = client.status()
     assert isinstance(status, m.Status) and status.running is None and status.pending is None
     assert client.history() == []
+    assert client.audit() == []
+    usage = client.usage("2026-11")
+    assert isinstance(usage, m.Usage) and usage.month == "2026-11" and usage.opds == {}
 
 
 def test_a_broken_config_comes_back_as_a_config_error_with_its_problems(client):

@@ -11,6 +11,7 @@ import re
 
 from flask import Blueprint, Response, abort, render_template, request
 
+from pnsbox.control import messages as m
 from pnsbox.errors import NotFound
 from pnsbox.report import text as report_text
 
@@ -26,7 +27,7 @@ def month_usage(month: str | None) -> dict:
     """The daemon's usage of `month` (None: this month), cut to the OPDs this user may see."""
     if month is not None and not re.fullmatch(r"\d{4}-\d{2}", month):
         abort(400)
-    found = ctx().daemon.get("/usage" + (f"?month={month}" if month else ""))
+    found = m.to_json(ctx().daemon.usage(month))
     visible = roles.visible_opds(user(), running_site())
     found["opds"] = {name: row for name, row in found["opds"].items() if name in visible}
     return found
