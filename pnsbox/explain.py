@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from .errors import NotFound
 from .model import (
     DEFAULT_CLASS,
     GROUP_OPDS,
@@ -61,7 +62,7 @@ def explain(config: Config, source: str, target: str, port_text: str | None = No
     """`now` (UTC) decides scheduled policies; without it they are taken as open."""
     for zone, role in ((source, "FROM"), (target, "TO")):
         if zone not in config.zone_names():
-            raise ValueError(f"{role}: no zone named `{zone}` (zones: {', '.join(sorted(config.zone_names()))})")
+            raise NotFound(f"{role}: no zone named `{zone}` (zones: {', '.join(sorted(config.zone_names()))})")
     port = _port_of(port_text) if port_text and "/" in port_text else None
     protocol = port.protocol if port else (port_text or "tcp")
     reasons = []

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from pnsbox.errors import NotFound
 from pnsbox.explain import explain
 from pnsbox.load import load_site
 from pnsbox.validate import build
@@ -50,7 +51,7 @@ def test_shaping_follows_the_classes(config):
 
 
 def test_unknown_zone_is_a_clear_error(config):
-    with pytest.raises(ValueError, match="TO: no zone named `nope`"):
+    with pytest.raises(NotFound, match="TO: no zone named `nope`"):
         explain(config, "dinkes", "nope")
 
 
