@@ -32,6 +32,15 @@ def _relay(what: str):
     return jsonify(reply)
 
 
+def edge_states() -> dict:
+    """OPD -> what pnsboxd knows of its edge (enrolled, up, last handshake, endpoint, version,
+    key age); empty when pnsboxd cannot say (no tunnels, an older daemon)."""
+    try:
+        return ctx().daemon.get("/edges").get("edges", {})
+    except PnsboxError:
+        return {}
+
+
 @bp.route("/enroll", methods=["POST"])
 def enroll():
     return _relay("enroll")

@@ -36,7 +36,18 @@ def _opd(body: dict) -> str:
 
 @route("GET", "/edges")
 def edges(handler, daemon, body):
-    return hub.listing(EdgeBook(daemon.state_dir), _config(daemon))
+    """The book's view of every edge, with what the hub's interface sees of each (up, handshake)."""
+    from ..observe import edges as observe_edges
+
+    listing = hub.listing(EdgeBook(daemon.state_dir), _config(daemon))
+    now = time.time()
+    _, seen = observe_edges.read(daemon.netns, str(daemon.state_dir))
+    for edge in seen:
+        if edge.opd in listing["edges"]:
+            listing["edges"][edge.opd].update(up=edge.up(now) and not edge.disabled,
+                                              latest_handshake=edge.latest_handshake, endpoint=edge.endpoint,
+                                              fetched_version=edge.fetched_version)
+    return listing
 
 
 @route("POST", "/edges/tokens")

@@ -258,6 +258,24 @@ def test_the_hub_shows_and_exports_each_edge(world):
     assert "(WireGuard: " in shown.stdout  # which backend the probe picked
 
 
+def test_the_web_uis_opd_page_shows_the_edge(world):
+    import re
+
+    from webui.app import create_app
+    from webui.settings import Settings
+
+    app = create_app(Settings(state_dir=world.tmp / "web-ui", socket=world.socket, secure_cookies=False))
+    app.extensions["pnsbox"].accounts.add("admin", "admin", "admin-password-1")
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
+    assert client.post("/login", data={"username": "admin", "password": "admin-password-1",
+                                       "csrf_token": token}).status_code == 302
+    page = client.get("/opds/disdik").get_data(as_text=True)
+    card = page.split('id="edge"')[1].split("</div>")[0]
+    assert "Kotak edge" in card and "tersambung" in card and "203.0.113.2:" in card  # Bahasa Indonesia by default
+    assert "Kotak edge disdik mati" not in client.get("/").get_data(as_text=True)
+
+
 def test_a_used_token_is_refused(world):
     token = world.token()
     assert enroll(world, token).returncode == 0

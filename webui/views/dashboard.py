@@ -39,4 +39,17 @@ def index():
     box = status()
     site = running_site()
     opds = roles.visible_opds(user(), site)
-    return render_template("dashboard.html", box=box, alerts=alerts(box), site=site, opds=opds, pipe=site.pipe())
+    from ..edges import edge_states
+
+    return render_template("dashboard.html", box=box, alerts=alerts(box) + edge_alerts(opds, edge_states()), site=site,
+                           opds=opds, pipe=site.pipe())
+
+
+def edge_alerts(opds, edges: dict) -> list[tuple[str, str]]:
+    """An enrolled, enabled edge without a recent handshake is down: its OPD is cut off.
+    `opds`: the OPDs the reader may see; `edges`: pnsboxd's GET /edges."""
+    visible = set(opds)
+    return [("error", translate("The edge box of {opd} is down: no handshake with the hub in the last 3 minutes.",
+                                opd=name))
+            for name, edge in sorted(edges.items())
+            if name in visible and edge.get("enrolled") and not edge.get("disabled") and edge.get("up") is False]

@@ -36,8 +36,10 @@ def detail(name: str):
     site = running_site()
     opd = _visible_or_404(site, name)
     policies = [(i, p) for i, p in enumerate(site.policies) if zones_of(p) & {name, "opds"}]
+    from ..edges import edge_states
+
     return render_template("opd.html", name=name, opd=opd, site=site, plan=opd_bandwidth(opd), policies=policies,
-                           subnets=subnets(opd), link=link_text(opd.link))
+                           subnets=subnets(opd), link=link_text(opd.link), edge=edge_states().get(name))
 
 
 @bp.route("/<name>/edit", methods=["GET", "POST"])
