@@ -27,6 +27,12 @@ def _config(daemon):
     return daemon._running_config()
 
 
+def _admin(request) -> None:
+    """Enrolling and revoking edges is an admin's business (the web UI passes its user's role)."""
+    if not request.is_admin:
+        raise Refused("only admins enrol, disable and enable edges")
+
+
 def _opd(body: dict) -> str:
     opd = body.get("opd")
     if not isinstance(opd, str) or not opd:
@@ -53,6 +59,7 @@ def edges(handler, daemon, body):
 @route("POST", "/edges/tokens")
 def token_add(handler, daemon, body):
     request = handler._request(m.parse(m.Signed, body))
+    _admin(request)
     config = _config(daemon)
     if config is None:
         raise LookupError("no config runs yet")
@@ -91,6 +98,7 @@ def _tunnels_now(daemon) -> None:
 @route("POST", "/edges/disable")
 def disable(handler, daemon, body):
     request = handler._request(m.parse(m.Signed, body))
+    _admin(request)
     with daemon.lock:
         reply = hub.set_disabled(EdgeBook(daemon.state_dir), daemon.audit, _opd(body), True, request.author,
                                  request.where)
@@ -101,6 +109,7 @@ def disable(handler, daemon, body):
 @route("POST", "/edges/enable")
 def enable(handler, daemon, body):
     request = handler._request(m.parse(m.Signed, body))
+    _admin(request)
     with daemon.lock:
         reply = hub.set_disabled(EdgeBook(daemon.state_dir), daemon.audit, _opd(body), False, request.author,
                                  request.where)

@@ -274,6 +274,11 @@ def test_the_web_uis_opd_page_shows_the_edge(world):
     card = page.split('id="edge"')[1].split("</div>")[0]
     assert "Kotak edge" in card and "tersambung" in card and "203.0.113.2:" in card  # Bahasa Indonesia by default
     assert "Kotak edge disdik mati" not in client.get("/").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    issued = client.post("/opds/disdik/edge/token", data={"expires": "1h", "csrf_token": csrf}).get_data(as_text=True)
+    token = re.search(r'<code id="edge-token">(pnsbox-[^<]+)</code>', issued).group(1)
+    tokens = ControlClient(world.socket).request("GET", "/edges")[1]["tokens"]
+    assert tokens[-1]["author"] == "admin" and tokens[-1]["state"] == "valid" and token not in str(tokens)
 
 
 def test_a_used_token_is_refused(world):

@@ -129,3 +129,12 @@ def test_a_disabled_edge_gets_no_config(daemon, web):
     ControlClient(sock).request("POST", "/edges/disable", {"opd": "disdik"})
     refused = web.post("/edges/v1/config", json={"credential": credential})
     assert refused.status_code == 403 and "disabled" in refused.json["error"]
+
+
+def test_only_admins_issue_tokens_and_disable_edges(daemon):
+    running, sock = daemon
+    client = ControlClient(sock)
+    for path, body in (("/edges/tokens", {"opd": "disdik"}), ("/edges/disable", {"opd": "disdik"})):
+        status, reply = client.request("POST", path, {**body, "author": "opdisdik", "role": "operator"})
+        assert status == 403 and "only admins" in reply["error"], reply
+    assert not (running.state_dir / "edges.json").exists()

@@ -34,12 +34,40 @@ def index():
 @bp.route("/<name>")
 def detail(name: str):
     site = running_site()
-    opd = _visible_or_404(site, name)
-    policies = [(i, p) for i, p in enumerate(site.policies) if zones_of(p) & {name, "opds"}]
+    return _detail_page(name, _visible_or_404(site, name), site)
+
+
+def _detail_page(name: str, opd: Opd, site, token: str | None = None):
     from ..edges import edge_states
 
+    policies = [(i, p) for i, p in enumerate(site.policies) if zones_of(p) & {name, "opds"}]
     return render_template("opd.html", name=name, opd=opd, site=site, plan=opd_bandwidth(opd), policies=policies,
-                           subnets=subnets(opd), link=link_text(opd.link), edge=edge_states().get(name))
+                           subnets=subnets(opd), link=link_text(opd.link), edge=edge_states().get(name), token=token)
+
+
+@bp.route("/<name>/edge/<action>", methods=["POST"])
+def edge_action(name: str, action: str):
+    """An admin issues an enrollment token for the OPD's edge (shown once, on this page and
+    nowhere else), or disables or enables the edge."""
+    from pnsbox.control import messages as m
+
+    from ..context import ctx, signed
+
+    roles.require(user().role == "admin", translate("only admins enrol, disable and enable edges"))
+    site = running_site()
+    opd = _visible_or_404(site, name)
+    if action == "token":
+        expires = request.form.get("expires", "24h")
+        if expires not in ("1h", "24h", "7d"):
+            abort(400)
+        reply = ctx().daemon.signed_post("/edges/tokens", {"opd": name, "expires": expires}, m.Signed(**signed()))
+        return _detail_page(name, opd, site, token=reply["token"])
+    if action not in ("disable", "enable"):
+        abort(404)
+    ctx().daemon.signed_post(f"/edges/{action}", {"opd": name}, m.Signed(**signed()))
+    flash(translate("The edge of {opd} is disabled: its tunnel is cut.", opd=name) if action == "disable"
+          else translate("The edge of {opd} is enabled again.", opd=name), "info")
+    return redirect(url_for("opds.detail", name=name))
 
 
 @bp.route("/<name>/edit", methods=["GET", "POST"])
