@@ -9,6 +9,7 @@ import subprocess
 import pytest
 from browserkit import login, shot
 
+from pnsbox.control.client import ControlClient
 from pnsbox.lab.topology import exec_argv
 
 pytestmark = pytest.mark.browser
@@ -69,3 +70,26 @@ def test_the_policies_page_shows_apps_ports_schedules_hits_and_explains_by_row(p
     page.goto(stack["url"] + "/policies/?from=dinkes&to=internet&port=tcp/25")
     answer = page.inner_text("#explain-answer")
     assert "baris 5" in answer and "policies[" not in answer, answer
+
+
+def test_opds_history_and_audit_are_searched_filtered_and_paged(page, stack):
+    for i in range(6):  # enough entries for two pages of 5
+        status, _ = ControlClient(stack["socket"]).request("POST", "/audit/event",
+                                                           {"action": "logout", "detail": f"filler {i}", "author": "t"})
+        assert status == 200
+    login(page, stack, "admin")
+    page.goto(stack["url"] + "/opds/?q=kesehatan")
+    assert page.locator("#opd-list tbody tr").count() == 1 and page.locator("#opd-dinkes").count() == 1
+    page.goto(stack["url"] + "/audit/?action=login&per=5")
+    rows = page.locator("#audit tbody tr")
+    assert 1 <= rows.count() <= 5
+    assert all(rows.nth(i).locator("td").nth(2).inner_text() == "login" for i in range(rows.count()))
+    page.goto(stack["url"] + "/audit/?per=5")
+    assert "Halaman 1 dari" in page.inner_text(".pager")
+    first = page.inner_text("#audit tbody tr:first-child td:first-child")
+    page.click(".pager a[rel=next]")
+    assert "Halaman 2 dari" in page.inner_text(".pager")
+    assert int(page.inner_text("#audit tbody tr:first-child td:first-child")) == int(first) - 5
+    shot(page, "32-audit-paged")
+    page.goto(stack["url"] + "/history/?q=base")
+    assert page.locator("#history tbody tr").count() == 1 and page.locator("#version-1").count() == 1

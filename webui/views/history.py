@@ -10,6 +10,7 @@ from pnsbox.errors import ChecksFailed, ConfigError, Refused
 from .. import roles
 from ..context import ctx, signed, status, user
 from ..i18n import translate
+from ..paging import page_of
 from .changes import CONFIRM_CHOICES, _confirm_seconds, _refused
 
 bp = Blueprint("history", __name__, url_prefix="/history")
@@ -23,7 +24,8 @@ def _require_reader():
 def index():
     _require_reader()
     versions = list(reversed(ctx().daemon.history()))
-    return render_template("history.html", versions=versions, box=status())
+    listing = page_of(versions, lambda v: f"{v.id} {v.author} {v.message} {v.rolled_back or ''}")
+    return render_template("history.html", versions=listing.items, listing=listing, box=status())
 
 
 @bp.route("/<int:version>")

@@ -12,6 +12,7 @@ from ..changeset import draft_or_new, save_edit, validated
 from ..config_edit import EditError, edit_opd, form_subnets, form_vlan
 from ..context import running_site, user
 from ..i18n import translate
+from ..paging import page_of
 from ..site import link_text, opd_bandwidth, parse, subnets, zones_of
 
 bp = Blueprint("opds", __name__, url_prefix="/opds")
@@ -27,7 +28,9 @@ def _visible_or_404(site, name: str) -> Opd:
 @bp.route("/")
 def index():
     site = running_site()
-    return render_template("opds.html", site=site, opds=roles.visible_opds(user(), site), plan=opd_bandwidth,
+    listing = page_of(roles.visible_opds(user(), site).items(),
+                      lambda item: f"{item[0]} {item[1].name} {' '.join(subnets(item[1]))} {link_text(item[1].link)}")
+    return render_template("opds.html", site=site, opds=dict(listing.items), listing=listing, plan=opd_bandwidth,
                            subnets=subnets, link_text=link_text)
 
 
