@@ -39,12 +39,19 @@ def index():
                            answer_text=as_rows(answer.text) if answer else None)
 
 
-def _hits() -> dict[str, dict]:
-    """Packets and bytes each policy's rules counted in the kernel (by the rules' comment: the name)."""
+def _hits() -> dict[int, int]:
+    """Packets each policy's rules counted in the kernel, by the policy's index (the rules'
+    comments say `policies[N] NAME`)."""
     try:
-        return ctx().daemon.get("/counters").get("rules") or {}
+        rules = ctx().daemon.get("/counters").get("rules") or {}
     except PnsboxError:
         return {}
+    hits: dict[int, int] = {}
+    for comment, count in rules.items():
+        found = re.match(r"policies\[(\d+)\]", comment)
+        if found:
+            hits[int(found.group(1))] = hits.get(int(found.group(1)), 0) + count.get("packets", 0)
+    return hits
 
 
 def as_rows(text: str) -> str:
