@@ -470,6 +470,11 @@ def _show_shaping(netns: str | None, state_dir: str) -> None:
             label = labels.get(f"1:{minor:x}", "?")
             print(f"1:{minor:<6x}{label[:23]:<24}{format_rate(c.rate):>10}{format_rate(c.ceil):>10}{format_rate(c.rate_now):>10}"
                   f"{_human_bytes(c.bytes):>12}{c.drops:>8}{c.borrowed:>10}")
+        if tree.leaf_stats:  # the leaf queues' own counters: what fq_codel or cake dropped, what waits
+            print(f"{'leaf queue':<10}{'class':<8}{'packets':>12}{'bytes':>12}{'dropped':>9}{'backlog':>10}")
+            for minor, leaf in sorted(tree.leaf_stats.items()):
+                print(f"{leaf.kind:<10}{f'1:{minor:x}':<8}{leaf.packets:>12}{_human_bytes(leaf.bytes):>12}"
+                      f"{leaf.drops:>9}{_human_bytes(leaf.backlog):>10}")
 
 
 def cmd_lab(args) -> int:

@@ -18,6 +18,8 @@ _SENT = re.compile(r"Sent (\d+) bytes (\d+) pkt \(dropped (\d+), overlimits (\d+
 _RATE_NOW = re.compile(r"^\s*rate (\S+) (\d+)pps")
 _XSTATS = re.compile(r"lended: (\d+) borrowed: (\d+)")
 _QDISC = re.compile(r"^qdisc (\S+) ([0-9a-f]+): dev (\S+) (root|parent (\S+))")
+_LEAF = re.compile(r"^qdisc (\S+) [0-9a-f]+: (?:dev \S+ )?parent 1:([0-9a-f]+)")  # `show dev X` omits dev
+_BACKLOG = re.compile(r"backlog (\d+)b (\d+)p")
 _UNITS = {"bit": 1, "Kbit": 10**3, "Mbit": 10**6, "Gbit": 10**9, "Tbit": 10**12}
 
 
@@ -44,10 +46,38 @@ class SeenClass:
 
 
 @dataclass
+class LeafStats:
+    """A leaf queue's own counters (fq_codel, cake, sfq or pfifo alike), from `tc -s qdisc`."""
+
+    kind: str
+    bytes: int = 0
+    packets: int = 0
+    drops: int = 0
+    backlog: int = 0  # bytes waiting in the queue
+
+
+@dataclass
 class SeenTree:
     root: bool = False  # an HTB root qdisc with handle 1:
     classes: dict[int, SeenClass] = field(default_factory=dict)
     leaf_kinds: dict[int, str] = field(default_factory=dict)  # class minor -> its leaf qdisc kind
+    leaf_stats: dict[int, LeafStats] = field(default_factory=dict)  # class minor -> its leaf's counters
+
+
+def parse_leaf_stats(text: str) -> dict[int, LeafStats]:
+    """`tc -s qdisc show dev IFB`: the counters of each qdisc hanging off an HTB class 1:X."""
+    leaves: dict[int, LeafStats] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("qdisc "):
+            current = None
+            if match := _LEAF.match(line):
+                current = leaves[int(match.group(2), 16)] = LeafStats(match.group(1))
+        elif current and (match := _SENT.search(line)):
+            current.bytes, current.packets, current.drops = map(int, match.groups()[:3])
+        elif current and (match := _BACKLOG.search(line)):
+            current.backlog = int(match.group(1))
+    return leaves
 
 
 def parse_classes(text: str) -> dict[int, SeenClass]:
@@ -76,6 +106,8 @@ def observe(netns: str | None) -> tuple[dict[str, SeenTree], set[str]]:
         shown = run(["tc", "-s", "class", "show", "dev", device], netns, check=False)
         if shown.returncode == 0:
             tree.classes = parse_classes(shown.stdout)
+            queues = run(["tc", "-s", "qdisc", "show", "dev", device], netns, check=False)
+            tree.leaf_stats = parse_leaf_stats(queues.stdout) if queues.returncode == 0 else {}
         trees[device] = tree
     clsact = set()
     for line in run(["tc", "qdisc", "show"], netns).stdout.splitlines():

@@ -44,7 +44,7 @@ def missing(feature: str) -> str | None:
             if not _ok(ns, "ip", "link", "add", "wg0", "type", "wireguard"):
                 return "this kernel has no WireGuard (wireguard module)"
         elif feature in ("fq_codel", "cake", "sfq"):
-            _ok(ns, "ip", "link", "add", "q0", "type", "dummy")
+            _ok(ns, "ip", "link", "add", "q0", "type", "ifb")
             if not _ok(ns, "tc", "qdisc", "add", "dev", "q0", "root", feature):
                 return f"this kernel has no {feature} qdisc (sch_{feature})"
         elif feature == "nft_queue":

@@ -1,20 +1,20 @@
-"""The full kernel itself: the modules pnsbox relies on load, namespaces work, WireGuard links
-can be made. The kernel WireGuard edge tunnels come with the edges (issue 12): the test for
-them is named below and skips, saying so, until they exist."""
+"""The full kernel itself: the modules pnsbox relies on load (or are built in), namespaces work,
+and pnsbox's WireGuard layer picks the kernel's WireGuard over wireguard-go. The tier then runs
+tests/kernel/test_wireguard.py (the tunnel tests written for wireguard-go) on that backend."""
 
 import os
-import sys
 import subprocess
-import uuid
+import sys
 from pathlib import Path
 
 import pytest
 from kernelcaps import require, scratch_namespace
 from labkit import ROOT
 
+from pnsbox.apply import wg
+
 MODULES = ("8021q", "wireguard", "sch_fq_codel", "sch_cake", "sch_sfq", "sch_htb", "ifb", "act_mirred",
-           "cls_u32", "nft_queue", "nfnetlink_queue", "nf_tables", "nft_ct", "nft_masq", "veth", "bridge",
-           "dummy")
+           "cls_u32", "nft_queue", "nfnetlink_queue", "nf_tables", "nft_ct", "nft_masq", "veth", "bridge")
 
 
 def _modules_dir() -> Path:
@@ -28,8 +28,9 @@ def test_the_modules_pnsbox_relies_on_load(tmp_path):
     failed = {m: p.stderr.strip() for m in MODULES
               if (p := subprocess.run(["modprobe", m], capture_output=True, text=True)).returncode}
     assert not failed, failed
-    missing = [m for m in MODULES if not Path("/sys/module", m).exists()]
-    assert not missing, f"loaded but not in /sys/module: {missing}"
+    builtin = (_modules_dir() / "modules.builtin").read_text()
+    missing = [m for m in MODULES if not Path("/sys/module", m).exists() and f"/{m}.ko\n" not in builtin]
+    assert not missing, f"modprobe succeeded but the kernel has neither loaded nor built in: {missing}"
 
 
 def test_two_namespaces_talk_over_a_veth_pair():
@@ -46,20 +47,7 @@ def test_two_namespaces_talk_over_a_veth_pair():
         assert ping.returncode == 0, ping.stdout + ping.stderr
 
 
-def test_a_kernel_wireguard_link_is_made_and_configured():
+def test_pnsboxs_wireguard_layer_picks_the_kernel_backend():
     require("wireguard")
     with scratch_namespace() as ns:
-        name = f"wg{uuid.uuid4().hex[:4]}"
-        subprocess.run(["ip", "-n", ns, "link", "add", name, "type", "wireguard"], check=True)
-        subprocess.run(["ip", "-n", ns, "addr", "add", "192.0.2.1/30", "dev", name], check=True)
-        subprocess.run(["ip", "-n", ns, "link", "set", name, "up"], check=True)
-        shown = subprocess.run(["ip", "-n", ns, "-d", "link", "show", name], capture_output=True,
-                               text=True, check=True).stdout
-        assert "wireguard" in shown and "UP" in shown, shown
-
-
-def test_edge_tunnels_run_over_kernel_wireguard():
-    """HOOK for the edges (issue 12): once pnsbox builds edge tunnels, this test runs the same
-    edge tests as wireguard-go on the kernel's WireGuard (the module loads: see above)."""
-    require("wireguard")
-    pytest.skip("edge tunnels are not built yet (issue 12); nothing of pnsbox uses WireGuard to test")
+        assert wg.backend(ns) == wg.KERNEL

@@ -15,12 +15,12 @@ import time
 import pytest
 from kernelcaps import require
 from labkit import ROOT, new_lab_name
-
-from pnsbox.apply import tc
 from pnsbox.apply.facts import probe
+
 from pnsbox.apply.pipeline import apply
 from pnsbox.lab import topology
 from pnsbox.load import load_text
+from pnsbox.observe import tc
 from pnsbox.render.tc import IFB
 from pnsbox.validate import build
 

@@ -14,8 +14,8 @@ import time
 import pytest
 from kernelcaps import require
 from labkit import ROOT, new_lab_name
-
 from pnsbox.apply.facts import probe
+
 from pnsbox.apply.pipeline import apply
 from pnsbox.lab import topology
 from pnsbox.load import load_text
