@@ -60,6 +60,8 @@ def tree_steps(tree: Tree, seen, leaf_qdisc: str) -> list[TcStep]:
             if cls.leaf and seen.leaf_kinds.get(cls.minor) != leaf_qdisc:
                 # A class that loses its children gets its leaf once they are gone.
                 has_children = any(c.parent == cls.minor for c in seen.classes.values())
+                if seen.leaf_kinds.get(cls.minor):  # the kernel replaces a qdisc only by one of its kind
+                    leaf = [f"qdisc del dev {device} parent {classid(cls.minor)} handle {cls.minor:x}:", *leaf]
                 (leaves_after if has_children else steps).append(TcStep(
                     "after" if has_children else "before", tuple(leaf),
                     f"~ {tree.direction} class {classid(cls.minor)} {cls.label}: {leaf_qdisc} leaf"))

@@ -25,7 +25,7 @@ from pnsbox.render.tc import IFB
 from pnsbox.validate import build
 
 MBIT = 10**6
-CEILING = 12 * MBIT  # small: an emulated (TCG) guest must never be the bottleneck
+CEILING = 4 * MBIT  # small: an emulated (TCG) guest on a shared machine must never be the bottleneck
 SERVER, PORT = "198.51.100.1", 5301
 SITE = """\
 site:
@@ -37,7 +37,7 @@ opds:
     name: A
     subnet: 10.21.0.0/24
     link: {interface: opd-a}
-    bandwidth: {guaranteed: 6mbit, ceiling: 12mbit}
+    bandwidth: {guaranteed: 2mbit, ceiling: 4mbit}
 policies:
   - {name: internet, from: opds, to: internet, action: accept}
 """
@@ -90,13 +90,13 @@ def test_the_probe_finds_fq_codel_and_cake_and_auto_picks_fq_codel(lab):
     assert leaf_kinds(lab) == {"fq_codel"}
 
 
-@pytest.mark.parametrize("queue", ["fq_codel", "cake", "pfifo"])
+@pytest.mark.parametrize("queue", ["pfifo", "fq_codel", "cake"])  # pfifo: the reference, and a change of kind
 def test_a_leaf_queue_shapes_a_flow_within_the_pfifo_bounds_and_shows_its_counters(lab, queue):
     apply(site(queue), lab["hub"], lab["state"])
     assert leaf_kinds(lab) == {queue}
     got = download_goodput(lab)
     # test_shaping's bound for pfifo: goodput 90-100% of the ceiling (near 1448/1514 of it).
-    assert 0.90 * CEILING <= got <= CEILING, f"{queue}: goodput {got / MBIT:.2f} Mbit/s vs ceiling 12"
+    assert 0.90 * CEILING <= got <= CEILING, f"{queue}: goodput {got / MBIT:.2f} Mbit/s vs ceiling 4"
     shown = subprocess.run([sys.executable, "-m", "pnsbox.cli", "show", "--netns", lab["hub"],
                             "--state-dir", lab["state"]], capture_output=True, text=True, cwd=ROOT)
     assert shown.returncode == 0, shown.stderr
@@ -104,4 +104,4 @@ def test_a_leaf_queue_shapes_a_flow_within_the_pfifo_bounds_and_shows_its_counte
     leaf_rows = [line for line in shown.stdout.splitlines() if line.strip().startswith(f"{queue} ")]
     assert leaf_rows, shown.stdout
     sent = max(int(row.split()[2]) for row in leaf_rows)  # "KIND CLASS PACKETS ..." see pnsbox show
-    assert sent > 500, leaf_rows  # a 4 s flow at 12 Mbit/s is some 4000 full frames
+    assert sent > 500, leaf_rows  # a 4 s flow at 4 Mbit/s is some 1300 full frames

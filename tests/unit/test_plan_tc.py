@@ -59,6 +59,17 @@ def test_removed_opd_classes_go_after_the_ruleset_children_first():
     assert set(deleted) == {"1:110", "1:111", "1:112", "1:113"} and deleted[-1] == "1:110"
 
 
+def test_a_new_leaf_kind_removes_the_old_leaf_first_because_tc_replaces_only_within_a_kind():
+    tree = shaping_of(build(load_site(EXAMPLE))).trees[0]
+    steps = tree_steps(tree, seen_from(tree, leaf="pfifo"), "fq_codel")
+    leaves = [c for c in tree.classes if c.leaf]
+    assert len(steps) == len(leaves)
+    for step, cls in zip(steps, leaves, strict=True):
+        handle = f"{cls.minor:x}:"
+        assert step.lines == (f"qdisc del dev pnsbox-dl parent 1:{cls.minor:x} handle {handle}",
+                              f"qdisc replace dev pnsbox-dl parent 1:{cls.minor:x} handle {handle} fq_codel")
+
+
 def test_missing_root_builds_the_whole_tree():
     tree = shaping_of(build(load_site(EXAMPLE))).trees[0]
     steps = tree_steps(tree, SeenTree(), "pfifo")
@@ -104,7 +115,8 @@ def test_a_rate_change_and_a_new_leaf_queue_both_happen():
     new = render_shaping(config, allocate_slots(config), "pfifo", frozenset({"office-hours"})).trees[0]
     steps = tree_steps(new, seen_from(old, leaf="fq_codel"), "pfifo")
     bappeda = [s for s in steps if "1:120" in s.text]
-    assert [s.lines[0].split()[0:2] for s in bappeda] == [["class", "change"], ["qdisc", "replace"]]
+    assert [[line.split()[0:2] for line in s.lines] for s in bappeda] == [
+        [["class", "change"]], [["qdisc", "del"], ["qdisc", "replace"]]]
 
 
 def test_an_opd_losing_its_classes_gets_its_leaf_after_the_children_go():

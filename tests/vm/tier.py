@@ -60,7 +60,7 @@ def main() -> int:
     os.environ["PNSBOX_VM_RESULTS"] = str(results)
     extra = sys.argv[1:]  # e.g. -k vlan
     command = ["env", f"PIP_FIND_LINKS={wheels}", "PIP_NO_INDEX=1", "PIP_DISABLE_PIP_VERSION_CHECK=1",
-               str(run.ROOT / ".venv" / "bin" / "pytest"), "-p", "no:cacheprovider", "-q", "-rs",
+               str(run.ROOT / ".venv" / "bin" / "pytest"), "-p", "no:cacheprovider", "-v", "-rs", "--durations=8",
                "--junitxml=/out/junit.xml", *TESTS, *extra]
     rc = run.run(command, os.environ.get("PNSBOX_VM_ACCEL", "auto"))
     report = results / "junit.xml"
