@@ -21,7 +21,7 @@ src=${PNSBOX_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
 site=${PNSBOX_SITE:-$src/rules/examples/province}
 web_listen=${PNSBOX_WEB_LISTEN:-0.0.0.0:443}
 bindir=${BINDIR:-/usr/local/bin}
-say() { echo "provision[$role]: $*"; }
+say() { echo "provision[$role] $(date +%T): $*"; }
 
 name_links() {
   for pair in ${PNSBOX_LINKS:-}; do

@@ -15,8 +15,15 @@ import subprocess
 from ..apply.netns import KernelError
 from ..facts import LEAF_QDISCS, Facts
 
-_NFT_QUEUE = ("table inet probe { chain c { type filter hook forward priority mangle; "
-              "queue flags bypass to 0 } }")
+
+def probe_table(statement: str) -> str:
+    """A scratch table with STATEMENT as a forward rule, one item a line: nft 1.0.6 refuses a
+    rule and its closing braces on one line, which would read as a kernel without the statement."""
+    return ("table inet probe {\n  chain c {\n    type filter hook forward priority mangle;\n"
+            f"    {statement}\n  }}\n}}\n")
+
+
+_NFT_QUEUE = probe_table("queue flags bypass to 0")
 _SCRIPT = f"""
 ip link add name probe0 type ifb || exit 9
 for kind in {' '.join(LEAF_QDISCS)}; do

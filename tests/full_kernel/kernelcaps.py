@@ -16,6 +16,8 @@ from contextlib import contextmanager
 
 import pytest
 
+from pnsbox.observe.facts import probe_table
+
 
 @contextmanager
 def scratch_namespace() -> Iterator[str]:
@@ -48,8 +50,7 @@ def missing(feature: str) -> str | None:
             if not _ok(ns, "tc", "qdisc", "add", "dev", "q0", "root", feature):
                 return f"this kernel has no {feature} qdisc (sch_{feature})"
         elif feature == "nft_queue":
-            table = "table inet t { chain c { type filter hook forward priority 0; queue flags bypass to 0 } }\n"
-            if not _ok(ns, "nft", "-c", "-f", "-", stdin=table):
+            if not _ok(ns, "nft", "-c", "-f", "-", stdin=probe_table("queue flags bypass to 0")):
                 return "this kernel's nftables has no `queue` statement (nft_queue)"
         else:
             raise ValueError(feature)

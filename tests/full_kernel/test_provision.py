@@ -43,9 +43,11 @@ def test_the_vagrant_hub_provisioning_installs_applies_the_example_and_serves_th
         env = {**os.environ, "PNSBOX_LINKS": " ".join(f"{n}={m}" for n, m in NICS.items()),
                "PNSBOX_WEB_LISTEN": "127.0.0.1:443"}
         try:
-            proc = subprocess.run(["ip", "netns", "exec", ns, "sh", str(ROOT / "deploy" / "provision.sh"), "hub"],
-                                  env=env, capture_output=True, text=True, timeout=1800)
-            assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+            # Its steps go to the guest's console as they happen (an emulated install is slow).
+            with open("/dev/console", "w") as console:
+                proc = subprocess.run(["ip", "netns", "exec", ns, "sh", str(ROOT / "deploy" / "provision.sh"), "hub"],
+                                      env=env, stdout=console, stderr=subprocess.STDOUT, timeout=1200)
+            assert proc.returncode == 0, "deploy/provision.sh hub failed: its output is above, on the console"
             links = in_ns(ns, "ip", "-o", "link", "show").stdout
             for name, mac in NICS.items():
                 assert any(f": {name}:" in line and mac in line for line in links.splitlines()), links
@@ -56,6 +58,5 @@ def test_the_vagrant_hub_provisioning_installs_applies_the_example_and_serves_th
             assert login.stdout == "200", login
             assert Path("/opt/pnsbox/venv/bin/pnsboxd").exists()
             assert "pnsboxd" in Path("/etc/systemd/system/pnsboxd.service").read_text()
-            assert "table inet pnsbox" in proc.stdout  # the script ends with `pnsbox show`
         finally:
             _stop_started_processes()

@@ -1,0 +1,27 @@
+"""The capability probe's scratch nft table must parse: a syntax error would read as a kernel
+without the statement (it did: nft 1.0.6 refuses a rule and its closing braces on one line)."""
+
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from pnsbox.observe.facts import probe_table
+
+pytestmark = pytest.mark.kernel
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="kernel tests need root (network namespaces)")
+def test_the_probe_table_parses_and_this_kernel_accepts_it_with_a_plain_counter():
+    ns = f"pnsbox-pt-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        checked = subprocess.run(["ip", "netns", "exec", ns, "nft", "-c", "-f", "-"], input=probe_table("counter"),
+                                 capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
+        queue = subprocess.run(["ip", "netns", "exec", ns, "nft", "-c", "-f", "-"],
+                               input=probe_table("queue flags bypass to 0"), capture_output=True, text=True)
+        assert "syntax error" not in queue.stderr  # accepted, or refused by the kernel: never misread
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
