@@ -183,7 +183,7 @@ def _classify(w: _Writer, config: Config, queue_in_nft: bool):
     if settings is None:
         return
     if queue_in_nft:
-        w.add("chain queue {", "site.classifier")
+        w.add("chain classifier_queue {", "site.classifier")  # `queue` alone is an nft keyword
         w.add("type filter hook forward priority mangle; policy accept;", indent=2)
         w.add(apps.queue_rule_nft(settings), "site.classifier", 2)
         w.add("}")
