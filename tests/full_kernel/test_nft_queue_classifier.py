@@ -42,7 +42,7 @@ policies:
 def start_classifier(hub: str, log) -> subprocess.Popen:
     proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "pnsbox-classifier"), "--netns", hub,
                              "--metrics-listen", "off"], stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60  # an emulated guest starts Python slowly
+    deadline = time.monotonic() + 300  # an emulated guest on a shared machine starts Python slowly
     while not classifier.bound_queues(hub):
         assert proc.poll() is None and time.monotonic() < deadline, "pnsbox-classifier did not bind its queue"
         time.sleep(0.2)

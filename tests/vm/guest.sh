@@ -33,6 +33,8 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 out /out
 hostname pnsbox-vm
 ip link set lo up
 echo "pnsbox-vm: guest up after $(cut -d' ' -f1 /proc/uptime) s on $(uname -r)"
+PNSBOX_VM_ACCEL=$(cat /out/accel)
+export PNSBOX_VM_ACCEL
 sh /out/job </dev/null 2>&1
 echo $? > /out/rc
 sleep 0.5

@@ -173,6 +173,7 @@ def run(command: list[str], accel: str) -> int:
         for index, chosen in enumerate(accels):
             log(f"booting {vmlinuz.name} under {chosen.upper()}")
             grace = KVM_GRACE if chosen == "kvm" and index + 1 < len(accels) else None
+            (shared / "accel").write_text(chosen)  # the guest exports it as PNSBOX_VM_ACCEL
             status = boot(qemu_argv(chosen, vmlinuz, initramfs, modules, shared), grace)
             if status is not None:
                 break
@@ -183,7 +184,7 @@ def run(command: list[str], accel: str) -> int:
                 f"{time.monotonic() - started:.0f} s")
             return 1
         for name in os.listdir(shared):  # results the job left for the host (junit XML etc.)
-            if name not in ("job", "rc") and os.environ.get("PNSBOX_VM_RESULTS"):
+            if name not in ("job", "rc", "accel") and os.environ.get("PNSBOX_VM_RESULTS"):
                 Path(os.environ["PNSBOX_VM_RESULTS"]).mkdir(parents=True, exist_ok=True)
                 shutil.copy(shared / name, Path(os.environ["PNSBOX_VM_RESULTS"]) / name)
         rc = int(rc_file.read_text().strip() or 1)
