@@ -16,12 +16,12 @@ import time
 import pytest
 from kernelcaps import require
 from labkit import ROOT, new_lab_name
-from pnsbox.apply.facts import probe
 
 from pnsbox.apply.pipeline import apply
 from pnsbox.lab import topology
 from pnsbox.load import load_text
 from pnsbox.observe import tc
+from pnsbox.observe.facts import probe
 from pnsbox.render.tc import IFB
 from pnsbox.validate import build
 
@@ -91,7 +91,7 @@ def download_wire_rate(lab, leaf: int, seconds: float = 8.0, warmup: float = 3.0
 
 
 def test_the_probe_finds_fq_codel_and_cake_and_auto_picks_fq_codel(lab):
-    facts = probe(lab["hub"])
+    facts = probe()
     assert facts.leaf_qdiscs[:2] == ("fq_codel", "cake"), facts
     apply(site("auto"), lab["hub"], lab["state"])
     assert leaf_kinds(lab) == {"fq_codel"}

@@ -14,12 +14,12 @@ import time
 import pytest
 from kernelcaps import require
 from labkit import ROOT, new_lab_name
-from pnsbox.apply.facts import probe
 
 from pnsbox.apply.pipeline import apply
 from pnsbox.lab import topology
 from pnsbox.load import load_text
 from pnsbox.observe import classifier
+from pnsbox.observe.facts import probe
 from pnsbox.render.apps import CLASSIFY_CHAIN
 from pnsbox.validate import build
 
@@ -80,7 +80,7 @@ def hub_run(lab, *argv) -> str:
 
 
 def test_the_queue_rule_is_nfts_own_and_no_iptables_is_touched(lab):
-    assert probe(lab["hub"]).nft_queue
+    assert probe().nft_queue
     ruleset = hub_run(lab, "nft", "list", "table", "inet", "pnsbox")
     assert "queue flags bypass to 0" in ruleset and "to pnsbox-classifier" in ruleset, ruleset
     assert CLASSIFY_CHAIN not in hub_run(lab, "iptables-nft", "-t", "mangle", "-S")

@@ -32,12 +32,14 @@ def test_the_probe_table_parses_and_this_kernel_accepts_it_with_a_plain_counter(
 def test_the_ruleset_for_a_kernel_with_nft_queue_parses():
     """nft -c here: this kernel refuses the `queue` rule itself, but a syntax error (a chain
     named `queue`, once) would stop every apply on a kernel that has it."""
+    from pnsbox.classifier.catalog import default_catalog
+    from pnsbox.facts import Facts
     from pnsbox.load import load_site
-    from pnsbox.render.nft import render
+    from pnsbox.render.site import site
     from pnsbox.validate import build
 
     example = Path(__file__).resolve().parents[2] / "rules" / "examples" / "province"
-    text = render(build(load_site(example)), queue_in_nft=True).text
+    text = site(build(load_site(example)), Facts(("pfifo",), nft_queue=True), default_catalog()).nft
     assert "queue flags bypass" in text
     ns = f"pnsbox-pt-{uuid.uuid4().hex[:6]}"
     subprocess.run(["ip", "netns", "add", ns], check=True)
