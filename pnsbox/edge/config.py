@@ -27,6 +27,9 @@ def edge_config(config: Config, edge: Edge, hub_public_key: str, version: int | 
         "hub": {"public_key": hub_public_key, "port": hub.listen_port, "tunnel_address": str(hub.hub_address.ip),
                 "keepalive": link.keepalive},
         "lan": sorted(own, key=_net_order),
+        # The OPD's upload is shaped where its queue builds: on the edge, into the tunnel.
+        "upload": ({"rate": opd.bandwidth.plan("upload").guaranteed, "ceil": opd.bandwidth.plan("upload").ceiling}
+                   if opd.bandwidth else None),
         # No local breakout (yet): the OPD's internet goes through the hub too, where its
         # policies, plans and counters apply. Two halves, so the edge's own default stays.
         "routes": sorted(intranet - own, key=_net_order) + list(EVERYWHERE),

@@ -20,6 +20,17 @@ class EdgeWant:
     mtu: int
     routes: tuple[str, ...]  # through the tunnel
     ruleset: Ruleset
+    upload: tuple[int, int] | None = None  # (rate, ceil) in bit/s of the HTB class on the tunnel, or none
+
+
+def upload_batch(want: EdgeWant) -> list[str]:
+    """`tc -batch` lines that shape the OPD's upload into the tunnel (one HTB class)."""
+    _, ceil = want.upload
+    name = want.interface.name
+    # One root class: it has no parent to borrow from, so it runs at the OPD's ceiling (the hub's
+    # tree, where OPDs share the pipe, is what gives each its guarantee).
+    return [f"qdisc replace dev {name} root handle 1: htb default 1",
+            f"class replace dev {name} parent 1: classid 1:1 htb rate {ceil}bit ceil {ceil}bit"]
 
 
 def render_edge(config: dict, ifname: str, private_key: str, hub_endpoint: str) -> EdgeWant:
@@ -27,8 +38,9 @@ def render_edge(config: dict, ifname: str, private_key: str, hub_endpoint: str) 
     routes = tuple(config["routes"])
     peer = WgPeer(hub["public_key"], routes, hub_endpoint, hub.get("keepalive"), "hub")
     interface = WgInterface(ifname, private_key, None, (peer,))
+    upload = config.get("upload")
     return EdgeWant(interface, config["interface"]["address"], config["interface"]["mtu"], routes,
-                    edge_ruleset(config, ifname))
+                    edge_ruleset(config, ifname), (upload["rate"], upload["ceil"]) if upload else None)
 
 
 def edge_ruleset(config: dict, ifname: str) -> Ruleset:

@@ -25,10 +25,11 @@ from ..apply.netns import KernelError, run
 from ..apply.nft import PREAMBLE
 from ..apply.owned import locked, write_atomic
 from ..lab.ping import ping
+from ..observe.tc import parse_classes
 from ..plan import ROUTE_PROTO
 from . import EDGE_INTERFACE, client
 from .keys import new_private_key, public_key
-from .render import EdgeWant, render_edge
+from .render import EdgeWant, render_edge, upload_batch
 
 DEFAULT_INTERFACE = EDGE_INTERFACE
 CHECK_SECONDS = 5.0  # after a new config, the hub must answer through the tunnel within this
@@ -116,11 +117,29 @@ def apply_edge(want: EdgeWant, netns: str | None = None) -> list[str]:
     for route in sorted(running - set(want.routes)):
         run(["ip", "route", "del", route, "dev", name, "proto", str(ROUTE_PROTO)], netns, check=False)
         changes.append(f"- route {route}")
+    changes += _shape_upload(want, netns)
     listed = run(["nft", "list", "table", "inet", "pnsbox"], netns, check=False).stdout
     if f"pnsbox-edge {want.ruleset.digest}" not in listed:
         run(["nft", "-f", "-"], netns, PREAMBLE + want.ruleset.text)
         changes.append(f"~ table inet pnsbox {want.ruleset.digest}")
     return changes
+
+
+def _shape_upload(want: EdgeWant, netns: str | None) -> list[str]:
+    """The tunnel's HTB class at the OPD's upload plan; none when it has no plan."""
+    name = want.interface.name
+    classes = parse_classes(run(["tc", "-s", "class", "show", "dev", name], netns, check=False).stdout)
+    running = (classes[1].rate, classes[1].ceil) if 1 in classes else None
+    if want.upload is None:
+        if running is not None:
+            run(["tc", "qdisc", "del", "dev", name, "root"], netns, check=False)
+            return [f"- upload shaping on {name}"]
+        return []
+    _, ceil = want.upload
+    if running and all(abs(have - ceil) <= ceil / 100 for have in running):
+        return []  # tc prints rates rounded: within 1% is the same
+    run(["tc", "-batch", "-"], netns, "\n".join(upload_batch(want)) + "\n")
+    return [f"~ upload shaped at {ceil / 1e6:g} Mbit/s on {name}"]
 
 
 def _pin_hub(want: EdgeWant, netns: str | None) -> list[str]:

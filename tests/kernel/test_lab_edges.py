@@ -121,6 +121,15 @@ def test_the_tunnelled_opds_bandwidth_plan_holds_both_ways(lab, direction):
     print(f"{direction} through the tunnel with a {CEILING_MBIT}mbit ceiling: {rate / 1e6:.1f} Mbit/s")
     # TCP's payload over the tunnel's 1420-byte packets (MSS clamped): ~0.96 of what HTB counts.
     assert 0.75 * CEILING_MBIT * 1e6 < rate < 1.03 * CEILING_MBIT * 1e6, f"{direction}: {rate / 1e6:.1f} Mbit/s"
+    if direction == "upload":  # shaped where the queue builds: the edge's HTB class on its tunnel
+        from pnsbox.lab.edges import edge_interface
+        from pnsbox.observe.tc import parse_classes
+
+        shown = subprocess.run(topology.exec_argv(lab["name"], "edge-disdik", ["tc", "-s", "class", "show", "dev",
+                                                                             edge_interface(lab["name"], "disdik")]),
+                               capture_output=True, text=True).stdout
+        edge_class = parse_classes(shown)[1]
+        assert edge_class.ceil == CEILING_MBIT * 10**6 and edge_class.bytes > 5_000_000, shown
 
 
 def test_the_hub_counts_the_tunnelled_opd_like_any_other(lab):
