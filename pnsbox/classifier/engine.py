@@ -38,6 +38,10 @@ _OPENVPN_FIRST = frozenset({0x08, 0x10, 0x38, 0x40, 0x50})   # hard resets, key 
 _WIREGUARD_SIZES = frozenset({148, 92, 64})
 _IKE_VERSIONS = frozenset({0x10, 0x20})
 _SIP_FIRST = frozenset(b"IRABCOPSNUM")
+# 0x00-0x3F: STUN, WireGuard, uTP answers, OpenVPN, a UDP tracker; then OpenVPN, a uTP SYN,
+# a bencoded DHT message, SIP, RTP
+_CLAIMED = tuple(b < 0x40 or b in _OPENVPN_FIRST or b == 0x41 or b == 0x64 or b in _SIP_FIRST
+                 or 0x80 <= b < 0xC0 for b in range(256))
 _FTP_WATCH = 256   # packets of an FTP control flow read for PORT/PASV after its verdict
 # what _inspect tells packet()
 _DECIDED, _WAIT, _GIVE_UP = 0, 1, 2
@@ -68,6 +72,16 @@ class Engine:
         self.expected = Expectations()
         self._announced = self.expected.entries
         self.lists = Lists([])   # domain lists as categories; replaced whole on a reload
+        self._ftp = self.catalog.apps.get("ftp")
+
+    @property
+    def lists(self) -> Lists:
+        return self._lists
+
+    @lists.setter
+    def lists(self, value: Lists) -> None:
+        self._lists = value
+        self._listed = value.tables  # what _done tests: a plain list, no Python call
 
     def packet(self, data: bytes, now: float = 0.0) -> Verdict | None:
         """Classify one IP packet; the flow's verdict once known, else None."""
@@ -166,6 +180,13 @@ class Engine:
         when the first bytes could be its protocol's: an unknown datagram costs a few tests."""
         first = payload[0]
         size = len(payload)
+        if not _CLAIMED[first]:  # no parser starts with this byte: only IKE (a random SPI) or media
+            if size >= 28 and (payload[17] in _IKE_VERSIONS or size >= 32 and payload[21] in _IKE_VERSIONS) \
+                    and ike.message(payload):
+                return self._payload(flow, "ipsec")
+            if flow.expected is not None and rtp.media(payload):
+                return self._call(flow, "rtp", flow.expected.app, server, now)
+            return None
         if first < 0x40:
             types = stun.attributes(payload) if size >= 20 else None
             if types is not None:
@@ -372,12 +393,12 @@ class Engine:
 
     def _done(self, flow: Flow, app: App, confidence: str, name, protocol) -> Verdict:
         category, category_id = app.category, app.category_id
-        if name and self.lists.tables:
+        if name and self._listed:
             # a listed name takes the list's category; the application stays what it is
-            category, category_id = self.lists.category_of(name) or (category, category_id)
+            category, category_id = self._lists.category_of(name) or (category, category_id)
         verdict = Verdict(app.name, category, confidence, name, protocol, app.id, category_id)
         flow.done(verdict)
-        if app.name == "ftp" and protocol != "ftp-data":
+        if app is self._ftp and protocol != "ftp-data":
             flow.watch = _FTP_WATCH
         self.stats.by_confidence[confidence] += 1
         return verdict
