@@ -170,9 +170,12 @@ class Engine:
                 return _WAIT
             if found is not None:
                 return self._found(flow, "quic", found, from_client, server, now)
-        outcome = self._udp_payload(flow, payload, from_client, server, now)
-        if outcome is not None:
-            return outcome
+        size = len(payload)
+        if _CLAIMED[payload[0]] or flow.expected is not None or size >= 28 and (
+                payload[17] in _IKE_VERSIONS or size >= 32 and payload[21] in _IKE_VERSIONS):
+            outcome = self._udp_payload(flow, payload, from_client, server, now)
+            if outcome is not None:
+                return outcome
         return _GIVE_UP if flow.pending is None else _WAIT
 
     def _udp_payload(self, flow, payload, from_client, server, now) -> int | None:
