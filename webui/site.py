@@ -5,9 +5,11 @@ and pnsboxd do, and a site they refuse is refused here with the same problems (F
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pnsbox.load import MAIN_FILE, load_files
 from pnsbox.model import DIRECTIONS, Config, Link, Opd, Policy
+from pnsbox.render.tc import active_windows
 from pnsbox.validate import build
 
 MAIN = MAIN_FILE
@@ -61,6 +63,19 @@ def opd_bandwidth(opd: Opd) -> dict[str, dict[str, int]]:
     if opd.bandwidth is None:
         return {direction: {"guaranteed": 0, "ceiling": 0} for direction in DIRECTIONS}
     return {direction: opd.bandwidth.plan(direction)._asdict() for direction in DIRECTIONS}
+
+
+def plan_in_force(site: Site, opd: Opd, now: datetime | None = None) -> tuple[dict[str, dict[str, int]], str | None]:
+    """The plan that runs now (a schedule's, when one of the OPD's is open: the first in config
+    order, as the daemon decides), and that schedule's name (None: the base plan)."""
+    now = now or datetime.now(UTC)
+    windows = active_windows(site.config, now.weekday(), now.hour * 60 + now.minute)
+    bandwidth = opd.bandwidth
+    window = next((name for name in (bandwidth.during if bandwidth else {}) if name in windows), None)
+    if window is None:
+        return opd_bandwidth(opd), None
+    plan = bandwidth.during[window]
+    return {direction: plan.plan(direction)._asdict() for direction in DIRECTIONS}, window
 
 
 def zones_of(policy: Policy) -> set[str]:

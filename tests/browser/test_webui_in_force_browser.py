@@ -78,3 +78,26 @@ def test_a_rollback_shows_its_diff_and_asks_first(page, stack):
     assert after["running"] > running and after["pending"] is None
     history = {v["id"]: v for v in call(stack["socket"], "GET", "/history")[1]}
     assert "admin rolled back" in history[running]["rolled_back"]
+
+
+def test_the_plans_a_schedule_put_in_force_show_on_the_bandwidth_and_opd_pages(page, stack):
+    running = call(stack["socket"], "GET", "/status")[1]["running"]
+    files = dict(call(stack["socket"], "GET", f"/versions/{running}")[1]["files"])
+    files["pnsbox.yaml"] = files["pnsbox.yaml"].replace(
+        "schedules:\n", 'schedules:\n  always: {from: "00:00", to: "24:00"}\n', 1)
+    name = "opds/health-and-planning.yaml"
+    files[name] = files[name].replace("      office-hours: {guaranteed: 60mbit",
+                                      "      always: {guaranteed: 70mbit, ceiling: 300mbit}\n"
+                                      "      office-hours: {guaranteed: 60mbit", 1)
+    status, reply = call(stack["socket"], "POST", "/apply", {"files": files, "author": "admin",
+                                                             "message": "bappeda: a plan that is always open"})
+    assert status == 200, reply
+    login(page, stack, "admin")
+    page.goto(stack["url"] + "/bandwidth/")
+    row = page.inner_text("#bw-download-bappeda")
+    assert "70mbit" in row and "300mbit" in row and "always" in row, row
+    assert "70mbit" not in page.inner_text("#bw-download-dinkes")
+    page.goto(stack["url"] + "/opds/bappeda")
+    now = page.inner_text("#plan-now")
+    assert "Berlaku sekarang (jadwal always)" in now and "70mbit / 300mbit" in now, now
+    shot(page, "23-plan-in-force")

@@ -6,7 +6,7 @@ from flask import Blueprint, render_template
 
 from .. import roles
 from ..context import running_site, user
-from ..site import opd_bandwidth
+from ..site import plan_in_force
 
 bp = Blueprint("bandwidth", __name__, url_prefix="/bandwidth")
 
@@ -15,7 +15,9 @@ bp = Blueprint("bandwidth", __name__, url_prefix="/bandwidth")
 def index():
     site = running_site()
     pipe = site.pipe()
-    rows = {name: opd_bandwidth(opd) for name, opd in roles.visible_opds(user(), site).items()}
+    in_force = {name: plan_in_force(site, opd) for name, opd in roles.visible_opds(user(), site).items()}
+    rows = {name: plan for name, (plan, _) in in_force.items()}
+    windows = {name: window for name, (_, window) in in_force.items() if window}
     totals = {d: sum(r[d]["guaranteed"] for r in rows.values()) for d in ("download", "upload")}
-    return render_template("bandwidth.html", site=site, pipe=pipe, rows=rows, totals=totals,
+    return render_template("bandwidth.html", site=site, pipe=pipe, rows=rows, totals=totals, windows=windows,
                            oversubscribe=site.oversubscribe)

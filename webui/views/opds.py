@@ -13,7 +13,7 @@ from ..config_edit import EditError, edit_opd, form_subnets, form_vlan
 from ..context import running_site, user
 from ..i18n import translate
 from ..paging import page_of
-from ..site import link_text, opd_bandwidth, parse, subnets, zones_of
+from ..site import link_text, opd_bandwidth, parse, plan_in_force, subnets, zones_of
 
 bp = Blueprint("opds", __name__, url_prefix="/opds")
 
@@ -44,8 +44,10 @@ def _detail_page(name: str, opd: Opd, site, token: str | None = None):
     from ..edges import edge_states
 
     policies = [(i, p) for i, p in enumerate(site.policies) if zones_of(p) & {name, "opds"}]
+    now, window = plan_in_force(site, opd)
     return render_template("opd.html", name=name, opd=opd, site=site, plan=opd_bandwidth(opd), policies=policies,
-                           subnets=subnets(opd), link=link_text(opd.link), edge=edge_states().get(name), token=token)
+                           subnets=subnets(opd), link=link_text(opd.link), edge=edge_states().get(name), token=token,
+                           now_plan=now, window=window)
 
 
 @bp.route("/<name>/edge/<action>", methods=["POST"])
