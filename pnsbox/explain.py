@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .errors import NotFound
+from .errors import BadRequest, NotFound
 from .model import (
     DEFAULT_CLASS,
     GROUP_OPDS,
@@ -39,8 +39,18 @@ class Explanation:
         return "\n".join([head, *(f"  - {r}" for r in self.reasons), f"  shaped by: {self.shaping}"])
 
 
+PROTOCOL_WORDS = ("tcp", "udp", "icmp")  # a protocol alone, as a policy's `protocols` names it
+
+
 def _port_of(text: str | None) -> PortRange | None:
-    return parse_port(text) if text else None
+    """A port as the config writes it: `443` alone is refused here as it is in a site file, not
+    read as some protocol called 443 that nothing matches."""
+    if not text or text in PROTOCOL_WORDS:
+        return None
+    try:
+        return parse_port(text)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def _matches_traffic(config: Config, policy, target: str, port: PortRange | None, protocol: str) -> str | None:
@@ -63,7 +73,7 @@ def explain(config: Config, source: str, target: str, port_text: str | None = No
     for zone, role in ((source, "FROM"), (target, "TO")):
         if zone not in config.zone_names():
             raise NotFound(f"{role}: no zone named `{zone}` (zones: {', '.join(sorted(config.zone_names()))})")
-    port = _port_of(port_text) if port_text and "/" in port_text else None
+    port = _port_of(port_text)
     protocol = port.protocol if port else (port_text or "tcp")
     reasons = []
     management = config.site.management

@@ -59,3 +59,12 @@ def test_the_box_itself(config):
     assert explain(config, "diskominfo", "box", "tcp/22").action == "accept"  # site.management
     assert explain(config, "dinkes", "box", "tcp/22").action == "drop"
     assert explain(config, "dinkes", "box", "icmp").action == "accept"  # ping the gateway
+
+
+def test_a_bare_port_number_is_refused_as_a_site_file_refuses_it(config):
+    from pnsbox.errors import BadRequest
+
+    with pytest.raises(BadRequest, match=r"'443' is not a port: write tcp/443"):
+        explain(config, "dinkes", "simpeg", "443", datetime(2026, 3, 2, 3, 0, tzinfo=UTC))
+    assert explain(config, "dinkes", "simpeg", "tcp/443", datetime(2026, 3, 2, 3, 0, tzinfo=UTC)).action == "accept"
+    assert explain(config, "dinkes", "simpeg", "icmp", datetime(2026, 3, 2, 3, 0, tzinfo=UTC)).action == "accept"
