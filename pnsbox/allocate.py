@@ -192,7 +192,7 @@ def allocate(config: Config, month: str, busy: list[int], usage: dict[str, Usage
             ceiling_limits[key] = limit.bits("ceiling", whole) if limit else None
         guarantees, bound = _share_out(budget, demand, floor, limits)
         for key, opd in config.opds.items():
-            old = opd.bandwidth.plan("download" if direction == "both" else direction) if opd.bandwidth else None
+            old = opd.bandwidth.rates("download" if direction == "both" else direction) if opd.bandwidth else None
             top = min(whole, ceiling_limits[key] or whole)
             by_peak = math.ceil(peak[key] * (1 + headroom) / UNIT) * UNIT
             ceiling = min(top, max(2 * guarantees[key], by_peak))

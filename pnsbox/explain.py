@@ -139,7 +139,7 @@ def shaping_of(config: Config, source: str, target: str, port: PortRange | None)
             if other == ZONE_INTERNET and not tclass.match.services and in_ports:
                 return f"{opd_name}/{cname} ({direction}): the class selects {port}"
         if other == ZONE_INTERNET:
-            plan = opd.bandwidth.plan(direction)
+            plan = opd.bandwidth.rates(direction)
             leaf = f"{opd_name}/{DEFAULT_CLASS}" if opd.bandwidth.classes else opd_name
             return (f"{leaf} ({direction}): guaranteed {format_rate(plan.guaranteed)}, "
                     f"ceiling {format_rate(plan.ceiling)}")

@@ -162,7 +162,9 @@ class Frozen(BaseModel):
 DIRECTIONS = ("download", "upload")  # download: toward the OPD; upload: from it
 
 
-class Plan(NamedTuple):
+class Rates(NamedTuple):
+    """An OPD's guarantee and ceiling in one direction (bit/s)."""
+
     guaranteed: int
     ceiling: int
 
@@ -375,8 +377,8 @@ class OpdLimit(Frozen):
         return int(pipe * parse_percent(value) / 100) if value.endswith("%") else parse_rate(value)
 
 
-class BandwidthPlan(Frozen):
-    """guaranteed/ceiling for both directions, or `download`/`upload` plans apart (they win)."""
+class BandwidthRates(Frozen):
+    """guaranteed/ceiling for both directions, or `download`/`upload` rates apart (they win)."""
 
     guaranteed: Rate | None = None
     ceiling: Rate | None = None
@@ -391,9 +393,9 @@ class BandwidthPlan(Frozen):
                                  f"`{direction}` plan")
         return self
 
-    def plan(self, direction: str) -> Plan:
+    def rates(self, direction: str) -> Rates:
         pair = getattr(self, direction)
-        return Plan(pair.guaranteed, pair.ceiling) if pair else Plan(self.guaranteed, self.ceiling)
+        return Rates(pair.guaranteed, pair.ceiling) if pair else Rates(self.guaranteed, self.ceiling)
 
 
 class BandwidthPair(Frozen):
@@ -416,12 +418,12 @@ class TrafficClass(Frozen):
     match: ClassMatch | None = None
 
 
-class Bandwidth(BandwidthPlan):
+class Bandwidth(BandwidthRates):
     classes: dict[ZoneName, TrafficClass] = Field(default_factory=dict)
-    during: dict[str, BandwidthPlan] = Field(default_factory=dict)  # schedule -> the plan then
+    during: dict[str, BandwidthRates] = Field(default_factory=dict)  # schedule -> the rates then
 
 
-BandwidthPlan.model_rebuild()
+BandwidthRates.model_rebuild()
 
 
 class Service(Frozen):

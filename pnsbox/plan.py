@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from .errors import PlanError
 from .plan_tc import redirect_steps, tree_steps
@@ -35,9 +36,47 @@ class Observed:
     queue_jump: bool = False  # FORWARD jumps to it
 
 
+class StepKind(StrEnum):
+    """What a step does. Its `tool` carries it out: consecutive steps of one tool go to the
+    kernel as one batch (apply.pipeline), so the tool is decided here and nowhere else."""
+
+    RULESET = "ruleset"  # the whole `inet pnsbox` table, one transaction
+    CLASSIFY = "classify"  # the classifier's iptables-nft queue chain
+    CLASSIFY_DEL = "classify-del"
+    VLAN_ADD = "vlan-add"
+    IFB_ADD = "ifb-add"
+    WG_ADD = "wg-add"
+    WG_PEERS = "wg-peers"
+    LINK_UP = "link-up"
+    LINK_DEL = "link-del"
+    ADDRESS_ADD = "address-add"
+    ADDRESS_DEL = "address-del"
+    ROUTE_ADD = "route-add"
+    ROUTE_DEL = "route-del"
+    TC = "tc"
+    FORWARDING = "forwarding"
+
+    @property
+    def tool(self) -> str:
+        return _TOOLS[self]
+
+    @property
+    def makes_link(self) -> bool:
+        """The step creates a link pnsbox then owns (and removes when no longer wanted)."""
+        return self in (StepKind.VLAN_ADD, StepKind.IFB_ADD, StepKind.WG_ADD)
+
+
+_TOOLS = {StepKind.RULESET: "nft", StepKind.CLASSIFY: "iptables", StepKind.CLASSIFY_DEL: "iptables",
+          StepKind.WG_ADD: "wireguard", StepKind.WG_PEERS: "wireguard", StepKind.TC: "tc",
+          StepKind.FORWARDING: "sysctl",
+          **{kind: "ip" for kind in (StepKind.VLAN_ADD, StepKind.IFB_ADD, StepKind.LINK_UP, StepKind.LINK_DEL,
+                                     StepKind.ADDRESS_ADD, StepKind.ADDRESS_DEL, StepKind.ROUTE_ADD,
+                                     StepKind.ROUTE_DEL)}}
+
+
 @dataclass(frozen=True)
 class Step:
-    kind: str
+    kind: StepKind
     args: tuple
     text: str  # what a human reads in `pnsbox plan`
     origin: str = ""
@@ -65,57 +104,57 @@ def compute(net: NetState, ruleset: Ruleset, observed: Observed, shaping: Shapin
     # nothing has changed yet. Until the new HTB classes exist (a moment later), traffic the new
     # maps point at them falls into the tree's default class: shaped, never unshaped.
     if observed.ruleset_digest != ruleset.digest:
-        steps.append(Step("ruleset", (), _ruleset_change(ruleset, observed), "policies"))
+        steps.append(Step(StepKind.RULESET, (), _ruleset_change(ruleset, observed), "policies"))
     steps += _queue_steps(queue_rules, observed)
     wanted_links = {link.device for link in net.links} | {t.device for t in (shaping.trees if shaping else ())}
     for link in net.links:
         if link.device not in observed.links and link.vlan is not None:
-            steps.append(Step("vlan-add", (link.device, link.trunk, link.vlan),
+            steps.append(Step(StepKind.VLAN_ADD, (link.device, link.trunk, link.vlan),
                               f"+ link {link.device}: VLAN {link.vlan} on {link.trunk}", link.origin))
         if link.device not in observed.links and link.wireguard:
-            steps.append(Step("wg-add", (link.device, wireguard),
+            steps.append(Step(StepKind.WG_ADD, (link.device, wireguard),
                               f"+ link {link.device}: WireGuard ({wireguard})", link.origin))
         if not observed.links.get(link.device, {}).get("up"):
-            steps.append(Step("link-up", (link.device,), f"~ link {link.device}: set up", link.origin))
+            steps.append(Step(StepKind.LINK_UP, (link.device,), f"~ link {link.device}: set up", link.origin))
     tc_steps = _tc_steps(shaping, observed) if shaping else []
     for tree in shaping.trees if shaping else ():
         if tree.device not in observed.links:
-            steps.append(Step("ifb-add", (tree.device,), f"+ link {tree.device}: IFB for {tree.direction} "
+            steps.append(Step(StepKind.IFB_ADD, (tree.device,), f"+ link {tree.device}: IFB for {tree.direction} "
                                                          "shaping", "shaping"))
         elif not observed.links[tree.device].get("up"):
-            steps.append(Step("link-up", (tree.device,), f"~ link {tree.device}: set up", "shaping"))
-    steps += [Step("tc", t.lines, t.text, "shaping") for t in tc_steps if t.phase == "before"]
+            steps.append(Step(StepKind.LINK_UP, (tree.device,), f"~ link {tree.device}: set up", "shaping"))
+    steps += [Step(StepKind.TC, t.lines, t.text, "shaping") for t in tc_steps if t.phase == "before"]
     wanted_addresses = {(a.device, a.address) for a in net.addresses}
     for device, address in sorted(observed.owned_addresses - wanted_addresses):
         if (device, address) in observed.addresses:
-            steps.append(Step("address-del", (device, address), f"- address {address} on {device}"))
+            steps.append(Step(StepKind.ADDRESS_DEL, (device, address), f"- address {address} on {device}"))
     for want in net.addresses:
         if (want.device, want.address) not in observed.addresses:
-            steps.append(Step("address-add", (want.device, want.address),
+            steps.append(Step(StepKind.ADDRESS_ADD, (want.device, want.address),
                               f"+ address {want.address} on {want.device}", want.origin))
     wanted_routes = {(r.destination, r.device, r.gateway) for r in net.routes}
     for route in sorted(observed.routes - wanted_routes, key=str):
-        steps.append(Step("route-del", route, f"- route {_route_text(*route)}"))
+        steps.append(Step(StepKind.ROUTE_DEL, route, f"- route {_route_text(*route)}"))
     for want in net.routes:
         key = (want.destination, want.device, want.gateway)
         if key not in observed.routes:
-            steps.append(Step("route-add", key, f"+ route {_route_text(*key)}", want.origin))
-    steps += [Step("tc", t.lines, t.text, "shaping") for t in tc_steps if t.phase == "after"]
+            steps.append(Step(StepKind.ROUTE_ADD, key, f"+ route {_route_text(*key)}", want.origin))
+    steps += [Step(StepKind.TC, t.lines, t.text, "shaping") for t in tc_steps if t.phase == "after"]
     for device in sorted(observed.owned_links - wanted_links):
         if device in observed.links:
-            steps.append(Step("link-del", (device,), f"- link {device} (created by pnsbox, no longer used)"))
+            steps.append(Step(StepKind.LINK_DEL, (device,), f"- link {device} (created by pnsbox, no longer used)"))
     if not observed.forwarding:
-        steps.append(Step("forwarding", (), "~ sysctl net.ipv4.ip_forward = 1"))
+        steps.append(Step(StepKind.FORWARDING, (), "~ sysctl net.ipv4.ip_forward = 1"))
     return steps
 
 
 def _queue_steps(wanted: tuple[str, ...] | None, observed: Observed) -> list[Step]:
     if wanted is not None and (observed.queue_rules != wanted or not observed.queue_jump):
-        return [Step("classify", (wanted, not observed.queue_jump),
+        return [Step(StepKind.CLASSIFY, (wanted, not observed.queue_jump),
                      "~ iptables mangle PNSBOX-CLASSIFY: the first packets of new flows to pnsbox-classifier",
                      "site.classifier")]
     if wanted is None and (observed.queue_rules is not None or observed.queue_jump):
-        return [Step("classify-del", (observed.queue_rules is not None, observed.queue_jump),
+        return [Step(StepKind.CLASSIFY_DEL, (observed.queue_rules is not None, observed.queue_jump),
                      "- iptables mangle PNSBOX-CLASSIFY (no application classification)")]
     return []
 

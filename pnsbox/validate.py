@@ -358,7 +358,7 @@ class _CrossChecks:
         for window in windows:  # the base plans, then each schedule's plans
             pipe = uplink.during.get(window, uplink) if window else uplink
             for direction in ("download", "upload"):
-                total = sum(_active(opd.bandwidth, window).plan(direction).guaranteed
+                total = sum(_active(opd.bandwidth, window).rates(direction).guaranteed
                             for opd in self.opds.values() if opd.bandwidth)
                 if total > pipe.rate(direction):
                     when = f" during {window}" if window else ""
@@ -375,7 +375,7 @@ class _CrossChecks:
         for path, plan in plans:
             reported = set()  # a plan shared by both directions is reported once
             for direction in ("download", "upload"):
-                guaranteed, ceiling = plan.plan(direction)
+                guaranteed, ceiling = plan.rates(direction)
                 own = getattr(plan, direction) is not None
                 where = (*path, direction) if own else path
                 label = f"{direction} ceiling" if own else "ceiling"
@@ -408,9 +408,9 @@ class _CrossChecks:
                 if ref not in services:
                     self.add((*cpath, "match", "services", i), _unknown_ref("service", ref, sorted(services)))
             for direction in ("download", "upload"):
-                if tclass.ceiling and tclass.ceiling > bandwidth.plan(direction).ceiling:
+                if tclass.ceiling and tclass.ceiling > bandwidth.rates(direction).ceiling:
                     self.add((*cpath, "ceiling"), f"class ceiling {format_rate(tclass.ceiling)} is above the OPD's "
-                                                  f"{direction} ceiling {format_rate(bandwidth.plan(direction).ceiling)}")
+                                                  f"{direction} ceiling {format_rate(bandwidth.rates(direction).ceiling)}")
                     break
 
     def _opd_limit(self, name, opd, limit):
@@ -424,7 +424,7 @@ class _CrossChecks:
             pipe = self.site.uplink.during.get(window, self.site.uplink) if window else self.site.uplink
             reported = set()
             for direction in ("download", "upload"):
-                asked = plan.plan(direction)
+                asked = plan.rates(direction)
                 own = getattr(plan, direction) is not None
                 where, kind = ((*path, direction), f"a {direction}") if own else (path, "a")
                 for field, label in (("guaranteed", "guarantee"), ("ceiling", "ceiling")):

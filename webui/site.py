@@ -62,7 +62,7 @@ def opd_bandwidth(opd: Opd) -> dict[str, dict[str, int]]:
     (zeros for an OPD without a plan)."""
     if opd.bandwidth is None:
         return {direction: {"guaranteed": 0, "ceiling": 0} for direction in DIRECTIONS}
-    return {direction: opd.bandwidth.plan(direction)._asdict() for direction in DIRECTIONS}
+    return {direction: opd.bandwidth.rates(direction)._asdict() for direction in DIRECTIONS}
 
 
 def plan_in_force(site: Site, opd: Opd, now: datetime | None = None) -> tuple[dict[str, dict[str, int]], str | None]:

@@ -4,13 +4,13 @@ table mangle that pnsbox owns (PNSBOX-CLASSIFY, jumped to from FORWARD), changed
 
 from __future__ import annotations
 
-from ..plan import Step
+from ..plan import Step, StepKind
 from ..render.apps import CLASSIFY_CHAIN
 from .netns import KernelError, run
 
 
 def execute(step: Step, netns: str | None) -> None:
-    if step.kind == "classify":
+    if step.kind is StepKind.CLASSIFY:
         rules, add_jump = step.args
         # Connection accounting makes `connbytes` count packets; per namespace, off by default.
         run(["sysctl", "-qw", "net.netfilter.nf_conntrack_acct=1"], netns)

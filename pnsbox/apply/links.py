@@ -9,34 +9,33 @@ from __future__ import annotations
 
 import re
 
-from ..plan import ROUTE_PROTO, Step
+from ..plan import ROUTE_PROTO, Step, StepKind
 from .netns import KernelError, run
 
 PNSBOX_ALIAS = "pnsbox"  # set on links pnsbox creates
-IP_STEPS = {"vlan-add", "ifb-add", "link-up", "link-del", "address-add", "address-del", "route-add", "route-del"}
 _FAILED_LINE = re.compile(r"Command failed -:(\d+)")
 
 
 def batch_lines(step: Step) -> list[str]:
     """The `ip -batch` lines of one step."""
     kind, args = step.kind, step.args
-    if kind == "vlan-add":
+    if kind is StepKind.VLAN_ADD:
         device, trunk, vlan = args
         return [f"link add link {trunk} name {device} type vlan id {vlan}",
                 f"link set dev {device} alias {PNSBOX_ALIAS}"]
-    if kind == "ifb-add":
+    if kind is StepKind.IFB_ADD:
         return [f"link add name {args[0]} type ifb", f"link set dev {args[0]} alias {PNSBOX_ALIAS} up"]
-    if kind == "link-up":
+    if kind is StepKind.LINK_UP:
         return [f"link set dev {args[0]} up"]
-    if kind == "link-del":
+    if kind is StepKind.LINK_DEL:
         return [f"link del dev {args[0]}"]
-    if kind in ("address-add", "address-del"):
+    if kind in (StepKind.ADDRESS_ADD, StepKind.ADDRESS_DEL):
         device, cidr = args
-        return [f"addr {'add' if kind == 'address-add' else 'del'} {cidr} dev {device}"]
-    if kind in ("route-add", "route-del"):
+        return [f"addr {'add' if kind is StepKind.ADDRESS_ADD else 'del'} {cidr} dev {device}"]
+    if kind in (StepKind.ROUTE_ADD, StepKind.ROUTE_DEL):
         destination, device, gateway = args
         via = f"via {gateway}" if gateway else "scope link"  # scope link: on the wire
-        verb = "replace" if kind == "route-add" else "del"
+        verb = "replace" if kind is StepKind.ROUTE_ADD else "del"
         return [f"route {verb} {destination} {via} dev {device} proto {ROUTE_PROTO}"]
     raise ValueError(f"not an ip step: {kind}")
 

@@ -22,7 +22,7 @@ from ..model import Config
 from ..observe import box, table
 from ..observe import wg as observe_wg
 from ..observe.facts import kernel_release, probe
-from ..plan import PlanError, Step, compute
+from ..plan import PlanError, Step, StepKind, compute
 from ..plan_tc import rate_steps, redirect_record, tree_record
 from ..render.nft import Ruleset
 from ..render.schedule import next_edge
@@ -162,9 +162,9 @@ def _with_peers(steps: list[Step], wanted: WgInterface, netns: str | None, state
     if not wg.differs(wanted, observe_wg.read(netns, wanted.name)):
         return steps
     names = ", ".join(p.origin.removeprefix("opds.") for p in wanted.peers) or "none"
-    step = Step("wg-peers", (wanted,), f"~ {wanted.name}: port {wanted.listen_port}, peers: {names}", "site.wireguard")
-    after = max((i for i, s in enumerate(steps) if s.kind in ("ruleset", "classify", "wg-add", "vlan-add",
-                                                                "link-up")), default=-1)
+    step = Step(StepKind.WG_PEERS, (wanted,), f"~ {wanted.name}: port {wanted.listen_port}, peers: {names}", "site.wireguard")
+    after = max((i for i, s in enumerate(steps) if s.kind in (StepKind.RULESET, StepKind.CLASSIFY, StepKind.WG_ADD,
+                                                                StepKind.VLAN_ADD, StepKind.LINK_UP)), default=-1)
     return [*steps[:after + 1], step, *steps[after + 1:]]
 
 
@@ -180,9 +180,9 @@ def apply(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STA
 
 def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: datetime | None,
            catalog: Catalog | None, renders: Renders, before_reload=None) -> Result:
-    """Make the namespace run `config`, with the bandwidth plans in force at `now`.
+    """Make the namespace run `config`, with the bandwidth rates in force at `now`.
 
-    Calling it again at a schedule edge is how time-of-day plans switch. When
+    Calling it again at a schedule edge is how time-of-day rates switch. When
     only rates differ from the last apply (same structure, the kernel still runs
     our ruleset), only the changed HTB classes are touched, in place, without
     reading the kernel back: that is what keeps a rate change fast at 1,000 OPDs.
@@ -201,7 +201,7 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
         shaping = render_shaping_for(config, given.facts, given.slots, given.windows)
         changes = rate_steps(shaping, owned["trees"])
         if changes is not None:
-            steps = [Step("tc", t.lines, t.text, "shaping") for t in changes]
+            steps = [Step(StepKind.TC, t.lines, t.text, "shaping") for t in changes]
             _execute(netns, steps, None, [], state_dir)
             if steps or owned.get("until") != until:
                 record.write(trees=tree_record(shaping), until=until)
@@ -212,11 +212,11 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
         observed = seen.result()
     steps = _steps(desired, observed, given, netns, state_dir)
     shaping, ruleset = desired.shaping, desired.ruleset
-    if force and not any(s.kind == "ruleset" for s in steps):
-        steps.insert(0, Step("ruleset", (), "~ nftables table inet pnsbox: reload (forced)"))
+    if force and not any(s.kind is StepKind.RULESET for s in steps):
+        steps.insert(0, Step(StepKind.RULESET, (), "~ nftables table inet pnsbox: reload (forced)"))
     addresses, link_names = set(observed.owned_addresses), set(observed.owned_links)
     done: list[Step] = []
-    if before_reload and any(s.kind == "ruleset" for s in steps):
+    if before_reload and any(s.kind is StepKind.RULESET for s in steps):
         before_reload()
     try:
         _execute(netns, steps, ruleset, done, state_dir)
@@ -245,56 +245,57 @@ def _until(config: Config, now: datetime) -> float | None:
     return edge.timestamp() if edge else None
 
 
-def _executor(step: Step) -> str:
-    return "ip" if step.kind in links.IP_STEPS else step.kind
-
-
 def _execute(netns: str | None, steps: list[Step], ruleset: Ruleset, done: list[Step],
              state_dir: str = DEFAULT_STATE_DIR) -> None:
     """Consecutive steps of one tool go to the kernel as one batch, in plan order; `done` gets
     the steps that went through. New HTB classes and the addresses and routes after them
     touch different things, so those two batches run side by side."""
-    batches = [(kind, list(group)) for kind, group in groupby(steps, key=_executor)]
+    batches = [(tool, list(group)) for tool, group in groupby(steps, key=lambda step: step.kind.tool)]
     index = 0
     while index < len(batches):
-        kind, group = batches[index]
+        tool, group = batches[index]
         following = batches[index + 1] if index + 1 < len(batches) else (None, [])
-        side_by_side = kind == "tc" and following[0] == "ip" and all(
-            s.kind.startswith(("address", "route")) for s in following[1])
+        side_by_side = tool == "tc" and following[0] == "ip" and all(
+            s.kind in (StepKind.ADDRESS_ADD, StepKind.ADDRESS_DEL, StepKind.ROUTE_ADD, StepKind.ROUTE_DEL)
+            for s in following[1])
         with ThreadPoolExecutor(max_workers=1) as pool:
             addresses = pool.submit(_run_batch, "ip", following[1], netns, ruleset, done) \
                 if side_by_side else None
             try:
-                _run_batch(kind, group, netns, ruleset, done, state_dir)
+                _run_batch(tool, group, netns, ruleset, done, state_dir)
             finally:
                 if addresses:
                     addresses.result()
         index += 2 if side_by_side else 1
 
 
-def _run_batch(kind: str, group: list[Step], netns: str | None, ruleset: Ruleset, done: list[Step],
+def _run_batch(tool: str, group: list[Step], netns: str | None, ruleset: Ruleset, done: list[Step],
                state_dir: str = DEFAULT_STATE_DIR) -> None:
+    """One batch of one tool (StepKind.tool): the one place a step meets the kernel."""
     try:
-        if kind == "ip":
-            links.execute(group, netns)
-        elif kind == "tc":
-            tc.batch([line for step in group for line in step.args], netns,
-                     [step.text.splitlines()[0] for step in group for _ in step.args])
-        elif kind == "ruleset":
-            nft.load(ruleset, netns)
-        elif kind == "forwarding":
-            links.enable_forwarding(netns)
-        elif kind in ("classify", "classify-del"):
-            for step in group:
-                classify.execute(step, netns)
-        elif kind == "wg-add":
-            for step in group:
-                wg.ensure(netns, step.args[0], step.args[1])
-        elif kind == "wg-peers":
-            key = EdgeBook(state_dir).hub_private_key()  # made at the first apply; never leaves the box
-            for step in group:
-                wanted = step.args[0]
-                wg.sync(netns, WgInterface(wanted.name, key, wanted.listen_port, wanted.peers))
+        match tool:
+            case "ip":
+                links.execute(group, netns)
+            case "tc":
+                tc.batch([line for step in group for line in step.args], netns,
+                         [step.text.splitlines()[0] for step in group for _ in step.args])
+            case "nft":
+                nft.load(ruleset, netns)
+            case "sysctl":
+                links.enable_forwarding(netns)
+            case "iptables":
+                for step in group:
+                    classify.execute(step, netns)
+            case "wireguard":
+                for step in group:
+                    if step.kind is StepKind.WG_ADD:
+                        wg.ensure(netns, step.args[0], step.args[1])
+                    else:  # the hub's peers; its key is made at the first apply and never leaves the box
+                        wanted = step.args[0]
+                        key = EdgeBook(state_dir).hub_private_key()
+                        wg.sync(netns, WgInterface(wanted.name, key, wanted.listen_port, wanted.peers))
+            case _:
+                raise ValueError(f"no tool {tool!r}")
     except KernelError as exc:
         done += getattr(exc, "done", [])
         raise
@@ -302,11 +303,12 @@ def _run_batch(kind: str, group: list[Step], netns: str | None, ruleset: Ruleset
 
 
 def _track(step: Step, addresses: set, link_names: set) -> None:
-    if step.kind == "address-add":
+    """What pnsbox owns after a step went through (a later apply removes exactly that)."""
+    if step.kind is StepKind.ADDRESS_ADD:
         addresses.add(step.args)
-    elif step.kind == "address-del":
+    elif step.kind is StepKind.ADDRESS_DEL:
         addresses.discard(step.args)
-    elif step.kind in ("vlan-add", "ifb-add", "wg-add"):
+    elif step.kind.makes_link:
         link_names.add(step.args[0])
-    elif step.kind == "link-del":
+    elif step.kind is StepKind.LINK_DEL:
         link_names.discard(step.args[0])

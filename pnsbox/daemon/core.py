@@ -85,7 +85,7 @@ class Daemon:
         self.lock = threading.RLock()
         self.metrics = DaemonMetrics(self)
         self.config: Config | None = None  # what runs now, for the plan switch and drift repair
-        self.plans_checked_at = None  # the UTC minute the plans were last put in force
+        self.rates_checked_at = None  # the UTC minute the time-of-day rates were last put in force
         self.full_drift_at = 0.0
         self.last_check_failures: list[str] = []
         self.last_drift: dict | None = None  # {"time", "detail"} of the last repair
@@ -369,7 +369,7 @@ class Daemon:
             return {"acknowledged": alert}
 
     def tick(self, now: datetime | None = None) -> str | None:
-        """One pass of the loop: a passed confirm deadline, the time-of-day bandwidth plans
+        """One pass of the loop: a passed confirm deadline, the time-of-day bandwidth rates
         (once a minute; only classes whose rates change), then drift."""
         if not self.lock.acquire(timeout=0.5):
             return None  # an apply (with its checks, maybe a rollback) is running: next tick
@@ -378,7 +378,7 @@ class Daemon:
             if pending and time.time() >= pending["deadline"]:
                 return self._revert(pending, f"version {pending['version']} was not confirmed in time")
             now = now or datetime.now(UTC)
-            event = self._switch_plans(now)
+            event = self._switch_rates(now)
             if time.monotonic() >= self.usage_due:  # on a grid, so samples do not drift apart
                 self.usage_due = max(self.usage_due + self.usage_interval, time.monotonic())
                 self.sample_usage(now)
@@ -433,18 +433,18 @@ class Daemon:
         finally:
             store.close()
 
-    def _switch_plans(self, now: datetime) -> str | None:
+    def _switch_rates(self, now: datetime) -> str | None:
         minute = now.replace(second=0, microsecond=0)
-        if self.config is None or minute == self.plans_checked_at:
+        if self.config is None or minute == self.rates_checked_at:
             return None
-        self.plans_checked_at = minute
+        self.rates_checked_at = minute
         switched = apply(self.config, self.netns, str(self.state_dir), now=now,
                          catalog=self._catalog_for(self.config), renders=self.renders)
         if not switched.steps:
             return None
-        self.audit.append("plans", DAEMON, "local",
-                          f"time-of-day plans at {now:%H:%M} UTC: {len(switched.steps)} class change(s)")
-        return f"bandwidth plans switched ({len(switched.steps)} class changes)"
+        self.audit.append("rates", DAEMON, "local",
+                          f"time-of-day rates at {now:%H:%M} UTC: {len(switched.steps)} class change(s)")
+        return f"bandwidth rates switched ({len(switched.steps)} class changes)"
 
     def _repair_drift(self, now: datetime) -> str | None:
         """Put back what someone changed: the nft table (checked every tick, it is cheap), links,

@@ -71,16 +71,16 @@ def allocate_slots(config: Config, previous: dict[str, int] | None = None) -> di
 
 
 def active_windows(config: Config, weekday: int, minute: int) -> set[str]:
-    """Schedules open at a UTC weekday and minute (for time-of-day plans)."""
+    """Schedules open at a UTC weekday and minute (for time-of-day rates)."""
     from .schedule import is_open
 
     return {name for name, schedule in config.schedules.items()
             if is_open(schedule, config.site.timezone, weekday, minute)}
 
 
-def _active(plans: dict, base, windows: set[str]):
-    """The first plan whose schedule is open, else the base plan (config order decides)."""
-    return next((plan for name, plan in plans.items() if name in windows), base)
+def _active(scheduled: dict, base, windows: set[str]):
+    """The first rates whose schedule is open, else the base rates (config order decides)."""
+    return next((rates for name, rates in scheduled.items() if name in windows), base)
 
 
 def _quantum(rate: int) -> int:
@@ -101,7 +101,7 @@ def render_shaping(config: Config, slots: dict[str, int], leaf_qdisc: str,
             base = SLOT_BASE + slots[name] * SLOT_SIZE
             if opd.bandwidth is None:
                 continue
-            guaranteed, ceiling = _active(opd.bandwidth.during, opd.bandwidth, windows).plan(direction)
+            guaranteed, ceiling = _active(opd.bandwidth.during, opd.bandwidth, windows).rates(direction)
             tclasses = opd.bandwidth.classes
             classes.append(TcClass(base, PIPE, guaranteed, ceiling, 3, not tclasses, name))
             leaves[(name, None)] = base

@@ -9,6 +9,7 @@ import pytest
 from golden import PARTS, Case, case_dirs
 
 from pnsbox.cli import main
+from pnsbox.plan import StepKind
 
 CASES = {path.name: Case(path) for path in case_dirs()}
 PLAN_CASES = sorted(name for name, case in CASES.items() if case.observed_spec is not None)
@@ -57,9 +58,9 @@ def test_on_a_fresh_box_apply_sends_the_rendered_tc_and_iptables(name):
     except Exception:  # noqa: BLE001 -- a refused plan sends nothing
         pytest.skip("the plan is refused on this kernel")
     loads = case.desired(case.config())
-    sent_tc = [line for step in steps if step.kind == "tc" for line in step.args]
+    sent_tc = [line for step in steps if step.kind is StepKind.TC for line in step.args]
     assert sent_tc == loads.tc.splitlines()
-    sent_queue = [step.args[0] for step in steps if step.kind == "classify"]
+    sent_queue = [step.args[0] for step in steps if step.kind is StepKind.CLASSIFY]
     assert sent_queue == ([loads.queue_rules] if loads.queue_rules else [])
 
 

@@ -92,7 +92,7 @@ def test_the_allocation_follows_the_documented_method_with_the_floor_and_the_pip
     files = allocate.edit_files({"pnsbox.yaml": SITE}, result)
     assert "bandwidth: {guaranteed: 53mbit, ceiling: 100mbit}  # the admin's comment stays" in files["pnsbox.yaml"]
     proposed = config_of(files)
-    assert proposed.opds["dishub"].bandwidth.plan("download") == (5 * MBIT, 10 * MBIT)
+    assert proposed.opds["dishub"].bandwidth.rates("download") == (5 * MBIT, 10 * MBIT)
 
 
 def test_a_floor_the_pipe_cannot_hold_is_refused_with_the_numbers(month):

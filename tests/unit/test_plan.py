@@ -4,7 +4,7 @@ import pytest
 
 from pnsbox.facts import Facts
 from pnsbox.load import load_text
-from pnsbox.plan import Observed, PlanError, compute
+from pnsbox.plan import Observed, PlanError, StepKind, compute
 from pnsbox.render.net import render_net
 from pnsbox.render.site import site
 from pnsbox.validate import build
@@ -77,7 +77,7 @@ def test_ruleset_change_is_shown_as_a_diff(config):
     changed = build(load_text(SITE + "policies:\n  - {name: web, from: opds, to: internet, action: accept}\n"))
     seen = observed(config, last_ruleset=old.text)
     steps = compute(render_net(changed), render(changed), seen)
-    assert len(steps) == 1 and steps[0].kind == "ruleset"
+    assert len(steps) == 1 and steps[0].kind is StepKind.RULESET
     assert '+\t\toifname . ip daddr @zone_internet counter accept comment "policies[0] web"' in steps[0].text
 
 

@@ -42,8 +42,8 @@ def problems(text):
 
 def test_good_plans():
     config = build(load_text(SITE))
-    assert config.opds["b"].bandwidth.plan("upload") == (10_000_000, 20_000_000)
-    assert config.opds["a"].bandwidth.plan("download") == (40_000_000, 80_000_000)
+    assert config.opds["b"].bandwidth.rates("upload") == (10_000_000, 20_000_000)
+    assert config.opds["a"].bandwidth.rates("download") == (40_000_000, 80_000_000)
     assert config.opds["a"].bandwidth.classes["egov"].share == 50
 
 
