@@ -75,7 +75,7 @@ def plan_in_force(site: Site, opd: Opd, now: datetime | None = None) -> tuple[di
     if window is None:
         return opd_bandwidth(opd), None
     plan = bandwidth.during[window]
-    return {direction: plan.plan(direction)._asdict() for direction in DIRECTIONS}, window
+    return {direction: plan.rates(direction)._asdict() for direction in DIRECTIONS}, window
 
 
 def zones_of(policy: Policy) -> set[str]:

@@ -28,7 +28,7 @@ def edge_config(config: Config, edge: Edge, hub_public_key: str, version: int | 
                 "keepalive": link.keepalive},
         "lan": sorted(own, key=_net_order),
         # The OPD's upload is shaped where its queue builds: on the edge, into the tunnel.
-        "upload": ({"rate": opd.bandwidth.plan("upload").guaranteed, "ceil": opd.bandwidth.plan("upload").ceiling}
+        "upload": ({"rate": opd.bandwidth.rates("upload").guaranteed, "ceil": opd.bandwidth.rates("upload").ceiling}
                    if opd.bandwidth else None),
         # No local breakout (yet): the OPD's internet goes through the hub too, where its
         # policies, plans and counters apply. Two halves, so the edge's own default stays.
