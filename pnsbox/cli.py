@@ -335,7 +335,6 @@ def cmd_report(args) -> int:
 def cmd_allocate(args) -> int:
     """Next month's guarantees and ceilings from a month's series, as a diff of the site's files."""
     import difflib
-    import json as json_module
     from datetime import UTC, datetime
     from pathlib import Path
 
@@ -364,9 +363,11 @@ def cmd_allocate(args) -> int:
     if args.config:
         files, where = site_files(args.config), args.config
     else:  # what the box runs
-        state = Path(args.state_dir)
-        running = [json_module.loads((state / n).read_text()).get("version") for n in ("pending.json", "confirmed.json")
-                   if (state / n).is_file()]
+        from .state import StateFiles
+
+        records = StateFiles(args.state_dir)
+        pending = records.pending()
+        running = [v for v in (pending.version if pending else None, records.confirmed()) if v is not None]
         if not running:
             print("error: nothing runs yet: give the site with -c DIR", file=sys.stderr)
             return EXIT_CONFIG

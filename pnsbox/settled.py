@@ -22,6 +22,7 @@ from pathlib import Path
 from .apply.netns import netns_exists
 from .apply.owned import OwnedRecord
 from .observe import nfnl
+from .state import StateError, StateFiles
 
 _DIGEST = re.compile(r"pnsbox ([0-9a-f]{16})")  # the table comment render.nft writes
 
@@ -36,15 +37,17 @@ def _read(path: Path) -> dict | None:
 
 def running_version(state_dir: str | Path, now: float | None = None) -> int | None:
     """The version the kernel should hold, if nothing is in the middle of changing it."""
-    state = Path(state_dir)
-    if (state / "applying.json").exists():
-        return None
-    confirmed = (_read(state / "confirmed.json") or {}).get("version")
-    pending = _read(state / "pending.json")
-    if pending and pending.get("version") != confirmed:
-        if not isinstance(pending.get("deadline"), (int, float)) or pending["deadline"] <= (now or time.time()):
+    records = StateFiles(state_dir)
+    try:
+        if records.journal() is not None:
+            return None
+        confirmed, pending = records.confirmed(), records.pending()
+    except StateError:
+        return None  # the full path reads it and says what is wrong
+    if pending and pending.version != confirmed:
+        if not isinstance(pending.deadline, (int, float)) or pending.deadline <= (now or time.time()):
             return None  # its deadline passed: a rollback is due
-        return pending.get("version")
+        return pending.version
     return confirmed
 
 

@@ -1,11 +1,12 @@
 """The daemon's state machine, without any I/O loop: apply, confirm, rollback, tick.
 
 Files under the state directory (crash-safe writes):
-  confirmed.json  {"version": N}  the last version an admin confirmed (or applied without --confirm)
-  pending.json    {"version": N, "deadline": unix time, "rollback_to": M}  a change awaiting confirm
-  applying.json   {"previous": M, ...}  written before the kernel is touched, removed once the
-                  new version is recorded: finding it at start means an apply was cut off
+  confirmed.json  the last version an admin confirmed (or applied without --confirm)
+  pending.json    a change awaiting confirm (state.Pending: version, deadline, rollback_to, author)
+  applying.json   written before the kernel is touched, removed once the new version is
+                  recorded (state.Journal): finding it at start means an apply was cut off
                   (for a first apply, with nothing before it, the files too: it is completed)
+                  These three are read and written through pnsbox.state.StateFiles only.
   boot.nft        the confirmed version's ruleset, for the boot unit's plain `nft -f`
   usage.json      per-OPD bytes and packets by month (observe.usage), for auditors' reports
   series.db       per-OPD rate series (pnsbox.series), for the monthly evaluation and allocation
@@ -19,7 +20,7 @@ import contextlib
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from ..model import TIMEZONES, Config
 from ..observe import classifier, counters, nfnl, shaping, table, usage
 from ..series import SeriesStore
 from ..settled import already_runs
+from ..state import Journal, Pending, StateFiles
 from ..store import AuditLog, History, site_files
 from ..validate import build
 from .metrics import DaemonMetrics
@@ -80,6 +82,7 @@ class Daemon:
         self.state_dir = Path(state_dir)
         self.netns = netns
         self.history = History(state_dir)
+        self.records = StateFiles(state_dir)  # confirmed, pending, the apply journal
         self.audit = AuditLog(state_dir)
         self.rollbacks = RollbackRecord(state_dir)
         self.lock = threading.RLock()
@@ -114,40 +117,32 @@ class Daemon:
         if request.role == "auditor":
             raise Refused("auditors change nothing")
         pending = self.pending()
-        author = (pending or {}).get("author")
+        author = pending.author if pending else None
         if pending and author and author != request.author and not request.is_admin:
-            raise Refused(f"version {pending['version']} of {author} waits for its confirm: only {author} or an "
+            raise Refused(f"version {pending.version} of {author} waits for its confirm: only {author} or an "
                           f"admin may {doing}")
 
     # --- persisted state -------------------------------------------------------------
 
-    def _read(self, name: str) -> dict | None:
-        try:
-            return json.loads((self.state_dir / name).read_text())
-        except FileNotFoundError:
-            return None
-
-    def _write(self, name: str, data: dict | None) -> None:
-        path = self.state_dir / name
-        if data is None:
-            path.unlink(missing_ok=True)
-        else:
-            write_atomic(path, json.dumps(data))
-
     def confirmed(self) -> int | None:
-        return (self._read("confirmed.json") or {}).get("version")
+        return self.records.confirmed()
 
-    def pending(self) -> dict | None:
-        pending = self._read("pending.json")
-        if pending and pending["version"] == self.confirmed():  # a confirm cut off between its two writes
-            self._write("pending.json", None)
+    def pending(self) -> Pending | None:
+        pending = self.records.pending()
+        if pending and pending.version == self.confirmed():  # a confirm cut off between its two writes
+            self.records.set_pending(None)
             return None
         return pending
+
+    def pending_record(self) -> dict | None:
+        """The pending change as replies carry it."""
+        pending = self.pending()
+        return asdict(pending) if pending else None
 
     def running(self) -> int | None:
         """The version the kernel should hold: a pending change, else the confirmed one."""
         pending = self.pending()
-        return pending["version"] if pending else self.confirmed()
+        return pending.version if pending else self.confirmed()
 
     # --- the kernel --------------------------------------------------------------------
 
@@ -199,22 +194,22 @@ class Daemon:
         """Run what should run: a pending change still in its window, else the confirmed version."""
         with self.lock:
             notes = []
-            journal = self._read("applying.json")
-            if journal and journal.get("previous") == self.running():
-                if journal.get("previous") is None and journal.get("files"):
+            journal = self.records.journal()
+            if journal and journal.previous == self.running():
+                if journal.previous is None and journal.files:
                     # Nothing ran before it, so "the old config" is no config: finish the new one.
                     note = "the first apply was cut off; completed it"
                     self.audit.append("interrupted", DAEMON, "local", note)
-                    self._write("applying.json", None)
-                    self.apply_files(journal["files"], Request(journal.get("author") or DAEMON),
+                    self.records.set_journal(None)
+                    self.apply_files(journal.files, Request(journal.author or DAEMON),
                                      "first apply, completed after an interruption", force=True)
                     return f"{note}: running version {self.running()}"
-                notes.append(f"an apply was cut off (started {journal.get('time', 0):.0f}); "
-                             f"back to version {journal.get('previous')}")
+                notes.append(f"an apply was cut off (started {journal.time:.0f}); "
+                             f"back to version {journal.previous}")
                 self.audit.append("interrupted", DAEMON, "local", notes[-1])
-            self._write("applying.json", None)
+            self.records.set_journal(None)
             pending = self.pending()
-            if pending and pending["deadline"] <= time.time():
+            if pending and pending.deadline <= time.time():
                 return "; ".join([*notes, self._revert(pending, "confirm deadline passed while the daemon was down")])
             running = self.running()
             if not running:
@@ -239,7 +234,7 @@ class Daemon:
         running = None if force else already_runs(files, self.state_dir, self.netns)
         if running is not None:
             self._may_settle(request, doing)
-            return {"version": running, "changes": [], "pending": self.pending(), "unchanged": True}
+            return {"version": running, "changes": [], "pending": self.pending_record(), "unchanged": True}
         with self.lock:
             self._may_settle(request, doing)
             config = config_of(files, where)  # a bad config never reaches the kernel
@@ -280,23 +275,22 @@ class Daemon:
         if confirm_seconds and not (self.confirmed() or previous):
             raise Refused("nothing is confirmed yet, so there is nothing to go back to: make the first "
                           "apply without --confirm")
-        journal = {"previous": previous, "time": time.time(), "author": request.author}
-        self._write("applying.json", journal if previous else {**journal, "files": files})
+        self.records.set_journal(Journal(previous, time.time(), request.author, None if previous else files))
         try:
             result = self._timed_apply(config, force)
         except KernelError as exc:
             restored = self._restore(previous)
-            self._write("applying.json", None)
+            self.records.set_journal(None)
             self.audit.append("failed", request.author, request.where, f"{message}: {exc}; {restored}")
             raise KernelError(f"{exc}\n{restored}") from exc
         self.config = config
         if previous and self.history.get(previous).files == files:  # the same config: no new version
-            self._write("applying.json", None)
+            self.records.set_journal(None)
             if result.steps:
                 self.audit.append("repair", request.author, request.where,
                                   f"version {previous} re-applied: {len(result.steps)} change(s)")
             return {"version": previous, "changes": [s.text.splitlines()[0] for s in result.steps],
-                    "pending": self.pending(), "unchanged": True}
+                    "pending": self.pending_record(), "unchanged": True}
         # a rate-only change keeps the ruleset, and so its digest
         digest = result.ruleset.digest if result.ruleset else OwnedRecord(self.state_dir, self.netns).read().get("digest")
         version = self.history.record(files, request.author, message, digest, parent=previous)
@@ -305,9 +299,9 @@ class Daemon:
         if failures:
             restored = self._restore(previous)
             if not previous:  # nothing to go back to: it stays, and runs as confirmed (drift repair watches it)
-                self._write("confirmed.json", {"version": version.id})
+                self.records.set_confirmed(version.id)
                 self._save_boot_ruleset()
-            self._write("applying.json", None)
+            self.records.set_journal(None)
             self.metrics.check_failures.inc()
             self.audit.append("check-failed", request.author, request.where,
                               f"version {version.id}: {'; '.join(failures)}; {restored}")
@@ -315,22 +309,22 @@ class Daemon:
                 self.rollbacks.mark(version.id, f"its checks failed: {'; '.join(failures)}", previous, automatic=True)
             raise ChecksFailed(f"version {version.id} failed its checks: {'; '.join(failures)}; {restored}")
         if confirm_seconds:
-            rollback_to = (self.pending() or {}).get("rollback_to") or self.confirmed()
-            self._write("pending.json", {"version": version.id, "deadline": time.time() + confirm_seconds,
-                                         "rollback_to": rollback_to, "author": request.author})
+            current = self.pending()
+            rollback_to = (current.rollback_to if current else None) or self.confirmed()
+            self.records.set_pending(Pending(version.id, time.time() + confirm_seconds, rollback_to, request.author))
             detail = f"version {version.id}: {message}; confirm within {confirm_seconds:g} s"
         else:
-            self._write("pending.json", None)
-            self._write("confirmed.json", {"version": version.id})
+            self.records.set_pending(None)
+            self.records.set_confirmed(version.id)
             self._save_boot_ruleset()
             detail = f"version {version.id}: {message}"
-        self._write("applying.json", None)
+        self.records.set_journal(None)
         if action == "rollback" and previous:
             self.rollbacks.mark(previous, f"{request.author} rolled back ({message})", version.id)
         self.audit.append(action, request.author, request.where,
                           detail + f"; {len(result.steps)} change(s)" + (" (forced)" if force else ""))
         return {"version": version.id, "changes": [s.text.splitlines()[0] for s in result.steps],
-                "pending": self.pending()}
+                "pending": self.pending_record()}
 
     def _restore(self, version_id: int | None) -> str:
         if not version_id:
@@ -344,19 +338,19 @@ class Daemon:
             if not pending:
                 raise LookupError("nothing is waiting for a confirm")
             self._may_settle(request, "confirm it")
-            self._write("confirmed.json", {"version": pending["version"]})
-            self._write("pending.json", None)
+            self.records.set_confirmed(pending.version)
+            self.records.set_pending(None)
             self._save_boot_ruleset()
-            self.audit.append("confirm", request.author, request.where, f"version {pending['version']}")
-            return {"confirmed": pending["version"]}
+            self.audit.append("confirm", request.author, request.where, f"version {pending.version}")
+            return {"confirmed": pending.version}
 
-    def _revert(self, pending: dict, why: str) -> str:
-        target = pending.get("rollback_to")
+    def _revert(self, pending: Pending, why: str) -> str:
+        target = pending.rollback_to
         if target:
             self._run_version(target)
             self._save_boot_ruleset()
-        self._write("pending.json", None)
-        self.rollbacks.mark(pending["version"], why, target, automatic=True)
+        self.records.set_pending(None)
+        self.rollbacks.mark(pending.version, why, target, automatic=True)
         self.audit.append("rollback", DAEMON, "local", f"to version {target}: {why}")
         return f"rolled back to version {target}: {why}"
 
@@ -375,8 +369,8 @@ class Daemon:
             return None  # an apply (with its checks, maybe a rollback) is running: next tick
         try:
             pending = self.pending()
-            if pending and time.time() >= pending["deadline"]:
-                return self._revert(pending, f"version {pending['version']} was not confirmed in time")
+            if pending and time.time() >= pending.deadline:
+                return self._revert(pending, f"version {pending.version} was not confirmed in time")
             now = now or datetime.now(UTC)
             event = self._switch_rates(now)
             if time.monotonic() >= self.usage_due:  # on a grid, so samples do not drift apart
@@ -398,7 +392,7 @@ class Daemon:
         if found is None:
             return
         book = usage.accumulate(usage.read_book(self.state_dir), usage.readings(found), self._month(now))
-        self._write(usage.BOOK, book)
+        write_atomic(self.state_dir / usage.BOOK, json.dumps(book))
         try:
             self._sample_series(found, read_at)
         except Exception as exc:  # the series never stand in the way of an apply; the book has the bytes
@@ -489,8 +483,8 @@ class Daemon:
 
     def status(self) -> dict:
         pending = self.pending()
-        return {"running": self.running(), "confirmed": self.confirmed(), "pending": pending,
-                "confirm_seconds_left": max(0.0, pending["deadline"] - time.time()) if pending else None,
+        return {"running": self.running(), "confirmed": self.confirmed(), "pending": self.pending_record(),
+                "confirm_seconds_left": max(0.0, pending.deadline - time.time()) if pending else None,
                 "drift_repairs": self.metrics.drift_total(), "last_drift": self.last_drift,
                 "last_check_failures": self.last_check_failures, "rollback_alert": self.rollbacks.alert(),
                 "classifier": self._classifier_status()}

@@ -42,7 +42,7 @@ class _StateCollector(Collector):
         confirmed.add_metric([], self.daemon.confirmed() or 0)
         deadline = GaugeMetricFamily("pnsbox_pending_confirm_deadline_timestamp_seconds",
                                      "When an unconfirmed change is rolled back (0: nothing pending)")
-        deadline.add_metric([], pending["deadline"] if pending else 0)
+        deadline.add_metric([], pending.deadline if pending else 0)
         yield from (version, confirmed, deadline)
         yield from self._classifier()
 

@@ -68,7 +68,7 @@ def test_an_operator_cannot_confirm_cancel_or_build_on_an_admins_pending_change(
         daemon.apply_files(site_files(EXAMPLE), budi, "more for dinkes", confirm_seconds=60)
     with pytest.raises(Refused, match="may roll back"):
         daemon.rollback(1, budi)
-    assert daemon.pending()["version"] == 2 and daemon.confirmed() == 1
+    assert daemon.pending().version == 2 and daemon.confirmed() == 1
     assert [e["action"] for e in daemon.audit.entries()] == []
 
 
@@ -95,7 +95,7 @@ def test_the_control_api_passes_the_web_users_role(daemon, tmp_path):
     finally:
         server.shutdown()
         server.server_close()
-    assert daemon.pending()["version"] == 2
+    assert daemon.pending().version == 2
 
 
 def test_an_automatic_rollback_raises_an_alert_until_acknowledged_and_marks_the_version(daemon):
