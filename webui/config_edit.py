@@ -84,6 +84,56 @@ def edit_opd(files: dict[str, str], opd: str, *, name: str | None = None, subnet
     return {**files, where: _dump(document)}
 
 
+def add_opd(files: dict[str, str], key: str, fields: dict) -> dict[str, str]:
+    """A new OPD: in its own opds/KEY.yaml when the site keeps OPDs in files, else under `opds:`."""
+    key = key.strip()
+    if key in (load_files(files).data.get("opds") or {}):
+        raise EditError(f"opds.{key}: there is an OPD {key} already")
+    node = CommentedMap((k, v) for k, v in fields.items() if v not in (None, "", [], {}))
+    if any(name.startswith("opds/") for name in files):
+        name = f"opds/{key}.yaml"
+        if name in files:
+            raise EditError(f"opds.{key}: the file {name} exists already")
+        return {**files, name: _dump(CommentedMap([(key, node)]))}
+    document = _load(files.get(MAIN, ""))
+    if document.get("opds") is None:
+        document["opds"] = CommentedMap()
+    document["opds"][key] = node
+    return {**files, MAIN: _dump(document)}
+
+
+def delete_opd(files: dict[str, str], key: str) -> dict[str, str]:
+    """Remove an OPD; an OPD file left empty goes too. What still names it, pnsbox's checks say."""
+    where, document, _ = _opd_node(files, key)
+    if where == MAIN:
+        del document["opds"][key]
+    else:
+        del document[key]
+        if not document:
+            return {k: v for k, v in files.items() if k != where}
+    return {**files, where: _dump(document)}
+
+
+def add_policy(files: dict[str, str], policy: dict, position: int) -> dict[str, str]:
+    """Insert a policy at POSITION (1 = first; past the end = last)."""
+    document = _load(files.get(MAIN, ""))
+    if document.get("policies") is None:
+        document["policies"] = CommentedSeq()
+    node = CommentedMap((k, v) for k, v in policy.items() if v not in (None, "", [], False))
+    node.fa.set_flow_style()  # one line, like the policies an admin writes by hand
+    document["policies"].insert(max(0, min(position - 1, len(document["policies"]))), node)
+    return {**files, MAIN: _dump(document)}
+
+
+def delete_policy(files: dict[str, str], index: int) -> dict[str, str]:
+    document = _load(files.get(MAIN, ""))
+    policies = document.get("policies") or []
+    if not 0 <= index < len(policies):
+        raise EditError("policies: no such position")
+    del policies[index]
+    return {**files, MAIN: _dump(document)}
+
+
 def _merged_link(current, wanted: dict):
     """Keep the link's other keys (an address, ...) when its kind stays the same."""
     if isinstance(current, dict) and set(wanted) <= set(current) | {"interface", "vlan", "trunk"} and (

@@ -93,3 +93,47 @@ def test_opds_history_and_audit_are_searched_filtered_and_paged(page, stack):
     shot(page, "32-audit-paged")
     page.goto(stack["url"] + "/history/?q=base")
     assert page.locator("#history tbody tr").count() == 1 and page.locator("#version-1").count() == 1
+
+
+def test_an_admin_adds_and_deletes_opds_and_policies_through_draft_review_and_confirm(page, stack):
+    login(page, stack, "admin")
+    # A policy from the form, at row 1, applied with a confirm: the kernel holds it.
+    page.goto(stack["url"] + "/policies/")
+    page.fill("#policy-form input[name=name]", "no-ssh-out")
+    page.select_option("#policy-form select[name=from]", ["bappeda"])
+    page.select_option("#policy-form select[name=to]", ["internet"])
+    page.fill("#policy-form input[name=ports]", "tcp/22")
+    page.select_option("#policy-form select[name=action]", "reject")
+    page.fill("#policy-form input[name=position]", "1")
+    page.click("#policy-form button[type=submit]")
+    page.wait_for_selector("#draft-diff")
+    assert "+  - {name: no-ssh-out, from: bappeda, to: internet, ports: [tcp/22], action: reject}" in \
+        page.inner_text("#draft-diff")
+    page.select_option("select[name=confirm]", "120")
+    page.click("#apply-button")
+    page.click("#confirm-button")
+    page.wait_for_selector("text=dikonfirmasi")
+    page.goto(stack["url"] + "/policies/?from=bappeda&to=internet&port=tcp/22")
+    assert "no-ssh-out" in page.inner_text("#policy-row-1")
+    assert "baris 1" in page.inner_text("#explain-answer")
+    # ... and deleted again the same way.
+    page.click("#policy-row-1 .delete-policy")
+    page.wait_for_selector("#draft-diff")
+    assert "-  - {name: no-ssh-out" in page.inner_text("#draft-diff")
+    page.click("#draft form[action$='/discard'] button")
+
+    # A new OPD in its own file; deleting one that policies still name is refused with where.
+    page.goto(stack["url"] + "/opds/")
+    page.click("#add-opd")
+    for field, value in (("key", "dishub"), ("name", "Dinas Perhubungan"), ("subnet", "10.23.0.0/24"),
+                         ("interface", "opd-dishub"), ("guaranteed", "20mbit"), ("ceiling", "100mbit")):
+        page.fill(f"#opd-new-form input[name={field}]", value)
+    page.click("#opd-new-form button[type=submit]")
+    page.wait_for_selector("#draft-diff")
+    diff = page.inner_text("#draft-diff")
+    assert "+++ b/opds/dishub.yaml" in diff and "+  name: Dinas Perhubungan" in diff
+    shot(page, "33-opd-added")
+    page.click("#draft form[action$='/discard'] button")
+    page.goto(stack["url"] + "/opds/")
+    page.click("#opd-bappeda .delete-opd")
+    assert "bappeda" in page.inner_text(".alert.error")  # dinkes-files still sends to bappeda

@@ -9,7 +9,7 @@ from pnsbox.model import Link, Opd, format_rate
 
 from .. import roles
 from ..changeset import draft_or_new, save_edit, validated
-from ..config_edit import EditError, edit_opd, form_subnets, form_vlan
+from ..config_edit import EditError, add_opd, delete_opd, edit_opd, form_subnets, form_vlan
 from ..context import running_site, user
 from ..i18n import translate
 from ..paging import page_of
@@ -73,6 +73,50 @@ def edge_action(name: str, action: str):
     flash(translate("The edge of {opd} is disabled: its tunnel is cut.", opd=name) if action == "disable"
           else translate("The edge of {opd} is enabled again.", opd=name), "info")
     return redirect(url_for("opds.detail", name=name))
+
+
+def _require_admin():
+    roles.require(user().role == "admin", translate("only admins add and delete OPDs"))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    """An admin adds an OPD: into the draft, reviewed and applied like every change."""
+    _require_admin()
+    form = {k: request.form.get(k, "").strip() for k in ("key", "name", "subnet", "link_kind", "interface", "vlan",
+                                                           "trunk", "guaranteed", "ceiling")}
+    if request.method == "POST":
+        link = ({"vlan": form_vlan(form["vlan"]), "trunk": form["trunk"]} if form["link_kind"] == "vlan"
+                else {"interface": form["interface"]})
+        subnets_typed = form_subnets(form["subnet"])
+        fields = {"name": form["name"], "subnet": subnets_typed[0] if len(subnets_typed) == 1 else subnets_typed,
+                  "link": link, "bandwidth": {"guaranteed": form["guaranteed"], "ceiling": form["ceiling"]}
+                  if form["guaranteed"] or form["ceiling"] else None}
+        try:
+            files = add_opd(draft_or_new().files, form["key"], fields)
+            save_edit(files, f"{form['key']}: new OPD")
+        except EditError as exc:
+            flash(str(exc), "error")
+            return render_template("opd_new.html", form=form), 400
+        except ConfigError as exc:
+            return render_template("opd_new.html", form=form, problems=exc.problems), exc.http_status
+        flash(translate("Saved in your draft. Review and apply it below."), "info")
+        return redirect(url_for("changes.index"))
+    return render_template("opd_new.html", form=form)
+
+
+@bp.route("/<name>/delete", methods=["POST"])
+def delete(name: str):
+    """An admin removes an OPD in the draft; the review says what still names it."""
+    _require_admin()
+    try:
+        save_edit(delete_opd(draft_or_new().files, name), f"{name}: OPD removed")
+    except (EditError, ConfigError) as exc:  # still named elsewhere: pnsbox's problems say where
+        for line in getattr(exc, "problems", None) or [exc]:
+            flash(str(line), "error")
+        return redirect(url_for("opds.index"))
+    flash(translate("Saved in your draft. Review and apply it below."), "info")
+    return redirect(url_for("changes.index"))
 
 
 @bp.route("/<name>/edit", methods=["GET", "POST"])

@@ -11,7 +11,7 @@ from pnsbox.errors import ConfigError, PnsboxError
 
 from .. import roles
 from ..changeset import draft_or_new, save_edit
-from ..config_edit import EditError, move_policy, policies_text, set_policies
+from ..config_edit import EditError, add_policy, delete_policy, move_policy, policies_text, set_policies
 from ..context import ctx, running_site, user
 from ..i18n import translate
 from ..site import zones_of
@@ -34,7 +34,11 @@ def index():
     query = {k: request.args.get(k, "").strip() for k in ("from", "to", "port")}
     if query["from"] and query["to"]:
         answer, error = _explain(query, site)
+    from pnsbox.classifier.catalog import default_catalog
+
+    catalog = default_catalog()
     return render_template("policies.html", site=site, policies=policies, services=services, zones=zones,
+                           catalog_apps=sorted(catalog.apps), catalog_categories=sorted(catalog.categories),
                            query=query, answer=answer, error=error, hits=_hits(),
                            answer_text=as_rows(answer.text) if answer else None)
 
@@ -86,6 +90,46 @@ def edit():
         flash(translate("Saved in your draft. Review and apply it below."), "info")
         return redirect(url_for("changes.index"))
     return render_template("policies_edit.html", text=text)
+
+
+def _one_or_list(values: list[str]):
+    return values[0] if len(values) == 1 else values
+
+
+@bp.route("/new", methods=["POST"])
+def new():
+    """An admin adds a policy at a row of the table, into the draft."""
+    _require_admin()
+    form = request.form
+    ports = [p for p in form.get("ports", "").replace(",", " ").split() if p]
+    policy = {"name": form.get("name", "").strip(), "from": _one_or_list(form.getlist("from")),
+              "to": _one_or_list(form.getlist("to")), "ports": ports,
+              "app": form.get("app", "").strip() or None, "category": form.get("category", "").strip() or None,
+              "action": form.get("action", ""), "schedule": form.get("schedule") or None,
+              "log": form.get("log") == "on"}
+    try:
+        position = int(form.get("position") or 10_000)
+        files = add_policy(draft_or_new().files, policy, position)
+        save_edit(files, f"policy {policy['name']} added at row {min(position, len(running_site().policies) + 1)}")
+    except (EditError, ConfigError, ValueError) as exc:
+        for line in getattr(exc, "problems", None) or [exc]:
+            flash(str(line), "error")
+        return redirect(url_for("policies.index"))
+    flash(translate("Saved in your draft. Review and apply it below."), "info")
+    return redirect(url_for("changes.index"))
+
+
+@bp.route("/<int:row>/delete", methods=["POST"])
+def delete(row: int):
+    _require_admin()
+    try:
+        save_edit(delete_policy(draft_or_new().files, row - 1), f"policy at row {row} removed")
+    except (EditError, ConfigError) as exc:
+        for line in getattr(exc, "problems", None) or [exc]:
+            flash(str(line), "error")
+        return redirect(url_for("policies.index"))
+    flash(translate("Saved in your draft. Review and apply it below."), "info")
+    return redirect(url_for("changes.index"))
 
 
 @bp.route("/move", methods=["POST"])
