@@ -120,7 +120,12 @@ def test_an_admin_adds_and_deletes_opds_and_policies_through_draft_review_and_co
     page.click("#policy-row-1 .delete-policy")
     page.wait_for_selector("#draft-diff")
     assert "-  - {name: no-ssh-out" in page.inner_text("#draft-diff")
-    page.click("#draft form[action$='/discard'] button")
+    page.select_option("select[name=confirm]", "120")
+    page.click("#apply-button")
+    page.click("#confirm-button")
+    page.wait_for_selector("text=dikonfirmasi")
+    page.goto(stack["url"] + "/policies/")
+    assert "no-ssh-out" not in page.inner_text("#policy-list")
 
     # A new OPD in its own file; deleting one that policies still name is refused with where.
     page.goto(stack["url"] + "/opds/")
@@ -137,3 +142,18 @@ def test_an_admin_adds_and_deletes_opds_and_policies_through_draft_review_and_co
     page.goto(stack["url"] + "/opds/")
     page.click("#opd-bappeda .delete-opd")
     assert "bappeda" in page.inner_text(".alert.error")  # dinkes-files still sends to bappeda
+
+
+def test_an_operator_explains_their_own_opds_traffic(page, stack):
+    login(page, stack, "opdinkes")
+    page.goto(stack["url"] + "/policies/")
+    page.fill("#explain input[name=from]", "dinkes")
+    page.fill("#explain input[name=to]", "internet")
+    page.fill("#explain input[name=port]", "tcp/25")
+    page.click("#explain button[type=submit]")
+    answer = page.inner_text("#explain-answer")
+    row = page.locator("#policy-list tr:has-text('no-outbound-smtp')").get_attribute("id").rsplit("-", 1)[1]
+    assert "reject" in answer and "no-outbound-smtp" in answer and f"baris {row}" in answer, answer
+    page.goto(stack["url"] + "/policies/?from=diskominfo&to=internet&port=tcp/25")  # not theirs: refused
+    assert page.locator("#explain-answer").count() == 0
+    assert "OPD Anda sendiri" in page.inner_text("#explain")
