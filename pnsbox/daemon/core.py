@@ -78,6 +78,19 @@ def config_of(files: dict[str, str], where: str = "") -> Config:
 
 
 class Daemon:
+    """The box's state, as the records under the state directory hold it, and its transitions.
+
+    States: NOTHING (no version yet), CONFIRMED v, PENDING v (a deadline, and the version r a
+    revert returns to), APPLYING (the journal: the kernel is being changed).
+
+      apply    NOTHING | CONFIRMED | PENDING -> APPLYING -> CONFIRMED v' (or PENDING v' with
+               --confirm); the kernel refusing or the checks failing -> back to what ran
+      confirm  PENDING v -> CONFIRMED v
+      revert   PENDING v -> CONFIRMED r, when the deadline passes (a tick, or at start)
+      repair   CONFIRMED v | PENDING v whose kernel drifted -> the same state, the kernel put back
+      recover  APPLYING found at start -> what ran before it (a cut-off first apply is completed)
+    """
+
     def __init__(self, state_dir: str, netns: str | None = None, usage_interval: float = 60.0):
         self.state_dir = Path(state_dir)
         self.netns = netns
@@ -197,16 +210,8 @@ class Daemon:
             journal = self.records.journal()
             if journal and journal.previous == self.running():
                 if journal.previous is None and journal.files:
-                    # Nothing ran before it, so "the old config" is no config: finish the new one.
-                    note = "the first apply was cut off; completed it"
-                    self.audit.append("interrupted", DAEMON, "local", note)
-                    self.records.set_journal(None)
-                    self.apply_files(journal.files, Request(journal.author or DAEMON),
-                                     "first apply, completed after an interruption", force=True)
-                    return f"{note}: running version {self.running()}"
-                notes.append(f"an apply was cut off (started {journal.time:.0f}); "
-                             f"back to version {journal.previous}")
-                self.audit.append("interrupted", DAEMON, "local", notes[-1])
+                    return self._recover_first_apply(journal)
+                notes.append(self._recover(journal))
             self.records.set_journal(None)
             pending = self.pending()
             if pending and pending.deadline <= time.time():
@@ -219,6 +224,21 @@ class Daemon:
                 self._save_boot_ruleset()
             what = f"resumed version {running}, awaiting confirm" if pending else f"running confirmed version {running}"
             return "; ".join([*notes, what])
+
+    def _recover(self, journal: Journal) -> str:
+        """recover: an apply was cut off; the version before it is put back below (start)."""
+        note = f"an apply was cut off (started {journal.time:.0f}); back to version {journal.previous}"
+        self.audit.append("interrupted", DAEMON, "local", note)
+        return note
+
+    def _recover_first_apply(self, journal: Journal) -> str:
+        """recover, with nothing before it: "the old config" is no config, so finish the new one."""
+        note = "the first apply was cut off; completed it"
+        self.audit.append("interrupted", DAEMON, "local", note)
+        self.records.set_journal(None)
+        self.apply_files(journal.files, Request(journal.author or DAEMON),
+                         "first apply, completed after an interruption", force=True)
+        return f"{note}: running version {self.running()}"
 
     def apply_site(self, site_dir: str, request: Request, message: str, confirm_seconds: float | None = None,
                    force: bool = False) -> dict:
@@ -271,52 +291,25 @@ class Daemon:
 
     def _put_live(self, config: Config, files: dict, request: Request, message: str,
                   confirm_seconds: float | None, force: bool, action: str) -> dict:
+        """apply: what runs -> APPLYING -> a recorded, checked version, confirmed or pending."""
         previous = self.running()
         if confirm_seconds and not (self.confirmed() or previous):
             raise Refused("nothing is confirmed yet, so there is nothing to go back to: make the first "
                           "apply without --confirm")
         self.records.set_journal(Journal(previous, time.time(), request.author, None if previous else files))
-        try:
-            result = self._timed_apply(config, force)
-        except KernelError as exc:
-            restored = self._restore(previous)
-            self.records.set_journal(None)
-            self.audit.append("failed", request.author, request.where, f"{message}: {exc}; {restored}")
-            raise KernelError(f"{exc}\n{restored}") from exc
+        result = self._load(config, force, previous, request, message)
         self.config = config
         if previous and self.history.get(previous).files == files:  # the same config: no new version
-            self.records.set_journal(None)
-            if result.steps:
-                self.audit.append("repair", request.author, request.where,
-                                  f"version {previous} re-applied: {len(result.steps)} change(s)")
-            return {"version": previous, "changes": [s.text.splitlines()[0] for s in result.steps],
-                    "pending": self.pending_record(), "unchanged": True}
+            return self._repaired_by_request(previous, result, request)
         # a rate-only change keeps the ruleset, and so its digest
         digest = result.ruleset.digest if result.ruleset else OwnedRecord(self.state_dir, self.netns).read().get("digest")
         version = self.history.record(files, request.author, message, digest, parent=previous)
-        failures = run_checks(config.checks, self.netns)
-        self.last_check_failures = failures
-        if failures:
-            restored = self._restore(previous)
-            if not previous:  # nothing to go back to: it stays, and runs as confirmed (drift repair watches it)
-                self.records.set_confirmed(version.id)
-                self._save_boot_ruleset()
-            self.records.set_journal(None)
-            self.metrics.check_failures.inc()
-            self.audit.append("check-failed", request.author, request.where,
-                              f"version {version.id}: {'; '.join(failures)}; {restored}")
-            if previous:
-                self.rollbacks.mark(version.id, f"its checks failed: {'; '.join(failures)}", previous, automatic=True)
-            raise ChecksFailed(f"version {version.id} failed its checks: {'; '.join(failures)}; {restored}")
+        self._verify(config, version.id, previous, request)
         if confirm_seconds:
-            current = self.pending()
-            rollback_to = (current.rollback_to if current else None) or self.confirmed()
-            self.records.set_pending(Pending(version.id, time.time() + confirm_seconds, rollback_to, request.author))
+            self._await_confirm(version.id, confirm_seconds, request)
             detail = f"version {version.id}: {message}; confirm within {confirm_seconds:g} s"
         else:
-            self.records.set_pending(None)
-            self.records.set_confirmed(version.id)
-            self._save_boot_ruleset()
+            self._confirm_now(version.id)
             detail = f"version {version.id}: {message}"
         self.records.set_journal(None)
         if action == "rollback" and previous:
@@ -326,6 +319,55 @@ class Daemon:
         return {"version": version.id, "changes": [s.text.splitlines()[0] for s in result.steps],
                 "pending": self.pending_record()}
 
+    def _load(self, config: Config, force: bool, previous: int | None, request: Request, message: str):
+        """The kernel takes the config; refused, what ran before is put back (then raises)."""
+        try:
+            return self._timed_apply(config, force)
+        except KernelError as exc:
+            restored = self._restore(previous)
+            self.records.set_journal(None)
+            self.audit.append("failed", request.author, request.where, f"{message}: {exc}; {restored}")
+            raise KernelError(f"{exc}\n{restored}") from exc
+
+    def _repaired_by_request(self, version_id: int, result, request: Request) -> dict:
+        """repair, asked for: the running version's own files again (no new version)."""
+        self.records.set_journal(None)
+        if result.steps:
+            self.audit.append("repair", request.author, request.where,
+                              f"version {version_id} re-applied: {len(result.steps)} change(s)")
+        return {"version": version_id, "changes": [s.text.splitlines()[0] for s in result.steps],
+                "pending": self.pending_record(), "unchanged": True}
+
+    def _verify(self, config: Config, version_id: int, previous: int | None, request: Request) -> None:
+        """The version's checks, on the box; failed, back to what ran (then raises ChecksFailed).
+        With nothing to go back to, it stays and runs as confirmed (drift repair watches it)."""
+        failures = run_checks(config.checks, self.netns)
+        self.last_check_failures = failures
+        if not failures:
+            return
+        restored = self._restore(previous)
+        if not previous:
+            self._confirm_now(version_id)
+        self.records.set_journal(None)
+        self.metrics.check_failures.inc()
+        self.audit.append("check-failed", request.author, request.where,
+                          f"version {version_id}: {'; '.join(failures)}; {restored}")
+        if previous:
+            self.rollbacks.mark(version_id, f"its checks failed: {'; '.join(failures)}", previous, automatic=True)
+        raise ChecksFailed(f"version {version_id} failed its checks: {'; '.join(failures)}; {restored}")
+
+    def _await_confirm(self, version_id: int, seconds: float, request: Request) -> None:
+        """-> PENDING: a revert returns to the last confirmed version (not to another pending one)."""
+        current = self.pending()
+        rollback_to = (current.rollback_to if current else None) or self.confirmed()
+        self.records.set_pending(Pending(version_id, time.time() + seconds, rollback_to, request.author))
+
+    def _confirm_now(self, version_id: int) -> None:
+        """-> CONFIRMED, and the boot unit loads this version's ruleset from now on."""
+        self.records.set_pending(None)
+        self.records.set_confirmed(version_id)
+        self._save_boot_ruleset()
+
     def _restore(self, version_id: int | None) -> str:
         if not version_id:
             return "no earlier version to go back to: the change stays"
@@ -333,6 +375,8 @@ class Daemon:
         return f"back to version {version_id}"
 
     def confirm(self, request: Request) -> dict:
+        """confirm: PENDING v -> CONFIRMED v. The confirmed record is written first: a confirm
+        cut off between its two writes is finished by pending()."""
         with self.lock:
             pending = self.pending()
             if not pending:
@@ -345,6 +389,7 @@ class Daemon:
             return {"confirmed": pending.version}
 
     def _revert(self, pending: Pending, why: str) -> str:
+        """revert: PENDING v -> CONFIRMED r, the kernel running r again."""
         target = pending.rollback_to
         if target:
             self._run_version(target)
