@@ -290,6 +290,9 @@ class WireguardLink(Frozen):
     mtu: WireguardMtu | None = None  # the edge's tunnel MTU (default: the hub's)
     endpoint: UdpEndpoint | None = None  # where the hub can reach the edge (default: learnt from it)
     address: IPv4Address | None = None  # its tunnel address (default: given at enrollment)
+    # The OPD's internet leaves at the edge (masqueraded to its own line) instead of through
+    # the hub; only the intranet goes through the tunnel. Off: the hub's policies decide all.
+    breakout: bool = False
 
 
 class Link(Frozen):

@@ -30,9 +30,10 @@ def edge_config(config: Config, edge: Edge, hub_public_key: str, version: int | 
         # The OPD's upload is shaped where its queue builds: on the edge, into the tunnel.
         "upload": ({"rate": opd.bandwidth.rates("upload").guaranteed, "ceil": opd.bandwidth.rates("upload").ceiling}
                    if opd.bandwidth else None),
-        # No local breakout (yet): the OPD's internet goes through the hub too, where its
+        # Without a local breakout the OPD's internet goes through the hub too, where its
         # policies, plans and counters apply. Two halves, so the edge's own default stays.
-        "routes": sorted(intranet - own, key=_net_order) + list(EVERYWHERE),
+        "routes": sorted(intranet - own, key=_net_order) + ([] if link.breakout else list(EVERYWHERE)),
+        "breakout": link.breakout,
     }
     return {**body, "version": version, "digest": digest(body)}
 

@@ -46,6 +46,11 @@ def render_edge(config: dict, ifname: str, private_key: str, hub_endpoint: str) 
 def edge_ruleset(config: dict, ifname: str) -> Ruleset:
     lan = ", ".join(config["lan"])
     hub_ip = config["hub"]["tunnel_address"]
+    breakout = ""
+    if config.get("breakout"):  # the LAN's internet leaves here, behind the edge's own address
+        breakout = (f'  chain breakout {{\n    type nat hook postrouting priority srcnat; policy accept;\n'
+                    f'    oifname != "{ifname}" ip saddr @lan ip daddr != @lan counter masquerade '
+                    f'comment "local internet breakout"\n  }}\n')
     body = f"""\
 table {TABLE} {{
   set lan {{ type ipv4_addr; flags interval; elements = {{ {lan} }} }}
@@ -66,7 +71,7 @@ table {TABLE} {{
     oifname "{ifname}" tcp flags syn tcp option maxseg size set rt mtu
     iifname "{ifname}" tcp flags syn tcp option maxseg size set rt mtu
   }}
-}}
+{breakout}}}
 """
     digest = digest_of(body)
     text = body.replace(f"table {TABLE} {{\n", f"table {TABLE} {{\n  comment \"pnsbox-edge {digest}\"\n", 1)

@@ -251,6 +251,7 @@ def test_the_hub_shows_and_exports_each_edge(world):
     assert values[("pnsbox_edge_bytes_total", (("direction", "rx"), ("opd", "disdik")))] > 0
     assert values[("pnsbox_edge_config_version", opd)] == ControlClient(world.socket).request("GET", "/status")[1]["running"]
     shown = world.pnsbox("hub", "show", "--netns", world.ns["hub"], "--state-dir", str(world.state))
+    assert shown.returncode == 0, shown.stderr[-2000:]
     table = shown.stdout.split("\nedges on ")[1].splitlines()
     line = next(x for x in table if x.startswith("disdik"))
     assert " up " in line and "192.168.1.2" not in line  # the endpoint is the NAT's address, not the edge's own
@@ -497,6 +498,24 @@ def test_after_the_hubs_tunnel_is_lost_pnsboxd_and_the_edge_bring_it_back_within
     assert not ping(SERVICE, timeout=0.5, netns=world.ns["opd"])
     assert ping(SERVICE, timeout=10, netns=world.ns["opd"]), "the tunnel did not come back within 10 s"
     print(f"tunnel back after {time.monotonic() - started:.1f} s")
+
+
+def test_a_local_breakout_the_hub_allows_sends_the_opds_internet_out_of_the_edge(world):
+    # 198.51.100.1 is no zone the hub lets disdik reach (the hub drops it), and the NAT in front of the
+    # edge has no route back to the OPD's subnet: only the edge's own masquerade gets an answer. (No
+    # ping to it before the edge applied the change: its conntrack entry would keep the old path.)
+    underlay_host = "198.51.100.1"
+    text = world.text.replace("{wireguard: {keepalive: 2}}", "{wireguard: {keepalive: 2, breakout: true}}")
+    assert text != world.text
+    status, reply = ControlClient(world.socket).request("POST", "/apply", {"files": {"pnsbox.yaml": text},
+                                                                          "message": "disdik breaks out locally"})
+    assert status == 200, reply
+    deadline = time.monotonic() + 15
+    while "0.0.0.0/1" in sh("ip", "-n", world.ns["edge"], "route").stdout:  # `pnsbox edge run` applies it
+        assert time.monotonic() < deadline, "the edge did not apply the breakout"
+        time.sleep(0.2)
+    assert ping(underlay_host, timeout=5, netns=world.ns["opd"])
+    assert ping(SERVICE, timeout=3, netns=world.ns["opd"])  # the intranet still goes through the tunnel
 
 
 def test_disabling_the_edge_on_the_hub_cuts_its_tunnel_within_a_second(world):
