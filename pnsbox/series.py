@@ -67,6 +67,8 @@ CREATE TABLE IF NOT EXISTS plans (t INTEGER NOT NULL, opd INTEGER NOT NULL, down
   up_g INTEGER, up_c INTEGER, PRIMARY KEY (opd, t)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS categories (h INTEGER NOT NULL, category TEXT NOT NULL, bytes INTEGER NOT NULL,
   PRIMARY KEY (h, category)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS opd_categories (h INTEGER NOT NULL, opd INTEGER NOT NULL, category TEXT NOT NULL,
+  bytes INTEGER NOT NULL, PRIMARY KEY (h, opd, category)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -227,7 +229,8 @@ class SeriesStore:
 
     def record(self, now: float, readings: Mapping[str, Reading], plans: Mapping[str, Plan] | None = None,
                categories: Mapping[str, int] | None = None, min_seconds: float = 0.5,
-               names: Mapping[str, str] | None = None, site: str | None = None) -> bool:
+               names: Mapping[str, str] | None = None, site: str | None = None,
+               opd_categories: Mapping[str, Mapping[str, int]] | None = None) -> bool:
         """Add what moved since the last reading. A reading closer than `min_seconds` to the last
         written sample (the one taken just before a reload) is carried into the next sample, so a
         rate is never worked out over a sliver of time. True when a sample was written."""
@@ -241,6 +244,8 @@ class SeriesStore:
             if names and {**self.names(), **names} != self.names():
                 self._set("names", {**self.names(), **names})
             written = self._record(now, readings, plans, categories or {}, min_seconds)
+            if opd_categories is not None:
+                self._record_opd_categories(now, opd_categories)
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -293,6 +298,21 @@ class SeriesStore:
         self._set("open_hour", hour_of(now))
         return True
 
+    def _record_opd_categories(self, now: float, found: Mapping[str, Mapping[str, int]]) -> None:
+        """Bytes per OPD and category moved since the last reading, into the hour. A value below
+        the last one is a reset (a reload empties the kernel's sets): all of it is new."""
+        last = self._get("opd_categories_last", {})
+        for key, by_category in found.items():
+            before = last.get(key, {})
+            for name, value in by_category.items():
+                step = value - before.get(name, 0)
+                moved = value if step < 0 else step
+                if moved:
+                    self.db.execute("INSERT INTO opd_categories VALUES (?, ?, ?, ?) ON CONFLICT (h, opd, category) "
+                                    "DO UPDATE SET bytes = bytes + excluded.bytes",
+                                    (hour_of(now), self.id_of(key), name, moved))
+        self._set("opd_categories_last", {key: dict(v) for key, v in found.items()})
+
     def _note_plans(self, now: float, plans: Mapping[str, Plan]) -> None:
         known = self._get("plans", {})
         changed = {k: p for k, p in plans.items() if known.get(k) != list(vars(p).values())}
@@ -331,6 +351,7 @@ class SeriesStore:
         oldest_hour = int(now - HOURLY_DAYS * 86400)
         self.db.execute("DELETE FROM hours WHERE h < ?", (oldest_hour,))
         self.db.execute("DELETE FROM categories WHERE h < ?", (oldest_hour,))
+        self.db.execute("DELETE FROM opd_categories WHERE h < ?", (oldest_hour,))
         self.db.execute("DELETE FROM histograms WHERE month < ?", (month_of(oldest_hour, self.offset),))
         self.db.execute("DELETE FROM month_totals WHERE month < ?", (month_of(oldest_hour, self.offset),))
 

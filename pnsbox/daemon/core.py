@@ -449,8 +449,10 @@ class Daemon:
             self.series = SeriesStore(self.state_dir, offset)
         self.series.offset = offset
         drops, plans = shaping.opd_classes(self.netns, str(self.state_dir))
+        catalog = self._catalog_for(self.config) if self.config else None
         self.series.record(now.timestamp(), shaping.readings(found, drops), plans,
                            {name: c.bytes for name, c in found.categories.items()},
+                           opd_categories=counters.opd_categories(self.netns, catalog) if catalog else None,
                            min_seconds=min(self.usage_interval / 2, 5),
                            names={key: c["name"] for key, c in found.opds.items()},
                            site=self.config.site.name if self.config else None)

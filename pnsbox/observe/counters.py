@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
+from ..classifier.catalog import Catalog
+from ..classifier.verdict import CATEGORY_MASK, CATEGORY_SHIFT
+from ..render.apps import OPD_CATEGORY_SETS, OPD_NUMBER_MAP
 from ..render.nft import DIGEST_OBJECT, TABLE
 from . import nfnl
 
@@ -25,6 +29,27 @@ class TableCounters:
     rule_count: int
     apps: dict[str, Count] = field(default_factory=dict)  # application -> classified traffic (both ways)
     categories: dict[str, Count] = field(default_factory=dict)
+    # opd key -> category -> bytes of classified traffic, both ways (read only when asked)
+    opd_categories: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def opd_categories(netns: str | None, catalog: Catalog) -> dict[str, dict[str, int]]:
+    """OPD key -> category -> bytes, both ways, from the dynamic sets the kernel fills
+    (render.apps.opd_category_rules); the OPD's number is named by its element's comment."""
+    table = TABLE.split()[1]
+    number_to_opd = {int.from_bytes(data[:4], sys.byteorder): name
+                     for data, name in nfnl.map_data_comments(netns, table, OPD_NUMBER_MAP) if name}
+    # marks travel in the host's byte order
+    names = {cid: name for name, cid in catalog.categories.items()}
+    out: dict[str, dict[str, int]] = {}
+    for set_name in OPD_CATEGORY_SETS.values():
+        for key, (_, count) in nfnl.counted_elements(netns, table, set_name):
+            number, mark = (int.from_bytes(key[i:i + 4], sys.byteorder) for i in (0, 4))
+            opd = number_to_opd.get(number)
+            category = names.get((mark & CATEGORY_MASK) >> CATEGORY_SHIFT)
+            if opd and category:
+                out.setdefault(opd, {})[category] = out.get(opd, {}).get(category, 0) + count
+    return out
 
 
 def read(netns: str | None, rules: bool = True) -> TableCounters | None:

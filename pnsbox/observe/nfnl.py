@@ -14,6 +14,7 @@ import struct
 from collections.abc import Iterator
 
 from ..apply.netns import socket_in
+from ..render.apps import OPD_CATEGORY_SETS
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10
@@ -160,12 +161,48 @@ NFTA_SET_TABLE, NFTA_SET_NAME = 1, 2
 NFTA_SET_ELEM_LIST_TABLE, NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_ELEMENTS = 1, 2, 3
 
 
-def _set_elements(netns: str | None, table: str) -> Iterator[tuple[str, list[bytes]]]:
-    """(set name, its elements as raw attributes, sorted) for every set and map of the table."""
+NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_DATA, NFTA_SET_ELEM_USERDATA = 1, 2, 6
+NFTA_SET_ELEM_EXPR, NFTA_SET_ELEM_EXPRESSIONS = 7, 10
+NFTA_DATA_VALUE = 1
+
+
+def _one_set(netns: str | None, table: str, name: str) -> Iterator[dict[int, bytes]]:
+    request = _attribute(NFTA_SET_ELEM_LIST_TABLE, table.encode() + b"\0") + \
+        _attribute(NFTA_SET_ELEM_LIST_SET, name.encode() + b"\0")
+    for _, attrs in _dump(netns, NFT_MSG_GETSETELEM, request):
+        for element in _attribute_list(attrs.get(NFTA_SET_ELEM_LIST_ELEMENTS, b"")):
+            yield _attributes(element)
+
+
+def _value(attribute: bytes) -> bytes:
+    return _attributes(attribute).get(NFTA_DATA_VALUE, b"")
+
+
+def counted_elements(netns: str | None, table: str, name: str) -> Iterator[tuple[bytes, tuple[int, int]]]:
+    """(key as raw bytes, (packets, bytes)) of every element of a set whose elements carry a counter."""
+    for element in _one_set(netns, table, name):
+        expressions = _attribute_list(element.get(NFTA_SET_ELEM_EXPRESSIONS, b""))
+        if NFTA_SET_ELEM_EXPR in element:
+            expressions.append(element[NFTA_SET_ELEM_EXPR])
+        for expression in map(_attributes, expressions):
+            if _string(expression.get(NFTA_EXPR_NAME, b"")) == "counter":
+                yield _value(element.get(NFTA_SET_ELEM_KEY, b"")), _counter(expression.get(NFTA_EXPR_DATA, b""))
+
+
+def map_data_comments(netns: str | None, table: str, name: str) -> Iterator[tuple[bytes, str | None]]:
+    """(data as raw bytes, element comment) of every element of a map."""
+    for element in _one_set(netns, table, name):
+        yield _value(element.get(NFTA_SET_ELEM_DATA, b"")), _comment(element.get(NFTA_SET_ELEM_USERDATA, b""))
+
+
+def _set_elements(netns: str | None, table: str, skip: frozenset[str] = frozenset()
+                  ) -> Iterator[tuple[str, list[bytes]]]:
+    """(set name, its elements as raw attributes, sorted) for every set and map of the table
+    but those in `skip`."""
     request = _attribute(NFTA_SET_TABLE, table.encode() + b"\0")
     names = sorted(_string(attrs[NFTA_SET_NAME]) for family, attrs in _dump(netns, NFT_MSG_GETSET, request)
                    if family == NFPROTO_INET and _string(attrs.get(NFTA_SET_TABLE, b"")) == table
-                   and NFTA_SET_NAME in attrs)
+                   and NFTA_SET_NAME in attrs and _string(attrs[NFTA_SET_NAME]) not in skip)
     for name in names:
         request = _attribute(NFTA_SET_ELEM_LIST_TABLE, table.encode() + b"\0") + \
             _attribute(NFTA_SET_ELEM_LIST_SET, name.encode() + b"\0")
@@ -174,12 +211,16 @@ def _set_elements(netns: str | None, table: str) -> Iterator[tuple[str, list[byt
         yield name, sorted(elements)
 
 
-def table_fingerprint(netns: str | None, table: str) -> str:
+DYNAMIC_SETS = frozenset(OPD_CATEGORY_SETS.values())
+
+
+def table_fingerprint(netns: str | None, table: str, dynamic: frozenset[str] = DYNAMIC_SETS) -> str:
     """A digest of the inet table's rules (chain, expressions, comment; counters' values left
     out) and of every set's and map's elements: it changes when someone adds, deletes or
-    replaces a rule or an element, not with traffic."""
+    replaces a rule or an element, not with traffic (the `dynamic` sets, which traffic fills,
+    are left out)."""
     digest = hashlib.sha256()
-    for name, elements in _set_elements(netns, table):
+    for name, elements in _set_elements(netns, table, dynamic):
         digest.update(name.encode() + b"\0" + b"".join(elements) + b"\n")
     request = _attribute(NFTA_RULE_TABLE, table.encode() + b"\0")
     for family, attrs in _dump(netns, NFT_MSG_GETRULE, request):

@@ -53,6 +53,36 @@ def count_rules() -> list[str]:
                                       (CATEGORY_MASK, "category_bytes", "category"))]
 
 
+# Bytes per OPD and category: one dynamic set per direction whose elements (OPD number . category
+# bits) carry counters, filled by the kernel as traffic comes. The OPD's number comes from one
+# interval map (an element per subnet, like opd_tx), so the per-packet work is a map lookup and a
+# hash update whatever the number of OPDs, and the table gains no object per OPD × category.
+OPD_NUMBER_MAP = "opd_number"
+OPD_CATEGORY_SETS = {"tx": "opd_category_tx", "rx": "opd_category_rx"}
+OPD_CATEGORY_SIZE = 65536  # elements per set: 1,000 OPDs × every category of the catalog fits twice
+
+
+def opd_category_sets() -> list[str]:
+    return [f"set {name} {{ type mark . mark; flags dynamic; counter; size {OPD_CATEGORY_SIZE}; }}"
+            for name in OPD_CATEGORY_SETS.values()]
+
+
+def opd_category_rules() -> list[str]:
+    """Classified packets of an OPD count toward (its number, their category), both ways.
+    nft takes no map lookup inside a set key, so the number passes through the packet's mark,
+    which is put back as it was: 0, or the classifier's verdict (equal to the ct mark) on the
+    few packets it saw. Packets with some other mark are not counted here."""
+    restore = {f"meta mark == 0 {classified_match()}": "meta mark set 0",
+               f"meta mark & {CLASSIFIED:#010x} == {CLASSIFIED:#010x}": "meta mark set ct mark"}
+    rules = []
+    for direction, key in (("tx", "iifname . ip saddr"), ("rx", "oifname . ip daddr")):
+        for match, back in restore.items():
+            rules.append(f"{match} meta mark set {key} map @{OPD_NUMBER_MAP} update @{OPD_CATEGORY_SETS[direction]} "
+                         f"{{ meta mark . ct mark & {CLASSIFIED | CATEGORY_MASK:#010x} }} {back} "
+                         f'comment "bytes by OPD and category: {"upload" if direction == "tx" else "download"}"')
+    return rules
+
+
 def copy_verdict_rule() -> str:
     return f'meta mark & {CLASSIFIED:#010x} == {CLASSIFIED:#010x} ct mark set meta mark comment "the classifier\'s verdict"'
 

@@ -125,6 +125,7 @@ def render(config: Config, shaping: Shaping, queue_in_nft: bool, catalog: Catalo
     _counters(w, config)
     _classify(w, config, queue_in_nft)
     _forward(w, config, zones)
+    _opd_categories(w, config)
     _input(w, config)
     _mss_clamp(w, config)
     _shape(w, config, shaping)
@@ -296,6 +297,26 @@ def _chain_items(config: Config, indexes: list[int], rules_of) -> list:
             items.append(index)
     close_run()
     return items
+
+
+def _opd_categories(w: _Writer, config: Config):
+    """Bytes per OPD and category (apps.opd_category_rules), counted after the forward chain
+    accepted the packet. Each OPD gets a number; the element's comment names the OPD for observe."""
+    if config.classifier is None or not config.opds:
+        return
+    elements = [f'{_quote(opd.link.device)} . {net} comment "{name}" : {number:#010x}'
+                for number, (name, opd) in enumerate(config.opds.items(), 1) for net in opd.subnet]
+    w.add(f"map {apps.OPD_NUMBER_MAP} {{", "per-OPD categories")
+    w.add("type ifname . ipv4_addr : mark; flags interval", indent=2)
+    w.add(f"elements = {_elements(elements)}", "per-OPD categories", indent=2)
+    w.add("}")
+    for line in apps.opd_category_sets():
+        w.add(line, "per-OPD categories")
+    w.add("chain opd_categories {", "per-OPD categories")
+    w.add("type filter hook forward priority filter + 10; policy accept;", indent=2)
+    for rule in apps.opd_category_rules():
+        w.add(rule, "per-OPD categories", 2)
+    w.add("}")
 
 
 def _tunnelled(config: Config) -> bool:

@@ -16,6 +16,7 @@ from ..series import DIRECTIONS, PROVINCE, SeriesStore
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 TOP_CATEGORIES = 10
+TOP_OPD_CATEGORIES = 5  # per OPD in the report
 
 
 def local(t: float, offset_hours: int) -> datetime:
@@ -97,6 +98,11 @@ def month_report(store: SeriesStore, month: str, visible=None) -> dict:
         opds[key] = {"name": names.get(key, ""), "seconds": total["ms"] / 1000,
                      **{name: _direction(total, hist[d], d, plans.get(opd), store.offset)
                         for d, name in enumerate(DIRECTIONS)}}
+    by_opd = _opd_categories(store, start, end)
+    for key, entry in opds.items():
+        whole = entry["down"]["bytes"] + entry["up"]["bytes"]
+        entry["categories"] = [[name, count, count / whole if whole else None]
+                               for name, count in by_opd.get(key, [])]
     report = {"month": month, "site": store._get("site"), "timezone_offset": store.offset, "months": store.months(),
               "opds": dict(sorted(opds.items()))}
     province = store.province
@@ -136,6 +142,18 @@ def _categories(store: SeriesStore, start: int, end: int) -> list[list]:
     return [[name, count] for name, count in store.db.execute(
         "SELECT category, sum(bytes) FROM categories WHERE h >= ? AND h < ? GROUP BY category "
         "ORDER BY 2 DESC LIMIT ?", (start, end, TOP_CATEGORIES))]
+
+
+def _opd_categories(store: SeriesStore, start: int, end: int) -> dict[str, list[tuple[str, int]]]:
+    """OPD key -> its top categories and their bytes (both ways), most first."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for opd, name, count in store.db.execute(
+            "SELECT opd, category, sum(bytes) FROM opd_categories WHERE h >= ? AND h < ? GROUP BY opd, category "
+            "ORDER BY opd, 3 DESC, category", (start, end)):
+        top = out.setdefault(store.keys.get(opd, ""), [])
+        if len(top) < TOP_OPD_CATEGORIES:
+            top.append((name, count))
+    return out
 
 
 def hourly(store: SeriesStore, month: str, key: str) -> dict:

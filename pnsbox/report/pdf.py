@@ -189,4 +189,8 @@ def write(report: dict, hourly: dict[str, dict], path, language: str = "id", sit
                   Paragraph(words["heatmap"], styles["Heading3"]), heatmap_drawing(compute.heatmap(data)),
                   Paragraph(f"{words['curve']} ({words['down']})", styles["Heading3"]),
                   curve_drawing(data, words, 0, height=110)]
+        if opd.get("categories"):  # both ways; the share is of everything the OPD moved
+            story += [Paragraph(words["categories"], styles["Heading3"]),
+                      _table([[c, human_bytes(b), "-" if share is None else f"{share:.0%}"]
+                              for c, b, share in opd["categories"]], widths=[6 * cm, 3 * cm, 2 * cm], header=False)]
     doc.build(story)

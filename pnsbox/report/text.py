@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..series import DIRECTIONS
 
 CSV_HEADER = ("month", "opd", "direction", "bytes", "average_bps", "p95_bps", "peak_bps", "peak_at", "peak_hour",
-              "peak_weekday", "hours_near_ceiling", "drops", "guarantee_bps", "ceiling_bps", "utilisation")
+              "peak_weekday", "hours_near_ceiling", "drops", "guarantee_bps", "ceiling_bps", "utilisation",
+              "top_categories")  # both ways, the same on both rows: "video=12345;web=678"
 
 
 def mbit(bits: float | None) -> str:
@@ -27,7 +28,14 @@ def csv_rows(report: dict):
             yield (report["month"], key, direction, row["bytes"], round(row["average"]), round(row["p95"]),
                    row["peak"], row["peak_at"] or "", "" if row["peak_hour"] is None else row["peak_hour"],
                    row["peak_weekday"] or "", round(row["hours_near_ceiling"], 2), row["drops"], row["guarantee"],
-                   row["ceiling"], "" if row["utilisation"] is None else round(row["utilisation"], 3))
+                   row["ceiling"], "" if row["utilisation"] is None else round(row["utilisation"], 3),
+                   ";".join(f"{name}={count}" for name, count, _ in opd.get("categories", [])))
+
+
+def opd_categories_text(opd: dict) -> str:
+    """`video 1.2 GB (83%), web 10.0 MB (1%)`: an OPD's top categories, both ways."""
+    return ", ".join(f"{name} {human_bytes(count)}" + (f" ({share:.0%})" if share is not None else "")
+                     for name, count, share in opd.get("categories", []))
 
 
 def table(report: dict) -> str:
@@ -42,6 +50,8 @@ def table(report: dict) -> str:
             lines.append(f"{key[:19]:<20}{direction:<6}{human_bytes(row['bytes']):>10}{mbit(row['average']):>8}"
                          f"{mbit(row['p95']):>8}{mbit(row['peak']):>8}  {when:<16}"
                          f"{row['hours_near_ceiling']:>10.1f}{row['drops']:>8}{use:>9}")
+        if opd.get("categories"):
+            lines.append(f"{'':<20}categories: {opd_categories_text(opd)}")
     province = report.get("province")
     if province:
         lines += ["", "province (every OPD together)"]

@@ -162,3 +162,36 @@ def test_the_pdf_has_a_title_page_in_bahasa_indonesia_or_english_and_a_page_per_
         assert data.count(b"/Type /Page") - data.count(b"/Type /Pages") == 5  # title, province, table, 2 OPDs
         assert b"dinkes" in data and b"bappeda" in data
     assert b"Rata-rata unduh per jam" in (tmp_path / "report-id.pdf").read_bytes()
+
+
+def test_each_opds_top_categories_count_across_a_reload_and_show_in_the_table_csv_and_pdf(tmp_path):
+    from pnsbox.report import pdf, text
+
+    store, box = SeriesStore(tmp_path, JAKARTA), Box()
+    box.counters = {"dinkes": [0, 0], "bappeda": [0, 0]}
+    t = utc(2026, 11, 2, 2)
+    kernel = {"dinkes": {"video": 0, "web": 0}, "bappeda": {"e-government": 0}}  # the kernel's dynamic sets
+    store.record(t, box.readings(), opd_categories=kernel)
+    for minute in range(1, 31):
+        box.send("dinkes", 8 * MBIT, 0, 60)
+        box.send("bappeda", 4 * MBIT, 0, 60)
+        for key, name, rate in (("dinkes", "video", 6), ("dinkes", "web", 2), ("bappeda", "e-government", 4)):
+            kernel[key][name] = kernel[key].get(name, 0) + rate * MBIT * 60 // 8  # (a new element: from 0)
+        if minute == 15:  # a reload empties the sets (sampled just before it, as pnsboxd does)
+            store.record(t + minute * 60 - 1, box.readings(), opd_categories=kernel)
+            box.reload()
+            kernel = {"dinkes": {}, "bappeda": {}}
+        store.record(t + minute * 60, box.readings(), opd_categories=kernel)
+    found = month_report(store, "2026-11")
+    dinkes, bappeda = found["opds"]["dinkes"], found["opds"]["bappeda"]
+    assert dinkes["categories"][0][:2] == ["video", 30 * 6 * MBIT * 60 // 8]
+    assert dinkes["categories"][1][:2] == ["web", 30 * 2 * MBIT * 60 // 8]
+    assert abs(dinkes["categories"][0][2] - 0.75) < 0.01  # a share of all the OPD moved
+    assert [c[0] for c in bappeda["categories"]] == ["e-government"]
+    assert "categories: video 1.4 GB (75%), web 450.0 MB (25%)" in text.table(found)
+    rows = list(text.csv_rows(found))
+    assert rows[0][1] == "bappeda" and rows[0][-1] == f"e-government={30 * 4 * MBIT * 60 // 8}"
+    out = tmp_path / "report.pdf"
+    pdf.write(found, {key: hourly(store, "2026-11", key) for key in found["opds"]}, out, language="en",
+              compress=False)
+    assert b"Top application categories" in out.read_bytes() and b"e-government" in out.read_bytes()
