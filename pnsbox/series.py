@@ -14,6 +14,7 @@ reset: all of it is new, as in observe.usage), so restarts, reloads and resets l
               reads one row per OPD, not 720.
   plans       each OPD's guarantee and ceiling, a row whenever they change.
   categories  bytes per application category per hour (the kernel counts them box-wide).
+  opd_categories  per month, OPD and category, the bytes both ways (the kernel's dynamic sets).
   state       the last counters read, and what was read but not yet written as a sample.
 
 Every record is one transaction (WAL, synchronous=FULL): a crash leaves the last whole sample.
@@ -67,8 +68,8 @@ CREATE TABLE IF NOT EXISTS plans (t INTEGER NOT NULL, opd INTEGER NOT NULL, down
   up_g INTEGER, up_c INTEGER, PRIMARY KEY (opd, t)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS categories (h INTEGER NOT NULL, category TEXT NOT NULL, bytes INTEGER NOT NULL,
   PRIMARY KEY (h, category)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS opd_categories (h INTEGER NOT NULL, opd INTEGER NOT NULL, category TEXT NOT NULL,
-  bytes INTEGER NOT NULL, PRIMARY KEY (h, opd, category)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS opd_categories (month TEXT NOT NULL, opd INTEGER NOT NULL, category TEXT NOT NULL,
+  bytes INTEGER NOT NULL, PRIMARY KEY (month, opd, category)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -299,8 +300,9 @@ class SeriesStore:
         return True
 
     def _record_opd_categories(self, now: float, found: Mapping[str, Mapping[str, int]]) -> None:
-        """Bytes per OPD and category moved since the last reading, into the hour. A value below
-        the last one is a reset (a reload empties the kernel's sets): all of it is new."""
+        """Bytes per OPD and category moved since the last reading, into the month (per hour
+        would be OPDs × categories rows an hour). A value below the last one is a reset (a
+        reload empties the kernel's sets): all of it is new."""
         last = self._get("opd_categories_last", {})
         for key, by_category in found.items():
             before = last.get(key, {})
@@ -308,9 +310,9 @@ class SeriesStore:
                 step = value - before.get(name, 0)
                 moved = value if step < 0 else step
                 if moved:
-                    self.db.execute("INSERT INTO opd_categories VALUES (?, ?, ?, ?) ON CONFLICT (h, opd, category) "
+                    self.db.execute("INSERT INTO opd_categories VALUES (?, ?, ?, ?) ON CONFLICT (month, opd, category) "
                                     "DO UPDATE SET bytes = bytes + excluded.bytes",
-                                    (hour_of(now), self.id_of(key), name, moved))
+                                    (month_of(now, self.offset), self.id_of(key), name, moved))
         self._set("opd_categories_last", {key: dict(v) for key, v in found.items()})
 
     def _note_plans(self, now: float, plans: Mapping[str, Plan]) -> None:
@@ -351,7 +353,7 @@ class SeriesStore:
         oldest_hour = int(now - HOURLY_DAYS * 86400)
         self.db.execute("DELETE FROM hours WHERE h < ?", (oldest_hour,))
         self.db.execute("DELETE FROM categories WHERE h < ?", (oldest_hour,))
-        self.db.execute("DELETE FROM opd_categories WHERE h < ?", (oldest_hour,))
+        self.db.execute("DELETE FROM opd_categories WHERE month < ?", (month_of(oldest_hour, self.offset),))
         self.db.execute("DELETE FROM histograms WHERE month < ?", (month_of(oldest_hour, self.offset),))
         self.db.execute("DELETE FROM month_totals WHERE month < ?", (month_of(oldest_hour, self.offset),))
 

@@ -98,7 +98,7 @@ def month_report(store: SeriesStore, month: str, visible=None) -> dict:
         opds[key] = {"name": names.get(key, ""), "seconds": total["ms"] / 1000,
                      **{name: _direction(total, hist[d], d, plans.get(opd), store.offset)
                         for d, name in enumerate(DIRECTIONS)}}
-    by_opd = _opd_categories(store, start, end)
+    by_opd = _opd_categories(store, month)
     for key, entry in opds.items():
         whole = entry["down"]["bytes"] + entry["up"]["bytes"]
         entry["categories"] = [[name, count, count / whole if whole else None]
@@ -144,12 +144,12 @@ def _categories(store: SeriesStore, start: int, end: int) -> list[list]:
         "ORDER BY 2 DESC LIMIT ?", (start, end, TOP_CATEGORIES))]
 
 
-def _opd_categories(store: SeriesStore, start: int, end: int) -> dict[str, list[tuple[str, int]]]:
+def _opd_categories(store: SeriesStore, month: str) -> dict[str, list[tuple[str, int]]]:
     """OPD key -> its top categories and their bytes (both ways), most first."""
     out: dict[str, list[tuple[str, int]]] = {}
     for opd, name, count in store.db.execute(
-            "SELECT opd, category, sum(bytes) FROM opd_categories WHERE h >= ? AND h < ? GROUP BY opd, category "
-            "ORDER BY opd, 3 DESC, category", (start, end)):
+            "SELECT opd, category, bytes FROM opd_categories WHERE month = ? ORDER BY opd, 3 DESC, category",
+            (month,)):
         top = out.setdefault(store.keys.get(opd, ""), [])
         if len(top) < TOP_OPD_CATEGORIES:
             top.append((name, count))
