@@ -76,7 +76,7 @@ def test_admin_changes_a_plan_applies_with_confirm_and_rolls_back(page, stack):
         page.goto(stack["url"] + path)
         page.wait_for_timeout(300)
         shot(page, name)
-    assert "accept by policy simpeg-for-all" in page.goto(
+    assert "terima oleh kebijakan simpeg-for-all (baris 1)" in page.goto(
         stack["url"] + "/policies/?from=dinkes&to=simpeg&port=tcp/443").text()
     page.goto(stack["url"] + "/audit/")
     assert "Rantai hash utuh" in page.inner_text("#audit-verdict")

@@ -13,7 +13,8 @@ from .. import roles
 from ..changeset import draft_or_new, save_edit
 from ..config_edit import EditError, add_policy, delete_policy, move_policy, policies_text, set_policies
 from ..context import ctx, running_site, user
-from ..i18n import translate
+from ..explain_text import in_language
+from ..i18n import current_language, translate
 from ..site import zones_of
 
 bp = Blueprint("policies", __name__, url_prefix="/policies")
@@ -40,7 +41,7 @@ def index():
     return render_template("policies.html", site=site, policies=policies, services=services, zones=zones,
                            catalog_apps=sorted(catalog.apps), catalog_categories=sorted(catalog.categories),
                            query=query, answer=answer, error=error, hits=_hits(),
-                           answer_text=as_rows(answer.text) if answer else None)
+                           answer_text=in_language(answer.text, current_language()) if answer else None)
 
 
 def _hits() -> dict[int, int]:
@@ -56,12 +57,6 @@ def _hits() -> dict[int, int]:
         if found:
             hits[int(found.group(1))] = hits.get(int(found.group(1)), 0) + count.get("packets", 0)
     return hits
-
-
-def as_rows(text: str) -> str:
-    """The daemon names policies by their place in the YAML list (`policies[7]`); the page numbers
-    its table from 1, so a reader finds "row 8" where the table says 8."""
-    return re.sub(r"policies\[(\d+)\]", lambda found: translate("row {n}", n=int(found.group(1)) + 1), text)
 
 
 def _explain(query: dict, site) -> tuple[dict | None, str | None]:

@@ -246,7 +246,7 @@ def test_cookies_are_httponly_and_samesite(tmp_path, daemon):
 
 def test_explain_asks_about_zones_not_the_requester(app, browser):
     page = browser("admin").get("/policies/?from=dinkes&to=simpeg&port=tcp/443").get_data(as_text=True)
-    assert "accept by policy x from dinkes" in page
+    assert "oleh policy x from dinkes" in page  # the fake's words, in Indonesian where the page knows them
     operator = browser("opdinkes")
     assert "from bappeda" not in operator.get("/policies/?from=bappeda&to=internet").get_data(as_text=True)
 
