@@ -54,3 +54,9 @@ def test_the_edge_unit_runs_pnsbox_edge_with_its_state_and_the_tun_device():
     assert service["DeviceAllow"] == "/dev/net/tun rw" and service["RuntimeDirectory"] == "wireguard"
     assert set(service["CapabilityBoundingSet"].split()) == {"CAP_NET_ADMIN", "CAP_NET_RAW"}
     assert unit("pnsbox-edge.service")["Unit"]["ConditionPathExists"] == "/var/lib/pnsbox-edge/edge.json"
+
+
+def test_the_daemon_unit_lets_wireguard_go_make_the_hubs_interface():
+    service = unit("pnsboxd.service")["Service"]
+    assert service["DeviceAllow"] == "/dev/net/tun rw" and service["DevicePolicy"] == "closed"
+    assert "wireguard" in service["RuntimeDirectory"].split()
