@@ -456,8 +456,8 @@ def _show_shaping(netns: str | None, state_dir: str) -> None:
     from .observe import tc
 
     record = OwnedRecord(state_dir, netns).read()
-    labels = record.get("labels", {})
-    leaf = (record.get("facts") or {}).get("leaf_qdiscs", ["?"])
+    labels = record.labels
+    leaf = (record.facts or {}).get("leaf_qdiscs", ["?"])
     trees, _ = tc.observe(netns)
     for device, tree in trees.items():
         if not tree.classes:

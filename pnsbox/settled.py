@@ -66,10 +66,10 @@ def already_runs(files: dict[str, str], state_dir: str | Path, netns: str | None
     if not digest or version.get("files") != files:
         return None
     owned = OwnedRecord(state_dir, netns).read()
-    until = owned.get("until")
-    if not owned.get("structure") or owned.get("digest") != digest \
+    until = owned.until
+    if not owned.structure or owned.digest != digest \
             or (until is not None and not (isinstance(until, (int, float)) and now < until)) \
-            or (owned.get("facts") or {}).get("kernel") != os.uname().release:
+            or (owned.facts or {}).get("kernel") != os.uname().release:
         return None
     try:
         comment = nfnl.inet_table_comments(netns).get("pnsbox")

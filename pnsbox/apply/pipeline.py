@@ -31,7 +31,7 @@ from ..render.tc import Shaping, allocate_slots, classid
 from ..render.wg import WgInterface
 from . import classify, links, nft, tc, wg
 from .netns import KernelError, netns_exists
-from .owned import DEFAULT_STATE_DIR, OwnedRecord, locked
+from .owned import DEFAULT_STATE_DIR, Owned, OwnedRecord, locked
 
 
 @dataclass
@@ -50,12 +50,12 @@ def _require_netns(netns: str | None) -> None:
         raise KernelError(f"network namespace {netns} does not exist")
 
 
-def kernel_facts(owned: dict, record: OwnedRecord | None = None) -> Facts:
+def kernel_facts(owned: Owned, record: OwnedRecord | None = None) -> Facts:
     """Probed once per kernel release and remembered in the state; `record` is given by apply
     (which writes), never by plan or render (which only read)."""
-    cached = owned.get("facts") or {}
-    if cached.get("kernel") == kernel_release() and "wireguard" in cached:  # older records lack it: probe again
-        return Facts.from_dict({key: cached[key] for key in ("leaf_qdiscs", "nft_queue", "vlan", "wireguard")})
+    cached = owned.facts_on(kernel_release(), ("leaf_qdiscs", "nft_queue", "vlan", "wireguard"))
+    if cached is not None:
+        return Facts.from_dict(cached)
     found = probe()
     if record is not None:
         record.write(facts={"kernel": kernel_release(), **found.as_dict()})
@@ -76,12 +76,12 @@ class Inputs:
         return {edge.opd: edge for edge in self.edges}
 
 
-def inputs(config: Config, owned: dict, record: OwnedRecord | None = None, now: datetime | None = None,
+def inputs(config: Config, owned: Owned, record: OwnedRecord | None = None, now: datetime | None = None,
            state_dir: str | None = None) -> Inputs:
     edges = ()
     if state_dir is not None and config.site.wireguard is not None:
         edges = tuple(sorted(EdgeBook(state_dir).read().edges.values(), key=lambda e: e.opd))
-    return Inputs(kernel_facts(owned, record), allocate_slots(config, owned.get("slots")),
+    return Inputs(kernel_facts(owned, record), allocate_slots(config, owned.slots),
                   windows_at(config, now or datetime.now(UTC)), edges)
 
 
@@ -196,14 +196,14 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
         structure = structure_fingerprint(config, given)
     except FactsError as exc:
         raise PlanError(str(exc)) from exc
-    if not force and owned.get("structure") == structure and owned.get("trees") \
-            and table.running_digest(netns) == owned.get("digest"):
+    if not force and owned.structure == structure and owned.trees \
+            and table.running_digest(netns) == owned.digest:
         shaping = render_shaping_for(config, given.facts, given.slots, given.windows)
-        changes = rate_steps(shaping, owned["trees"])
+        changes = rate_steps(shaping, owned.trees)
         if changes is not None:
             steps = [Step(StepKind.TC, t.lines, t.text, "shaping") for t in changes]
             _execute(netns, steps, None, [], state_dir)
-            if steps or owned.get("until") != until:
+            if steps or owned.until != until:
                 record.write(trees=tree_record(shaping), until=until)
             return Result(steps, None, shaping)
     with ThreadPoolExecutor(max_workers=1) as pool:  # read the kernel while rendering

@@ -203,7 +203,7 @@ class _Handler(BaseHTTPRequestHandler):
         from ..apply.owned import OwnedRecord
         from ..observe import tc
 
-        labels = OwnedRecord(daemon.state_dir, daemon.netns).read().get("labels", {})
+        labels = OwnedRecord(daemon.state_dir, daemon.netns).read().labels
         trees, _ = tc.observe(daemon.netns)
         return {device: [m.to_json(m.ClassStats(f"1:{minor:x}", labels.get(f"1:{minor:x}", ""), c.rate, c.ceil,
                                                 c.rate_now, c.bytes, c.drops, c.borrowed))

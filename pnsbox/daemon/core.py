@@ -192,7 +192,7 @@ class Daemon:
 
     def _save_boot_ruleset(self) -> None:
         """What the boot unit loads before the network comes up: the confirmed ruleset."""
-        text = OwnedRecord(self.state_dir, self.netns).read().get("ruleset")
+        text = OwnedRecord(self.state_dir, self.netns).read().ruleset
         path = self.state_dir / "boot.nft"
         try:
             same = path.read_text() == nft.PREAMBLE + text if text else False
@@ -302,7 +302,7 @@ class Daemon:
         if previous and self.history.get(previous).files == files:  # the same config: no new version
             return self._repaired_by_request(previous, result, request)
         # a rate-only change keeps the ruleset, and so its digest
-        digest = result.ruleset.digest if result.ruleset else OwnedRecord(self.state_dir, self.netns).read().get("digest")
+        digest = result.ruleset.digest if result.ruleset else OwnedRecord(self.state_dir, self.netns).read().digest
         version = self.history.record(files, request.author, message, digest, parent=previous)
         self._verify(config, version.id, previous, request)
         if confirm_seconds:
@@ -493,7 +493,7 @@ class Daemon:
         running = self.running()
         if self.config is None or not running:
             return None
-        expected = OwnedRecord(self.state_dir, self.netns).read().get("digest")
+        expected = OwnedRecord(self.state_dir, self.netns).read().digest
         drifted = []
         if expected and table.running_digest(self.netns) != expected:
             drifted = ["ruleset"]

@@ -36,7 +36,7 @@ class EdgeSeen:
 
 def read(netns: str | None, state_dir: str) -> tuple[str | None, list[EdgeSeen]]:
     """(the hub's WireGuard interface or None, every enrolled edge as it runs)."""
-    interface = OwnedRecord(state_dir, netns).read().get("wireguard")
+    interface = OwnedRecord(state_dir, netns).read().wireguard
     book = EdgeBook(state_dir).read()
     if interface is None and not book.edges:
         return None, []
@@ -63,7 +63,7 @@ def lines(netns: str | None, state_dir: str, now: float | None = None) -> list[s
     if interface is None and not edges:
         return []
     now = time.time() if now is None else now
-    backend = (OwnedRecord(state_dir, netns).read().get("facts") or {}).get("wireguard")
+    backend = (OwnedRecord(state_dir, netns).read().facts or {}).get("wireguard")
     out = [f"\nedges on {interface or '(no interface)'}" + (f" (WireGuard: {backend})" if backend else ""),
            f"{'OPD':<16}{'state':<10}{'last handshake':>16}  {'endpoint':<22}{'version':>8}{'key age':>10}"
            f"{'from edge':>12}{'to edge':>12}"]

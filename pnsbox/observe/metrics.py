@@ -69,7 +69,7 @@ class PnsboxCollector(Collector):
                 yield from (family, packets)
 
     def _classes(self):
-        labels = OwnedRecord(self.state_dir, self.netns).read().get("labels", {})
+        labels = OwnedRecord(self.state_dir, self.netns).read().labels
         trees, _ = tc.observe(self.netns)
         families = {field: kind(f"pnsbox_class_{name}", text, labels=["device", "class", "label"])
                     for field, kind, name, text in CLASS_METRICS}

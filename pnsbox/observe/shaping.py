@@ -13,7 +13,7 @@ PIPE_LABEL = "pipe"
 
 def opd_classes(netns: str | None, state_dir: str) -> tuple[dict[str, list[int]], dict[str, Plan]]:
     """opd -> [down drops, up drops] summed over its classes, and opd (and `*`, the pipe) -> Plan."""
-    labels = OwnedRecord(state_dir, netns).read().get("labels", {})
+    labels = OwnedRecord(state_dir, netns).read().labels
     trees, _ = tc.observe(netns)
     drops: dict[str, list[int]] = {}
     rates: dict[str, list[int]] = {}

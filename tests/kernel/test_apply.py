@@ -180,7 +180,7 @@ def test_render_for_a_namespace_prints_byte_for_byte_what_apply_loaded(hub, tmp_
     (site / "opds" / "diskominfo.yaml").rename(site / "opds" / "zz-diskominfo.yaml")
     cli("apply", "-c", str(site), "--netns", hub, "--state-dir", state)
     printed = cli("render", "-c", str(site), "--netns", hub, "--state-dir", state)
-    loaded = OwnedRecord(state, hub).read()["ruleset"]
+    loaded = OwnedRecord(state, hub).read().ruleset
     assert printed == loaded
     assert f'comment "pnsbox {table.running_digest(hub)}"' in printed
     facts = tmp_path / "facts.yaml"

@@ -344,7 +344,7 @@ def test_a_class_chosen_by_category_gets_its_shaping(lab):
 def tc_labels(lab) -> dict[str, str]:
     from pnsbox.apply.owned import OwnedRecord
 
-    return OwnedRecord(lab["tmp"] / "state", lab["hub"]).read()["labels"]
+    return OwnedRecord(lab["tmp"] / "state", lab["hub"]).read().labels
 
 
 def test_traffic_keeps_flowing_when_the_classifier_stops(lab):

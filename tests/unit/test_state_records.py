@@ -45,3 +45,24 @@ def test_a_damaged_record_is_named_not_a_traceback(tmp_path):
     (tmp_path / "pending.json").write_text(json.dumps({"deadline": 3}))
     with pytest.raises(StateError, match="Pending"):
         StateFiles(tmp_path).pending()
+
+
+def test_an_owned_record_of_an_earlier_pnsbox_reads_typed(tmp_path):
+    from pnsbox.apply.owned import OwnedRecord
+
+    (tmp_path / "owned").mkdir()
+    (tmp_path / "owned" / "hub.json").write_text(json.dumps({
+        "addresses": [["opd-dinkes", "10.21.0.1/24"]], "links": ["pnsbox-dl"], "ruleset": "table inet pnsbox {}",
+        "redirects": ["opd-dinkes"], "slots": {"dinkes": 0}, "labels": {"1:100": "dinkes"},
+        "facts": {"kernel": "6.1.0", "leaf_qdiscs": ["pfifo"], "nft_queue": False}, "retired": 1}))
+    owned = OwnedRecord(tmp_path, "hub").read()
+    assert owned.addresses == (("opd-dinkes", "10.21.0.1/24"),) and owned.links == ("pnsbox-dl",)
+    assert owned.redirects == ("opd-dinkes",) and owned.slots == {"dinkes": 0} and owned.labels["1:100"] == "dinkes"
+    assert owned.structure is None and owned.trees == {} and owned.until is None
+    assert owned.facts_on("6.1.0", ("leaf_qdiscs", "nft_queue")) == {"leaf_qdiscs": ["pfifo"], "nft_queue": False}
+    assert owned.facts_on("6.1.0", ("leaf_qdiscs", "vlan")) is None  # probed before VLAN support was: again
+    assert owned.facts_on("6.18.0", ("leaf_qdiscs",)) is None  # another kernel
+    OwnedRecord(tmp_path, "hub").write(digest="abc")
+    assert json.loads((tmp_path / "owned" / "hub.json").read_text())["retired"] == 1  # kept, not lost
+    with pytest.raises(ValueError, match="no field"):
+        OwnedRecord(tmp_path, "hub").write(digset="typo")
