@@ -269,7 +269,10 @@ def test_the_monthly_evaluation_shows_each_role_what_it_may_see_with_charts_and_
     page = admin.get("/reports/?month=2026-11").get_data(as_text=True)
     assert 'id="evaluation"' in page and 'id="province"' in page and "bappeda" in page
     assert 'id="report-charts"' in page and "/api/v1/reports/2026-11/hourly/*" in page  # the province's curve
+    cells = page.split('class="opd-categories">')[1:]  # each OPD's top categories, in table order
+    assert cells[0].startswith("e-government") and cells[1].startswith("video") and "(45%)" in cells[1]
     report = admin.get("/api/v1/reports/2026-11").get_json()
+    assert [c[0] for c in report["opds"]["dinkes"]["categories"]] == ["video", "web"]
     assert abs(report["opds"]["dinkes"]["down"]["p95"] - 20e6) < 0.01 * 20e6
     pdf = admin.get("/reports/2026-11.pdf")
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF-")
@@ -277,6 +280,7 @@ def test_the_monthly_evaluation_shows_each_role_what_it_may_see_with_charts_and_
     page = operator.get("/reports/?month=2026-11").get_data(as_text=True)
     assert 'id="evaluation"' in page and 'id="province"' not in page
     assert "bappeda" not in page.split('id="evaluation"')[1]
+    assert "video" in page and "e-government" not in page  # its own OPD's categories, not another's
     assert set(operator.get("/api/v1/reports/2026-11").get_json()["opds"]) == {"dinkes"}
     assert operator.get("/api/v1/reports/2026-11/hourly/bappeda").status_code == 404
     assert operator.get("/api/v1/reports/2026-11/hourly/*").status_code == 404

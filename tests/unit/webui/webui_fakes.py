@@ -32,7 +32,9 @@ def report_series():
         t += 600
         down["dinkes"] += 20_000_000 * 600 // 8
         down["bappeda"] += 5_000_000 * 600 // 8
-        store.record(t, {k: Reading(v, v // 10) for k, v in down.items()}, plans)
+        store.record(t, {k: Reading(v, v // 10) for k, v in down.items()}, plans,  # (categories: the kernel's sets)
+                     opd_categories={"dinkes": {"video": down["dinkes"] // 2, "web": down["dinkes"] // 4},
+                                     "bappeda": {"e-government": down["bappeda"] // 2}})
     return store
 
 
