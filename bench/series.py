@@ -24,7 +24,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pnsbox.apply.owned import write_atomic  # noqa: E402
 from pnsbox.observe import usage  # noqa: E402
 from pnsbox.report import compute  # noqa: E402
 from pnsbox.series import (  # noqa: E402
@@ -56,7 +55,7 @@ def write_day(opds: int, hours: int) -> dict:
     plans = {k: Plan(20 * MBIT, 100 * MBIT, 20 * MBIT, 100 * MBIT) for k in keys}
     t = START
     store.record(t, {k: Reading(*v) for k, v in counters.items()}, plans)
-    book: dict = {}
+    book = usage.Book()
     series_seconds = book_seconds = 0.0
     for _ in range(hours * 60):
         t += 60
@@ -71,7 +70,7 @@ def write_day(opds: int, hours: int) -> dict:
         started = time.perf_counter()  # the usage book's per-sample work, at the same OPD count
         book = usage.accumulate(book, {k: {"tx_bytes": v[1], "tx_packets": 0, "rx_bytes": v[0], "rx_packets": 0}
                                        for k, v in counters.items()}, "2026-11")
-        write_atomic(directory / "usage.json", json.dumps(book))
+        usage.write_book(directory, book)
         book_seconds += time.perf_counter() - started
     store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     samples_bytes = store.db.execute("SELECT sum(length(data)) + count(*) * 24 FROM samples").fetchone()[0]

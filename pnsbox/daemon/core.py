@@ -437,7 +437,7 @@ class Daemon:
         if found is None:
             return
         book = usage.accumulate(usage.read_book(self.state_dir), usage.readings(found), self._month(now))
-        write_atomic(self.state_dir / usage.BOOK, json.dumps(book))
+        usage.write_book(self.state_dir, book)
         try:
             self._sample_series(found, read_at)
         except Exception as exc:  # the series never stand in the way of an apply; the book has the bytes
@@ -460,7 +460,7 @@ class Daemon:
     def usage_report(self, month: str | None = None) -> dict:
         month = month or self._month()
         book = usage.read_book(self.state_dir)
-        return {"month": month, "months": sorted(book.get("months", {})), "opds": usage.report(book, month)}
+        return {"month": month, "months": sorted(book.months), "opds": usage.report(book, month)}
 
     @contextlib.contextmanager
     def series_reader(self):

@@ -9,6 +9,7 @@ last time was reset: all of it is new. Pure: the daemon reads the counters and k
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,9 +19,25 @@ FIELDS = ("tx_bytes", "tx_packets", "rx_bytes", "rx_packets")
 BOOK = "usage.json"  # in the state directory; written by pnsboxd only
 
 
-def read_book(state_dir: str | Path) -> dict:
+@dataclass(frozen=True)
+class Book:
+    """usage.json: per-OPD counts by month, and the last reading (to find what moved since)."""
+
+    months: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # month -> OPD -> FIELDS
+    last: dict[str, dict[str, int]] = field(default_factory=dict)  # OPD -> FIELDS, as last read
+
+
+def read_book(state_dir: str | Path) -> Book:
+    """The one reader of usage.json (absent: an empty book)."""
     path = Path(state_dir) / BOOK
-    return json.loads(path.read_text()) if path.is_file() else {}
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    return Book(data.get("months") or {}, data.get("last") or {})
+
+
+def write_book(state_dir: str | Path, book: Book) -> None:
+    from ..apply.owned import write_atomic
+
+    write_atomic(Path(state_dir) / BOOK, json.dumps(asdict(book)))
 
 
 def month_of(now: datetime, timezone: str) -> str:
@@ -35,21 +52,21 @@ def readings(counters) -> dict[str, dict[str, int]]:
             for name, c in counters.opds.items()}
 
 
-def accumulate(book: dict, current: dict[str, dict[str, int]], month: str) -> dict:
-    """The book with what moved since its last reading added to `month` (a new dict)."""
-    last = book.get("last", {})
-    months = {m: {opd: dict(v) for opd, v in opds.items()} for m, opds in book.get("months", {}).items()}
+def accumulate(book: Book, current: dict[str, dict[str, int]], month: str) -> Book:
+    """The book with what moved since its last reading added to `month` (a new book)."""
+    last = book.last
+    months = {m: {opd: dict(v) for opd, v in opds.items()} for m, opds in book.months.items()}
     totals = months.setdefault(month, {})
     for opd, now in current.items():
         before = last.get(opd, {})
         entry = totals.setdefault(opd, dict.fromkeys(FIELDS, 0))
-        for field in FIELDS:
-            moved = now[field] - before.get(field, 0)
-            entry[field] += now[field] if moved < 0 else moved  # lower than before: reset, all of it is new
-    return {"months": months, "last": current}
+        for name in FIELDS:
+            moved = now[name] - before.get(name, 0)
+            entry[name] += now[name] if moved < 0 else moved  # lower than before: reset, all of it is new
+    return Book(months, current)
 
 
-def report(book: dict, month: str, visible=None) -> dict[str, dict[str, int]]:
+def report(book: Book, month: str, visible=None) -> dict[str, dict[str, int]]:
     """One month's totals per OPD (only those `visible` allows, when given)."""
-    opds = book.get("months", {}).get(month, {})
+    opds = book.months.get(month, {})
     return {name: dict(v) for name, v in sorted(opds.items()) if visible is None or name in visible}

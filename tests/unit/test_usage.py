@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from pnsbox.observe.usage import accumulate, month_of, report
+from pnsbox.observe.usage import Book, accumulate, month_of, report
 
 
 def reading(tx, rx):
@@ -14,7 +14,7 @@ def test_months_turn_at_the_sites_midnight():
 
 
 def test_what_moved_is_added_and_a_reset_counter_counts_whole():
-    book = accumulate({}, {"dinkes": reading(1000, 5000)}, "2026-11")
+    book = accumulate(Book(), {"dinkes": reading(1000, 5000)}, "2026-11")
     book = accumulate(book, {"dinkes": reading(1500, 9000)}, "2026-11")
     assert report(book, "2026-11")["dinkes"]["tx_bytes"] == 1500
     book = accumulate(book, {"dinkes": reading(200, 300)}, "2026-11")  # the ruleset was reloaded
