@@ -186,7 +186,16 @@ class PipeRates(Frozen):
         return getattr(self, direction) or self.bandwidth
 
 
-ScheduledPipe = Annotated[PipeRates, BeforeValidator(lambda v: {"bandwidth": v} if isinstance(v, str) else v)]
+class _RateOrPipeSchema:
+    """A scheduled pipe is written either as one rate or as a pipe's rates: the JSON Schema says both."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema, handler):
+        return {"anyOf": [{"type": "string", "pattern": _RATE.pattern.replace("(?:", "(")}, handler(core_schema)]}
+
+
+ScheduledPipe = Annotated[PipeRates, BeforeValidator(lambda v: {"bandwidth": v} if isinstance(v, str) else v),
+                          _RateOrPipeSchema]
 
 
 class Uplink(PipeRates):

@@ -38,3 +38,14 @@ def test_schema_catches_a_typo(schema):
     data["site"]["uplink"]["bandwdth"] = data["site"]["uplink"].pop("bandwidth")
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(data, schema)
+
+
+def test_a_scheduled_pipe_may_be_written_as_one_rate_or_as_a_pipe(schema):
+    data = load_site(SITES[0]).data
+    data["site"]["uplink"]["during"] = {"night": "2gbit"}
+    jsonschema.validate(data, schema)
+    data["site"]["uplink"]["during"] = {"night": {"download": "2gbit", "upload": "500mbit"}}
+    jsonschema.validate(data, schema)
+    data["site"]["uplink"]["during"] = {"night": "2 gigabits"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, schema)
