@@ -59,11 +59,15 @@ def count_rules() -> list[str]:
 # hash update whatever the number of OPDs, and the table gains no object per OPD × category.
 OPD_NUMBER_MAP = "opd_number"
 OPD_CATEGORY_SETS = {"tx": "opd_category_tx", "rx": "opd_category_rx"}
-OPD_CATEGORY_SIZE = 65536  # elements per set: 1,000 OPDs × every category of the catalog fits twice
+OPD_CATEGORY_SIZE = 65536  # elements per set at least: 1,000 OPDs × every category of the catalog fits twice
+CATEGORY_VALUES = (CATEGORY_MASK >> CATEGORY_SHIFT) + 1
 
 
-def opd_category_sets() -> list[str]:
-    return [f"set {name} {{ type mark . mark; flags dynamic; counter; size {OPD_CATEGORY_SIZE}; }}"
+def opd_category_sets(opds: int) -> list[str]:
+    """A full set would leave the OPD's number in the packet's mark: room for every OPD with
+    every category value the mark can carry."""
+    size = max(OPD_CATEGORY_SIZE, opds * CATEGORY_VALUES)
+    return [f"set {name} {{ type mark . mark; flags dynamic; counter; size {size}; }}"
             for name in OPD_CATEGORY_SETS.values()]
 
 

@@ -310,7 +310,7 @@ def _opd_categories(w: _Writer, config: Config):
     w.add("type ifname . ipv4_addr : mark; flags interval", indent=2)
     w.add(f"elements = {_elements(elements)}", "per-OPD categories", indent=2)
     w.add("}")
-    for line in apps.opd_category_sets():
+    for line in apps.opd_category_sets(len(config.opds)):
         w.add(line, "per-OPD categories")
     w.add("chain opd_categories {", "per-OPD categories")
     w.add("type filter hook forward priority filter + 10; policy accept;", indent=2)
