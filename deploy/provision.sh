@@ -120,7 +120,7 @@ start_web() {
   fi
   port=${web_listen##*:}
   for _ in $(seq 600); do
-    curl -sk -o /dev/null "https://127.0.0.1:$port/login" && { say "web UI answers on $web_listen"; return 0; }
+    curl -sk -m 10 -o /dev/null "https://127.0.0.1:$port/login" && { say "web UI answers on $web_listen"; return 0; }
     sleep 0.2
   done
   say "the web UI did not answer on $web_listen"; exit 1
