@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from ..classifier.catalog import Catalog
 from ..classifier.verdict import CATEGORY_MASK, CATEGORY_SHIFT
-from ..render.apps import OPD_CATEGORY_SETS, OPD_NUMBER_MAP
 from ..render.nft import DIGEST_OBJECT, TABLE
+from ..render.objects import OPD_CATEGORY_SETS, OPD_NUMBER_MAP
 from . import nfnl
 
 

@@ -14,7 +14,7 @@ import struct
 from collections.abc import Iterator
 
 from ..apply.netns import socket_in
-from ..render.apps import OPD_CATEGORY_SETS
+from ..render.objects import OPD_CATEGORY_SETS
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10

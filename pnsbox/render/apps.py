@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..classifier.catalog import Catalog
 from ..classifier.verdict import APP_MASK, CATEGORY_MASK, CATEGORY_SHIFT, CLASSIFIED
 from ..model import Classifier
+from .objects import OPD_CATEGORY_SETS, OPD_NUMBER_MAP
 
 CLASSIFY_CHAIN = "PNSBOX-CLASSIFY"  # iptables-nft chain in table mangle (kernels without nft `queue`)
 
@@ -57,8 +58,6 @@ def count_rules() -> list[str]:
 # bits) carry counters, filled by the kernel as traffic comes. The OPD's number comes from one
 # interval map (an element per subnet, like opd_tx), so the per-packet work is a map lookup and a
 # hash update whatever the number of OPDs, and the table gains no object per OPD × category.
-OPD_NUMBER_MAP = "opd_number"
-OPD_CATEGORY_SETS = {"tx": "opd_category_tx", "rx": "opd_category_rx"}
 OPD_CATEGORY_SIZE = 65536  # elements per set at least: 1,000 OPDs × every category of the catalog fits twice
 CATEGORY_VALUES = (CATEGORY_MASK >> CATEGORY_SHIFT) + 1
 
