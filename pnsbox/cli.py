@@ -472,9 +472,9 @@ def _show_shaping(netns: str | None, state_dir: str) -> None:
             print(f"1:{minor:<6x}{label[:23]:<24}{format_rate(c.rate):>10}{format_rate(c.ceil):>10}{format_rate(c.rate_now):>10}"
                   f"{_human_bytes(c.bytes):>12}{c.drops:>8}{c.borrowed:>10}")
         if tree.leaf_stats:  # the leaf queues' own counters: what fq_codel or cake dropped, what waits
-            print(f"{'leaf queue':<10}{'class':<8}{'packets':>12}{'bytes':>12}{'dropped':>9}{'backlog':>10}")
+            print(f"{'leaf queue':<11}{'class':<8}{'packets':>12}{'bytes':>12}{'dropped':>9}{'backlog':>10}")
             for minor, queue in sorted(tree.leaf_stats.items()):  # not `leaf`: the next device's header uses it
-                print(f"{queue.kind:<10}{f'1:{minor:x}':<8}{queue.packets:>12}{_human_bytes(queue.bytes):>12}"
+                print(f"{queue.kind:<11}{f'1:{minor:x}':<8}{queue.packets:>12}{_human_bytes(queue.bytes):>12}"
                       f"{queue.drops:>9}{_human_bytes(queue.backlog):>10}")
 
 
