@@ -56,9 +56,9 @@ def ip_payload(link: int, frame: bytes) -> bytes | None:
 
 def ndpi_corpus() -> Path:
     """Where the nDPI test corpus is: $PNSBOX_NDPI_CORPUS, else `shared/corpus/ndpi` beside the
-    checkout, else /work/shared/corpus/ndpi (these machines). The first that exists, or the
-    first candidate when none does (callers say what is missing)."""
+    checkout. The first that exists, or the first candidate when none does (callers say what is
+    missing)."""
     checkout = Path(__file__).resolve().parents[2]
     candidates = [Path(p) for p in [os.environ.get("PNSBOX_NDPI_CORPUS")] if p]
-    candidates += [checkout.parent / "shared" / "corpus" / "ndpi", Path("/work/shared/corpus/ndpi")]
+    candidates.append(checkout.parent / "shared" / "corpus" / "ndpi")
     return next((c for c in candidates if (c / "pcap").is_dir()), candidates[0])
