@@ -1,7 +1,8 @@
 """Edits of a site's YAML files that keep the admin's comments and layout (ruamel.yaml round trip).
 Each function takes the files and returns new files; only the file that changes is re-written.
 Values are written as given: whether they are right is pnsbox's model's to say (changeset.validated),
-so a form accepts exactly what the CLI accepts."""
+so a form accepts exactly what the CLI accepts. ruamel only writes: text an admin typed is read by
+pnsbox.load first (its bounds, its refusals, its FILE:LINE problems), never judged by ruamel."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
-from pnsbox.errors import BadRequest
-from pnsbox.load import MAIN_FILE, load_files
+from pnsbox.errors import BadRequest, ConfigError
+from pnsbox.load import MAIN_FILE, load_files, parse_yaml
 
 MAIN = MAIN_FILE
 EditError = BadRequest  # an edit that cannot be made at all (the message names the field)
@@ -31,6 +32,14 @@ def _load(text: str):
         return _yaml().load(text) or CommentedMap()
     except YAMLError as exc:
         raise EditError(f"the file is not valid YAML: {exc}") from None
+
+
+def _readable(text: str, file: str, prefix: tuple = ()) -> None:
+    """Text an admin typed, read as `pnsbox validate` reads a file: refused with its FILE:LINE
+    problem (syntax, anchors, too big, too deep) before ruamel or pnsboxd ever see it."""
+    data, _, problems = parse_yaml(text, file, prefix)
+    if data is None:
+        raise ConfigError(problems)
 
 
 def _dump(data) -> str:
@@ -151,6 +160,7 @@ def policies_text(files: dict[str, str]) -> str:
 
 def set_policies(files: dict[str, str], text: str) -> dict[str, str]:
     """Replace the ordered list of policies with the admin's YAML (comments inside it are kept)."""
+    _readable(text, "policies", ("policies",))
     policies = _load(text)
     if not isinstance(policies, list) or not all(isinstance(p, dict) for p in policies):
         raise EditError("policies: write a list of policies, each like `- {name: x, from: a, to: b, action: accept}`")
@@ -175,7 +185,7 @@ def set_file(files: dict[str, str], name: str, text: str) -> dict[str, str]:
     if name != MAIN and not (name.startswith("opds/") and name.endswith(".yaml") and "/" not in name[5:]
                              and len(name) > 10):
         raise EditError("file: a site holds pnsbox.yaml and opds/NAME.yaml only")
-    _load(text)  # refuse text that is not YAML at all, before the daemon says more
+    _readable(text, name, () if name == MAIN else ("opds",))  # the draft keeps the text exactly as typed
     if not text.strip() and name != MAIN:
         return {k: v for k, v in files.items() if k != name}  # an emptied OPD file is removed
     return {**files, name: text if text.endswith("\n") else text + "\n"}

@@ -95,14 +95,15 @@ def test_an_alias_bomb_through_the_web_ui_is_refused_within_a_second(box, tmp_pa
     assert answer.status_code == 422, answer.get_data(as_text=True)
     assert "YAML anchors and aliases (&name, *name) are not used in a site file" in answer.get_json()["problems"][0]
 
-    # the admin's file editor: the draft is kept as typed; its review asks pnsboxd, which refuses
+    # the admin's file editor reads the text as the CLI does (pnsbox.load): refused at once with
+    # its file and line, the text given back as typed, nothing saved in a draft
     admin, token = _signed_in(app, "admin")
+    started = time.monotonic()
     saved = admin.post("/changes/file", data={"name": "pnsbox.yaml", "text": "\n".join(bomb_lines()) + "\n",
                                               "csrf_token": token})
-    assert saved.status_code == 302
-    started = time.monotonic()
-    review = admin.get("/changes/").get_data(as_text=True)
     assert time.monotonic() - started < 1
+    assert saved.status_code == 422
     assert "<td>pnsbox.yaml</td><td>1</td><td><code>(top)</code></td><td>YAML anchors and aliases (&amp;name, " \
-        "*name) are not used in a site file" in review
+        "*name) are not used in a site file" in saved.get_data(as_text=True)
+    assert app.extensions["pnsbox"].drafts.get("admin") is None
     assert peak_kb(daemon.pid) - before < 20_000

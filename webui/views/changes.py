@@ -63,6 +63,9 @@ def edit_file():
     if request.method == "POST":
         try:
             save_edit(set_file(draft.files, name, text), f"{name} edited", validate=False)
+        except ConfigError as exc:  # read by pnsbox.load: FILE:LINE as `pnsbox validate` says it; text kept as typed
+            return render_template("file_edit.html", name=name, text=text, files=sorted(draft.files),
+                                   problems=exc.problems), exc.http_status
         except EditError as exc:
             flash(str(exc), "error")
             return render_template("file_edit.html", name=name, text=text, files=sorted(draft.files)), 400

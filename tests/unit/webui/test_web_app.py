@@ -120,6 +120,35 @@ def test_a_rate_the_cli_refuses_is_refused_by_the_form_and_the_api_with_the_same
     assert not [p for p, _ in daemon.posts if p == "/apply"]
 
 
+def test_the_file_editor_refuses_what_the_cli_refuses_with_its_file_and_line_and_keeps_the_text_as_typed(
+        app, browser, tmp_path):
+    """The raw editor reads text through pnsbox.load, as `pnsbox validate` does; ruamel never judges it."""
+    from pnsbox.cli import main
+
+    files = example_files()
+    broken = files["opds/diskominfo.yaml"].replace("diskominfo:", "diskominfo: &anchor", 1)
+    (tmp_path / "opds").mkdir()
+    for name, text in {**files, "opds/diskominfo.yaml": broken}.items():
+        (tmp_path / name).write_text(text)
+    cli = io.StringIO()
+    with contextlib.redirect_stderr(cli):
+        assert main(["validate", "-c", str(tmp_path)]) == 1
+    line, = [p.removeprefix(f"{tmp_path}/") for p in cli.getvalue().splitlines()[:-1]]
+    file, number, path, message = re.fullmatch(r"(.+?):(\d+): (\S*): (.+)", line).groups()
+
+    admin = browser("admin")
+    refused = admin.post("/changes/file", {"name": "opds/diskominfo.yaml", "text": broken})
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert f"<tr><td>{file}</td><td>{number}</td><td><code>{path}</code></td><td>{escape(message)}</td></tr>" in page
+    assert escape(broken) in page  # the admin's text comes back as typed, to be fixed
+    assert app.extensions["pnsbox"].drafts.get("admin") is None  # nothing was saved
+
+    typed = "# kept as typed\ndiskominfo:   {name: IT,   subnet: 10.30.0.0/24,  link: {interface: lan3}}  # odd spacing\n"
+    assert admin.post("/changes/file", {"name": "opds/diskominfo.yaml", "text": typed}).status_code == 302
+    assert app.extensions["pnsbox"].drafts.get("admin").files["opds/diskominfo.yaml"] == typed
+
+
 def test_auditor_reads_everything_and_changes_nothing(app, browser, daemon):
     auditor = browser("aud")
     for path in ("/", "/opds/", "/opds/bappeda", "/history/", "/history/1", "/audit/", "/bandwidth/"):

@@ -77,6 +77,10 @@ def test_policies_edit_and_move():
     assert "# just one" in new["pnsbox.yaml"] and "# only the IT office reaches the box itself" in new["pnsbox.yaml"]
     with pytest.raises(EditError, match="list of policies"):
         set_policies(files, "name: x\n")
+    with pytest.raises(ConfigError) as refused:  # read by pnsbox.load first: its words, its line
+        set_policies(files, "- {name: a, from: opds, to: internet, action: accept}\n- &x {name: b}\n")
+    assert [str(p) for p in refused.value.problems] == [
+        "policies:2: policies: YAML anchors and aliases (&name, *name) are not used in a site file: write the value out"]
 
 
 def test_scope_of_each_role():
