@@ -482,11 +482,22 @@ def cmd_lab(args) -> int:
     from .lab import topology
 
     if args.lab_command == "up":
-        for note in topology.lab_up(_config(args), args.name):
+        config = _config(args)
+        for note in topology.lab_up(config, args.name):
             print(f"note: {note}")
-        hub = topology.netns_name(args.name, "hub")
         print(f"lab {args.name} is up; nodes: {', '.join(topology.list_labs().get(args.name, []))}")
-        print(f"apply the config in it with: pnsbox apply -c {args.config} --netns {hub}")
+        hubs = topology.hub_nodes(config)
+        if len(hubs) == 1:
+            print(f"apply the config in it with: pnsbox apply -c {args.config} --netns "
+                  f"{topology.netns_name(args.name, hubs[0])}")
+        else:
+            print(f"apply the config to both hubs ({', '.join(hubs)}) with: "
+                  f"pnsbox apply -c {args.config} --lab {args.name}")
+    elif args.lab_command in ("fail", "heal"):
+        act = topology.lab_fail if args.lab_command == "fail" else topology.lab_heal
+        names = act(args.name, args.node)
+        state = "down" if args.lab_command == "fail" else "up"
+        print(f"{args.node}: {', '.join(names) or 'no interfaces'} {state}")
     elif args.lab_command == "edges":
         from .lab.edges import enrol_edges
 
@@ -616,6 +627,8 @@ def parser() -> argparse.ArgumentParser:
     lab_sub = lab.add_subparsers(dest="lab_command", required=True)
     for name, help_text in (("up", "build the lab"), ("down", "remove the lab"),
                             ("list", "list labs"), ("exec", "run a command in a lab node"),
+                            ("fail", "cut every link of a node (a dead box): all its interfaces but lo down"),
+                            ("heal", "restore every link of a node failed with `lab fail`"),
                             ("edges", "enrol the lab's edges with the hub's pnsboxd and start them")):
         p = lab_sub.add_parser(name, help=help_text)
         p.add_argument("--name", default="demo", help="lab name (default demo)")
@@ -625,8 +638,9 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--socket", default=os.environ.get("PNSBOX_SOCKET", "/run/pnsbox/control.sock"),
                            help="the control socket of the pnsboxd managing the lab's hub")
             p.add_argument("--state-root", help="where the edges keep their state (default /run/pnsbox-lab/NAME)")
-        if name == "exec":
+        if name in ("exec", "fail", "heal"):
             p.add_argument("node")
+        if name == "exec":
             p.add_argument("argv", nargs=argparse.REMAINDER)
     lab.set_defaults(func=cmd_lab)
     return top

@@ -5,6 +5,11 @@ One namespace per node, named `pnsbox-{lab}-{node}`:
 - `hub`: where `pnsbox apply --netns pnsbox-{lab}-hub` later puts the config.
   The lab only creates its interfaces, named as the config names them; it
   assigns them no address, adds no route or rule and leaves forwarding off.
+- a site with `site.ha` (an active/standby pair) gets one hub node per peer instead,
+  named after the peer (`hub-a`, `hub-b`); every hub link, the uplink included, becomes a
+  switch node `sw-{device}` both hubs plug into, and the sync link is a veth straight from
+  one hub to the other, named `ha.sync.interface` on both sides. `lab_fail` / `lab_heal`
+  pull and put back every cable of a node, as when a box dies and returns.
 - `internet`: the uplink's gateway, plus "internet servers" on its loopback.
 - one node per OPD and per service, named after its key, reached on `eth0`.
 - `sw-{device}`: a Linux bridge for a hub device shared by several services,
@@ -120,6 +125,12 @@ class _Attachment:
     link: Link
 
 
+def hub_nodes(config: Config) -> list[str]:
+    """The nodes that run the config: `hub`, or each HA peer (in the order the site names them)."""
+    ha = getattr(config.site, "ha", None)
+    return list(ha.peers) if ha is not None else [HUB]
+
+
 def check(config: Config) -> None:
     """Refuse configs the lab cannot wire, before anything is built."""
     for name, service in config.services.items():
@@ -133,8 +144,10 @@ def layout(config: Config, vlan_ok: bool) -> Layout:
     """The lab for CONFIG; VLAN_OK says whether the kernel can make 802.1Q devices."""
     check(config)
     out = Layout()
-    out.add_node(HUB, "the hub")
-    _internet(config, out)
+    hubs = hub_nodes(config)
+    for hub in hubs:
+        out.add_node(hub, "the hub" if hub == HUB else f"HA peer `{hub}`")
+    _internet(config, hubs, out)
     groups: dict[str, list[_Attachment]] = defaultdict(list)
     tunnelled = [name for name, opd in config.opds.items() if opd.link.is_wireguard]
     for name, opd in config.opds.items():
@@ -159,21 +172,40 @@ def layout(config: Config, vlan_ok: bool) -> Layout:
         if link.is_vlan:
             out.notes.append(f"{device}: kernel has no 802.1Q; standing in a veth named {device} "
                              f"for VLAN {link.vlan} on {link.trunk} (the hub has no {link.trunk})")
-        _plain_link(device, members, out)
+        _plain_link(device, hubs, members, out)
     for trunk, vlans in trunks.items():
-        _trunk(trunk, vlans, out)
+        _trunk(trunk, hubs, vlans, out)
+    if len(hubs) > 1:
+        _sync_link(config.site.ha.sync_interface, hubs, out)
     return out
 
 
-def _internet(config: Config, out: Layout) -> None:
+def _internet(config: Config, hubs: list[str], out: Layout) -> None:
     uplink = config.site.uplink
     out.add_node(INTERNET, "the internet")
-    out.veths.append(Veth(HUB, uplink.interface, INTERNET, NODE_IF))
+    if len(hubs) == 1:
+        out.veths.append(Veth(hubs[0], uplink.interface, INTERNET, NODE_IF))
+    else:
+        _switch(uplink.interface, hubs, [INTERNET], out)
     gateway = IPv4Interface(f"{uplink.gateway}/{uplink.address.network.prefixlen}")
     out.addresses.append((INTERNET, NODE_IF, str(gateway)))
     out.addresses += [(INTERNET, "lo", server) for server in INTERNET_SERVERS]
     if uplink.nat == "none":  # without masquerade, replies to OPD addresses must go back to the hub
-        out.routes.append((INTERNET, "default", str(uplink.address.ip)))
+        out.routes.append((INTERNET, "default", str(_uplink_address(config).ip)))
+
+
+def _uplink_address(config: Config) -> IPv4Interface:
+    """The hub's address on the uplink: in an HA site the one that moves with the active hub."""
+    ha = getattr(config.site, "ha", None)
+    if ha is not None and ha.virtual_uplink is not None:
+        return ha.virtual_uplink
+    return config.site.uplink.address
+
+
+def _sync_link(device: str, hubs: list[str], out: Layout) -> None:
+    """The HA pair's own cable: no switch, so a dead switch cannot split the pair."""
+    out.veths.append(Veth(hubs[0], device, hubs[1], device))
+    out.notes.append(f"{device}: the sync link, straight from {hubs[0]} to {hubs[1]}")
 
 
 def _opd_host(name: str, subnets: list[IPv4Network], out: Layout) -> None:
@@ -228,39 +260,57 @@ def _port_name(index: int, node: str) -> str:
     return f"p{index}-{node}"[:15]
 
 
-def _plain_link(device: str, members: list[_Attachment], out: Layout) -> None:
-    """One node: a veth straight from the hub. Several: a bridge in a switch node."""
-    if len(members) == 1:
-        out.veths.append(Veth(HUB, device, members[0].node, NODE_IF))
-        return
+def _hub_port(index: int, hubs: list[str]) -> str:
+    """A hub's port on a switch: `hub` for the one hub, else per HA peer (h0-hub-a, h1-hub-b)."""
+    return "hub" if len(hubs) == 1 else f"h{index}-{hubs[index]}"[:15]
+
+
+def _switch(device: str, hubs: list[str], nodes: list[str], out: Layout) -> None:
+    """A bridge in node sw-DEVICE joining every hub's DEVICE and each node's eth0."""
     switch = SWITCH + device
     out.add_node(switch, f"the switch for {device}")
-    ports = ["hub"]
-    out.veths.append(Veth(HUB, device, switch, "hub"))
-    for index, member in enumerate(members):
-        ports.append(_port_name(index, member.node))
-        out.veths.append(Veth(member.node, NODE_IF, switch, ports[-1]))
+    ports = []
+    for index, hub in enumerate(hubs):
+        ports.append(_hub_port(index, hubs))
+        out.veths.append(Veth(hub, device, switch, ports[-1]))
+    for index, node in enumerate(nodes):
+        ports.append(_port_name(index, node))
+        out.veths.append(Veth(node, NODE_IF, switch, ports[-1]))
     out.bridges[(switch, "br0")] = ports
-    names = ", ".join(m.node for m in members)
-    out.notes.append(f"{device}: shared by {names}; bridged in node {switch}")
 
 
-def _trunk(trunk: str, vlans: list[tuple[str, list[_Attachment]]], out: Layout) -> None:
+def _plain_link(device: str, hubs: list[str], members: list[_Attachment], out: Layout) -> None:
+    """One hub and one node: a veth straight from the hub. Else a bridge in a switch node."""
+    if len(members) == 1 and len(hubs) == 1:
+        out.veths.append(Veth(hubs[0], device, members[0].node, NODE_IF))
+        return
+    _switch(device, hubs, [m.node for m in members], out)
+    if len(members) > 1:
+        names = ", ".join(m.node for m in members)
+        out.notes.append(f"{device}: shared by {names}; bridged in node {SWITCH + device}")
+
+
+def _trunk(trunk: str, hubs: list[str], vlans: list[tuple[str, list[_Attachment]]], out: Layout) -> None:
     """A real 802.1Q trunk (only where the kernel has it; not exercised on the dev kernel).
 
-    The hub gets `trunk` (a veth) and a VLAN device per OPD on it; the switch
-    node gets the veth's far end, the same VLANs on it, and per VLAN a bridge
+    Each hub gets `trunk` (a veth) and a VLAN device per OPD on it; the switch
+    node gets the veths' far ends, the same VLANs on each, and per VLAN a bridge
     joining that VLAN to the nodes on it.
     """
     switch = SWITCH + trunk
     out.add_node(switch, f"the switch for trunk {trunk}")
-    out.veths.append(Veth(HUB, trunk, switch, "trunk"))
+    # One hub keeps the names it always had (trunk, v130); a pair gets one set per hub (t0, t0.130).
+    ends = ["trunk"] if len(hubs) == 1 else [f"t{index}" for index in range(len(hubs))]
+    for hub, end in zip(hubs, ends, strict=True):
+        out.veths.append(Veth(hub, trunk, switch, end))
     index = 0
     for device, members in vlans:
         vid = members[0].link.vlan
-        out.vlans.append(Vlan(HUB, trunk, device, vid))
-        out.vlans.append(Vlan(switch, "trunk", f"v{vid}", vid))
-        ports = [f"v{vid}"]
+        ports = []
+        for hub, end in zip(hubs, ends, strict=True):
+            out.vlans.append(Vlan(hub, trunk, device, vid))
+            ports.append(f"v{vid}" if len(hubs) == 1 else f"{end}.{vid}")
+            out.vlans.append(Vlan(switch, end, ports[-1], vid))
         for member in members:
             ports.append(_port_name(index, member.node))
             out.veths.append(Veth(member.node, NODE_IF, switch, ports[-1]))
@@ -304,12 +354,12 @@ def _label(ns: str) -> str | None:
 # --- building ------------------------------------------------------------------
 
 
-def _make_namespace(lab: str, node: str) -> str:
+def _make_namespace(lab: str, node: str, hub: bool = False) -> str:
     ns = netns_name(lab, node)
     _run(["ip", "netns", "add", ns])
     _ip(ns, "link", "set", "dev", "lo", "alias", LABEL + lab)
     _ip(ns, "link", "set", "dev", "lo", "up")
-    if node != HUB:
+    if not hub:
         # The lab is IPv4 like the config: keep the nodes quiet (no DAD, RS or MLD packets
         # hitting the hub's counters). The hub is left as it is; that is apply's business.
         _run(["ip", "netns", "exec", ns, "sysctl", "-q", "-e", "-w",
@@ -317,10 +367,10 @@ def _make_namespace(lab: str, node: str) -> str:
     return ns
 
 
-def _build(lab: str, plan: Layout) -> None:
+def _build(lab: str, plan: Layout, hubs: list[str]) -> None:
     ns = {node: netns_name(lab, node) for node in plan.nodes}
     for node in plan.nodes:
-        if node != HUB:  # made first (lab_up)
+        if node not in hubs:  # made first (lab_up)
             _make_namespace(lab, node)
     # Note `name`: iproute2 reads a bare `a` as `address`.
     for veth in plan.veths:
@@ -360,23 +410,25 @@ def lab_up(config: Config, lab: str) -> list[str]:
     if taken:
         raise LabError(f"lab {lab!r} already exists or overlaps one that does "
                        f"({', '.join(taken)}); remove it with lab_down first")
+    hubs = hub_nodes(config)
     try:
-        _make_namespace(lab, HUB)
+        for hub in hubs:
+            _make_namespace(lab, hub, hub=True)
         needs_vlan = any(z.link.is_vlan for z in [*config.opds.values(), *config.services.values()])
         plan = layout(config, vlan_ok=needs_vlan and probe().vlan)
-        _build(lab, plan)
-        _start_servers(config, lab, plan)
+        _build(lab, plan, hubs)
+        _start_servers(config, lab, plan, hubs)
     except BaseException:
         lab_down(lab)
         raise
     return plan.notes
 
 
-def _start_servers(config: Config, lab: str, plan: Layout) -> None:
-    """Every OPD, service and internet node answers on the lab ports (not the hub or switches)."""
+def _start_servers(config: Config, lab: str, plan: Layout, hubs: list[str]) -> None:
+    """Every OPD, service and internet node answers on the lab ports (not the hubs or switches)."""
     tcp, udp = servers.lab_ports(config)
     for node in plan.nodes:
-        if node != HUB and not node.startswith((SWITCH, EDGE, NAT)):
+        if node not in hubs and not node.startswith((SWITCH, EDGE, NAT)):
             servers.start(netns_name(lab, node), node, tcp, udp)
 
 
@@ -430,6 +482,44 @@ def list_labs() -> dict[str, list[str]]:
         if lab and ns.startswith(f"{PREFIX}{lab}-"):
             labs[lab].append(ns.removeprefix(f"{PREFIX}{lab}-"))
     return {lab: sorted(nodes) for lab, nodes in sorted(labs.items())}
+
+
+def _node_namespace(lab: str, node: str) -> str:
+    ns = netns_name(lab, node)
+    if ns not in _namespaces() or _label(ns) != lab:
+        raise LabError(f"lab {lab!r} has no node {node!r} (no namespace {ns})")
+    return ns
+
+
+def _links(ns: str) -> list[str]:
+    """NS's interfaces but lo, in the order they were made (a VLAN after its parent)."""
+    links = json.loads(_ip(ns, "-j", "link", "show") or "[]")
+    return [link["ifname"] for link in sorted(links, key=lambda link: link["ifindex"])
+            if link["ifname"] != "lo"]
+
+
+def lab_fail(lab: str, node: str) -> list[str]:
+    """Pull every cable of NODE: all its interfaces but lo go down. Returns their names.
+
+    Like a dead box: its daemons keep running but hear and say nothing. The kernel drops
+    the routes through those interfaces; the addresses stay."""
+    ns = _node_namespace(lab, node)
+    names = _links(ns)
+    for name in reversed(names):  # children first
+        _ip(ns, "link", "set", "dev", name, "down")
+    return names
+
+
+def lab_heal(lab: str, node: str) -> list[str]:
+    """Put NODE's cables back: all its interfaces up again (parents first). Returns their names.
+
+    Routes the kernel dropped at `lab_fail` come back with the next apply (pnsboxd's drift
+    repair, or `pnsbox apply`), as on a box that returns."""
+    ns = _node_namespace(lab, node)
+    names = _links(ns)
+    for name in names:
+        _ip(ns, "link", "set", "dev", name, "up")
+    return names
 
 
 def exec_argv(lab: str, node: str, argv: list[str]) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pnsbox.lab import LabError, exec_argv, lab_down, lab_up, list_labs, netns_name
+from pnsbox.lab import LabError, exec_argv, lab_down, lab_fail, lab_up, list_labs, netns_name
 from pnsbox.lab.topology import layout
 from pnsbox.load import load_site, load_text
 from pnsbox.validate import build
@@ -268,3 +268,51 @@ def test_a_failed_build_leaves_nothing_behind(site, base, monkeypatch):
     with pytest.raises(LabError, match="boom"):
         lab_up(site, f"{base}-broken")
     assert not [ns for ns in os.listdir("/run/netns") if ns.startswith(f"pnsbox-{base}-broken-")]
+
+
+# --- an HA pair ---------------------------------------------------------------
+
+
+@pytest.fixture
+def ha_lab(make_lab, site):
+    from types import SimpleNamespace
+
+    ha = SimpleNamespace(peers={"hub-a": None, "hub-b": None}, sync_interface="sync0", virtual_uplink=None)
+    return make_lab(site.model_copy(update={"site": site.site.model_copy(update={"ha": ha})}), "ha")[0]
+
+
+def test_an_ha_lab_has_two_hubs_that_reach_each_other_and_every_host(ha_lab):
+    name = ha_lab
+    assert sorted(n for n in list_labs()[name] if n.startswith("hub")) == ["hub-a", "hub-b"]
+    subprocess.run(["ip", "-n", netns_name(name, "hub-a"), "addr", "add", "10.254.0.1/24", "dev", "sync0"], check=True)
+    subprocess.run(["ip", "-n", netns_name(name, "hub-b"), "addr", "add", "10.254.0.2/24", "dev", "sync0"], check=True)
+    assert ping(name, "hub-a", "10.254.0.2")  # the sync cable
+    for hub, last in (("hub-a", 11), ("hub-b", 12)):  # each hub's own address on every switch
+        for device, host in (("opd-dinkes", "10.21.0.2"), ("dc0", "10.0.10.53"), ("wan0", "198.51.100.1")):
+            prefix = host.rsplit(".", 1)[0]
+            subprocess.run(["ip", "-n", netns_name(name, hub), "addr", "add", f"{prefix}.{last}/24", "dev", device],
+                           check=True)
+            assert ping(name, hub, host), (hub, device)
+
+
+def test_lab_fail_cuts_every_link_of_a_hub_and_heal_restores_them(ha_lab):
+    name = ha_lab
+    hub_a = netns_name(name, "hub-a")
+    subprocess.run(["ip", "-n", hub_a, "addr", "add", "10.21.0.11/24", "dev", "opd-dinkes"], check=True)
+    assert ping(name, "dinkes", "10.21.0.11")
+    cli = [sys.executable, "-m", "pnsbox.cli", "lab"]
+    out = subprocess.run([*cli, "fail", "--name", name, "hub-a"], capture_output=True, text=True, check=True).stdout
+    assert "opd-dinkes" in out and "sync0" in out
+    states = {link["ifname"]: link["flags"] for link in ip_json(name, "hub-a", "link", "show")}
+    assert [n for n, flags in states.items() if "UP" in flags] == ["lo"]
+    assert not ping(name, "dinkes", "10.21.0.11", timeout=1)
+    subprocess.run([*cli, "heal", "--name", name, "hub-a"], capture_output=True, text=True, check=True)
+    states = {link["ifname"]: link["flags"] for link in ip_json(name, "hub-a", "link", "show")}
+    assert all("UP" in flags for flags in states.values())
+    assert ping(name, "dinkes", "10.21.0.11")
+    assert addresses(name, "hub-a", "opd-dinkes") == ["10.21.0.11/24"]  # a cable pulled, not a box wiped
+
+
+def test_lab_fail_refuses_a_node_the_lab_does_not_have(lab):
+    with pytest.raises(LabError, match="no node 'nosuch'"):
+        lab_fail(lab, "nosuch")
