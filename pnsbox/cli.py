@@ -91,6 +91,8 @@ def _artifacts(args, config: Config, fallback: bool = True):
 
 def cmd_render(args) -> int:
     artifacts = _artifacts(args, _config(args))
+    for text in artifacts.warnings:  # stdout is the artifact, byte for byte
+        print(f"warning: {text}", file=sys.stderr)
     sys.stdout.write(getattr(artifacts, args.part))
     return 0
 
@@ -98,7 +100,10 @@ def cmd_render(args) -> int:
 def cmd_check(args) -> int:
     from .apply import nft
 
-    nft.check(_artifacts(args, _config(args), fallback=False).ruleset, _netns(args))
+    artifacts = _artifacts(args, _config(args), fallback=False)
+    nft.check(artifacts.ruleset, _netns(args))
+    for text in artifacts.warnings:
+        print(f"warning: {text}")
     print("nft -c: the kernel accepts the ruleset")
     return 0
 
@@ -107,7 +112,8 @@ def cmd_plan(args) -> int:
     from .apply.pipeline import plan
     from .plan import describe
 
-    sys.stdout.write(describe(plan(_config(args), _netns(args), args.state_dir).steps))
+    result = plan(_config(args), _netns(args), args.state_dir)
+    sys.stdout.write(describe(result.steps, result.warnings))
     return 0
 
 

@@ -16,6 +16,7 @@ class Facts:
     nft_queue: bool = False  # nft has the `queue` statement (else the iptables-nft NFQUEUE target)
     vlan: bool = True  # the kernel makes 802.1Q VLAN devices
     wireguard: str | None = "kernel"  # "kernel" (the module), "wireguard-go" (userspace), or None
+    ftp_helper: bool = True  # the kernel's FTP conntrack helper (nf_conntrack_ftp) exists
 
     def leaf_qdisc(self, requested: str) -> str:
         """The leaf queue for `site.queue`; a named one the kernel lacks is an error."""
@@ -28,12 +29,12 @@ class Facts:
 
     def as_dict(self) -> dict:
         return {"leaf_qdiscs": list(self.leaf_qdiscs), "nft_queue": self.nft_queue, "vlan": self.vlan,
-                "wireguard": self.wireguard}
+                "wireguard": self.wireguard, "ftp_helper": self.ftp_helper}
 
     @classmethod
     def from_dict(cls, data: dict) -> Facts:
         """From as_dict()'s shape (a golden case's facts.yaml, the state's record)."""
-        unknown = set(data) - {"leaf_qdiscs", "nft_queue", "vlan", "wireguard"}
+        unknown = set(data) - {"leaf_qdiscs", "nft_queue", "vlan", "wireguard", "ftp_helper"}
         if unknown:
             raise FactsError(f"facts: unknown {', '.join(sorted(unknown))}")
         qdiscs = tuple(data.get("leaf_qdiscs", ()))
@@ -42,7 +43,8 @@ class Facts:
         wireguard = data.get("wireguard", "kernel")
         if wireguard not in ("kernel", "wireguard-go", None):
             raise FactsError("facts: wireguard is kernel, wireguard-go or null")
-        return cls(qdiscs, bool(data.get("nft_queue", False)), bool(data.get("vlan", True)), wireguard)
+        return cls(qdiscs, bool(data.get("nft_queue", False)), bool(data.get("vlan", True)), wireguard,
+                   bool(data.get("ftp_helper", True)))
 
 
 # A stock Debian 12 kernel (the production target): what `pnsbox render` assumes without --netns.

@@ -82,12 +82,13 @@ class Step:
     origin: str = ""
 
 
-def describe(steps: list[Step]) -> str:
-    """What `pnsbox plan` prints: one step a line (with the config it comes from), or that
-    nothing changes."""
+def describe(steps: list[Step], warnings: tuple[str, ...] = ()) -> str:
+    """What `pnsbox plan` prints: what this kernel cannot give the config, then one step a
+    line (with the config it comes from), or that nothing changes."""
+    said = "".join(f"warning: {text}\n" for text in warnings)
     if not steps:
-        return "nothing to change: the box runs this config\n"
-    return "".join(step.text + (f"    ({step.origin})" if step.origin and "\n" not in step.text else "") + "\n"
+        return said + "nothing to change: the box runs this config\n"
+    return said + "".join(step.text + (f"    ({step.origin})" if step.origin and "\n" not in step.text else "") + "\n"
                    for step in steps)
 
 

@@ -39,6 +39,7 @@ class Result:
     steps: list[Step]
     ruleset: Ruleset | None  # None when only HTB rates were considered (nothing else changed)
     shaping: Shaping
+    warnings: tuple[str, ...] = ()  # what this kernel cannot give the config (render.site.warnings)
 
     @property
     def changed(self) -> bool:
@@ -53,7 +54,7 @@ def _require_netns(netns: str | None) -> None:
 def kernel_facts(owned: Owned, record: OwnedRecord | None = None) -> Facts:
     """Probed once per kernel release and remembered in the state; `record` is given by apply
     (which writes), never by plan or render (which only read)."""
-    cached = owned.facts_on(kernel_release(), ("leaf_qdiscs", "nft_queue", "vlan", "wireguard"))
+    cached = owned.facts_on(kernel_release(), ("leaf_qdiscs", "nft_queue", "vlan", "wireguard", "ftp_helper"))
     if cached is not None:
         return Facts.from_dict(cached)
     found = probe()
@@ -144,7 +145,8 @@ def plan(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STAT
     given = inputs(config, owned, now=now, state_dir=state_dir)
     desired = (renders or Renders()).site(config, given, catalog)
     observed = box.observe(netns, owned)
-    return Result(_steps(desired, observed, given, netns, state_dir), desired.ruleset, desired.shaping)
+    return Result(_steps(desired, observed, given, netns, state_dir), desired.ruleset, desired.shaping,
+                  desired.warnings)
 
 
 def _steps(desired: Artifacts, observed, given: Inputs, netns: str | None, state_dir: str) -> list[Step]:

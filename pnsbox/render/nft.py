@@ -111,19 +111,21 @@ def zone_elements(config: Config) -> dict[str, list[str]]:
     return zones
 
 
-def render(config: Config, shaping: Shaping, queue_in_nft: bool, catalog: Catalog | None) -> Ruleset:
+def render(config: Config, shaping: Shaping, queue_in_nft: bool, catalog: Catalog | None,
+           ftp_helper: bool = True) -> Ruleset:
     """The whole table, ready for `nft -f` (after the replace preamble of the apply layer).
     Called through render.site.site, which gives everything it depends on.
 
     `shaping` gives the HTB leaf of each OPD and class. `queue_in_nft`: the kernel has
     nft's `queue` statement, so the classifier's queue rule lives here too. `catalog`: the
-    applications and categories (needed when the config classifies)."""
+    applications and categories (needed when the config classifies). `ftp_helper`: the kernel
+    has the FTP conntrack helper (without it the kernel would refuse the table whole)."""
     w = _Writer(catalog)
     zones = zone_elements(config)
     w.add(f"table {TABLE} {{", indent=0)
     _sets(w, config, zones)
     _counters(w, config)
-    _classify(w, config, queue_in_nft)
+    _classify(w, config, queue_in_nft, ftp_helper)
     _forward(w, config, zones)
     _opd_categories(w, config)
     _input(w, config)
@@ -177,7 +179,7 @@ def _counters(w: _Writer, config: Config):
         w.add("}")
 
 
-def _classify(w: _Writer, config: Config, queue_in_nft: bool):
+def _classify(w: _Writer, config: Config, queue_in_nft: bool, ftp_helper: bool):
     """The classifier's verdict becomes the connection's mark (before shaping and policies
     look at it); application policies then run, in order, for every classified packet."""
     settings = config.classifier
@@ -197,12 +199,15 @@ def _classify(w: _Writer, config: Config, queue_in_nft: bool):
         w.add("}")
     # FTP data connections: the kernel's FTP helper reads PORT/PASV/EPSV on the control
     # connection (the classifier sees only its first packets) and the connection it expects
-    # inherits the control connection's mark, so it is classified as FTP without being queued
-    w.add('ct helper ftp { type "ftp" protocol tcp; }', "site.classifier")
+    # inherits the control connection's mark, so it is classified as FTP without being queued.
+    # A kernel without the helper gets neither (render.site warns what is lost).
+    if ftp_helper:
+        w.add('ct helper ftp { type "ftp" protocol tcp; }', "site.classifier")
     w.add("chain classify {", "site.classifier")
     w.add("type filter hook forward priority mangle + 10; policy accept;", indent=2)
     w.add(apps.copy_verdict_rule(), "site.classifier", 2)
-    w.add(apps.ftp_helper_rule(), "site.classifier", 2)
+    if ftp_helper:
+        w.add(apps.ftp_helper_rule(), "site.classifier", 2)
     w.add("}")
     by_app = [(i, p) for i, p in enumerate(config.policies) if p.by_application]
     if not by_app:

@@ -30,6 +30,7 @@ class Artifacts:
     slots: dict[str, int]  # OPD -> class slot, as rendered (apply records them)
     wireguard: WgInterface | None = None  # the hub's tunnel interface and its peers (no private key:
     #                                       apply adds it from the state directory)
+    warnings: tuple[str, ...] = ()  # what this kernel's facts cost the config (plan and check print them)
 
     @property
     def nft(self) -> str:
@@ -58,6 +59,17 @@ class Artifacts:
     def iptables(self) -> str:
         """The classifier's queue chain as iptables-restore input ("" where nft queues)."""
         return "" if self.queue_rules is None else queue_chain_restore(self.queue_rules)
+
+
+NO_FTP_HELPER = ("site.classifier: this kernel has no FTP conntrack helper (nf_conntrack_ftp), so the ruleset "
+                 "leaves it out: active-mode FTP data connections (PORT/EPRT) are refused unless a policy lets "
+                 "the server in, and FTP data connections no longer inherit the control connection's verdict "
+                 "(the classifier judges each on its own, often not as ftp)")
+
+
+def warnings(config: Config, facts: Facts) -> tuple[str, ...]:
+    """What the config asks for that this kernel cannot give, short of refusing the config."""
+    return (NO_FTP_HELPER,) if config.classifier is not None and not facts.ftp_helper else ()
 
 
 def needs_catalog(config: Config) -> bool:
@@ -94,5 +106,5 @@ def site(config: Config, facts: Facts, catalog: Catalog | None = None, slots: di
         queue_rules = tuple(queue_rules_iptables(config.classifier))
     tunnels = any(opd.link.is_wireguard for opd in config.opds.values())
     wireguard = hub_interface(config, edges or {}, "") if tunnels else None
-    return Artifacts(render(config, shaping, facts.nft_queue, catalog), shaping, render_net(config), queue_rules,
-                     slots, wireguard)
+    return Artifacts(render(config, shaping, facts.nft_queue, catalog, facts.ftp_helper), shaping,
+                     render_net(config), queue_rules, slots, wireguard, warnings(config, facts))

@@ -123,7 +123,8 @@ class Case:
         return _steps(desired, self.observed(), given, netns=None, state_dir="/nonexistent")
 
     def plan_text(self) -> str:
+        """As `pnsbox plan` prints it: the kernel's warnings, then the steps."""
         try:
-            return describe(self.plan_steps())
+            return describe(self.plan_steps(), self.desired(self.config()).warnings)
         except PlanError as exc:
             return f"error: {exc}\n"

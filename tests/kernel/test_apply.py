@@ -112,8 +112,9 @@ def test_kernel_errors_name_the_policy(hub, tmp_path):
 
 @pytest.mark.parametrize("case", sorted(p.parent.name for p in GOLDEN.glob("[0-9][0-9]-*/facts.yaml")))
 def test_every_golden_ruleset_is_accepted_by_the_kernel(hub, case):
-    """The case's facts, but this kernel's answer on nft `queue` (the only fact the ruleset
-    depends on; a case may name leaf queues this kernel lacks, which only tc cares about)."""
+    """The case's facts, but this kernel's answer on nft `queue` (a case may name leaf queues
+    this kernel lacks, which only tc cares about). A case without the FTP helper keeps its
+    answer: a ruleset without the helper loads on any kernel."""
     import yaml
 
     from pnsbox.classifier.catalog import default_catalog
@@ -122,7 +123,7 @@ def test_every_golden_ruleset_is_accepted_by_the_kernel(hub, case):
     from pnsbox.render.site import site
 
     facts = Facts.from_dict(yaml.safe_load((GOLDEN / case / "facts.yaml").read_text()))
-    here = Facts(facts.leaf_qdiscs, probe().nft_queue, facts.vlan)
+    here = Facts(facts.leaf_qdiscs, probe().nft_queue, facts.vlan, ftp_helper=facts.ftp_helper)
     nft.check(site(build(load_site(GOLDEN / case / "site")), here, default_catalog()).ruleset, hub)
 
 

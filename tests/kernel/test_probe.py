@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pnsbox.observe.facts import probe_table
+from pnsbox.observe.facts import helper_table, probe, probe_table
 
 pytestmark = pytest.mark.kernel
 
@@ -49,5 +49,26 @@ def test_the_ruleset_for_a_kernel_with_nft_queue_parses():
         assert "syntax error" not in checked.stderr, checked.stderr[:2000]
         if checked.returncode != 0:  # only the kernel's refusal of the queue statement is allowed
             assert "Could not process rule" in checked.stderr and "queue" in checked.stderr, checked.stderr[:2000]
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="kernel tests need root (network namespaces)")
+def test_the_ftp_helper_probe_tells_a_helper_the_kernel_has_from_one_it_lacks():
+    """The probe's answer is the kernel's own: the probe table with the FTP helper loads where
+    the probe says so, and one naming a helper no kernel has is refused by the kernel (not by
+    nft's parser), which is how a kernel without nf_conntrack_ftp answers."""
+    def check(kind: str):
+        return subprocess.run(["ip", "netns", "exec", ns, "nft", "-c", "-f", "-"], input=helper_table(kind),
+                              capture_output=True, text=True)
+
+    ns = f"pnsbox-pt-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        ftp = check("ftp")
+        assert (ftp.returncode == 0) == probe().ftp_helper, ftp.stderr
+        missing = check("pnsbox-none")
+        assert missing.returncode != 0 and "syntax error" not in missing.stderr
+        assert "Could not process rule: No such file or directory" in missing.stderr
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False)

@@ -77,3 +77,37 @@ def test_on_kernels_with_nft_queue_the_queue_rule_lives_in_the_table():
     without = render_site(config, Facts(("pfifo",), nft_queue=False), default_catalog())
     assert "queue flags" not in without.nft  # these machines: the iptables-nft chain instead
     assert without.queue_rules and "-j NFQUEUE" in without.iptables
+
+
+def test_a_kernel_without_the_ftp_helper_gets_no_helper_and_a_warning_naming_what_is_lost():
+    config = build(load_site(APPS))
+    helped = render_site(config, Facts(("pfifo",), ftp_helper=True), default_catalog())
+    assert 'ct helper ftp { type "ftp" protocol tcp; }' in helped.nft and 'ct helper set "ftp"' in helped.nft
+    assert helped.warnings == ()
+    bare = render_site(config, Facts(("pfifo",), ftp_helper=False), default_catalog())
+    assert "ct helper" not in bare.nft  # the kernel would refuse the whole table for one helper
+    assert "the classifier's verdict" in bare.nft  # the rest of the classify chain stays
+    [warning] = bare.warnings
+    assert warning.startswith("site.classifier: ") and "nf_conntrack_ftp" in warning
+    assert "active-mode FTP data connections" in warning and "verdict" in warning
+
+
+def test_without_the_classifier_a_missing_ftp_helper_costs_nothing_and_is_not_mentioned():
+    config = build(load_site(APPS.parents[1] / "25-plan-fresh-box" / "site"))
+    assert config.classifier is None
+    assert render_site(config, Facts(("pfifo",), ftp_helper=False)).warnings == ()
+
+
+def test_the_ftp_helper_fact_is_read_back_as_written_and_defaults_to_present():
+    assert Facts.from_dict(Facts(("pfifo",), ftp_helper=False).as_dict()).ftp_helper is False
+    assert Facts.from_dict({"leaf_qdiscs": ["pfifo"]}).ftp_helper is True
+
+
+def test_pnsbox_render_warns_on_stderr_and_keeps_stdout_the_ruleset(capsys):
+    from pnsbox.cli import main
+
+    case = APPS.parents[1] / "31-plan-kernel-without-ftp-helper"
+    assert main(["render", "-c", str(case / "site"), "--facts", str(case / "facts.yaml"), "--part", "nft"]) == 0
+    out, err = capsys.readouterr()
+    assert out == (case / "expected.nft").read_text()
+    assert err.startswith("warning: site.classifier: this kernel has no FTP conntrack helper")
