@@ -28,6 +28,7 @@ apart when listing and removing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -449,6 +450,7 @@ def lab_down(lab: str) -> None:
         servers.stop_all(ns)  # edges, pnsbox-web and wireguard-go processes too
         _forget_wireguard_sockets(names)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+        _forget_cut(lab, ns.removeprefix(_prefix(lab)))
 
 
 def _forget_wireguard_sockets(names: list[str]) -> None:
@@ -498,28 +500,74 @@ def _links(ns: str) -> list[str]:
             if link["ifname"] != "lo"]
 
 
+RUN_ROOT = os.environ.get("PNSBOX_LAB_RUN", "/run/pnsbox-lab")
+
+
+def _cut_file(lab: str, node: str) -> str:
+    return os.path.join(RUN_ROOT, lab, f"cut-{node}.json")
+
+
+def _routes(ns: str) -> list[dict]:
+    """NS's routes that someone added (not the kernel's own, which come back with their address)."""
+    return [route for route in json.loads(_ip(ns, "-j", "route", "show", "table", "main") or "[]")
+            if route.get("protocol") != "kernel"]
+
+
 def lab_fail(lab: str, node: str) -> list[str]:
     """Pull every cable of NODE: all its interfaces but lo go down. Returns their names.
 
-    Like a dead box: its daemons keep running but hear and say nothing. The kernel drops
-    the routes through those interfaces; the addresses stay."""
+    Like a dead box: its daemons keep running but hear and say nothing. Setting a link down
+    makes the kernel drop the routes through it (a pulled cable would not), so they are kept
+    in RUN_ROOT/LAB/cut-NODE.json for `lab_heal`; the addresses stay by themselves."""
     ns = _node_namespace(lab, node)
     names = _links(ns)
+    path = _cut_file(lab, node)
+    if not os.path.exists(path):  # failed twice: the first snapshot has the routes
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as handle:
+            json.dump(_routes(ns), handle)
     for name in reversed(names):  # children first
         _ip(ns, "link", "set", "dev", name, "down")
     return names
 
 
 def lab_heal(lab: str, node: str) -> list[str]:
-    """Put NODE's cables back: all its interfaces up again (parents first). Returns their names.
-
-    Routes the kernel dropped at `lab_fail` come back with the next apply (pnsboxd's drift
-    repair, or `pnsbox apply`), as on a box that returns."""
+    """Put NODE's cables back: all its interfaces up again (parents first) and the routes
+    `lab_fail` saw put back. Returns the interfaces' names."""
     ns = _node_namespace(lab, node)
     names = _links(ns)
     for name in names:
         _ip(ns, "link", "set", "dev", name, "up")
+    path = _cut_file(lab, node)
+    try:
+        with open(path) as handle:
+            saved = json.load(handle)
+    except FileNotFoundError:
+        saved = []
+    for route in saved:
+        argv = ["route", "replace", route["dst"]]
+        if route.get("gateway"):
+            argv += ["via", route["gateway"]]
+        argv += ["dev", route["dev"], "proto", route.get("protocol", "boot")]
+        if route.get("scope") and route["scope"] != "global":
+            argv += ["scope", route["scope"]]
+        if "onlink" in route.get("flags", []):
+            argv.append("onlink")
+        if route.get("metric"):
+            argv += ["metric", str(route["metric"])]
+        # A route someone removed meanwhile (or whose gateway left) stays out; links matter most.
+        with contextlib.suppress(LabError):
+            _ip(ns, *argv)
+    _forget_cut(lab, node)
     return names
+
+
+def _forget_cut(lab: str, node: str) -> None:
+    path = _cut_file(lab, node)
+    if os.path.exists(path):
+        os.unlink(path)
+    with contextlib.suppress(OSError):  # not empty (another node's cut, an edge's state) or gone
+        os.rmdir(os.path.dirname(path))
 
 
 def exec_argv(lab: str, node: str, argv: list[str]) -> list[str]:

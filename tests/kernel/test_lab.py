@@ -299,6 +299,8 @@ def test_lab_fail_cuts_every_link_of_a_hub_and_heal_restores_them(ha_lab):
     name = ha_lab
     hub_a = netns_name(name, "hub-a")
     subprocess.run(["ip", "-n", hub_a, "addr", "add", "10.21.0.11/24", "dev", "opd-dinkes"], check=True)
+    subprocess.run(["ip", "-n", hub_a, "route", "add", "default", "via", "198.51.100.1", "dev", "wan0",
+                    "onlink", "proto", "static"], check=True)
     assert ping(name, "dinkes", "10.21.0.11")
     cli = [sys.executable, "-m", "pnsbox.cli", "lab"]
     out = subprocess.run([*cli, "fail", "--name", name, "hub-a"], capture_output=True, text=True, check=True).stdout
@@ -306,11 +308,13 @@ def test_lab_fail_cuts_every_link_of_a_hub_and_heal_restores_them(ha_lab):
     states = {link["ifname"]: link["flags"] for link in ip_json(name, "hub-a", "link", "show")}
     assert [n for n, flags in states.items() if "UP" in flags] == ["lo"]
     assert not ping(name, "dinkes", "10.21.0.11", timeout=1)
+    assert default_gateway(name, "hub-a") is None  # the kernel dropped it with the link
     subprocess.run([*cli, "heal", "--name", name, "hub-a"], capture_output=True, text=True, check=True)
     states = {link["ifname"]: link["flags"] for link in ip_json(name, "hub-a", "link", "show")}
     assert all("UP" in flags for flags in states.values())
     assert ping(name, "dinkes", "10.21.0.11")
     assert addresses(name, "hub-a", "opd-dinkes") == ["10.21.0.11/24"]  # a cable pulled, not a box wiped
+    assert default_gateway(name, "hub-a") == "198.51.100.1"  # put back as it was
 
 
 def test_lab_fail_refuses_a_node_the_lab_does_not_have(lab):
