@@ -14,29 +14,28 @@ from pnsbox.errors import PnsboxError
 from .context import ctx, signed
 
 bp = Blueprint("edges", __name__, url_prefix="/edges/v1")
-FIELDS = {"enroll": ("token", "public_key"), "config": ("credential",), "rotate": ("credential", "public_key")}
-OPTIONAL = {"config": ("public_key",)}  # the key the edge runs (ends a rotation)
+# What an edge may send on each route: the request's own fields (who it is comes from here, signed)
+ROUTES = {"enroll": (m.EnrollRequest, "edge_enroll"), "config": (m.EdgeConfigRequest, "edge_config"),
+          "rotate": (m.RotateRequest, "edge_rotate")}
 
 
 def _relay(what: str):
+    kind, method = ROUTES[what]
     body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not all(isinstance(body.get(k), str) for k in FIELDS[what]):
-        return jsonify(error=f"send a JSON object with {', '.join(FIELDS[what])}"), 400
     try:
-        given = {k: body[k] for k in FIELDS[what]}
-        given |= {k: body[k] for k in OPTIONAL.get(what, ()) if isinstance(body.get(k), str)}
-        reply = ctx().daemon.signed_post(f"/edges/{what}", given,
-                                         m.Signed(**signed("edge")))
+        fields = {f: body[f] for f in ("token", "credential", "public_key") if isinstance(body, dict) and f in body}
+        asked = m.parse(kind, {**fields, **m.to_json(m.Signed(**signed("edge")))})
+        reply = getattr(ctx().daemon, method)(asked)
     except PnsboxError as exc:
         return jsonify(exc.reply()), exc.http_status
-    return jsonify(reply)
+    return jsonify(m.to_json(reply))
 
 
 def edge_states() -> dict:
     """OPD -> what pnsboxd knows of its edge (enrolled, up, last handshake, endpoint, version,
     key age); empty when pnsboxd cannot say (no tunnels, an older daemon)."""
     try:
-        return ctx().daemon.get("/edges").get("edges", {})
+        return m.to_json(ctx().daemon.edges())["edges"]
     except PnsboxError:
         return {}
 

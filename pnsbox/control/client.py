@@ -100,6 +100,15 @@ class ControlClient:
     def usage(self, month: str | None = None) -> m.Usage:
         return m.parse(m.Usage, self.get("/usage" + (f"?month={month}" if month else "")))
 
+    def edges(self) -> m.EdgeListing:
+        return m.parse(m.EdgeListing, self.get("/edges"))
+
+    def report(self, month: str) -> m.MonthReport:
+        return m.parse(m.MonthReport, self.get(f"/reports/{month}"))
+
+    def report_hourly(self, month: str, key: str) -> m.MonthHourly:
+        return m.parse(m.MonthHourly, self.get(f"/reports/{month}/hourly/{key}"))
+
     def audit_verify(self) -> m.AuditVerifyReply:
         return m.parse(m.AuditVerifyReply, self.get("/audit/verify"))
 
@@ -127,7 +136,23 @@ class ControlClient:
     def audit_event(self, request: m.AuditEventRequest) -> dict:
         return self._post("/audit/event", request)
 
-    def signed_post(self, path: str, body: dict, signed: m.Signed):
-        """A route whose body is not typed here (the /edges routes), signed like every change."""
-        return self.call("POST", path, {**body, **m.to_json(signed)})
+    # --- edges ---------------------------------------------------------------------------
+
+    def edge_token(self, request: m.EdgeTokenRequest) -> m.EdgeToken:
+        return self._post("/edges/tokens", request, m.EdgeToken)
+
+    def edge_disable(self, request: m.EdgeRequest) -> m.EdgeDisabled:
+        return self._post("/edges/disable", request, m.EdgeDisabled)
+
+    def edge_enable(self, request: m.EdgeRequest) -> m.EdgeDisabled:
+        return self._post("/edges/enable", request, m.EdgeDisabled)
+
+    def edge_enroll(self, request: m.EnrollRequest) -> m.Enrolled:
+        return self._post("/edges/enroll", request, m.Enrolled)
+
+    def edge_config(self, request: m.EdgeConfigRequest) -> m.EdgeConfig:
+        return self._post("/edges/config", request, m.EdgeConfig)
+
+    def edge_rotate(self, request: m.RotateRequest) -> m.Rotated:
+        return self._post("/edges/rotate", request, m.Rotated)
 

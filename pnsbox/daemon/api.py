@@ -220,12 +220,12 @@ class _Handler(BaseHTTPRequestHandler):
     @route("GET", r"/reports/(\d{4}-\d{2})")
     def report(self, daemon, body, month):
         with daemon.series_reader() as store:
-            return compute.month_report(store, month)
+            return m.parse(m.MonthReport, compute.month_report(store, month))
 
     @route("GET", r"/reports/(\d{4}-\d{2})/hourly/([A-Za-z0-9_*-]+)")
     def report_hourly(self, daemon, body, month, key):
         with daemon.series_reader() as store:
-            return compute.hourly(store, month, key)
+            return m.parse(m.MonthHourly, compute.hourly(store, month, key))
 
     @route("POST", "/audit/event")
     def audit_event(self, daemon, body):

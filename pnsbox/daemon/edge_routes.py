@@ -6,6 +6,7 @@
   POST /edges/config              {credential[, public_key]}: an enrolled edge fetches its config (relayed
                                   by pnsbox-web); the key it runs ends a rotation
   POST /edges/rotate              {credential, public_key}: an edge's new key (relayed by pnsbox-web)
+Requests and answers are the dataclasses of pnsbox.control.messages, as on every other route.
 """
 
 from __future__ import annotations
@@ -33,13 +34,6 @@ def _admin(request) -> None:
         raise Refused("only admins enrol, disable and enable edges")
 
 
-def _opd(body: dict) -> str:
-    opd = body.get("opd")
-    if not isinstance(opd, str) or not opd:
-        raise ValueError("give `opd`")
-    return opd
-
-
 @route("GET", "/edges")
 def edges(handler, daemon, body):
     """The book's view of every edge, with what the hub's interface sees of each (up, handshake)."""
@@ -53,35 +47,31 @@ def edges(handler, daemon, body):
             listing["edges"][edge.opd].update(up=edge.up(now) and not edge.disabled,
                                               latest_handshake=edge.latest_handshake, endpoint=edge.endpoint,
                                               fetched_version=edge.fetched_version)
-    return listing
+    return m.parse(m.EdgeListing, listing)
 
 
 @route("POST", "/edges/tokens")
 def token_add(handler, daemon, body):
-    request = handler._request(m.parse(m.Signed, body))
+    asked = m.parse(m.EdgeTokenRequest, body)
+    request = handler._request(asked)
     _admin(request)
     config = _config(daemon)
     if config is None:
         raise LookupError("no config runs yet")
-    expires = body.get("expires") or "24h"
-    if not isinstance(expires, str):
-        raise ValueError("`expires` is a lifetime such as 24h")
-    return hub.issue_token(EdgeBook(daemon.state_dir), daemon.audit, config, _opd(body), expires,
-                           request.author, request.where)
+    return m.parse(m.EdgeToken, hub.issue_token(EdgeBook(daemon.state_dir), daemon.audit, config, asked.opd,
+                                                asked.expires or "24h", request.author, request.where))
 
 
 @route("POST", "/edges/enroll")
 def enroll(handler, daemon, body):
-    request = handler._request(m.parse(m.Signed, body))
-    token, key = body.get("token"), body.get("public_key")
-    if not isinstance(token, str) or not isinstance(key, str) or len(token) > 200 or len(key) > 200:
-        raise ValueError("give `token` and `public_key` (short strings)")
+    asked = m.parse(m.EnrollRequest, body)
+    request = handler._request(asked)
     try:
         with daemon.lock:  # not while an apply renders the hub's peers
-            reply = hub.enroll(EdgeBook(daemon.state_dir), daemon.audit, _config(daemon), token, key,
-                               request.where)
+            reply = hub.enroll(EdgeBook(daemon.state_dir), daemon.audit, _config(daemon), asked.token,
+                               asked.public_key, request.where)
             _tunnels_now(daemon)  # the new peer is let in at once
-            return reply
+            return m.parse(m.Enrolled, reply)
     except EnrollRefused as exc:
         raise Refused(str(exc)) from None
 
@@ -97,22 +87,24 @@ def _tunnels_now(daemon) -> None:
 
 @route("POST", "/edges/disable")
 def disable(handler, daemon, body):
-    request = handler._request(m.parse(m.Signed, body))
+    asked = m.parse(m.EdgeRequest, body)
+    request = handler._request(asked)
     _admin(request)
     with daemon.lock:
-        reply = hub.set_disabled(EdgeBook(daemon.state_dir), daemon.audit, _opd(body), True, request.author,
-                                 request.where)
+        reply = m.parse(m.EdgeDisabled, hub.set_disabled(EdgeBook(daemon.state_dir), daemon.audit, asked.opd, True,
+                                                         request.author, request.where))
         _tunnels_now(daemon)  # its peer is removed: the tunnel is cut now, not at the next apply
     return reply
 
 
 @route("POST", "/edges/enable")
 def enable(handler, daemon, body):
-    request = handler._request(m.parse(m.Signed, body))
+    asked = m.parse(m.EdgeRequest, body)
+    request = handler._request(asked)
     _admin(request)
     with daemon.lock:
-        reply = hub.set_disabled(EdgeBook(daemon.state_dir), daemon.audit, _opd(body), False, request.author,
-                                 request.where)
+        reply = m.parse(m.EdgeDisabled, hub.set_disabled(EdgeBook(daemon.state_dir), daemon.audit, asked.opd, False,
+                                                         request.author, request.where))
         _tunnels_now(daemon)
     return reply
 
@@ -123,9 +115,9 @@ def edge_config(handler, daemon, body):
     (relayed by pnsbox-web). A disabled edge gets a refusal, and nothing else."""
     from ..edge.config import edge_config as render_edge_config
 
-    credential = body.get("credential")
+    asked = m.parse(m.EdgeConfigRequest, body)
     book = EdgeBook(daemon.state_dir)
-    edge = book.edge_of(credential) if isinstance(credential, str) and len(credential) <= 200 else None
+    edge = book.edge_of(asked.credential)
     if edge is None:
         raise Refused("not an enrolled edge's credential")
     if edge.disabled:
@@ -133,13 +125,13 @@ def edge_config(handler, daemon, body):
     config = _config(daemon)
     if config is None or edge.opd not in config.opds or not config.opds[edge.opd].link.is_wireguard:
         raise Refused(f"{edge.opd} is not tunnelled in the hub's running config")
-    running_key = body.get("public_key")
-    if isinstance(running_key, str) and edge.previous_key and book.confirm_key(edge.opd, running_key):
+    running_key = asked.public_key
+    if running_key is not None and edge.previous_key and book.confirm_key(edge.opd, running_key):
         with daemon.lock:
             _tunnels_now(daemon)  # the rotation is over: the previous key's peer goes
-        daemon.audit.append("edge-key-confirmed", f"edge:{edge.opd}", handler._request(m.parse(m.Signed, body)).where,
+        daemon.audit.append("edge-key-confirmed", f"edge:{edge.opd}", handler._request(asked).where,
                             f"{edge.opd} runs its new key {running_key}")
-    reply = render_edge_config(config, edge, book.hub_public_key(), daemon.running())
+    reply = m.parse(m.EdgeConfig, render_edge_config(config, edge, book.hub_public_key(), daemon.running()))
     _note_fetch(daemon, edge.opd, reply)
     return reply
 
@@ -147,23 +139,21 @@ def edge_config(handler, daemon, body):
 @route("POST", "/edges/rotate")
 def rotate(handler, daemon, body):
     """An edge presents a new public key (with its credential); the hub's peer follows at once."""
-    credential, key = body.get("credential"), body.get("public_key")
-    if not isinstance(credential, str) or not isinstance(key, str) or len(credential) > 200 or len(key) > 200:
-        raise ValueError("give `credential` and `public_key` (short strings)")
-    request = handler._request(m.parse(m.Signed, body))
+    asked = m.parse(m.RotateRequest, body)
+    request = handler._request(asked)
     try:
         with daemon.lock:
-            edge = EdgeBook(daemon.state_dir).rotate(credential, key)
+            edge = EdgeBook(daemon.state_dir).rotate(asked.credential, asked.public_key)
             _tunnels_now(daemon)
     except EnrollRefused as exc:
         daemon.audit.append("edge-rotate-refused", "edge", request.where, str(exc)[:300])
         raise Refused(str(exc)) from None
     daemon.audit.append("edge-rotate", f"edge:{edge.opd}", request.where,
                         f"{edge.opd}: new key {edge.public_key} (previous {edge.previous_key})")
-    return {"opd": edge.opd, "public_key": edge.public_key, "key_since": edge.key_since}
+    return m.Rotated(edge.opd, edge.public_key, edge.key_since)
 
 
-def _note_fetch(daemon, opd: str, reply: dict) -> None:
+def _note_fetch(daemon, opd: str, reply: m.EdgeConfig) -> None:
     """Which version each edge fetched (pnsbox_edge_config_version): written only when it changes,
     so a thousand edges polling every few seconds cost no disk writes."""
     fetched = getattr(daemon, "edges_fetched", None)
@@ -175,6 +165,6 @@ def _note_fetch(daemon, opd: str, reply: dict) -> None:
             fetched = {}
         daemon.edges_fetched = fetched
     known = fetched.get(opd, {})
-    if (known.get("version"), known.get("digest")) != (reply["version"], reply["digest"]):
-        fetched[opd] = {"version": reply["version"], "digest": reply["digest"], "time": time.time()}
+    if (known.get("version"), known.get("digest")) != (reply.version, reply.digest):
+        fetched[opd] = {"version": reply.version, "digest": reply.digest, "time": time.time()}
         write_atomic(path, json.dumps(fetched, sort_keys=True))

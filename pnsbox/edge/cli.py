@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from ..errors import as_pnsbox_error
+from ..errors import PnsboxError, as_pnsbox_error
 
 EXIT_CONFIG, EXIT_KERNEL, EXIT_REFUSED = 1, 3, 4
 
@@ -64,31 +64,41 @@ def add_arguments(parser: argparse.ArgumentParser, default_config: str, default_
 
 
 def _ask(args, method: str, endpoint: str, body: dict | None = None) -> tuple[int, dict]:
-    """(status, reply) through pnsboxd, or from the same code in process."""
+    """(status, reply) through pnsboxd's typed edge routes, or from the same code in process;
+    either way the reply is the JSON of its control.messages answer."""
     from ..cli import _actor
+    from ..control import messages as m
 
     who, origin, port = _actor()
     author = args.author or who
-    if args.socket and os.path.exists(args.socket):
-        from ..control.client import ControlClient
-
-        return ControlClient(args.socket).request(method, endpoint, {**(body or {}), "author": author, "from": origin,
-                                                                     "port": port})
-    from ..edge import hub
-    from ..edge.book import EdgeBook
-    from ..load import load_site
-    from ..store import AuditLog
-    from ..validate import build
-
-    book, audit = EdgeBook(args.state_dir), AuditLog(args.state_dir)
-    config = build(load_site(args.config))
+    body = body or {}
     try:
+        if args.socket and os.path.exists(args.socket):
+            from ..control.client import ControlClient
+
+            client, signed = ControlClient(args.socket), {"author": author, "from_": origin, "port": port}
+            if endpoint == "/edges":
+                return 200, m.to_json(client.edges())
+            if endpoint == "/edges/tokens":
+                return 200, m.to_json(client.edge_token(m.EdgeTokenRequest(**body, **signed)))
+            toggle = client.edge_disable if endpoint.endswith("disable") else client.edge_enable
+            return 200, m.to_json(toggle(m.EdgeRequest(**body, **signed)))
+        from ..edge import hub
+        from ..edge.book import EdgeBook
+        from ..load import load_site
+        from ..store import AuditLog
+        from ..validate import build
+
+        book, audit = EdgeBook(args.state_dir), AuditLog(args.state_dir)
+        config = build(load_site(args.config))
         if endpoint == "/edges":
-            return 200, hub.listing(book, config)
+            return 200, m.to_json(m.parse(m.EdgeListing, hub.listing(book, config)))
         if endpoint == "/edges/tokens":
-            return 200, hub.issue_token(book, audit, config, body["opd"], body["expires"], author, origin)
-        return 200, hub.set_disabled(book, audit, body["opd"], endpoint.endswith("disable"), author, origin)
-    except (LookupError, ValueError) as exc:  # answered as pnsboxd would answer them (errors.py)
+            return 200, m.to_json(m.parse(m.EdgeToken, hub.issue_token(book, audit, config, body["opd"],
+                                                                       body["expires"], author, origin)))
+        return 200, m.to_json(m.parse(m.EdgeDisabled, hub.set_disabled(book, audit, body["opd"],
+                                                                       endpoint.endswith("disable"), author, origin)))
+    except (PnsboxError, LookupError, ValueError) as exc:  # answered as pnsboxd would answer them (errors.py)
         error = as_pnsbox_error(exc)
         return error.http_status, error.reply()
 
@@ -154,8 +164,8 @@ def run(args) -> int:
         for opd, e in reply["edges"].items():
             state = ("disabled" if e.get("disabled") else "enrolled") if e["enrolled"] else "none yet"
             state += "" if e["in_config"] else " (not in config)"
-            print(f"{opd:<20} {state:<10} {e.get('tunnel_address', '-'):<18} {_when(e.get('key_since')):<21} "
-                  f"{e.get('public_key', '-')}")
+            print(f"{opd:<20} {state:<10} {e.get('tunnel_address') or '-':<18} {_when(e.get('key_since')):<21} "
+                  f"{e.get('public_key') or '-'}")
     else:
         print(f"{reply['opd']}: edge {'disabled' if reply['disabled'] else 'enabled'}")
     return 0

@@ -16,7 +16,9 @@ import urllib.parse
 from pathlib import Path
 
 from ..apply.netns import made_in
+from ..control import messages as m
 from ..control.client import ControlClient
+from ..errors import PnsboxError
 from ..model import Config
 from .topology import EDGE, HUB, LabError, netns_name
 
@@ -70,13 +72,13 @@ def enrol_edges(config: Config, lab: str, control_socket: str, state_root: str) 
             time.sleep(0.2)
         done.append(f"pnsbox-web for edges listens at {url} in the hub")
     for opd in tunnelled:
-        status, reply = ControlClient(control_socket).request("POST", "/edges/tokens", {"opd": opd, "expires": "10m",
-                                                                       "author": "lab"})
-        if status != 200:
-            raise LabError(f"no enrollment token for {opd}: {reply.get('error')}")
+        try:
+            token = ControlClient(control_socket).edge_token(m.EdgeTokenRequest(opd=opd, expires="10m", author="lab"))
+        except PnsboxError as exc:
+            raise LabError(f"no enrollment token for {opd}: {exc}") from None
         node = netns_name(lab, EDGE + opd)
         state = root / f"{EDGE}{opd}"
-        enrolled = subprocess.run(_pnsbox(node, "edge", "enroll", url, reply["token"], "--state-dir", str(state),
+        enrolled = subprocess.run(_pnsbox(node, "edge", "enroll", url, token.token, "--state-dir", str(state),
                                           "--interface", edge_interface(lab, opd)),
                                   cwd=ROOT, capture_output=True, text=True)
         if enrolled.returncode != 0:

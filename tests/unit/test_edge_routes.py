@@ -138,3 +138,29 @@ def test_only_admins_issue_tokens_and_disable_edges(daemon):
         status, reply = client.request("POST", path, {**body, "author": "opdisdik", "role": "operator"})
         assert status == 403 and "only admins" in reply["error"], reply
     assert not (running.state_dir / "edges.json").exists()
+
+
+def test_the_edge_routes_speak_the_typed_messages_on_both_sides(daemon):
+    """The client's edge methods send and get control.messages dataclasses; pnsboxd reads each body
+    with them, so a field of the wrong type is named before anything is done."""
+    from pnsbox.control import messages as m
+
+    running, sock = daemon
+    client = ControlClient(sock)
+    issued = client.edge_token(m.EdgeTokenRequest(opd="disdik", expires="1h", author="ana"))
+    assert isinstance(issued, m.EdgeToken) and issued.opd == "disdik" and issued.token.startswith("pnsbox-")
+    key, new_key = public_key(new_private_key()), public_key(new_private_key())
+    enrolled = client.edge_enroll(m.EnrollRequest(token=issued.token, public_key=key))
+    assert (enrolled.opd, enrolled.hub.listen_port, enrolled.subnets) == ("disdik", 51999, ["10.61.0.0/24"])
+    config = client.edge_config(m.EdgeConfigRequest(credential=enrolled.credential))
+    assert isinstance(config.interface, m.EdgeInterface) and config.lan == ["10.61.0.0/24"]
+    rotated = client.edge_rotate(m.RotateRequest(credential=enrolled.credential, public_key=new_key))
+    assert (rotated.opd, rotated.public_key) == ("disdik", new_key)
+    assert client.edge_disable(m.EdgeRequest(opd="disdik")) == m.EdgeDisabled("disdik", True)
+    listing = client.edges()
+    assert listing.edges["disdik"].disabled and listing.edges["disdik"].public_key == new_key
+    assert [t.state for t in listing.tokens] == ["used"]
+    status, reply = client.request("POST", "/edges/enroll", {"token": issued.token, "public_key": 5})
+    assert (status, reply["error"]) == (400, "`public_key` is a string")
+    status, reply = client.request("POST", "/edges/tokens", {"opd": "disdik", "expires": 24})
+    assert (status, reply["error"]) == (400, "`expires` is a string")

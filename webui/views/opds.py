@@ -65,11 +65,12 @@ def edge_action(name: str, action: str):
         expires = request.form.get("expires", "24h")
         if expires not in ("1h", "24h", "7d"):
             abort(400)
-        reply = ctx().daemon.signed_post("/edges/tokens", {"opd": name, "expires": expires}, m.Signed(**signed()))
-        return _detail_page(name, opd, site, token=reply["token"])
+        reply = ctx().daemon.edge_token(m.EdgeTokenRequest(opd=name, expires=expires, **signed()))
+        return _detail_page(name, opd, site, token=reply.token)
     if action not in ("disable", "enable"):
         abort(404)
-    ctx().daemon.signed_post(f"/edges/{action}", {"opd": name}, m.Signed(**signed()))
+    toggle = ctx().daemon.edge_disable if action == "disable" else ctx().daemon.edge_enable
+    toggle(m.EdgeRequest(opd=name, **signed()))
     flash(translate("The edge of {opd} is disabled: its tunnel is cut.", opd=name) if action == "disable"
           else translate("The edge of {opd} is enabled again.", opd=name), "info")
     return redirect(url_for("opds.detail", name=name))

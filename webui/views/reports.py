@@ -39,9 +39,12 @@ def month_report(month: str) -> dict | None:
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
         abort(400)
     try:
-        found = ctx().daemon.get(f"/reports/{month}")
+        found = m.to_json(ctx().daemon.report(month))
     except NotFound:
         return None
+    for part in ("province", "categories"):  # present only for who sees the whole province
+        if found[part] is None:
+            del found[part]
     found["opds"] = {key: row for key, row in found["opds"].items() if roles.can_see_opd(user(), key)}
     if user().role == "operator":
         found.pop("province", None)
@@ -55,7 +58,7 @@ def month_hourly(month: str, key: str) -> dict:
         abort(400)
     if (key == "*" and user().role == "operator") or (key != "*" and not roles.can_see_opd(user(), key)):
         abort(404)
-    return ctx().daemon.get(f"/reports/{month}/hourly/{key}")
+    return m.to_json(ctx().daemon.report_hourly(month, key))
 
 
 @bp.route("/")
