@@ -32,8 +32,33 @@ def _netns(args) -> str | None:
     if getattr(args, "lab", None):
         from .lab.topology import netns_name
 
-        return netns_name(args.lab, "hub")
+        return netns_name(args.lab, getattr(args, "peer", None) or "hub")
     return args.netns
+
+
+def _hubs(args, config: Config) -> list[tuple[str | None, str | None, str]]:
+    """(namespace, peer, state directory) of each hub a command acts on. An HA site in a lab:
+    every hub node (pnsbox-LAB-PEER), each with a state directory of its own under --state-dir,
+    unless --peer names one."""
+    peer = getattr(args, "peer", None)
+    ha = config.site.ha
+    if ha is None or not getattr(args, "lab", None):
+        return [(_netns(args), peer, args.state_dir)]
+    from .lab.topology import netns_name
+
+    names = [peer] if peer else list(ha.peers)
+    return [(netns_name(args.lab, name), name, os.path.join(args.state_dir, netns_name(args.lab, name)))
+            for name in names]
+
+
+def _one_hub(args, config: Config) -> tuple[str | None, str | None, str]:
+    hubs = _hubs(args, config)
+    if len(hubs) > 1:
+        from .errors import PeerError
+
+        raise PeerError(f"site {config.site.name} is an HA pair: say which hub with --peer "
+                        f"({', '.join(config.site.ha.peers)})")
+    return hubs[0]
 
 
 def cmd_validate(args) -> int:
@@ -71,22 +96,23 @@ def _artifacts(args, config: Config, fallback: bool = True):
 
     now = datetime.fromisoformat(args.at) if getattr(args, "at", None) else datetime.now(UTC)
     catalog = load_catalog() if needs_catalog(config) else None
+    netns, peer, state_dir = _one_hub(args, config)
     if getattr(args, "facts", None):
         import yaml
 
         with open(args.facts) as handle:
             facts = Facts.from_dict(yaml.safe_load(handle) or {})
-        return site(config, facts, catalog, None, windows_at(config, now))
+        return site(config, facts, catalog, None, windows_at(config, now), peer=peer)
     from .apply.netns import KernelError
     from .apply.pipeline import render_for
 
     try:
-        return render_for(config, _netns(args), args.state_dir, now, catalog)
+        return render_for(config, netns, state_dir, now, catalog, peer)
     except KernelError as exc:
-        if not fallback or _netns(args):
+        if not fallback or netns:
             raise
         print(f"note: {exc}; rendered for a stock Debian 12 kernel (give --facts FILE)", file=sys.stderr)
-        return site(config, STOCK_KERNEL, catalog, None, windows_at(config, now))
+        return site(config, STOCK_KERNEL, catalog, None, windows_at(config, now), peer=peer)
 
 
 def cmd_render(args) -> int:
@@ -100,11 +126,14 @@ def cmd_render(args) -> int:
 def cmd_check(args) -> int:
     from .apply import nft
 
-    artifacts = _artifacts(args, _config(args), fallback=False)
-    nft.check(artifacts.ruleset, _netns(args))
-    for text in artifacts.warnings:
-        print(f"warning: {text}")
-    print("nft -c: the kernel accepts the ruleset")
+    config = _config(args)
+    for netns, peer, _ in _hubs(args, config):
+        args.peer = peer
+        artifacts = _artifacts(args, config, fallback=False)
+        nft.check(artifacts.ruleset, netns)
+        for text in artifacts.warnings:
+            print(f"warning: {text}")
+        print("nft -c: the kernel accepts the ruleset" + (f" ({peer})" if peer else ""))
     return 0
 
 
@@ -112,8 +141,13 @@ def cmd_plan(args) -> int:
     from .apply.pipeline import plan
     from .plan import describe
 
-    result = plan(_config(args), _netns(args), args.state_dir)
-    sys.stdout.write(describe(result.steps, result.warnings))
+    config = _config(args)
+    hubs = _hubs(args, config)
+    for netns, peer, state_dir in hubs:
+        if len(hubs) > 1:
+            print(f"# {peer} ({netns})")
+        result = plan(config, netns, state_dir, peer=peer)
+        sys.stdout.write(describe(result.steps, result.warnings))
     return 0
 
 
@@ -161,7 +195,7 @@ def _local_daemon(args):
     from .daemon.core import Daemon, Refused
     from .daemon.statedir import StateDirBusy, StateDirMismatch
 
-    daemon = Daemon(args.state_dir, _netns(args))
+    daemon = Daemon(args.state_dir, _netns(args), peer=getattr(args, "peer", None))
     try:
         daemon.claim(f"pnsbox {args.command}")
     except (StateDirBusy, StateDirMismatch) as exc:
@@ -221,7 +255,29 @@ def _already_runs(files: dict[str, str], state_dir: str, netns: str | None) -> i
         return already_runs(files, state_dir, netns)
 
 
+def _apply_hubs(args) -> int | None:
+    """An HA site applied to a lab: each hub node in turn, each as its own box (its peer name,
+    namespace and state directory). None when the site is not an HA pair in a lab."""
+    if not args.lab:
+        return None
+    config = _config(args)
+    hubs = _hubs(args, config)
+    if config.site.ha is None:
+        return None
+    from .store import site_files
+
+    files = site_files(args.config)
+    for netns, peer, state_dir in hubs:
+        print(f"# {peer} ({netns})")
+        hub = argparse.Namespace(**{**vars(args), "peer": peer, "state_dir": state_dir, "lab": None, "netns": netns})
+        _in_process(lambda hub=hub: _local_daemon(hub).apply_files(files, _request(hub), hub.message or "apply",
+                                                                   force=hub.force, where=hub.config))
+    return 0
+
+
 def cmd_apply(args) -> int:
+    if (done := _apply_hubs(args)) is not None:
+        return done
     if _daemon_socket(args):
         from .control.messages import ApplyRequest
         from .store import site_files
@@ -523,6 +579,33 @@ def cmd_lab(args) -> int:
     return 0
 
 
+def cmd_ha(args) -> int:
+    if args.ha_command == "notify":
+        from .apply import ha
+
+        for problem in ha.notify(args.role, args.run_dir, args.conntrackd_conf, args.peer):
+            print(f"pnsbox ha notify {args.role}: {problem}", file=sys.stderr)
+        return 0  # keepalived goes on whatever conntrackd said
+    from datetime import UTC, datetime
+
+    from .observe.ha import hub_status, hubs_of
+
+    hubs = hubs_of(args.lab, args.netns)
+    if not hubs:
+        print(f"lab {args.lab}: no HA hub runs keepalived here", file=sys.stderr)
+        return 1
+    for netns in hubs:
+        state_dir = os.path.join(args.state_dir, netns) if args.lab else args.state_dir
+        hub = hub_status(netns, state_dir)
+        since = datetime.fromtimestamp(hub["since"], UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if hub["since"] else "-"
+        held = {True: "holds the virtual addresses", False: "holds no virtual address",
+                None: "virtual addresses: some or unknown"}[hub["holds_addresses"]]
+        print(f"{hub['peer'] or netns or 'this box'}: {hub['role']} since {since}, {hub['transitions']} transition(s), "
+              f"{held}, version {hub['version'] if hub['version'] is not None else '-'}"
+              + (f" ({netns})" if netns else ""))
+    return 0
+
+
 def cmd_user(args) -> int:
     """The web UI's accounts: the logic lives with the web UI."""
     from webui.user_cli import run
@@ -542,8 +625,12 @@ def parser() -> argparse.ArgumentParser:
         if kernel:
             where = p.add_mutually_exclusive_group()
             where.add_argument("--netns", help="inside this network namespace (default: the box itself)")
-            where.add_argument("--lab", help="the hub of this lab (same as --netns pnsbox-LAB-hub)")
+            where.add_argument("--lab", help="the hub of this lab (same as --netns pnsbox-LAB-hub); of an HA "
+                                             "site: both hubs, pnsbox-LAB-PEER, each with its own state "
+                                             "directory under --state-dir")
             p.add_argument("--state-dir", default=DEFAULT_STATE, help="where pnsbox keeps its state")
+            p.add_argument("--peer", default=os.environ.get("PNSBOX_HA_PEER") or None,
+                           help="which hub of an HA pair this is (a name of site.ha.peers; env PNSBOX_HA_PEER)")
         p.set_defaults(func=func)
         return p
 
@@ -555,10 +642,12 @@ def parser() -> argparse.ArgumentParser:
     command("schema", cmd_schema, "print the JSON Schema of the config", config=False)
     render_parser = command("render", cmd_render, "print what apply loads: the nftables ruleset (or --part)",
                             kernel=True)
-    render_parser.add_argument("--part", choices=["nft", "tc", "links", "iptables"], default="nft",
+    render_parser.add_argument("--part", choices=["nft", "tc", "links", "iptables", "keepalived", "conntrackd"],
+                               default="nft",
                                help="nft: the ruleset; tc: the tc -batch of a fresh box; links: links, "
                                     "addresses and routes; iptables: the classifier's queue chain where "
-                                    "nft has no queue statement")
+                                    "nft has no queue statement; keepalived, conntrackd: an HA hub's configs "
+                                    "(with --peer)")
     render_parser.add_argument("--facts", metavar="FILE",
                                help="render for the kernel this file describes (YAML: leaf_qdiscs, nft_queue, "
                                     "vlan), with fresh slots, instead of this box's or --netns's")
@@ -628,6 +717,20 @@ def parser() -> argparse.ArgumentParser:
 
     edge_cli.add_arguments(sub.add_parser("edge", help="edge boxes: enrollment tokens, the list of edges"),
                            DEFAULT_CONFIG, DEFAULT_STATE).set_defaults(func=edge_cli.run)
+
+    ha = sub.add_parser("ha", help="an HA pair of hubs: the role of each, keepalived's notify hook")
+    ha_sub = ha.add_subparsers(dest="ha_command", required=True)
+    status = ha_sub.add_parser("status", help="each hub's role (active, standby, fault), peer and version")
+    status_where = status.add_mutually_exclusive_group()
+    status_where.add_argument("--netns", help="the hub in this network namespace (default: this box)")
+    status_where.add_argument("--lab", help="every hub of this lab")
+    status.add_argument("--state-dir", default=DEFAULT_STATE, help="where pnsbox keeps its state (for the version)")
+    notify = ha_sub.add_parser("notify", help="keepalived's notify hook: record the role, tell conntrackd")
+    notify.add_argument("role", choices=["active", "standby", "fault"])
+    notify.add_argument("--run-dir", required=True, help="the hub's HA run directory (role.json)")
+    notify.add_argument("--conntrackd-conf", required=True)
+    notify.add_argument("--peer", help="this hub's name")
+    ha.set_defaults(func=cmd_ha)
 
     lab = sub.add_parser("lab", help="network-namespace lab built from a config")
     lab_sub = lab.add_subparsers(dest="lab_command", required=True)

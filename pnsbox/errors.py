@@ -126,6 +126,14 @@ class FactsError(PnsboxError):
     http_status = 409
 
 
+class PeerError(PnsboxError):
+    """Which hub of an HA pair this is was not said, or names no peer of the site."""
+
+    kind = "peer"
+    exit_code = EXIT_USAGE
+    http_status = 409
+
+
 class LabError(PnsboxError):
     """A lab cannot be built or used as asked."""
 

@@ -255,6 +255,61 @@ class WireguardHub(Frozen):
 HttpsUrl = _matching(r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?", "an https:// address (edges enrol over HTTPS)")
 
 
+PeerName = _matching(r"[a-z][a-z0-9-]{0,14}", "a hub name (a-z, 0-9 and -, at most 15, starting with a letter)")
+HA_PEERS = 2  # an active/standby pair: one VRRP instance, one conntrackd channel
+
+
+class HASync(Frozen):
+    """The link between the two hubs: VRRP, conntrackd's state and pnsboxd's replication."""
+
+    interface: Ifname
+    prefix: bounded(8, 30, "a sync prefix length") = 24  # peers[me]/prefix on the sync interface
+    port: bounded(1, 65535, "a TCP port") = 7443  # pnsboxd's peer API
+
+
+class HAVirtual(Frozen):
+    """Moving addresses that differ from the links' own `address` fields."""
+
+    uplink: IPv4Interface | None = None  # the uplink's moving address (site.uplink.address then names the subnet)
+
+
+class HA(Frozen):
+    """Two hubs run one config: the active one holds every gateway address (VRRP through
+    keepalived, one instance so they all move together), conntrackd keeps its connections
+    on the standby. Each hub's own address is peers[ITS NAME] on the sync interface."""
+
+    peers: dict[PeerName, IPv4Address]  # as written: the first is preferred (higher VRRP priority)
+    sync: HASync
+    virtual: HAVirtual | None = None
+    preempt: bool = False  # a returning preferred hub takes over again (each takeover is a failover)
+    vrid: bounded(1, 255, "a VRRP router id") = 51  # unique among VRRP routers on the same links
+    advert_interval: bounded(0.1, 2, "a VRRP advert interval (seconds)", whole=False) = 0.5  # failover ~3.5 x this
+    conntrack_port: bounded(1, 65535, "a UDP port") = 3780  # conntrackd's sync channel
+
+    @property
+    def sync_interface(self) -> str:
+        return self.sync.interface
+
+    @property
+    def sync_prefix(self) -> int:
+        return self.sync.prefix
+
+    @property
+    def port(self) -> int:
+        return self.sync.port
+
+    @property
+    def virtual_uplink(self) -> IPv4Interface | None:
+        return self.virtual.uplink if self.virtual else None
+
+    def other(self, me: str) -> str:
+        """The peer of `me`."""
+        return next(name for name in self.peers if name != me)
+
+    def own_address(self, me: str) -> IPv4Interface:
+        return IPv4Interface(f"{self.peers[me]}/{self.sync.prefix}")
+
+
 class Site(Frozen):
     name: ZoneName
     timezone: Literal["Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura"] = "Asia/Jakarta"
@@ -265,6 +320,7 @@ class Site(Frozen):
     classifier: Classifier | None = None  # on by itself when a policy or class names an app
     wireguard: WireguardHub | None = None  # needed by OPDs whose link is `wireguard`
     edges_url: HttpsUrl | None = None  # where edges enrol and fetch their config (default: the web UI's)
+    ha: HA | None = None  # an active/standby pair of hubs (keepalived + conntrackd)
 
     @property
     def edges_port(self) -> int:

@@ -55,6 +55,9 @@ class StepKind(StrEnum):
     ROUTE_DEL = "route-del"
     TC = "tc"
     FORWARDING = "forwarding"
+    HA_CONNTRACKD = "ha-conntrackd"  # write conntrackd.conf, (re)start it (plan_ha)
+    HA_KEEPALIVED = "ha-keepalived"  # write keepalived.conf, reload or start it
+    HA_STOP = "ha-stop"
 
     @property
     def tool(self) -> str:
@@ -69,6 +72,7 @@ class StepKind(StrEnum):
 _TOOLS = {StepKind.RULESET: "nft", StepKind.CLASSIFY: "iptables", StepKind.CLASSIFY_DEL: "iptables",
           StepKind.WG_ADD: "wireguard", StepKind.WG_PEERS: "wireguard", StepKind.TC: "tc",
           StepKind.FORWARDING: "sysctl",
+          **{kind: "ha" for kind in (StepKind.HA_CONNTRACKD, StepKind.HA_KEEPALIVED, StepKind.HA_STOP)},
           **{kind: "ip" for kind in (StepKind.VLAN_ADD, StepKind.IFB_ADD, StepKind.LINK_UP, StepKind.LINK_DEL,
                                      StepKind.ADDRESS_ADD, StepKind.ADDRESS_DEL, StepKind.ROUTE_ADD,
                                      StepKind.ROUTE_DEL)}}

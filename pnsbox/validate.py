@@ -19,6 +19,7 @@ from .load import Source
 from .model import (
     DEFAULT_CLASS,
     GROUP_OPDS,
+    HA_PEERS,
     RESERVED_ZONES,
     WIREGUARD_OVERHEAD,
     ZONE_BOX,
@@ -190,6 +191,7 @@ class _CrossChecks:
         self.bandwidth()
         self.applications()
         self.tunnels()
+        self.ha()
 
     def zone_names(self):
         for name in sorted(set(self.services) & set(self.opds)):
@@ -499,6 +501,78 @@ class _CrossChecks:
                                          f"{WIREGUARD_OVERHEAD} bytes, and {link.mtu + WIREGUARD_OVERHEAD} is more "
                                          f"than site.wireguard.underlay_mtu {hub.underlay_mtu}; at most "
                                          f"{hub.underlay_mtu - WIREGUARD_OVERHEAD}")
+
+
+    def ha(self):
+        """What an active/standby pair needs: two peers on one sync subnet of its own, a sync
+        interface that carries nothing else, moving addresses inside their links' subnets."""
+        ha = self.site.ha if self.site else None
+        if ha is None:
+            return
+        base = ("site", "ha")
+        peers = list(ha.peers.items())
+        if len(peers) != HA_PEERS:
+            self.add((*base, "peers"), f"an HA pair has exactly two peers (hub names and their sync addresses), "
+                                       f"not {len(peers)}")
+        sync_net = None
+        for name, address in peers:
+            net = IPv4Network(f"{address}/{ha.sync.prefix}", strict=False)
+            if address in (net.network_address, net.broadcast_address):
+                self.add((*base, "peers", name), f"{address} is not a host address of its sync subnet {net}")
+            elif sync_net is None:
+                sync_net = net
+            elif net != sync_net:
+                self.add((*base, "peers", name), f"{address} is not in the sync subnet {sync_net} of "
+                                                 f"`{peers[0][0]}` (site.ha.sync.prefix {ha.sync.prefix}): "
+                                                 "the peers share one subnet")
+        if len(peers) == HA_PEERS and peers[0][1] == peers[1][1]:
+            self.add((*base, "peers", peers[1][0]), f"{peers[1][1]} is also `{peers[0][0]}`'s address")
+        uplink = self.site.uplink
+        links = {uplink.interface: "site.uplink"}
+        links |= {s.link.device: f"services.{n}.link" for n, s in self.services.items()}
+        links |= {o.link.device: f"opds.{n}.link" for n, o in self.opds.items() if not o.link.is_wireguard}
+        links |= {o.link.trunk: f"opds.{n}.link.trunk" for n, o in self.opds.items() if o.link.is_vlan}
+        if self.site.wireguard:
+            links[self.site.wireguard.interface] = "site.wireguard"
+        if ha.sync.interface in links:
+            self.add((*base, "sync", "interface"), f"{ha.sync.interface} is {links[ha.sync.interface]}'s interface: "
+                                                   "the sync link carries nothing else")
+        if sync_net is not None:
+            self._sync_subnet_apart(sync_net, peers)
+        for name, opd in self.opds.items():
+            if opd.link.is_wireguard:
+                self.add(("opds", name, "link", "wireguard"), "WireGuard OPDs are not supported in an HA pair yet "
+                                                              "(the two hubs would need one key and one endpoint)")
+        virtual = ha.virtual_uplink
+        if virtual is not None:
+            where = (*base, "virtual", "uplink")
+            if virtual.network != uplink.address.network:
+                self.add(where, f"{virtual} is not in the uplink's subnet {uplink.address.network}")
+            elif virtual.ip == uplink.gateway:
+                self.add(where, f"{virtual.ip} is the uplink's gateway")
+            elif virtual.ip in (virtual.network.network_address, virtual.network.broadcast_address):
+                self.add(where, f"{virtual.ip} is not a host address of {virtual.network}")
+
+    def _sync_subnet_apart(self, sync_net: IPv4Network, peers: list):
+        """The sync subnet is the pair's own: no OPD, service, uplink or tunnel address in it."""
+        taken = [(self.site.uplink.address.network, "site.uplink.address")]
+        if self.site.ha.virtual_uplink:
+            taken.append((self.site.ha.virtual_uplink.network, "site.ha.virtual.uplink"))
+        if self.site.wireguard:
+            taken.append((self.site.wireguard.tunnel, "site.wireguard.tunnel"))
+        for name, opd in self.opds.items():
+            taken += [(net, f"opds.{name}.subnet") for net in opd.subnet]
+        for name, service in self.services.items():
+            taken += [(IPv4Network(a), f"services.{name}.addresses") for a in service.addresses]
+            if service.link.address is not None:
+                taken.append((service.link.address.network, f"services.{name}.link.address"))
+        clashes = [(net, what, [name for name, address in peers if address in net])
+                   for net, what in taken if net.overlaps(sync_net)]
+        clashes.sort(key=lambda clash: not clash[2])  # one holding a peer's address says most
+        for net, what, inside in clashes[:1]:
+            where = ("site", "ha", "peers", inside[0]) if inside else ("site", "ha", "sync", "prefix")
+            self.add(where, f"the sync subnet {sync_net} overlaps {what} {net}: the sync link needs a subnet "
+                            "of its own")
 
 
 def _unknown_ref(kind: str, ref: str, known: list[str]) -> str:

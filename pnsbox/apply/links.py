@@ -34,8 +34,11 @@ def batch_lines(step: Step) -> list[str]:
         return [f"addr {'add' if kind is StepKind.ADDRESS_ADD else 'del'} {cidr} dev {device}"]
     if kind in (StepKind.ROUTE_ADD, StepKind.ROUTE_DEL):
         destination, device, gateway = args
-        via = f"via {gateway}" if gateway else "scope link"  # scope link: on the wire
-        verb = "replace" if kind is StepKind.ROUTE_ADD else "del"
+        # scope link: on the wire. onlink: the gateway stands even while the link has no address
+        # of its subnet (an HA standby, until keepalived gives it the uplink's)
+        adding = kind is StepKind.ROUTE_ADD
+        via = (f"via {gateway}" + (" onlink" if adding else "")) if gateway else "scope link"
+        verb = "replace" if adding else "del"
         return [f"route {verb} {destination} {via} dev {device} proto {ROUTE_PROTO}"]
     raise ValueError(f"not an ip step: {kind}")
 

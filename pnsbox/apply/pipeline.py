@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,16 +21,19 @@ from ..edge.book import EdgeBook
 from ..facts import Facts, FactsError
 from ..model import Config
 from ..observe import box, table
+from ..observe import ha as observe_ha
 from ..observe import wg as observe_wg
 from ..observe.facts import kernel_release, probe
 from ..plan import PlanError, Step, StepKind, compute
+from ..plan_ha import ha_steps
 from ..plan_tc import rate_steps, redirect_record, tree_record
+from ..render.ha import HAPaths
 from ..render.nft import Ruleset
 from ..render.schedule import next_edge
 from ..render.site import Artifacts, needs_catalog, render_shaping_for, site, windows_at
 from ..render.tc import Shaping, allocate_slots, classid
 from ..render.wg import WgInterface
-from . import classify, links, nft, tc, wg
+from . import classify, ha, links, nft, tc, wg
 from .netns import KernelError, netns_exists
 from .owned import DEFAULT_STATE_DIR, Owned, OwnedRecord, locked
 
@@ -71,6 +75,8 @@ class Inputs:
     slots: dict[str, int]  # OPD -> class slot: as the last apply recorded them, new OPDs in free ones
     windows: frozenset[str]  # schedules open now
     edges: tuple = ()  # the enrolled edges (pnsbox.edge.book.Edge), sorted: the hub's WireGuard peers
+    peer: str | None = None  # which hub of an HA pair this is (site.ha.peers)
+    ha: HAPaths | None = None  # where that hub's keepalived and conntrackd keep their files
 
     @property
     def edge_map(self) -> dict:
@@ -78,12 +84,19 @@ class Inputs:
 
 
 def inputs(config: Config, owned: Owned, record: OwnedRecord | None = None, now: datetime | None = None,
-           state_dir: str | None = None) -> Inputs:
+           state_dir: str | None = None, peer: str | None = None, netns: str | None = None) -> Inputs:
     edges = ()
     if state_dir is not None and config.site.wireguard is not None:
         edges = tuple(sorted(EdgeBook(state_dir).read().edges.values(), key=lambda e: e.opd))
     return Inputs(kernel_facts(owned, record), allocate_slots(config, owned.slots),
-                  windows_at(config, now or datetime.now(UTC)), edges)
+                  windows_at(config, now or datetime.now(UTC)), edges, peer if config.site.ha else None,
+                  _ha_paths(config, netns))
+
+
+def _ha_paths(config: Config, netns: str | None) -> HAPaths | None:
+    """An HA hub's file places; also a former one's, whose daemons the next apply stops."""
+    paths = ha.paths_for(netns)
+    return paths if config.site.ha or os.path.exists(paths.keepalived_conf) else None
 
 
 def catalog_for(config: Config, catalog: Catalog | None = None) -> Catalog | None:
@@ -100,13 +113,14 @@ class Renders:
         self._recent: list[tuple[Config, tuple, Artifacts]] = []
 
     def site(self, config: Config, given: Inputs, catalog: Catalog | None) -> Artifacts:
-        key = (given.facts, given.windows, tuple(sorted(given.slots.items())), id(catalog), given.edges)
+        key = (given.facts, given.windows, tuple(sorted(given.slots.items())), id(catalog), given.edges,
+               given.peer, given.ha)
         for seen, seen_key, result in self._recent:
             if seen is config and seen_key == key:
                 return result
         try:
             result = site(config, given.facts, catalog_for(config, catalog), given.slots, given.windows,
-                          given.edge_map)
+                          given.edge_map, given.peer, given.ha)
         except FactsError as exc:
             raise PlanError(str(exc)) from exc
         self._recent[:] = [(config, key, result), *self._recent[:1]]
@@ -114,12 +128,12 @@ class Renders:
 
 
 def render_for(config: Config, netns: str | None, state_dir: str = DEFAULT_STATE_DIR, now: datetime | None = None,
-               catalog: Catalog | None = None) -> Artifacts:
+               catalog: Catalog | None = None, peer: str | None = None) -> Artifacts:
     """What an apply to `netns` would load now: its kernel's facts and the recorded slots
     (`pnsbox render --netns`, `pnsbox check`). Reads the state, writes nothing."""
     _require_netns(netns)
     owned = OwnedRecord(state_dir, netns).read()
-    return Renders().site(config, inputs(config, owned, now=now, state_dir=state_dir), catalog)
+    return Renders().site(config, inputs(config, owned, now=now, state_dir=state_dir, peer=peer, netns=netns), catalog)
 
 
 def structure_fingerprint(config: Config, given: Inputs) -> str:
@@ -132,17 +146,18 @@ def structure_fingerprint(config: Config, given: Inputs) -> str:
               for name, opd in config.opds.items()}
     peers = [(e.opd, e.public_key, e.previous_key, e.tunnel_address, e.disabled) for e in given.edges]
     text = config.model_dump_json(exclude=rates_out) + json.dumps(
-        [layout, given.slots, given.facts.as_dict(), given.facts.leaf_qdisc(config.site.queue), peers],
+        [layout, given.slots, given.facts.as_dict(), given.facts.leaf_qdisc(config.site.queue), peers, given.peer],
         sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def plan(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STATE_DIR,
-         now: datetime | None = None, catalog: Catalog | None = None, renders: Renders | None = None) -> Result:
+         now: datetime | None = None, catalog: Catalog | None = None, renders: Renders | None = None,
+         peer: str | None = None) -> Result:
     """The steps an apply would take. Reads the kernel and the state; changes neither."""
     _require_netns(netns)
     owned = OwnedRecord(state_dir, netns).read()
-    given = inputs(config, owned, now=now, state_dir=state_dir)
+    given = inputs(config, owned, now=now, state_dir=state_dir, peer=peer, netns=netns)
     desired = (renders or Renders()).site(config, given, catalog)
     observed = box.observe(netns, owned)
     return Result(_steps(desired, observed, given, netns, state_dir), desired.ruleset, desired.shaping,
@@ -154,6 +169,8 @@ def _steps(desired: Artifacts, observed, given: Inputs, netns: str | None, state
                     vlan=given.facts.vlan, wireguard=given.facts.wireguard)
     if desired.wireguard is not None:
         steps = _with_peers(steps, desired.wireguard, netns, state_dir)
+    if given.ha is not None:  # last: keepalived hands out the addresses once the rest stands
+        steps += ha_steps(desired.keepalived, desired.conntrackd, observe_ha.running(given.ha), given.ha)
     return steps
 
 
@@ -172,16 +189,17 @@ def _with_peers(steps: list[Step], wanted: WgInterface, netns: str | None, state
 
 def apply(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STATE_DIR,
           force: bool = False, now: datetime | None = None, catalog: Catalog | None = None,
-          renders: Renders | None = None, before_reload=None) -> Result:
+          renders: Renders | None = None, before_reload=None, peer: str | None = None) -> Result:
     """Make the namespace run `config` (see _apply); one apply at a time per state directory.
-    `before_reload` is called just before the ruleset is replaced (its counters start again)."""
+    `before_reload` is called just before the ruleset is replaced (its counters start again).
+    `peer`: which hub of an HA site this is."""
     _require_netns(netns)
     with locked(state_dir):
-        return _apply(config, netns, state_dir, force, now, catalog, renders or Renders(), before_reload)
+        return _apply(config, netns, state_dir, force, now, catalog, renders or Renders(), before_reload, peer)
 
 
 def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: datetime | None,
-           catalog: Catalog | None, renders: Renders, before_reload=None) -> Result:
+           catalog: Catalog | None, renders: Renders, before_reload=None, peer: str | None = None) -> Result:
     """Make the namespace run `config`, with the bandwidth rates in force at `now`.
 
     Calling it again at a schedule edge is how time-of-day rates switch. When
@@ -192,14 +210,14 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
     record = OwnedRecord(state_dir, netns)
     owned = record.read()
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    given = inputs(config, owned, record, now, state_dir)
+    given = inputs(config, owned, record, now, state_dir, peer, netns)
     until = _until(config, now)
     try:
         structure = structure_fingerprint(config, given)
     except FactsError as exc:
         raise PlanError(str(exc)) from exc
     if not force and owned.structure == structure and owned.trees \
-            and table.running_digest(netns) == owned.digest:
+            and table.running_digest(netns) == owned.digest and not _ha_changes(given):
         shaping = render_shaping_for(config, given.facts, given.slots, given.windows)
         changes = rate_steps(shaping, owned.trees)
         if changes is not None:
@@ -221,7 +239,7 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
     if before_reload and any(s.kind is StepKind.RULESET for s in steps):
         before_reload()
     try:
-        _execute(netns, steps, ruleset, done, state_dir)
+        _execute(netns, steps, ruleset, done, state_dir, given.ha)
     except KernelError:
         # Keep what was made before the failure as ours (so a later apply can remove it), and
         # forget the structure, so the next apply observes everything instead of trusting it.
@@ -240,6 +258,14 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
     return Result(steps, ruleset, shaping)
 
 
+def _ha_changes(given: Inputs) -> bool:
+    """An HA hub whose keepalived or conntrackd is not running takes the full path (which starts them)."""
+    if given.peer is None:
+        return False
+    seen = observe_ha.running(given.ha)
+    return seen.keepalived_pid is None or seen.conntrackd_pid is None
+
+
 def _until(config: Config, now: datetime) -> float | None:
     """When a schedule next opens or closes (unix time): until then, plans in force stay as
     they are, so an unchanged site needs nothing (settled.already_runs trusts the record)."""
@@ -248,7 +274,7 @@ def _until(config: Config, now: datetime) -> float | None:
 
 
 def _execute(netns: str | None, steps: list[Step], ruleset: Ruleset, done: list[Step],
-             state_dir: str = DEFAULT_STATE_DIR) -> None:
+             state_dir: str = DEFAULT_STATE_DIR, ha_paths: HAPaths | None = None) -> None:
     """Consecutive steps of one tool go to the kernel as one batch, in plan order; `done` gets
     the steps that went through. New HTB classes and the addresses and routes after them
     touch different things, so those two batches run side by side."""
@@ -264,7 +290,7 @@ def _execute(netns: str | None, steps: list[Step], ruleset: Ruleset, done: list[
             addresses = pool.submit(_run_batch, "ip", following[1], netns, ruleset, done) \
                 if side_by_side else None
             try:
-                _run_batch(tool, group, netns, ruleset, done, state_dir)
+                _run_batch(tool, group, netns, ruleset, done, state_dir, ha_paths)
             finally:
                 if addresses:
                     addresses.result()
@@ -272,7 +298,7 @@ def _execute(netns: str | None, steps: list[Step], ruleset: Ruleset, done: list[
 
 
 def _run_batch(tool: str, group: list[Step], netns: str | None, ruleset: Ruleset, done: list[Step],
-               state_dir: str = DEFAULT_STATE_DIR) -> None:
+               state_dir: str = DEFAULT_STATE_DIR, ha_paths: HAPaths | None = None) -> None:
     """One batch of one tool (StepKind.tool): the one place a step meets the kernel."""
     try:
         match tool:
@@ -285,6 +311,8 @@ def _run_batch(tool: str, group: list[Step], netns: str | None, ruleset: Ruleset
                 nft.load(ruleset, netns)
             case "sysctl":
                 links.enable_forwarding(netns)
+            case "ha":
+                ha.execute(group, netns, ha_paths)
             case "iptables":
                 for step in group:
                     classify.execute(step, netns)

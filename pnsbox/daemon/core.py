@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -91,9 +92,11 @@ class Daemon:
       recover  APPLYING found at start -> what ran before it (a cut-off first apply is completed)
     """
 
-    def __init__(self, state_dir: str, netns: str | None = None, usage_interval: float = 60.0):
+    def __init__(self, state_dir: str, netns: str | None = None, usage_interval: float = 60.0,
+                 peer: str | None = None):
         self.state_dir = Path(state_dir)
         self.netns = netns
+        self.peer = peer or os.environ.get("PNSBOX_HA_PEER") or None  # which hub of an HA pair
         self.history = History(state_dir)
         self.records = StateFiles(state_dir)  # confirmed, pending, the apply journal
         self.audit = AuditLog(state_dir)
@@ -179,7 +182,7 @@ class Daemon:
             reloaded.append(True)
 
         result = apply(config, self.netns, str(self.state_dir), force=force, catalog=self._catalog_for(config),
-                       renders=self.renders, before_reload=before_reload)
+                       renders=self.renders, before_reload=before_reload, peer=self.peer)
         self.metrics.apply_seconds.observe(time.monotonic() - started)
         if reloaded:
             # And again at once: a reset counter that climbed past its old value before the next sample
@@ -480,7 +483,7 @@ class Daemon:
             return None
         self.rates_checked_at = minute
         switched = apply(self.config, self.netns, str(self.state_dir), now=now,
-                         catalog=self._catalog_for(self.config), renders=self.renders)
+                         catalog=self._catalog_for(self.config), renders=self.renders, peer=self.peer)
         if not switched.steps:
             return None
         self.audit.append("rates", DAEMON, "local",
@@ -500,7 +503,7 @@ class Daemon:
         elif time.monotonic() - self.full_drift_at >= FULL_DRIFT_SECONDS:
             self.full_drift_at = time.monotonic()
             steps = plan(self.config, self.netns, str(self.state_dir), now=now,
-                         catalog=self._catalog_for(self.config), renders=self.renders).steps
+                         catalog=self._catalog_for(self.config), renders=self.renders, peer=self.peer).steps
             drifted = sorted({step.kind for step in steps}) or self._table_drifted()
         if not drifted:
             return None

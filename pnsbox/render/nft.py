@@ -352,6 +352,7 @@ def _input(w: _Writer, config: Config):
           "nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept "
           'comment "ICMPv6 essentials"', "box", 2)
     w.add('icmp type echo-request limit rate 20/second burst 50 packets accept comment "ping"', "box", 2)
+    _ha_input(w, config)
     hub = config.site.wireguard
     if hub is not None and _tunnelled(config):
         # Edges reach the hub from anywhere (behind NATs, on the internet): WireGuard itself
@@ -376,6 +377,20 @@ def _input(w: _Writer, config: Config):
     w.add("chain output {")
     w.add("type filter hook output priority filter; policy accept;", indent=2)
     w.add("}")
+
+
+def _ha_input(w: _Writer, config: Config):
+    """The pair's own traffic, on the sync link and between the two peer addresses only. Both
+    directions in one set, so both hubs load the very same ruleset (one digest for the pair)."""
+    ha = config.site.ha
+    if ha is None:
+        return
+    a, b = (str(address) for address in ha.peers.values())
+    between = f"iifname {_quote(ha.sync_interface)} ip saddr . ip daddr {{ {a} . {b}, {b} . {a} }}"
+    for match, what, origin in (("ip protocol 112", "VRRP (keepalived)", "site.ha"),
+                                (f"udp dport {ha.conntrack_port}", "conntrackd sync", "site.ha.conntrack_port"),
+                                (f"tcp dport {ha.port}", "pnsboxd peer", "site.ha.sync.port")):
+        w.add(f"{between} {match} counter accept {_comment(f'{origin}: {what}')}", origin, 2)
 
 
 def _shape(w: _Writer, config: Config, shaping: Shaping):
@@ -448,8 +463,13 @@ def _nat(w: _Writer, config: Config):
         return
     w.add("chain postrouting {")
     w.add("type nat hook postrouting priority srcnat; policy accept;", indent=2)
-    w.add(f"oifname {_quote(uplink.interface)} masquerade {_comment('site.uplink.nat: masquerade')}",
-          "site.uplink.nat", 2)
+    moving = config.site.ha and (config.site.ha.virtual_uplink or uplink.address)
+    if moving:  # masquerade's entries are flushed when the address leaves: they could not move to the peer
+        w.add(f"oifname {_quote(uplink.interface)} snat ip to {moving.ip} "
+              f"{_comment('site.uplink.nat: snat to the moving address (site.ha)')}", "site.uplink.nat", 2)
+    else:
+        w.add(f"oifname {_quote(uplink.interface)} masquerade {_comment('site.uplink.nat: masquerade')}",
+              "site.uplink.nat", 2)
     w.add("}")
 
 

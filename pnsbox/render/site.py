@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..classifier.catalog import Catalog
+from ..errors import PeerError
 from ..facts import Facts
 from ..model import Config
 from .apps import queue_chain_restore, queue_rules_iptables
+from .ha import HAPaths, conntrackd_conf, ha_paths, keepalived_conf
 from .net import NetState, render_net
 from .nft import Ruleset, render
 from .tc import Shaping, active_windows, allocate_slots, full_batch, render_shaping
@@ -31,6 +33,9 @@ class Artifacts:
     wireguard: WgInterface | None = None  # the hub's tunnel interface and its peers (no private key:
     #                                       apply adds it from the state directory)
     warnings: tuple[str, ...] = ()  # what this kernel's facts cost the config (plan and check print them)
+    peer: str | None = None  # which hub of an HA pair this render is for
+    keepalived: str = ""  # keepalived.conf of this hub ("" outside an HA site)
+    conntrackd: str = ""  # conntrackd.conf of this hub
 
     @property
     def nft(self) -> str:
@@ -91,14 +96,36 @@ def render_shaping_for(config: Config, facts: Facts, slots: dict[str, int],
     return render_shaping(config, allocate_slots(config, slots), facts.leaf_qdisc(config.site.queue), windows)
 
 
+def check_peer(config: Config, peer: str | None) -> str | None:
+    """The hub an HA site is rendered for: one of site.ha.peers (None outside an HA site)."""
+    ha = config.site.ha
+    if ha is None:
+        return None
+    names = ", ".join(ha.peers)
+    if peer is None:
+        raise PeerError(f"site {config.site.name} is an HA pair ({names}): say which hub this is with "
+                        "--peer NAME or PNSBOX_HA_PEER")
+    if peer not in ha.peers:
+        raise PeerError(f"--peer {peer}: site {config.site.name}'s hubs are {names}")
+    return peer
+
+
+# The notify hook keepalived runs, as the box installs it (`make install` links it there).
+BOX_COMMAND = "/usr/local/bin/pnsbox"
+
+
 def site(config: Config, facts: Facts, catalog: Catalog | None = None, slots: dict[str, int] | None = None,
-         windows: frozenset[str] = frozenset(), edges: dict | None = None) -> Artifacts:
+         windows: frozenset[str] = frozenset(), edges: dict | None = None, peer: str | None = None,
+         ha: HAPaths | None = None) -> Artifacts:
     """Everything the box should run. `slots`: the OPD slots recorded by the last apply (kept
     OPDs keep theirs; None: allocated in config order). `edges`: the enrolled edges (OPD ->
-    pnsbox.edge.book.Edge), the hub's WireGuard peers. Raises FactsError when the config asks
-    for what the kernel lacks (a named leaf queue)."""
+    pnsbox.edge.book.Edge), the hub's WireGuard peers. `peer`: which hub of an HA pair (raises
+    PeerError when an HA site does not say); `ha`: where its keepalived and conntrackd keep
+    their files (default: the box's own). Raises FactsError when the config asks for what the
+    kernel lacks (a named leaf queue)."""
     if catalog is None and needs_catalog(config):
         raise ValueError("render.site: this config classifies applications; pass the catalog")
+    peer = check_peer(config, peer)
     slots = allocate_slots(config, slots)
     shaping = render_shaping_for(config, facts, slots, windows)
     queue_rules = None
@@ -106,5 +133,10 @@ def site(config: Config, facts: Facts, catalog: Catalog | None = None, slots: di
         queue_rules = tuple(queue_rules_iptables(config.classifier))
     tunnels = any(opd.link.is_wireguard for opd in config.opds.values())
     wireguard = hub_interface(config, edges or {}, "") if tunnels else None
+    keepalived = conntrackd = ""
+    if peer is not None:
+        ha = ha or ha_paths(None, BOX_COMMAND)
+        keepalived, conntrackd = keepalived_conf(config, peer, ha), conntrackd_conf(config, peer, ha)
     return Artifacts(render(config, shaping, facts.nft_queue, catalog, facts.ftp_helper), shaping,
-                     render_net(config), queue_rules, slots, wireguard, warnings(config, facts))
+                     render_net(config, peer), queue_rules, slots, wireguard, warnings(config, facts),
+                     peer, keepalived, conntrackd)

@@ -2,7 +2,9 @@
 
   site/           the site (pnsbox.yaml, opds/*.yaml)
   facts.yaml      the kernel's facts, as the capability probe would give them
-  case.yaml       optional: `at`, the moment rendered (time-of-day rates), default DEFAULT_AT
+  case.yaml       optional: `at`, the moment rendered (time-of-day rates), default DEFAULT_AT;
+                  `peer`: the hub of an HA site rendered for (then expected.keepalived and
+                  expected.conntrackd too)
   observed.yaml   optional (plan cases): `interfaces` that exist on the box, and `running:
                   previous` when the box runs what previous/ renders, as pnsbox applied it
   previous/       the site the box runs (with `running: previous`)
@@ -33,6 +35,7 @@ from pnsbox.validate import build
 HERE = Path(__file__).resolve().parent
 DEFAULT_AT = "2026-12-01T03:00:00+00:00"  # a Tuesday, 10:00 in Jakarta
 PARTS = ("nft", "tc", "links", "iptables")
+HA_PARTS = ("keepalived", "conntrackd")  # cases with a `peer` only
 
 
 def case_dirs() -> list[Path]:
@@ -68,6 +71,10 @@ class Case:
         return str(_yaml(self.path / "case.yaml").get("at", DEFAULT_AT))
 
     @property
+    def peer(self) -> str | None:
+        return _yaml(self.path / "case.yaml").get("peer")
+
+    @property
     def observed_spec(self) -> dict | None:
         path = self.path / "observed.yaml"
         return _yaml(path) if path.is_file() else None
@@ -76,7 +83,8 @@ class Case:
         return build(load_site(self.path / which))
 
     def inputs(self, config: Config, slots: dict[str, int] | None = None) -> Inputs:
-        return Inputs(self.facts, allocate_slots(config, slots), windows_at(config, datetime.fromisoformat(self.at)))
+        return Inputs(self.facts, allocate_slots(config, slots), windows_at(config, datetime.fromisoformat(self.at)),
+                      peer=self.peer)
 
     def desired(self, config: Config, slots: dict[str, int] | None = None) -> Artifacts:
         """What apply renders for this case: the apply pipeline's own render path."""

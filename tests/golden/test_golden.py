@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from golden import PARTS, Case, case_dirs
+from golden import HA_PARTS, PARTS, Case, case_dirs
 
 from pnsbox.cli import main
 from pnsbox.plan import PlanError, StepKind
@@ -33,6 +33,16 @@ def test_render_gives_the_expected_text(name, part):
     compare(getattr(case.desired(case.config()), part), case.path / f"expected.{part}")
 
 
+HA_CASES = sorted(name for name, case in CASES.items() if case.peer)
+
+
+@pytest.mark.parametrize("part", HA_PARTS)
+@pytest.mark.parametrize("name", HA_CASES)
+def test_an_ha_hub_renders_the_expected_keepalived_and_conntrackd_configs(name, part):
+    case = CASES[name]
+    compare(getattr(case.desired(case.config()), part), case.path / f"expected.{part}")
+
+
 @pytest.mark.parametrize("name", PLAN_CASES)
 def test_plan_gives_the_expected_steps(name):
     compare(CASES[name].plan_text(), CASES[name].path / "expected.plan")
@@ -43,9 +53,10 @@ def test_pnsbox_render_prints_byte_for_byte_what_apply_loads(name, capsys):
     """The CLI command, given the case's facts and moment, against the apply pipeline's render."""
     case = CASES[name]
     loads = case.desired(case.config())
-    for part in PARTS:
+    peer = ["--peer", case.peer] if case.peer else []
+    for part in PARTS + (HA_PARTS if case.peer else ()):
         assert main(["render", "-c", str(case.site), "--facts", str(case.facts_file), "--at", case.at,
-                     "--part", part]) == 0
+                     "--part", part, *peer]) == 0
         assert capsys.readouterr().out == getattr(loads, part), f"{name}: render --part {part}"
 
 

@@ -124,7 +124,9 @@ def test_every_golden_ruleset_is_accepted_by_the_kernel(hub, case):
 
     facts = Facts.from_dict(yaml.safe_load((GOLDEN / case / "facts.yaml").read_text()))
     here = Facts(facts.leaf_qdiscs, probe().nft_queue, facts.vlan, ftp_helper=facts.ftp_helper)
-    nft.check(site(build(load_site(GOLDEN / case / "site")), here, default_catalog()).ruleset, hub)
+    case_file = GOLDEN / case / "case.yaml"
+    peer = (yaml.safe_load(case_file.read_text()) or {}).get("peer") if case_file.is_file() else None
+    nft.check(site(build(load_site(GOLDEN / case / "site")), here, default_catalog(), peer=peer).ruleset, hub)
 
 
 def test_cli_bad_config_applies_nothing(hub, tmp_path):

@@ -1,0 +1,166 @@
+"""An HA hub's keepalived and conntrackd: their owned files, starting, reloading, stopping them,
+and keepalived's notify hook (`pnsbox ha notify`).
+
+In a namespace (a lab's hub, a test's) the daemons run inside it, with every file under
+RUN_ROOT/NETNS; on the box itself systemd runs them (systemd/pnsbox-keepalived.service and
+pnsbox-conntrackd.service) from /etc/pnsbox/ha.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..errors import KernelError
+from ..observe.ha import ROLE_FILE, process_of, read_role_file
+from ..plan import Step, StepKind
+from ..render.ha import RUN_ROOT, HAPaths, ha_paths
+from ..render.site import BOX_COMMAND
+from .netns import in_netns
+from .owned import write_atomic
+
+UNITS = {"keepalived": "pnsbox-keepalived.service", "conntrackd": "pnsbox-conntrackd.service"}
+
+
+def command() -> str:
+    """The `pnsbox` executable keepalived's notify hook runs: this installation's own."""
+    beside = Path(sys.executable).parent / "pnsbox"
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("pnsbox") or BOX_COMMAND
+
+
+def paths_for(netns: str | None, run_root: str = RUN_ROOT) -> HAPaths:
+    return ha_paths(netns, command(), run_root)
+
+
+def _run(argv: list[str], netns: str | None, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(in_netns(argv, netns), capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if check and proc.returncode != 0:
+        raise KernelError(f"{' '.join(argv)}: {proc.stderr.strip() or proc.stdout.strip() or 'failed'}")
+    return proc
+
+
+def _wait_gone(program: str, conf: str, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while process_of(program, conf) is not None:
+        if time.monotonic() > deadline:
+            raise KernelError(f"{program} ({conf}) did not stop within {seconds:g} s")
+        time.sleep(0.05)
+
+
+def _wait_running(program: str, conf: str, seconds: float = 5.0) -> int:
+    deadline = time.monotonic() + seconds
+    while (pid := process_of(program, conf)) is None:
+        if time.monotonic() > deadline:
+            raise KernelError(f"{program} ({conf}) did not start within {seconds:g} s (see the system log)")
+        time.sleep(0.05)
+    return pid
+
+
+def _stop(program: str, paths: HAPaths, netns: str | None) -> None:
+    conf = paths.keepalived_conf if program == "keepalived" else paths.conntrackd_conf
+    if netns is None and shutil.which("systemctl") and Path("/run/systemd/system").is_dir():
+        _run(["systemctl", "stop", UNITS[program]], None)
+        return
+    pid = process_of(program, conf)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)  # keepalived gives its addresses back on the way out
+        _wait_gone(program, conf)
+    if program == "conntrackd":
+        Path(paths.conntrackd_lock).unlink(missing_ok=True)
+
+
+def _start(program: str, paths: HAPaths, netns: str | None) -> None:
+    if netns is None and shutil.which("systemctl") and Path("/run/systemd/system").is_dir():
+        _run(["systemctl", "start", UNITS[program]], None)
+        return
+    if program == "keepalived":
+        argv = ["keepalived", "--vrrp", "-f", paths.keepalived_conf, "-p", paths.keepalived_pid,
+                "-r", paths.vrrp_pid]
+    else:
+        argv = ["conntrackd", "-C", paths.conntrackd_conf, "-d"]
+    _run(argv, netns)  # both fork into the background themselves
+    _wait_running(program, paths.keepalived_conf if program == "keepalived" else paths.conntrackd_conf)
+
+
+def _reload_keepalived(paths: HAPaths, netns: str | None) -> None:
+    if netns is None and shutil.which("systemctl") and Path("/run/systemd/system").is_dir():
+        _run(["systemctl", "reload", UNITS["keepalived"]], None)
+        return
+    pid = process_of("keepalived", paths.keepalived_conf)
+    if pid is None:
+        _start("keepalived", paths, netns)
+    else:
+        os.kill(pid, signal.SIGHUP)  # re-reads its config; VRRP state and addresses stay
+
+
+def execute(steps: list[Step], netns: str | None, paths: HAPaths) -> None:
+    """Carry out plan_ha's steps."""
+    Path(paths.run_dir).mkdir(parents=True, exist_ok=True)
+    for step in steps:
+        if step.kind is StepKind.HA_CONNTRACKD:
+            write_atomic(Path(paths.conntrackd_conf), step.args[0])
+            _stop("conntrackd", paths, netns)  # conntrackd cannot re-read its config: restarted
+            _start("conntrackd", paths, netns)
+        elif step.kind is StepKind.HA_KEEPALIVED:
+            write_atomic(Path(paths.keepalived_conf), step.args[0])
+            _reload_keepalived(paths, netns)
+        elif step.kind is StepKind.HA_STOP:
+            _stop(step.args[0], paths, netns)
+        else:
+            raise ValueError(f"not an HA step: {step.kind}")
+
+
+def stop_all(netns: str, run_root: str = RUN_ROOT) -> None:
+    """A lab hub going away: its keepalived and conntrackd stop, its files go."""
+    paths = paths_for(netns, run_root)
+    for program in ("keepalived", "conntrackd"):
+        with contextlib.suppress(KernelError):
+            _stop(program, paths, netns)
+    shutil.rmtree(paths.run_dir, ignore_errors=True)
+
+
+# --- keepalived's notify hook ----------------------------------------------------------------
+
+# What conntrackd is told at each transition, as Debian's primary-backup.sh does it.
+NOTIFY = {
+    # commit the peer's flows into the kernel, flush both caches, resync from the kernel,
+    # send everything to the peer
+    "active": (["-c"], ["-f"], ["-R"], ["-B"]),
+    # shorten the kernel's timers of flows this hub no longer carries; ask the active for a resync
+    "standby": (["-t"], ["-n"]),
+    "fault": (["-t"],),
+}
+
+
+def record_role(run_dir: str, role: str, peer: str | None, now: float | None = None) -> dict:
+    """role.json: the role, since when, and how many times it changed."""
+    before = read_role_file(run_dir)
+    changed = before.get("role") != role
+    record = {"role": role, "since": (now or time.time()) if changed else before.get("since", now or time.time()),
+              "transitions": int(before.get("transitions", 0)) + (1 if changed and before.get("role") else 0),
+              "peer": peer or before.get("peer")}
+    write_atomic(Path(run_dir, ROLE_FILE), json.dumps(record))
+    return record
+
+
+def notify(role: str, run_dir: str, conntrackd_conf: str, peer: str | None) -> list[str]:
+    """keepalived says this hub is now `role`: record it, then tell conntrackd. Returns what
+    conntrackd refused (it may not run yet at the first transition)."""
+    record_role(run_dir, role, peer)
+    failed = []
+    for args in NOTIFY[role]:
+        proc = subprocess.run(["conntrackd", "-C", conntrackd_conf, *args], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            failed.append(f"conntrackd {' '.join(args)}: {proc.stderr.strip() or proc.stdout.strip() or 'failed'}")
+    return failed
