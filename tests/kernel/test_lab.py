@@ -274,11 +274,8 @@ def test_a_failed_build_leaves_nothing_behind(site, base, monkeypatch):
 
 
 @pytest.fixture
-def ha_lab(make_lab, site):
-    from types import SimpleNamespace
-
-    ha = SimpleNamespace(peers={"hub-a": None, "hub-b": None}, sync_interface="sync0", virtual_uplink=None)
-    return make_lab(site.model_copy(update={"site": site.site.model_copy(update={"ha": ha})}), "ha")[0]
+def ha_lab(make_lab):
+    return make_lab(build(load_site(EXAMPLE.parent / "province-ha")), "ha")[0]
 
 
 def test_an_ha_lab_has_two_hubs_that_reach_each_other_and_every_host(ha_lab):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from ipaddress import IPv4Interface
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from pnsbox.lab.topology import HUB, INTERNET, LabError, Veth, hub_nodes, layout
 from pnsbox.load import load_site
+from pnsbox.model import HAVirtual
 from pnsbox.validate import build
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "rules" / "examples"
@@ -22,9 +23,13 @@ def plain():
 
 
 @pytest.fixture(scope="module")
-def pair(plain):
-    ha = SimpleNamespace(peers=dict.fromkeys(PEERS), sync_interface="sync0", virtual_uplink=None)
-    return plain.model_copy(update={"site": plain.site.model_copy(update={"ha": ha})})
+def pair():
+    return build(load_site(EXAMPLES / "province-ha"))
+
+
+def test_the_ha_example_is_the_province_example_plus_a_pair(plain, pair):
+    assert pair.site.ha is not None and list(pair.site.ha.peers) == PEERS
+    assert pair.model_copy(update={"site": pair.site.model_copy(update={"ha": None})}) == plain
 
 
 def veths_between(plan, node_a: str, node_b: str) -> list[Veth]:
@@ -91,8 +96,16 @@ def test_hosts_are_addressed_as_on_a_plain_site(plain, pair):
     assert sorted(one.routes) == sorted(two.routes)  # gateways are the addresses that move
 
 
-def test_a_peer_named_like_another_node_is_refused(plain):
-    ha = SimpleNamespace(peers=dict.fromkeys(["internet", "hub-b"]), sync_interface="sync0", virtual_uplink=None)
-    config = plain.model_copy(update={"site": plain.site.model_copy(update={"ha": ha})})
+def test_a_peer_named_like_another_node_is_refused(pair):
+    ha = pair.site.ha.model_copy(update={"peers": {"internet": pair.site.ha.peers["hub-a"],
+                                                   "hub-b": pair.site.ha.peers["hub-b"]}})
+    config = pair.model_copy(update={"site": pair.site.model_copy(update={"ha": ha})})
     with pytest.raises(LabError, match="`internet` is taken"):
         layout(config, vlan_ok=False)
+
+
+def test_without_nat_the_internet_routes_back_to_the_moving_uplink_address(pair):
+    uplink = pair.site.uplink.model_copy(update={"nat": "none"})
+    ha = pair.site.ha.model_copy(update={"virtual": HAVirtual(uplink=IPv4Interface("198.51.100.9/24"))})
+    config = pair.model_copy(update={"site": pair.site.model_copy(update={"uplink": uplink, "ha": ha})})
+    assert (INTERNET, "default", "198.51.100.9") in layout(config, vlan_ok=False).routes
