@@ -28,6 +28,35 @@ _MAX_PIECES = 64
 _ECB = modes.ECB()
 
 
+def _public_ecb(key: bytes):
+    return Cipher(algorithms.AES(key), _ECB).encryptor()
+
+
+def _header_protection_context():
+    """A maker of AES-ECB contexts for header protection. `Cipher(...).encryptor()` checks its
+    arguments against abstract classes, a good part of a new flow's cost; cryptography's own
+    constructor behind it skips that. It is not public API, so it is used only if it is there
+    and gives FIPS-197's AES-128 answer; else the public path."""
+    try:
+        from cryptography.hazmat.bindings._rust import openssl as rust
+
+        create = rust.ciphers.create_encryption_ctx
+
+        def direct(key: bytes):
+            return create(algorithms.AES(key), _ECB)
+
+        known = direct(bytes(range(16))).update(bytes.fromhex("00112233445566778899aabbccddeeff"))
+        if known == bytes.fromhex("69c4e0d86a7b0430d8cdb78070b4c55a"):
+            return direct
+    except Exception:  # any other cryptography: the public path
+        pass
+    return _public_ecb
+
+
+_new_ecb = _header_protection_context()
+
+
+_sha256 = hashlib.sha256
 _IPAD = bytes(x ^ 0x36 for x in range(256))
 _OPAD = bytes(x ^ 0x5C for x in range(256))
 
@@ -75,13 +104,6 @@ def _info(label: bytes, length: int) -> bytes:
     return length.to_bytes(2, "big") + bytes([len(full)]) + full + b"\x00\x01"
 
 
-def _hmac(pads, message: bytes) -> bytes:
-    inner, outer = pads[0].copy(), pads[1].copy()
-    inner.update(message)
-    outer.update(inner.digest())
-    return outer.digest()
-
-
 _CLIENT_IN = _info(b"client in", 32)
 _KEY_INFOS = {labels: (_info(labels[0], 16), _info(labels[1], 12), _info(labels[2], 16))
               for labels in ((b"quic key", b"quic iv", b"quic hp"), (b"quicv2 key", b"quicv2 iv", b"quicv2 hp"))}
@@ -89,32 +111,55 @@ _KEY_INFOS = {labels: (_info(labels[0], 16), _info(labels[1], 12), _info(labels[
 
 def client_keys(version: Version, dcid: bytes) -> tuple[bytes, bytes, bytes]:
     """(key, iv, hp) protecting the client's Initial packets (RFC 9001 §5.2): HKDF-Extract
-    with the version's salt, then HKDF-Expand-Label, each one HMAC-SHA256 block."""
-    client = _pads(_hmac(_pads(_hmac(version._salted, dcid)), _CLIENT_IN))
+    with the version's salt, then HKDF-Expand-Label, each one HMAC-SHA256 block. Written out
+    as SHA-256 calls (HMAC(K, m) = H(K^opad || H(K^ipad || m))): a new flow's key schedule is
+    a good part of its cost, and `hmac` would set up each key anew."""
+    inner, outer = version._salted[0].copy(), version._salted[1].copy()
+    inner.update(dcid)
+    outer.update(inner.digest())
+    initial = outer.digest().ljust(64, b"\0")  # the initial secret, as an HMAC key block
+    client = _sha256(initial.translate(_OPAD) + _sha256(initial.translate(_IPAD) + _CLIENT_IN).digest()).digest()
+    block = client.ljust(64, b"\0")  # the client's initial secret keys three expansions
+    inner, outer = _sha256(block.translate(_IPAD)), _sha256(block.translate(_OPAD))
     key_info, iv_info, hp_info = _KEY_INFOS[version.labels]
-    return _hmac(client, key_info)[:16], _hmac(client, iv_info)[:12], _hmac(client, hp_info)[:16]
+    a, b = inner.copy(), outer.copy()
+    a.update(key_info)
+    b.update(a.digest())
+    key = b.digest()[:16]
+    a, b = inner.copy(), outer.copy()
+    a.update(iv_info)
+    b.update(a.digest())
+    iv = b.digest()[:12]
+    inner.update(hp_info)
+    outer.update(inner.digest())
+    return key, iv, outer.digest()[:16]
 
 
 class ClientInitials:
-    """One connection's client Initial packets, fed one UDP datagram at a time."""
+    """One connection's client Initial packets, fed one UDP datagram at a time.
 
-    __slots__ = ("version", "_aead", "_iv", "_hp", "_pieces", "_size")
+    The hot path of a flood of new QUIC flows (every flow's first packet is an Initial to
+    decrypt), so it is written for few Python operations: the datagram is made bytes once,
+    the header read inline, each key's cipher context made once per connection, padding and
+    PINGs skipped as runs at C speed."""
+
+    __slots__ = ("version", "_aead", "_iv", "_hp", "_pieces")
 
     def __init__(self):
         self.version: Version | None = None
         self._aead = None
         self._pieces: dict[int, bytes] = {}
-        self._size = 0
 
     def feed(self, datagram):
         """The SNI once the ClientHello is complete; MORE while pieces are missing; "" for
         QUIC that gives no name (other versions, short headers, no SNI); None if not QUIC."""
-        if len(datagram) < 7:
+        size = len(datagram)
+        if size < 7:
             return None
         first = datagram[0]
         if not first & 0x80:
             # Google QUIC before Q046: public flags with "version present" and an 8-byte CID
-            if first & 0x09 == 0x09 and len(datagram) > 13 and datagram[9] == 0x51:  # 'Q'
+            if first & 0x09 == 0x09 and size > 13 and datagram[9] == 0x51:  # 'Q'
                 return gquic_sni(datagram)
             return "" if self.version else None
         number = _U32.unpack_from(datagram, 1)[0]
@@ -123,82 +168,75 @@ class ClientInitials:
         version = VERSIONS.get(number)
         if version is None or not first & 0x40:
             return None  # unknown versions stay unclaimed: RTP, for one, also sets the top bit
-        pos = 0
-        result = MORE
-        while pos < len(datagram) and result is MORE:  # coalesced packets
-            pos, result = self._packet(datagram, pos, version)
+        data = datagram if type(datagram) is bytes else bytes(datagram)  # slices of bytes are bytes
+        pos, result = self._packet(data, 0, version, size)
+        while result is MORE and pos < size:  # coalesced packets
+            pos, result = self._packet(data, pos, version, size)
         return result
 
-    def _packet(self, data, pos: int, version: Version):
+    def _packet(self, data: bytes, pos: int, version: Version, end: int):
         """Decrypt the long-header packet at `pos`: (where the next one starts, result)."""
-        end_of_data = len(data)
-        if pos + 7 > end_of_data or not data[pos] & 0x80:
-            return end_of_data, ""
         first = data[pos]
-        if _U32.unpack_from(data, pos + 1)[0] not in VERSIONS:
-            return end_of_data, ""
-        at = pos + 5
-        dcid_len = data[at]
-        dcid = bytes(data[at + 1:at + 1 + dcid_len])
-        at += 1 + dcid_len
-        if dcid_len > 20 or at >= end_of_data:
-            return end_of_data, ""
+        if pos + 7 > end or not first & 0x80 or _U32.unpack_from(data, pos + 1)[0] not in VERSIONS:
+            return end, ""
+        dcid_len = data[pos + 5]
+        at = pos + 6 + dcid_len
+        if dcid_len > 20 or at >= end:
+            return end, ""
         at += 1 + data[at]  # source connection id
-        kind = (first >> 4) & 3
-        if kind == version.initial_type:
+        initial = (first >> 4) & 3 == version.initial_type
+        if initial:
             token_len, at = varint(data, at)
             if token_len < 0:
-                return end_of_data, ""
+                return end, ""
             at += token_len
         length, pn_at = varint(data, at)
-        if length < 0 or pn_at + length > end_of_data or length < 20:
-            return end_of_data, ""
         next_packet = pn_at + length
-        if kind != version.initial_type:
+        if length < 20 or next_packet > end:  # (a cut-off length is -1)
+            return end, ""
+        if not initial:
             return next_packet, MORE  # 0-RTT or Handshake coalesced after the Initial
         if self.version is None:
             self.version = version
-            key, self._iv, hp = client_keys(version, dcid)
+            key, iv, hp = client_keys(version, data[pos + 6:pos + 6 + dcid_len])
             self._aead = AESGCM(key)
-            self._hp = Cipher(algorithms.AES(hp), _ECB).encryptor()
-        plain = self._decrypt(data, pos, pn_at, next_packet)
-        if plain is None:
-            return next_packet, MORE
+            self._iv = int.from_bytes(iv, "big")
+            self._hp = _new_ecb(hp)
+        # header protection (RFC 9001 §5.4): one AES block over the sample masks the packet
+        # number's length (in the first byte) and the packet number
+        mask = self._hp.update(data[pn_at + 4:pn_at + 20])
+        first ^= mask[0] & 0x0F
+        pn_len = (first & 3) + 1
+        pn_end = pn_at + pn_len
+        number = int.from_bytes(data[pn_at:pn_end], "big") ^ (int.from_bytes(mask[1:5], "big") >> (32 - 8 * pn_len))
+        header = bytes((first,)) + data[pos + 1:pn_at] + number.to_bytes(pn_len, "big")
+        try:  # (a memoryview: the ciphertext is not copied)
+            plain = self._aead.decrypt((self._iv ^ number).to_bytes(12, "big"),
+                                       memoryview(data)[pn_end:next_packet], header)
+        except InvalidTag:
+            return next_packet, MORE  # not the client's Initial (keys from another DCID), or damaged
         return next_packet, self._crypto_frames(plain)
 
-    def _decrypt(self, data, pos: int, pn_at: int, end: int) -> bytes | None:
-        mask = self._hp.update(bytes(data[pn_at + 4:pn_at + 20]))
-        first = data[pos] ^ (mask[0] & 0x0F)
-        pn_len = (first & 3) + 1
-        number = int.from_bytes(data[pn_at:pn_at + pn_len], "big") ^ int.from_bytes(mask[1:1 + pn_len], "big")
-        header = bytes((first,)) + bytes(data[pos + 1:pn_at]) + number.to_bytes(pn_len, "big")
-        nonce = (int.from_bytes(self._iv, "big") ^ number).to_bytes(12, "big")
-        try:
-            return self._aead.decrypt(nonce, bytes(data[pn_at + pn_len:end]), header)
-        except InvalidTag:
-            return None  # not the client's Initial (keys from another DCID), or damaged
-
     def _crypto_frames(self, plain: bytes):
+        pieces = self._pieces
         pos = 0
         size = len(plain)
         while pos < size:
             kind = plain[pos]
-            pos += 1
-            if kind == 0x00:  # PADDING: skip the whole run at C speed
-                rest = plain[pos:].lstrip(b"\x00")
+            if kind <= 0x01:  # PADDING and PING carry nothing: skip the whole run at C speed
+                rest = plain[pos:].lstrip(b"\x00\x01")
                 if not rest:
                     break
                 pos = size - len(rest)
                 continue
-            if kind == 0x01:  # PING
-                continue
+            pos += 1
             if kind == 0x06:  # CRYPTO
                 offset, pos = varint(plain, pos)
                 length, pos = varint(plain, pos)
                 if offset < 0 or length < 0 or pos + length > size:
                     return ""
-                if offset + length <= _MAX_CRYPTO and len(self._pieces) < _MAX_PIECES:
-                    self._pieces.setdefault(offset, plain[pos:pos + length])
+                if offset + length <= _MAX_CRYPTO and len(pieces) < _MAX_PIECES:
+                    pieces.setdefault(offset, plain[pos:pos + length])
                 pos += length
             elif kind == 0x02 or kind == 0x03:  # ACK
                 pos = _skip_ack(plain, pos, kind == 0x03)
@@ -209,7 +247,12 @@ class ClientInitials:
         return self._hello()
 
     def _hello(self):
-        stream = _contiguous(self._pieces)
+        pieces = self._pieces
+        stream = pieces.get(0)
+        if stream is None:
+            return MORE
+        if len(pieces) > 1 and (len(stream) < 4 or len(stream) < 4 + (stream[1] << 16 | stream[2] << 8 | stream[3])):
+            stream = _contiguous(pieces)  # the hello goes on in other pieces
         if len(stream) < 4:
             return MORE
         needed = 4 + ((stream[1] << 16) | (stream[2] << 8) | stream[3])
@@ -249,17 +292,19 @@ def _skip_ack(buf, pos: int, ecn: bool) -> int:
     return pos
 
 
-def _contiguous(pieces: dict[int, bytes]) -> bytes:
-    """The stream from offset 0 as far as the pieces reach without a gap."""
-    out = b""
-    grew = True
-    while grew:
-        grew = False
-        for offset, piece in pieces.items():
-            if offset <= len(out) < offset + len(piece):
-                out += piece[len(out) - offset:]
-                grew = True
-    return out
+def _contiguous(pieces: dict) -> bytes:
+    """The stream from offset 0 as far as the pieces reach without a gap (in offset order,
+    each piece adds what reaches past the end so far)."""
+    parts = []
+    end = 0
+    for offset in sorted(pieces):
+        if offset > end:
+            break
+        piece = pieces[offset]
+        if offset + len(piece) > end:
+            parts.append(piece[end - offset:])
+            end = offset + len(piece)
+    return b"".join(parts)
 
 
 def gquic_sni(datagram) -> str:

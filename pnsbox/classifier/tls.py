@@ -3,7 +3,11 @@ TCP segments (the caller hands over everything the client sent so far)."""
 
 from __future__ import annotations
 
+from struct import Struct
+
 from .wire import MORE, text
+
+_TYPE_LENGTH = Struct("!HH").unpack_from  # an extension's type and length
 
 _HANDSHAKE = 22
 _RECORD_TYPES = frozenset({20, 21, 22, 23})   # change_cipher_spec, alert, handshake, application_data
@@ -77,8 +81,7 @@ def hello_sni(msg, start: int, end: int):
     ext_end = min(pos + 2 + ((msg[pos] << 8) | msg[pos + 1]), end)
     pos += 2
     while pos + 4 <= ext_end:
-        kind = (msg[pos] << 8) | msg[pos + 1]
-        length = (msg[pos + 2] << 8) | msg[pos + 3]
+        kind, length = _TYPE_LENGTH(msg, pos)
         pos += 4
         if kind == _SERVER_NAME:
             return _server_name(msg, pos, min(pos + length, ext_end))

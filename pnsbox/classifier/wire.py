@@ -15,18 +15,22 @@ class _More:
 MORE = _More()
 
 
+_VARINT_MASKS = (0, 0x3F, 0x3FFF, 0, 0x3FFF_FFFF, 0, 0, 0, 0x3FFF_FFFF_FFFF_FFFF)
+
+
 def varint(buf, pos: int) -> tuple[int, int]:
-    """QUIC variable-length integer at `pos` -> (value, next position); (-1, pos) if cut off."""
+    """QUIC variable-length integer at `pos` -> (value, next position); (-1, pos) if cut off.
+    (On a new QUIC flow's path several times: one-byte values first, longer ones in one call.)"""
     if pos >= len(buf):
         return -1, pos
     first = buf[pos]
+    if first < 0x40:
+        return first, pos + 1
     size = 1 << (first >> 6)
-    if pos + size > len(buf):
+    end = pos + size
+    if end > len(buf):
         return -1, pos
-    value = first & 0x3F
-    for i in range(1, size):
-        value = (value << 8) | buf[pos + i]
-    return value, pos + size
+    return int.from_bytes(buf[pos:end], "big") & _VARINT_MASKS[size], end
 
 
 _NAME_CHARS = bytes(c if chr(c) in "abcdefghijklmnopqrstuvwxyz0123456789.-_:" else ord("_")

@@ -112,3 +112,17 @@ def test_v2_initial_is_read_and_damaged_packets_are_not():
     assert quic.ClientInitials().feed(bytes(damaged)) is MORE  # fails authentication: wait
     assert quic.ClientInitials().feed(b"\x80" + bytes(30)) is None  # RTP-like, unknown version
     assert quic.ClientInitials().feed(b"\x40" + bytes(30)) is None  # short header, no state
+
+
+def test_the_header_protection_mask_is_the_public_aes_ecb_answer_for_any_key():
+    """quic picks cryptography's context constructor directly when it is there (see
+    _header_protection_context); it must give what the public Cipher API gives."""
+    import os
+
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    for _ in range(20):
+        key, sample = os.urandom(16), os.urandom(16)
+        assert quic._new_ecb(key).update(sample) == Cipher(algorithms.AES(key), modes.ECB()).encryptor().update(sample)
+    assert quic._public_ecb(bytes(range(16))).update(bytes.fromhex("00112233445566778899aabbccddeeff")).hex() == \
+        "69c4e0d86a7b0430d8cdb78070b4c55a"  # FIPS-197 C.1: the public path the module falls back to
