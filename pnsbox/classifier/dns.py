@@ -42,19 +42,44 @@ def parse(msg, mdns: bool = False) -> Message | None:
     addresses: list[tuple[bytes, int]] = []
     if response:
         for _ in range(min(answers, _MAX_ANSWERS)):
-            owner, pos = read_name(msg, pos)
-            if owner is None or pos + 10 > len(msg):
+            if name:  # the addresses are the question's: an owner name is only stepped over
+                pos = skip_name(msg, pos)
+            else:  # mDNS announcements carry answers only: the first owner names them
+                owner, pos = read_name(msg, pos)
+                if owner is None:
+                    break
+                name = owner
+            if pos < 0 or pos + 10 > len(msg):
                 break
             kind, _, ttl, length = _ANSWER.unpack_from(msg, pos)
             pos += 10
             if pos + length > len(msg):
                 break
-            if not name:
-                name = owner  # mDNS announcements carry answers only
             if (kind == _TYPE_A and length == 4) or (kind == _TYPE_AAAA and length == 16):
                 addresses.append((bytes(msg[pos:pos + length]), ttl))
             pos += length
     return Message(name, response, addresses)
+
+
+def skip_name(msg, pos: int) -> int:
+    """The position after the domain name at `pos`, -1 if malformed. Answers name their
+    owner with a pointer back to the question (RFC 1035 §4.1.4) nearly always: two bytes,
+    nothing to decode (a rich answer has a dozen names; decoding each cost more than the rest
+    of the message)."""
+    size = len(msg)
+    start = pos
+    while pos < size:
+        length = msg[pos]
+        if length == 0:
+            return pos + 1
+        if length >= 0xC0:  # a pointer ends the name; it must point back at an earlier name
+            if pos + 1 >= size or ((length & 0x3F) << 8 | msg[pos + 1]) >= start:
+                return -1
+            return pos + 2
+        if length > 63 or pos - start + length + 1 > 255:
+            return -1
+        pos += 1 + length
+    return -1
 
 
 def read_name(msg, pos: int) -> tuple[str | None, int]:

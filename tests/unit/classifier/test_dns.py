@@ -47,3 +47,18 @@ def test_mdns_allows_many_questions_and_answer_only_messages():
     messages = [dns.parse(payload(p), mdns=True) for p in capture("android.pcap")
                 if parse(p) and 5353 in (parse(p).sport, parse(p).dport)]
     assert any(m and m.name.endswith(".local") for m in messages)
+
+
+def test_an_answers_owner_is_stepped_over_whether_a_pointer_or_labels_and_a_forward_pointer_is_refused():
+    header = struct.pack("!HHHHHH", 7, 0x8180, 1, 2, 0, 0)
+    question = b"\x04opds\x02go\x02id\x00" + b"\0\1\0\1"
+    record = b"\0\1\0\1" + struct.pack("!IH", 60, 4)
+    by_pointer = b"\xc0\x0c" + record + bytes([192, 0, 2, 1])
+    by_labels = b"\x04opds\x02go\x02id\x00" + record + bytes([192, 0, 2, 2])
+    message = dns.parse(header + question + by_pointer + by_labels)
+    assert message.name == "opds.go.id"
+    assert [ipaddress.ip_address(a) for a, _ in message.addresses] == [
+        ipaddress.ip_address("192.0.2.1"), ipaddress.ip_address("192.0.2.2")]
+    forward = b"\xc0\x40" + record + bytes([192, 0, 2, 3])  # points past itself: not a prior name
+    assert dns.parse(header + question + forward).addresses == []
+    assert dns.skip_name(b"\x05a", 0) == -1 and dns.skip_name(b"\x00", 0) == 1
