@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := time nftables iproute2 iptables iperf3 curl procps python3-venv python3-pip dnsmasq-base bind9-dnsutils conntrack chromium nodejs libnetfilter-queue-dev build-essential python3-dev prometheus wireguard-go wireguard-tools tcpdump openvpn vagrant vagrant-libvirt
+APT_PACKAGES := time nftables iproute2 iptables iperf3 curl procps python3-venv python3-pip dnsmasq-base bind9-dnsutils conntrack chromium nodejs libnetfilter-queue-dev build-essential python3-dev prometheus wireguard-go wireguard-tools tcpdump openvpn vagrant vagrant-libvirt keepalived conntrackd
 SITE := rules/examples/province
 LAB := demo
 
@@ -154,6 +154,7 @@ install: deps assets
 	$(PREFIX)/venv/bin/pip install -q --upgrade pip
 	$(PREFIX)/venv/bin/pip install -q .
 	install -d $(BINDIR) $(UNITDIR) $(SYSUSERSDIR)
+	install -d -m 0750 /etc/pnsbox/ha
 	for cmd in $$(cd $(PREFIX)/venv/bin && ls pnsbox pnsboxd pnsbox-* 2>/dev/null); do \
 	  ln -sf $(PREFIX)/venv/bin/$$cmd $(BINDIR)/$$cmd; done
 	for unit in systemd/*.service; do \

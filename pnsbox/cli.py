@@ -581,9 +581,9 @@ def cmd_lab(args) -> int:
 
 def cmd_ha(args) -> int:
     if args.ha_command == "notify":
-        from .apply import ha
+        from .apply.ha_notify import notify
 
-        for problem in ha.notify(args.role, args.run_dir, args.conntrackd_conf, args.peer):
+        for problem in notify(args.role, args.run_dir, args.conntrackd_conf, args.peer):
             print(f"pnsbox ha notify {args.role}: {problem}", file=sys.stderr)
         return 0  # keepalived goes on whatever conntrackd said
     from datetime import UTC, datetime
@@ -642,7 +642,8 @@ def parser() -> argparse.ArgumentParser:
     command("schema", cmd_schema, "print the JSON Schema of the config", config=False)
     render_parser = command("render", cmd_render, "print what apply loads: the nftables ruleset (or --part)",
                             kernel=True)
-    render_parser.add_argument("--part", choices=["nft", "tc", "links", "iptables", "keepalived", "conntrackd"],
+    render_parser.add_argument("--part", choices=["nft", "tc", "links", "iptables", "keepalived",
+                                                         "keepalived_script", "conntrackd"],
                                default="nft",
                                help="nft: the ruleset; tc: the tc -batch of a fresh box; links: links, "
                                     "addresses and routes; iptables: the classifier's queue chain where "

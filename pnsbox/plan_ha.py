@@ -7,7 +7,7 @@ from .plan import Step, StepKind
 from .render.ha import HAPaths
 
 
-def ha_steps(keepalived: str, conntrackd: str, seen: HARunning, paths: HAPaths) -> list[Step]:
+def ha_steps(keepalived: str, conntrackd: str, script: str, seen: HARunning, paths: HAPaths) -> list[Step]:
     """conntrackd first (the notify hook of a keepalived that becomes active talks to it), then
     keepalived: reloaded in place when it runs (SIGHUP keeps the VRRP state, so no failover),
     started when it does not. Outside an HA site (empty configs), running ones are stopped."""
@@ -22,9 +22,10 @@ def ha_steps(keepalived: str, conntrackd: str, seen: HARunning, paths: HAPaths) 
         steps.append(Step(StepKind.HA_CONNTRACKD, (conntrackd,),
                           f"~ conntrackd: {'write ' + paths.conntrackd_conf + ', ' if seen.conntrackd_conf != conntrackd else ''}{how}",
                           "site.ha"))
-    if seen.keepalived_conf != keepalived or seen.keepalived_pid is None:
+    written = seen.keepalived_conf != keepalived or seen.links_script != script
+    if written or seen.keepalived_pid is None:
         how = "reload (SIGHUP)" if seen.keepalived_pid is not None else "start"
-        steps.append(Step(StepKind.HA_KEEPALIVED, (keepalived,),
-                          f"~ keepalived: {'write ' + paths.keepalived_conf + ', ' if seen.keepalived_conf != keepalived else ''}{how}",
+        steps.append(Step(StepKind.HA_KEEPALIVED, (keepalived, script),
+                          f"~ keepalived: {'write ' + paths.keepalived_conf + ', ' if written else ''}{how}",
                           "site.ha"))
     return steps

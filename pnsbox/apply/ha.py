@@ -9,7 +9,6 @@ pnsbox-conntrackd.service) from /etc/pnsbox/ha.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -19,10 +18,9 @@ import time
 from pathlib import Path
 
 from ..errors import KernelError
-from ..observe.ha import ROLE_FILE, process_of, read_role_file
+from ..observe.ha import process_of
 from ..plan import Step, StepKind
-from ..render.ha import RUN_ROOT, HAPaths, ha_paths
-from ..render.site import BOX_COMMAND
+from ..render.ha import BOX_COMMAND, RUN_ROOT, HAPaths, ha_paths
 from .netns import in_netns
 from .owned import write_atomic
 
@@ -94,7 +92,7 @@ def _start(program: str, paths: HAPaths, netns: str | None) -> None:
 
 def _reload_keepalived(paths: HAPaths, netns: str | None) -> None:
     if netns is None and shutil.which("systemctl") and Path("/run/systemd/system").is_dir():
-        _run(["systemctl", "reload", UNITS["keepalived"]], None)
+        _run(["systemctl", "reload-or-restart", UNITS["keepalived"]], None)
         return
     pid = process_of("keepalived", paths.keepalived_conf)
     if pid is None:
@@ -112,6 +110,8 @@ def execute(steps: list[Step], netns: str | None, paths: HAPaths) -> None:
             _stop("conntrackd", paths, netns)  # conntrackd cannot re-read its config: restarted
             _start("conntrackd", paths, netns)
         elif step.kind is StepKind.HA_KEEPALIVED:
+            write_atomic(Path(paths.links_script), step.args[1])
+            os.chmod(paths.links_script, 0o755)  # keepalived runs it (root's alone to change: script security)
             write_atomic(Path(paths.keepalived_conf), step.args[0])
             _reload_keepalived(paths, netns)
         elif step.kind is StepKind.HA_STOP:
@@ -121,46 +121,15 @@ def execute(steps: list[Step], netns: str | None, paths: HAPaths) -> None:
 
 
 def stop_all(netns: str, run_root: str = RUN_ROOT) -> None:
-    """A lab hub going away: its keepalived and conntrackd stop, its files go."""
+    """A hub namespace going away: its keepalived and conntrackd stop, its files go."""
     paths = paths_for(netns, run_root)
     for program in ("keepalived", "conntrackd"):
         with contextlib.suppress(KernelError):
             _stop(program, paths, netns)
-    shutil.rmtree(paths.run_dir, ignore_errors=True)
+    forget(netns, run_root)
 
 
-# --- keepalived's notify hook ----------------------------------------------------------------
-
-# What conntrackd is told at each transition, as Debian's primary-backup.sh does it.
-NOTIFY = {
-    # commit the peer's flows into the kernel, flush both caches, resync from the kernel,
-    # send everything to the peer
-    "active": (["-c"], ["-f"], ["-R"], ["-B"]),
-    # shorten the kernel's timers of flows this hub no longer carries; ask the active for a resync
-    "standby": (["-t"], ["-n"]),
-    "fault": (["-t"],),
-}
-
-
-def record_role(run_dir: str, role: str, peer: str | None, now: float | None = None) -> dict:
-    """role.json: the role, since when, and how many times it changed."""
-    before = read_role_file(run_dir)
-    changed = before.get("role") != role
-    record = {"role": role, "since": (now or time.time()) if changed else before.get("since", now or time.time()),
-              "transitions": int(before.get("transitions", 0)) + (1 if changed and before.get("role") else 0),
-              "peer": peer or before.get("peer")}
-    write_atomic(Path(run_dir, ROLE_FILE), json.dumps(record))
-    return record
-
-
-def notify(role: str, run_dir: str, conntrackd_conf: str, peer: str | None) -> list[str]:
-    """keepalived says this hub is now `role`: record it, then tell conntrackd. Returns what
-    conntrackd refused (it may not run yet at the first transition)."""
-    record_role(run_dir, role, peer)
-    failed = []
-    for args in NOTIFY[role]:
-        proc = subprocess.run(["conntrackd", "-C", conntrackd_conf, *args], capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL)
-        if proc.returncode != 0:
-            failed.append(f"conntrackd {' '.join(args)}: {proc.stderr.strip() or proc.stdout.strip() or 'failed'}")
-    return failed
+def forget(netns: str, run_root: str = RUN_ROOT) -> None:
+    """The files of a namespace's keepalived and conntrackd, once they are gone (lab down kills
+    every process of a namespace before deleting it)."""
+    shutil.rmtree(ha_paths(netns, "", run_root).run_dir, ignore_errors=True)

@@ -170,7 +170,8 @@ def _steps(desired: Artifacts, observed, given: Inputs, netns: str | None, state
     if desired.wireguard is not None:
         steps = _with_peers(steps, desired.wireguard, netns, state_dir)
     if given.ha is not None:  # last: keepalived hands out the addresses once the rest stands
-        steps += ha_steps(desired.keepalived, desired.conntrackd, observe_ha.running(given.ha), given.ha)
+        steps += ha_steps(desired.keepalived, desired.conntrackd, desired.keepalived_script,
+                          observe_ha.running(given.ha), given.ha)
     return steps
 
 

@@ -39,6 +39,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv4Network
 
+from ..apply import ha
 from ..errors import LabError
 from ..model import Config, Link
 from ..observe.facts import probe
@@ -447,8 +448,9 @@ def lab_down(lab: str) -> None:
             names = [link["ifname"] for link in json.loads(_ip(ns, "-j", "link", "show") or "[]")]
         except (LabError, ValueError):
             names = []
-        servers.stop_all(ns)  # edges, pnsbox-web and wireguard-go processes too
+        servers.stop_all(ns)  # edges, pnsbox-web and wireguard-go processes too, an HA hub's keepalived and conntrackd
         _forget_wireguard_sockets(names)
+        ha.forget(ns)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
         _forget_cut(lab, ns.removeprefix(_prefix(lab)))
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..apply.ha_notify import read as read_role_file
 from ..render.ha import RUN_ROOT, HAPaths, ha_paths
-
-ROLE_FILE = "role.json"
 
 
 @dataclass(frozen=True)
@@ -21,6 +19,7 @@ class HARunning:
     conntrackd_conf: str | None
     keepalived_pid: int | None  # the running process reading that file (None: not running)
     conntrackd_pid: int | None
+    links_script: str | None = None  # keepalived's track script
 
 
 def _text(path: str) -> str | None:
@@ -48,7 +47,8 @@ def process_of(program: str, conf: str) -> int | None:
 
 def running(paths: HAPaths) -> HARunning:
     return HARunning(_text(paths.keepalived_conf), _text(paths.conntrackd_conf),
-                     process_of("keepalived", paths.keepalived_conf), process_of("conntrackd", paths.conntrackd_conf))
+                     process_of("keepalived", paths.keepalived_conf), process_of("conntrackd", paths.conntrackd_conf),
+                     _text(paths.links_script))
 
 
 @dataclass(frozen=True)
@@ -62,14 +62,6 @@ class HARole:
     def as_dict(self) -> dict:
         return {"role": self.role, "since": self.since, "transitions": self.transitions,
                 "holds_addresses": self.holds_addresses, "peer": self.peer}
-
-
-def read_role_file(run_dir: str) -> dict:
-    try:
-        found = json.loads(Path(run_dir, ROLE_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}
 
 
 def role(netns: str | None, run_root: str = RUN_ROOT, addresses: list[tuple[str, str]] | None = None) -> HARole:
@@ -98,7 +90,7 @@ def role(netns: str | None, run_root: str = RUN_ROOT, addresses: list[tuple[str,
                   recorded.get("peer"))
 
 
-_VIRTUAL = re.compile(r"^\s+(\d+\.\d+\.\d+\.\d+/\d+) dev (\S+)", re.MULTILINE)
+_VIRTUAL = re.compile(r"^\s+(\d+\.\d+\.\d+\.\d+/\d+) dev (\S+) no_track", re.MULTILINE)
 
 
 def moving_addresses(keepalived_conf: str) -> list[tuple[str, str]]:

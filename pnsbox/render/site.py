@@ -16,7 +16,7 @@ from ..errors import PeerError
 from ..facts import Facts
 from ..model import Config
 from .apps import queue_chain_restore, queue_rules_iptables
-from .ha import HAPaths, conntrackd_conf, ha_paths, keepalived_conf
+from .ha import BOX_COMMAND, HAPaths, conntrackd_conf, ha_paths, keepalived_conf, links_script
 from .net import NetState, render_net
 from .nft import Ruleset, render
 from .tc import Shaping, active_windows, allocate_slots, full_batch, render_shaping
@@ -36,6 +36,7 @@ class Artifacts:
     peer: str | None = None  # which hub of an HA pair this render is for
     keepalived: str = ""  # keepalived.conf of this hub ("" outside an HA site)
     conntrackd: str = ""  # conntrackd.conf of this hub
+    keepalived_script: str = ""  # keepalived's track script (links-up.sh) of this hub
 
     @property
     def nft(self) -> str:
@@ -110,10 +111,6 @@ def check_peer(config: Config, peer: str | None) -> str | None:
     return peer
 
 
-# The notify hook keepalived runs, as the box installs it (`make install` links it there).
-BOX_COMMAND = "/usr/local/bin/pnsbox"
-
-
 def site(config: Config, facts: Facts, catalog: Catalog | None = None, slots: dict[str, int] | None = None,
          windows: frozenset[str] = frozenset(), edges: dict | None = None, peer: str | None = None,
          ha: HAPaths | None = None) -> Artifacts:
@@ -133,10 +130,11 @@ def site(config: Config, facts: Facts, catalog: Catalog | None = None, slots: di
         queue_rules = tuple(queue_rules_iptables(config.classifier))
     tunnels = any(opd.link.is_wireguard for opd in config.opds.values())
     wireguard = hub_interface(config, edges or {}, "") if tunnels else None
-    keepalived = conntrackd = ""
+    keepalived = conntrackd = script = ""
     if peer is not None:
         ha = ha or ha_paths(None, BOX_COMMAND)
         keepalived, conntrackd = keepalived_conf(config, peer, ha), conntrackd_conf(config, peer, ha)
+        script = links_script(config, peer)
     return Artifacts(render(config, shaping, facts.nft_queue, catalog, facts.ftp_helper), shaping,
                      render_net(config, peer), queue_rules, slots, wireguard, warnings(config, facts),
-                     peer, keepalived, conntrackd)
+                     peer, keepalived, conntrackd, script)

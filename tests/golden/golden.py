@@ -3,8 +3,8 @@
   site/           the site (pnsbox.yaml, opds/*.yaml)
   facts.yaml      the kernel's facts, as the capability probe would give them
   case.yaml       optional: `at`, the moment rendered (time-of-day rates), default DEFAULT_AT;
-                  `peer`: the hub of an HA site rendered for (then expected.keepalived and
-                  expected.conntrackd too)
+                  `peer`: the hub of an HA site rendered for (then expected.keepalived,
+                  expected.keepalived_script and expected.conntrackd too)
   observed.yaml   optional (plan cases): `interfaces` that exist on the box, and `running:
                   previous` when the box runs what previous/ renders, as pnsbox applied it
   previous/       the site the box runs (with `running: previous`)
@@ -35,7 +35,7 @@ from pnsbox.validate import build
 HERE = Path(__file__).resolve().parent
 DEFAULT_AT = "2026-12-01T03:00:00+00:00"  # a Tuesday, 10:00 in Jakarta
 PARTS = ("nft", "tc", "links", "iptables")
-HA_PARTS = ("keepalived", "conntrackd")  # cases with a `peer` only
+HA_PARTS = ("keepalived", "keepalived_script", "conntrackd")  # cases with a `peer` only
 
 
 def case_dirs() -> list[Path]:

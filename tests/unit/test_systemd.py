@@ -60,3 +60,19 @@ def test_the_daemon_unit_lets_wireguard_go_make_the_hubs_interface():
     service = unit("pnsboxd.service")["Service"]
     assert service["DeviceAllow"] == "/dev/net/tun rw" and service["DevicePolicy"] == "closed"
     assert "wireguard" in service["RuntimeDirectory"].split()
+
+
+def test_the_ha_units_run_keepalived_and_conntrackd_on_the_files_apply_writes():
+    from pnsbox.render.ha import ha_paths
+
+    box = ha_paths(None, "/usr/local/bin/pnsbox")
+    keepalived = unit("pnsbox-keepalived.service")["Service"]
+    argv = keepalived["ExecStart"].split()
+    assert argv[0] == "/usr/sbin/keepalived" and "--dont-fork" in argv
+    assert argv[argv.index("-f") + 1] == box.keepalived_conf and argv[argv.index("-p") + 1] == box.keepalived_pid
+    assert keepalived["ExecReload"] == "/bin/kill -HUP $MAINPID"  # a reload keeps the VRRP state
+    conntrackd = unit("pnsbox-conntrackd.service")["Service"]
+    assert conntrackd["ExecStart"].split() == ["/usr/sbin/conntrackd", "-C", box.conntrackd_conf]
+    assert conntrackd["ExecStartPre"] == f"/bin/rm -f {box.conntrackd_lock}"
+    for service in (keepalived, conntrackd):  # the run directory outlives either unit (and pnsboxd's /run/pnsbox)
+        assert f"/run/{service['RuntimeDirectory']}" == box.run_dir and service["RuntimeDirectoryPreserve"] == "yes"

@@ -1,0 +1,197 @@
+"""An HA pair on the real kernel: keepalived and conntrackd started by apply in two hub
+namespaces this module builds (named as a lab's, so `--lab` and `lab down` find them), joined by
+a veth as the sync link, their other links plugged into bridges of a third namespace."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pnsbox.lab.topology import lab_down, netns_name
+from pnsbox.observe import ha as observe_ha
+from pnsbox.observe import table
+
+pytestmark = pytest.mark.kernel
+if os.geteuid() != 0:
+    pytest.skip("kernel tests need root (network namespaces)", allow_module_level=True)
+
+ROOT = Path(__file__).resolve().parents[2]
+PEERS = ("hub-a", "hub-b")
+VIRTUAL = [("wan0", "203.0.113.2/24"), ("opd0", "10.21.0.1/24")]
+SITE = """
+site:
+  name: pair
+  uplink: {interface: wan0, address: 203.0.113.2/24, gateway: 203.0.113.1, bandwidth: 100mbit}
+  ha:
+    peers: {hub-a: 10.254.0.1, hub-b: 10.254.0.2}
+    sync: {interface: sync0}
+    ADVERT
+opds:
+  dinkes: {name: Dinas Kesehatan, subnet: 10.21.0.0/24, link: {interface: opd0}}
+policies:
+  - {name: internet, from: opds, to: internet, action: accept}
+"""
+FLOW = ["-s", "10.21.0.50", "-d", "198.51.100.99", "-p", "tcp", "--sport", "40000", "--dport", "80"]
+
+
+def ip(*args):
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+def pnsbox(*args) -> str:
+    proc = subprocess.run([sys.executable, "-m", "pnsbox.cli", *args], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def write_site(directory: Path, advert: str = "") -> Path:
+    directory.mkdir(exist_ok=True)
+    (directory / "pnsbox.yaml").write_text(SITE.replace("ADVERT", advert))
+    return directory
+
+
+def holds(netns: str) -> bool:
+    """The hub has every virtual address (a mix fails the test: they move together)."""
+    out = subprocess.run(["ip", "-n", netns, "-4", "-o", "addr"], capture_output=True, text=True).stdout
+    present = [f"{device}    inet {cidr}" in out for device, cidr in VIRTUAL]
+    assert all(present) or not any(present), f"{netns} holds some of the virtual addresses only:\n{out}"
+    return all(present)
+
+
+def wait_for(condition, seconds: float, step: float = 0.02):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(step)
+    return condition()
+
+
+def role_file(netns: str) -> dict:
+    return observe_ha.read_role_file(f"/run/pnsbox/ha/{netns}")
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """Two hub namespaces and a switch namespace of a lab, the HA site applied to both with
+    `pnsbox apply --lab`; the lab is taken down afterwards, whatever happened."""
+    lab = f"ha{uuid.uuid4().hex[:6]}"
+    hubs = {peer: netns_name(lab, peer) for peer in PEERS}
+    switch = netns_name(lab, "sw")
+    tmp = tmp_path_factory.mktemp("ha")
+    try:
+        for ns in [*hubs.values(), switch]:
+            ip("netns", "add", ns)
+            ip("-n", ns, "link", "set", "lo", "up")
+        ip("-n", hubs["hub-a"], "link", "add", "sync0", "type", "veth", "peer", "name", "sync0", "netns", hubs["hub-b"])
+        for bridge in ("br-opd", "br-wan"):
+            ip("-n", switch, "link", "add", bridge, "type", "bridge")
+            ip("-n", switch, "link", "set", bridge, "up")
+        for i, ns in enumerate(hubs.values()):
+            for device, bridge in (("opd0", "br-opd"), ("wan0", "br-wan")):
+                ip("-n", ns, "link", "add", device, "type", "veth", "peer", "name", f"h{i}-{device}", "netns", switch)
+                ip("-n", switch, "link", "set", f"h{i}-{device}", "master", bridge, "up")
+        site = write_site(tmp / "site")
+        started = time.monotonic()
+        out = pnsbox("apply", "-c", str(site), "--lab", lab, "--state-dir", str(tmp / "state"))
+        applied = time.monotonic() - started
+        yield {"lab": lab, "hubs": hubs, "site": site, "state": tmp / "state", "out": out, "applied": applied}
+    finally:
+        lab_down(lab)
+
+
+def active_and_standby(pair) -> tuple[str, str]:
+    hubs = pair["hubs"]
+    assert wait_for(lambda: sum(holds(ns) for ns in hubs.values()) == 1, 10), "no hub took the addresses"
+    active = next(peer for peer, ns in hubs.items() if holds(ns))
+    return active, next(peer for peer in hubs if peer != active)
+
+
+def test_applying_an_ha_site_to_a_lab_starts_both_hubs_and_exactly_one_holds_the_addresses(pair):
+    hubs = pair["hubs"]
+    for peer, ns in hubs.items():
+        assert f"# {peer} ({ns})" in pair["out"]
+        running = observe_ha.running(observe_ha.ha_paths(ns, ""))
+        assert running.keepalived_pid and running.conntrackd_pid, peer
+        assert "sync0" in subprocess.run(["ip", "-n", ns, "-o", "addr", "show", "to", f"10.254.0.{PEERS.index(peer) + 1}"],
+                                         capture_output=True, text=True).stdout
+    active, standby = active_and_standby(pair)
+    assert active == "hub-a"  # the first peer is preferred when both start together
+    assert wait_for(lambda: role_file(hubs[active]).get("role") == "active" and
+                    role_file(hubs[standby]).get("role") == "standby", 5), (role_file(hubs[active]),
+                                                                            role_file(hubs[standby]))
+    # one ruleset for the pair: the same digest in both kernels
+    assert table.running_digest(hubs["hub-a"]) == table.running_digest(hubs["hub-b"]) is not None
+    status = pnsbox("ha", "status", "--lab", pair["lab"], "--state-dir", str(pair["state"]))
+    assert f"{active}: active since" in status and "holds the virtual addresses" in status
+    assert f"{standby}: standby since" in status and "holds no virtual address" in status
+
+
+def test_an_unchanged_apply_changes_nothing_and_a_changed_one_reloads_keepalived_without_a_failover(pair):
+    hubs = pair["hubs"]
+    active, _ = active_and_standby(pair)
+    again = pnsbox("apply", "-c", str(pair["site"]), "--lab", pair["lab"], "--state-dir", str(pair["state"]))
+    assert again.count("nothing to change") == 2, again
+    before = {peer: observe_ha.running(observe_ha.ha_paths(ns, "")) for peer, ns in hubs.items()}
+    transitions = role_file(hubs[active])["transitions"]
+    write_site(pair["site"], "advert_interval: 0.3")
+    changed = pnsbox("apply", "-c", str(pair["site"]), "--lab", pair["lab"], "--state-dir", str(pair["state"]))
+    assert changed.count("~ keepalived: write") == 2 and "conntrackd" not in changed, changed
+    time.sleep(1.0)  # a reload that dropped the state would show as a new election by now
+    for peer, ns in hubs.items():
+        after = observe_ha.running(observe_ha.ha_paths(ns, ""))
+        assert after.keepalived_pid == before[peer].keepalived_pid  # reloaded (SIGHUP), not restarted
+        assert after.conntrackd_pid == before[peer].conntrackd_pid
+        assert "advert_int 0.3" in after.keepalived_conf
+    assert holds(hubs[active]) and role_file(hubs[active])["transitions"] == transitions
+
+
+def test_cutting_the_active_hub_off_moves_every_address_and_its_connections_to_the_other_within_3_s(pair):
+    hubs = pair["hubs"]
+    active, standby = active_and_standby(pair)
+    # a connection the active hub carries: conntrackd sends it to the standby's external cache
+    subprocess.run(["ip", "netns", "exec", hubs[active], "conntrack", "-I", *FLOW, "--state", "ESTABLISHED",
+                    "-t", "300", "-u", "SEEN_REPLY,ASSURED"], check=True, capture_output=True)
+    conf = f"/run/pnsbox/ha/{hubs[standby]}/conntrackd.conf"
+    assert wait_for(lambda: "10.21.0.50" in subprocess.run(
+        ["ip", "netns", "exec", hubs[standby], "conntrackd", "-C", conf, "-e"],
+        capture_output=True, text=True).stdout, 3, 0.1), "the standby's conntrackd never got the connection"
+    assert "10.21.0.50" not in subprocess.run(["ip", "netns", "exec", hubs[standby], "conntrack", "-L"],
+                                              capture_output=True, text=True).stdout
+    cut = time.monotonic()
+    for device in ("opd0", "wan0", "sync0"):  # as `lab fail` does: every cable of the box
+        ip("-n", hubs[active], "link", "set", device, "down")
+    assert wait_for(lambda: holds(hubs[standby]), 3), "the addresses did not move within 3 s"
+    moved = time.monotonic() - cut
+    assert wait_for(lambda: role_file(hubs[standby]).get("role") == "active", 3)
+    print(f"\nfailover: the virtual addresses were on {standby} {moved:.2f} s after {active}'s links went down")
+    # the new active hub's kernel holds the connection the old one made (conntrackd -c at the transition)
+    assert wait_for(lambda: "sport=40000" in subprocess.run(
+        ["ip", "netns", "exec", hubs[standby], "conntrack", "-L", *FLOW[:4]], capture_output=True, text=True).stdout, 3)
+    assert wait_for(lambda: role_file(hubs[active]).get("role") == "fault", 3)  # cut off: it let go
+    assert not holds(hubs[active])
+    status = pnsbox("ha", "status", "--lab", pair["lab"])
+    assert f"{standby}: active since" in status and f"{active}: fault since" in status, status
+    for device in ("opd0", "wan0", "sync0"):
+        ip("-n", hubs[active], "link", "set", device, "up")
+    # no preemption (the default): the returning hub stays standby, the addresses stay put
+    assert wait_for(lambda: role_file(hubs[active]).get("role") == "standby", 5)
+    time.sleep(1.0)
+    assert holds(hubs[standby]) and not holds(hubs[active])
+
+
+def test_lab_down_stops_keepalived_and_conntrackd_and_removes_their_files(pair):
+    hubs = pair["hubs"]
+    paths = {ns: observe_ha.ha_paths(ns, "") for ns in hubs.values()}
+    lab_down(pair["lab"])
+    for ns, where in paths.items():
+        assert observe_ha.process_of("keepalived", where.keepalived_conf) is None
+        assert observe_ha.process_of("conntrackd", where.conntrackd_conf) is None
+        assert not os.path.exists(where.run_dir), ns
+    assert not json.dumps(observe_ha.hubs_of(pair["lab"], None)).count(pair["lab"])

@@ -1,0 +1,89 @@
+"""An HA pair's pure parts: which hub a render is for, the steps that start and reload keepalived
+and conntrackd, the notify hook's role record, and reading the moving addresses back."""
+
+from pathlib import Path
+
+import pytest
+
+from pnsbox.apply import ha_notify
+from pnsbox.errors import PeerError
+from pnsbox.facts import STOCK_KERNEL
+from pnsbox.load import load_site
+from pnsbox.observe.ha import HARunning, moving_addresses
+from pnsbox.plan import StepKind
+from pnsbox.plan_ha import ha_steps
+from pnsbox.render.ha import ha_paths
+from pnsbox.render.net import virtual_addresses
+from pnsbox.render.site import site
+from pnsbox.validate import build
+
+PAIR = Path(__file__).resolve().parents[1] / "golden" / "45-ha-pair-hub-a" / "site"
+PATHS = ha_paths("pnsbox-lab-hub-a", "/opt/pnsbox/venv/bin/pnsbox")
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return build(load_site(PAIR))
+
+
+def test_an_ha_site_is_rendered_only_for_a_named_peer(pair):
+    with pytest.raises(PeerError, match="hub-a, hub-b"):
+        site(pair, STOCK_KERNEL)
+    with pytest.raises(PeerError, match="--peer hub-c"):
+        site(pair, STOCK_KERNEL, peer="hub-c")
+    a, b = site(pair, STOCK_KERNEL, peer="hub-a"), site(pair, STOCK_KERNEL, peer="hub-b")
+    assert a.ruleset.digest == b.ruleset.digest  # one ruleset for the pair
+    assert "unicast_src_ip 10.254.0.1 " in a.keepalived and "unicast_src_ip 10.254.0.2 " in b.keepalived
+    assert [x.address for x in a.net.addresses] == ["10.254.0.1/24"]
+    assert [x.address for x in b.net.addresses] == ["10.254.0.2/24"]
+
+
+def test_a_namespace_keeps_every_file_of_its_hub_apart(pair):
+    one, other = ha_paths("pnsbox-x-hub-a", "/p"), ha_paths("pnsbox-x-hub-b", "/p")
+    for attribute in ("keepalived_conf", "conntrackd_conf", "conntrackd_socket", "conntrackd_lock", "role_file",
+                      "keepalived_pid", "vrrp_pid", "links_script"):
+        assert getattr(one, attribute) != getattr(other, attribute)
+    text = site(pair, STOCK_KERNEL, peer="hub-a", ha=one).conntrackd
+    assert f"Path {one.conntrackd_socket}" in text and f"LockFile {one.conntrackd_lock}" in text
+
+
+def test_the_moving_addresses_read_back_from_keepalived_conf_are_the_rendered_ones(pair):
+    text = site(pair, STOCK_KERNEL, peer="hub-b", ha=PATHS).keepalived
+    assert moving_addresses(text) == [(w.device, w.address) for w in virtual_addresses(pair)]
+
+
+def test_conntrackd_starts_before_keepalived_and_a_running_keepalived_is_reloaded_in_place():
+    nothing = HARunning(None, None, None, None)
+    steps = ha_steps("K", "C", "S", nothing, PATHS)
+    assert [s.kind for s in steps] == [StepKind.HA_CONNTRACKD, StepKind.HA_KEEPALIVED]
+    assert steps[1].text.endswith("start") and steps[1].args == ("K", "S")
+    running = HARunning("K", "C", 10, 11, "S")
+    assert ha_steps("K", "C", "S", running, PATHS) == []
+    changed = ha_steps("K2", "C", "S", running, PATHS)
+    assert [s.kind for s in changed] == [StepKind.HA_KEEPALIVED] and changed[0].text.endswith("reload (SIGHUP)")
+    assert ha_steps("K", "C", "S2", running, PATHS)[0].kind is StepKind.HA_KEEPALIVED
+    restarted = ha_steps("K", "C2", "S", running, PATHS)
+    assert [s.kind for s in restarted] == [StepKind.HA_CONNTRACKD] and "restart" in restarted[0].text
+
+
+def test_a_site_that_is_no_longer_ha_stops_what_runs_and_nothing_else():
+    assert ha_steps("", "", "", HARunning(None, None, None, None), PATHS) == []
+    steps = ha_steps("", "", "", HARunning("K", "C", 10, 11), PATHS)
+    assert [(s.kind, s.args) for s in steps] == [(StepKind.HA_STOP, ("keepalived",)),
+                                                 (StepKind.HA_STOP, ("conntrackd",))]
+
+
+def test_role_json_counts_changes_and_keeps_since_while_the_role_stays(tmp_path):
+    first = ha_notify.record(str(tmp_path), "standby", "hub-a", order=[100, 1])
+    assert first["transitions"] == 0 and first["role"] == "standby"
+    again = ha_notify.record(str(tmp_path), "standby", None, order=[101, 2])
+    assert again["since"] == first["since"] and again["transitions"] == 0 and again["peer"] == "hub-a"
+    active = ha_notify.record(str(tmp_path), "active", None, order=[102, 3])
+    assert active["transitions"] == 1 and ha_notify.read(str(tmp_path))["role"] == "active"
+
+
+def test_a_hook_keepalived_forked_earlier_never_overwrites_a_later_transition(tmp_path):
+    ha_notify.record(str(tmp_path), "active", "hub-a", order=[200, 7])
+    assert ha_notify.record(str(tmp_path), "standby", "hub-a", order=[199, 9]) is None
+    assert ha_notify.read(str(tmp_path))["role"] == "active"
+    assert ha_notify.record(str(tmp_path), "fault", "hub-a", order=[200, 8])["role"] == "fault"  # same tick, later pid
