@@ -169,6 +169,9 @@ def _steps(desired: Artifacts, observed, given: Inputs, netns: str | None, state
                     vlan=given.facts.vlan, wireguard=given.facts.wireguard)
     if desired.wireguard is not None:
         steps = _with_peers(steps, desired.wireguard, netns, state_dir)
+    if desired.keepalived:  # a gateway address pnsbox owned before the site was a pair is keepalived's now
+        moving = set(observe_ha.moving_addresses(desired.keepalived))
+        steps = [s for s in steps if not (s.kind is StepKind.ADDRESS_DEL and tuple(s.args) in moving)]
     if given.ha is not None:  # last: keepalived hands out the addresses once the rest stands
         steps += ha_steps(desired.keepalived, desired.conntrackd, desired.keepalived_script,
                           observe_ha.running(given.ha), given.ha)
