@@ -68,7 +68,8 @@ def record(run_dir: str, role: str, peer: str | None, order: list[int] | None = 
 
 def notify(role: str, run_dir: str, conntrackd_conf: str, peer: str | None) -> list[str]:
     """keepalived says this hub is now `role`. Returns what went wrong (nothing stops keepalived)."""
-    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    if not os.path.isdir(run_dir):  # the hub is being taken down (lab down removed it): leave nothing behind
+        return [f"{role}: no run directory {run_dir}; nothing recorded"]
     with open(Path(run_dir, "notify.lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if record(run_dir, role, peer) is None:
