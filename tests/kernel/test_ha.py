@@ -152,6 +152,17 @@ def test_an_unchanged_apply_changes_nothing_and_a_changed_one_reloads_keepalived
     assert holds(hubs[active]) and role_file(hubs[active])["transitions"] == transitions
 
 
+def test_a_killed_conntrackd_is_started_again_by_the_next_apply(pair):
+    hubs = pair["hubs"]
+    _, standby = active_and_standby(pair)
+    paths = observe_ha.ha_paths(hubs[standby], "")
+    os.kill(observe_ha.running(paths).conntrackd_pid, 9)  # its lock file stays behind
+    assert wait_for(lambda: observe_ha.running(paths).conntrackd_pid is None, 3)
+    out = pnsbox("apply", "-c", str(pair["site"]), "--lab", pair["lab"], "--state-dir", str(pair["state"]))
+    assert out.count("~ conntrackd: start") == 1 and out.count("nothing to change") == 1, out
+    assert observe_ha.running(paths).conntrackd_pid is not None
+
+
 def test_cutting_the_active_hub_off_moves_every_address_and_its_connections_to_the_other_within_3_s(pair):
     hubs = pair["hubs"]
     active, standby = active_and_standby(pair)
