@@ -353,7 +353,8 @@ def cmd_audit(args) -> int:
         print(f"audit trail: {len(log.entries())} entries, " + ("INTACT" if not problems else "BROKEN"))
         return 0 if not problems else EXIT_CONFIG
     for entry in log.entries():
-        print(f"{entry['seq']:>5}  {entry['actor']:<12} {entry['from']:<18} {entry['action']:<10} {entry['detail']}")
+        hub = f"  [{entry['hub']}]" if entry.get("hub") else ""  # the HA hub that wrote it
+        print(f"{entry['seq']:>5}  {entry['actor']:<12} {entry['from']:<18} {entry['action']:<10} {entry['detail']}{hub}")
     return 0
 
 
@@ -586,6 +587,12 @@ def cmd_ha(args) -> int:
         for problem in notify(args.role, args.run_dir, args.conntrackd_conf, args.peer):
             print(f"pnsbox ha notify {args.role}: {problem}", file=sys.stderr)
         return 0  # keepalived goes on whatever conntrackd said
+    from . import ha_sync_cli
+
+    if args.ha_command != "status":
+        return args.ha_sync(args)  # pair-key, resolve
+    if ha_sync_cli.daemon_runs(args) and not (args.lab or args.netns):
+        return ha_sync_cli.status(args)  # pnsboxd's view: the role as below, and the pair's replication
     from datetime import UTC, datetime
 
     from .observe.ha import hub_status, hubs_of
@@ -603,7 +610,7 @@ def cmd_ha(args) -> int:
         print(f"{hub['peer'] or netns or 'this box'}: {hub['role']} since {since}, {hub['transitions']} transition(s), "
               f"{held}, version {hub['version'] if hub['version'] is not None else '-'}"
               + (f" ({netns})" if netns else ""))
-    return 0
+    return ha_sync_cli.status(args) if ha_sync_cli.daemon_runs(args) else 0
 
 
 def cmd_user(args) -> int:
@@ -719,18 +726,23 @@ def parser() -> argparse.ArgumentParser:
     edge_cli.add_arguments(sub.add_parser("edge", help="edge boxes: enrollment tokens, the list of edges"),
                            DEFAULT_CONFIG, DEFAULT_STATE).set_defaults(func=edge_cli.run)
 
-    ha = sub.add_parser("ha", help="an HA pair of hubs: the role of each, keepalived's notify hook")
+    from . import ha_sync_cli
+
+    ha = sub.add_parser("ha", help="an HA pair of hubs: the role of each, keepalived's notify hook, the pair key, "
+                                   "replication and ending a split brain")
     ha_sub = ha.add_subparsers(dest="ha_command", required=True)
     status = ha_sub.add_parser("status", help="each hub's role (active, standby, fault), peer and version")
     status_where = status.add_mutually_exclusive_group()
     status_where.add_argument("--netns", help="the hub in this network namespace (default: this box)")
     status_where.add_argument("--lab", help="every hub of this lab")
     status.add_argument("--state-dir", default=DEFAULT_STATE, help="where pnsbox keeps its state (for the version)")
+    ha_sync_cli.add_status_arguments(status)
     notify = ha_sub.add_parser("notify", help="keepalived's notify hook: record the role, tell conntrackd")
     notify.add_argument("role", choices=["active", "standby", "fault"])
     notify.add_argument("--run-dir", required=True, help="the hub's HA run directory (role.json)")
     notify.add_argument("--conntrackd-conf", required=True)
     notify.add_argument("--peer", help="this hub's name")
+    ha_sync_cli.add_arguments(ha_sub, DEFAULT_STATE)
     ha.set_defaults(func=cmd_ha)
 
     lab = sub.add_parser("lab", help="network-namespace lab built from a config")

@@ -88,8 +88,8 @@ class StateFiles:
         data = self._read(JOURNAL)
         return None if data is None else _from(Journal, data)
 
-    def set_confirmed(self, version: int) -> None:
-        self._write(CONFIRMED, {"version": version})
+    def set_confirmed(self, version: int | None) -> None:
+        self._write(CONFIRMED, None if version is None else {"version": version})
 
     def set_pending(self, pending: Pending | None) -> None:
         self._write(PENDING, None if pending is None else asdict(pending))

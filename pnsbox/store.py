@@ -63,6 +63,33 @@ class History:
         versions = self.versions()
         return versions[-1] if versions else None
 
+    def ids(self) -> list[int]:
+        """The version numbers, oldest first (from the file names: nothing is read)."""
+        return sorted(int(p.stem) for p in self.dir.glob("[0-9]*.json")) if self.dir.is_dir() else []
+
+    def adopt(self, record: dict) -> Version:
+        """A version made on the HA peer, kept as it was made there (number, parent, author, time,
+        message, files, digest); it must be the next number here."""
+        version = Version(**{f: record.get(f) for f in Version.__dataclass_fields__})
+        with locked(self.dir.parent, "history.lock"):
+            ids = self.ids()
+            expected = ids[-1] + 1 if ids else 1
+            if version.id != expected:
+                raise ValueError(f"version {version.id} cannot follow version {expected - 1}")
+            write_atomic(self.dir / f"{version.id:06d}.json", json.dumps(version.__dict__, indent=1))
+        return version
+
+    def set_aside(self, first: int, label: str) -> Path:
+        """Move versions FIRST.. out of the history, into history/LABEL/ (kept, never deleted)."""
+        with locked(self.dir.parent, "history.lock"):
+            aside = self.dir / label
+            aside.mkdir(parents=True, exist_ok=True)
+            for number in self.ids():
+                if number >= first:
+                    path = self.dir / f"{number:06d}.json"
+                    os.replace(path, aside / path.name)
+            return aside
+
     def record(self, files: dict[str, str], author: str, message: str, digest: str | None,
                parent: int | None = None) -> Version:
         """A new version; its parent is the version it replaced (default: the newest)."""
@@ -92,11 +119,13 @@ def diff(old: Version, new: Version) -> str:
 
 class AuditLog:
     """Append-only and hash-chained: editing, deleting, reordering or cutting off entries
-    breaks the chain, and `verify` says where."""
+    breaks the chain, and `verify` says where. On an HA hub every entry also names the hub
+    that wrote it (`hub`), so two hubs' trails read side by side say who did what."""
 
-    def __init__(self, state_dir: str | Path):
+    def __init__(self, state_dir: str | Path, hub: str | None = None):
         self.path = Path(state_dir) / "audit.log"
         self.head = Path(state_dir) / "audit.head"
+        self.hub = hub
 
     @staticmethod
     def _hash(entry: dict) -> str:
@@ -118,6 +147,8 @@ class AuditLog:
         entry = {"seq": previous["seq"] + 1 if previous else 1, "time": time.time(), "actor": actor,
                  "from": origin, "action": action, "detail": detail,
                  "prev": previous["hash"] if previous else GENESIS}
+        if self.hub:
+            entry["hub"] = self.hub
         entry["hash"] = self._hash(entry)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as handle:

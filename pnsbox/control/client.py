@@ -133,6 +133,13 @@ class ControlClient:
         """End the alert of the last automatic rollback."""
         return self._post("/rollback/acknowledge", request)
 
+    def ha(self) -> dict:
+        """The HA pair as this hub's pnsboxd sees it ({"enabled": false} outside a pair)."""
+        return self.get("/ha")
+
+    def ha_resolve(self, request: m.ResolveRequest) -> dict:
+        return self._post("/ha/resolve", request)
+
     def audit_event(self, request: m.AuditEventRequest) -> dict:
         return self._post("/audit/event", request)
 

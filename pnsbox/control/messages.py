@@ -176,6 +176,13 @@ class RollbackRequest(Signed):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ResolveRequest(Signed):
+    """End a split brain of the HA pair: keep this hub's versions, the other sets its own aside."""
+
+    keep: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ExplainRequest:
     """Which policy decides {source, target, port} (in `files`, or in what runs)."""
 
@@ -348,6 +355,7 @@ class AuditEntry:
     detail: str
     prev: str
     hash: str
+    hub: str | None = None  # the HA hub that wrote it
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ The CLI and the web UI use nothing else to change the box. Routes:
   POST /rollback                  {version, confirm, force}
   POST /rollback/acknowledge      end the alert of the last automatic rollback (status: rollback_alert)
   POST /explain                   {source, target, port[, files]}: which policy decides
+  GET  /ha                        the HA pair: roles, versions, the peer's reachability, a split brain
+  POST /ha/resolve                {keep}: end a split brain, keeping that hub's versions (admins)
 Every POST may carry author, from (`ssh:ADDR`, `web:ADDR`) and port, for the audit
 trail and the anti-lockout check, and role (the web UI's user's): a change waiting for its
 confirm is confirmed, rolled back or built on only by its author or an admin.
@@ -42,7 +44,7 @@ from http.server import BaseHTTPRequestHandler
 
 from ..apply.pipeline import plan
 from ..control import messages as m
-from ..errors import BadRequest, InternalError, NotFound, as_pnsbox_error
+from ..errors import BadRequest, Forbidden, InternalError, NotFound, as_pnsbox_error
 from ..explain import explain
 from ..observe import counters
 from ..report import compute
@@ -267,6 +269,20 @@ class _Handler(BaseHTTPRequestHandler):
     @route("POST", "/rollback/acknowledge")
     def acknowledge(self, daemon, body):
         return daemon.acknowledge(self._request(m.parse(m.Signed, body)))
+
+    @route("GET", "/ha")
+    def ha(self, daemon, body):
+        return daemon.ha.status() if daemon.ha is not None else {"enabled": False}
+
+    @route("POST", "/ha/resolve")
+    def ha_resolve(self, daemon, body):
+        asked = m.parse(m.ResolveRequest, body)
+        request = self._request(asked)
+        if not request.is_admin:
+            raise Forbidden("only an admin ends a split brain")
+        if daemon.ha is None:
+            raise NotFound("this pnsboxd runs no HA pair (start it with --peer NAME)")
+        return daemon.ha.resolve(asked.keep, request.author, request.where)
 
     @route("POST", "/rollback")
     def rollback(self, daemon, body):

@@ -97,9 +97,10 @@ class Daemon:
         self.state_dir = Path(state_dir)
         self.netns = netns
         self.peer = peer or os.environ.get("PNSBOX_HA_PEER") or None  # which hub of an HA pair
+        self.ha = None  # peer.PeerLink, when pnsboxd runs as one hub of an HA pair
         self.history = History(state_dir)
         self.records = StateFiles(state_dir)  # confirmed, pending, the apply journal
-        self.audit = AuditLog(state_dir)
+        self.audit = AuditLog(state_dir, self.peer)
         self.rollbacks = RollbackRecord(state_dir)
         self.lock = threading.RLock()
         self.metrics = DaemonMetrics(self)
@@ -167,10 +168,11 @@ class Daemon:
             self._catalog = load_catalog()
         return self._catalog
 
-    def _run_version(self, version_id: int) -> None:
-        """Put a recorded version back, observing everything (it repairs whatever differs)."""
+    def _run_version(self, version_id: int, force: bool = True) -> None:
+        """Put a recorded version back, observing everything (it repairs whatever differs);
+        without `force`, an ordinary apply (a version the HA peer made)."""
         config = config_of(self.history.get(version_id).files)
-        self._timed_apply(config, force=True)
+        self._timed_apply(config, force=force)
         self.config = config
 
     def _timed_apply(self, config: Config, force: bool):
@@ -260,6 +262,7 @@ class Daemon:
             return {"version": running, "changes": [], "pending": self.pending_record(), "unchanged": True}
         with self.lock:
             self._may_settle(request, doing)
+            self._only_on_active(request, force, "rollback" if action == "rollback" else "apply")
             config = config_of(files, where)  # a bad config never reaches the kernel
             why = None if force else lockout(self._running_config, config, request.origin, request.port,
                                              datetime.now(UTC), self._arrives_on(request.origin))
@@ -319,6 +322,7 @@ class Daemon:
             self.rollbacks.mark(previous, f"{request.author} rolled back ({message})", version.id)
         self.audit.append(action, request.author, request.where,
                           detail + f"; {len(result.steps)} change(s)" + (" (forced)" if force else ""))
+        self._changed()
         return {"version": version.id, "changes": [s.text.splitlines()[0] for s in result.steps],
                 "pending": self.pending_record()}
 
@@ -385,10 +389,12 @@ class Daemon:
             if not pending:
                 raise LookupError("nothing is waiting for a confirm")
             self._may_settle(request, "confirm it")
+            self._only_on_active(request, False, "confirm")
             self.records.set_confirmed(pending.version)
             self.records.set_pending(None)
             self._save_boot_ruleset()
             self.audit.append("confirm", request.author, request.where, f"version {pending.version}")
+            self._changed()
             return {"confirmed": pending.version}
 
     def _revert(self, pending: Pending, why: str) -> str:
@@ -400,7 +406,81 @@ class Daemon:
         self.records.set_pending(None)
         self.rollbacks.mark(pending.version, why, target, automatic=True)
         self.audit.append("rollback", DAEMON, "local", f"to version {target}: {why}")
+        self._changed()
         return f"rolled back to version {target}: {why}"
+
+    # --- the HA pair ------------------------------------------------------------------
+
+    def _changed(self) -> None:
+        """A new version, a confirm or a rollback: the HA peer syncs now."""
+        if self.ha is not None:
+            self.ha.notify_change()
+
+    def _only_on_active(self, request: Request, force: bool, doing: str) -> None:
+        """Changes are made on the active hub; the standby takes them from it. --force overrides
+        (audited): the peer then sees a version it lacks, and fetches it or reports a split brain."""
+        active = self.ha.active_elsewhere() if self.ha is not None else None
+        if active is None:
+            return
+        if force:
+            self.audit.append("forced-on-standby", request.author, request.where,
+                              f"{doing} on {self.peer}, the standby, although {active} is active (--force)")
+            return
+        why = (f"{self.peer} is the standby hub: {doing} on the active hub {active}, which replicates to "
+               f"{self.peer}; --force does it here anyway (audited)")
+        self.audit.append("refused", request.author, request.where, why)
+        raise Refused(why)
+
+    def adopt(self, records: list[dict], state, hub: str) -> str | None:
+        """Catch-up: versions made on HUB, recorded oldest first exactly as made there, then the
+        kernel runs what HUB runs (replication.RunState)."""
+        with self.lock:
+            for record in records:
+                version = self.history.adopt(record)
+                self.audit.append("replicated", version.author, f"peer:{hub}",
+                                  f"version {version.id} made on {hub}: {version.message}")
+            return self._follow(state, hub)
+
+    def follow(self, state, hub: str) -> str | None:
+        """Run what the active hub HUB runs (its confirm, its rollback), when it differs."""
+        with self.lock:
+            return self._follow(state, hub)
+
+    def _follow(self, state, hub: str) -> str | None:
+        from .replication import RunState, describe_change
+
+        before = RunState(self.running(), self.confirmed(), self.pending_record())
+        if before == state or not state.running or state.reverting(time.time()):
+            return None
+        if state.running != before.running or self.config is None:
+            self.records.set_journal(Journal(before.running, time.time(), DAEMON, None))
+            try:
+                self._run_version(state.running, force=False)  # its own kernel, as this hub renders it
+            except KernelError as exc:
+                restored = self._restore(before.running)
+                self.records.set_journal(None)
+                self.audit.append("failed", DAEMON, f"peer:{hub}", f"version {state.running}: {exc}; {restored}")
+                raise
+        if state.confirmed:
+            self.records.set_confirmed(state.confirmed)
+        pending = state.pending
+        self.records.set_pending(Pending(**{k: pending.get(k) for k in Pending.__dataclass_fields__})
+                                 if pending else None)
+        if not pending:
+            self._save_boot_ruleset()
+        self.records.set_journal(None)
+        detail = describe_change(before, state, hub)
+        self.audit.append("follow", DAEMON, f"peer:{hub}", detail)
+        return detail
+
+    def set_aside(self, first: int, label: str) -> Path:
+        """Ending a split brain on the side not kept: versions FIRST.. leave the history (kept in
+        history/LABEL/); the records point at the last shared version until the catch-up."""
+        with self.lock:
+            aside = self.history.set_aside(first, label)
+            self.records.set_pending(None)
+            self.records.set_confirmed(first - 1 if first > 1 else None)
+            return aside
 
     def acknowledge(self, request: Request) -> dict:
         """Someone saw the automatic rollback: its alert ends (the history keeps the mark)."""

@@ -66,6 +66,53 @@ class _StateCollector(Collector):
             yield total
 
 
+class _PairCollector(Collector):
+    """The HA pair, as this hub's pnsboxd sees it (nothing outside a pair). `peer` names a hub of
+    the pair: this one for its role, the other one for what was seen of it."""
+
+    def __init__(self, daemon):
+        self.daemon = daemon
+
+    def collect(self):
+        link = self.daemon.ha
+        if link is None:
+            return
+        from .peer import ROLES
+
+        status = link.status()
+        if "error" in status:
+            return
+        me, peer = status["me"], status["peer"]
+        role = GaugeMetricFamily("pnsbox_ha_role", "1 for the role this hub holds now (active, standby, fault, "
+                                 "unknown), 0 for the others", labels=["peer", "role"])
+        for name in ROLES:
+            role.add_metric([me, name], 1 if status["role"] == name else 0)
+        transitions = CounterMetricFamily("pnsbox_ha_transitions", "Role changes of this hub (keepalived's notify "
+                                          "hook counts them)", labels=["peer"])
+        transitions.add_metric([me], status["transitions"])
+        yield from (role, transitions)
+        if peer is None:
+            return
+        up = GaugeMetricFamily("pnsbox_ha_peer_up", "1 when the peer's pnsboxd answered the last sync, signed with "
+                               "the pair key", labels=["peer"])
+        up.add_metric([peer], 1 if status["reachable"] else 0)
+        version = GaugeMetricFamily("pnsbox_ha_peer_version", "Config version the peer runs, as last seen "
+                                    "(0: none yet)", labels=["peer"])
+        version.add_metric([peer], status["peer_running"] or 0)
+        split = GaugeMetricFamily("pnsbox_ha_split_brain", "1 while the two hubs hold different versions with the "
+                                  "same number (`pnsbox ha resolve` ends it)", labels=["peer"])
+        split.add_metric([peer], 1 if status["split_brain"] else 0)
+        refused = CounterMetricFamily("pnsbox_ha_peer_refused_requests", "Requests on the peer port refused: "
+                                      "unsigned, a wrong pair key, a replay, another source address")
+        refused.add_metric([], status["refused_requests"])
+        yield from (up, version, split, refused)
+        if status["last_sync"]:
+            synced = GaugeMetricFamily("pnsbox_ha_last_sync_timestamp_seconds", "When the peer last answered a sync",
+                                       labels=["peer"])
+            synced.add_metric([peer], status["last_sync"])
+            yield synced
+
+
 class DaemonMetrics:
     def __init__(self, daemon):
         self.registry = CollectorRegistry()
@@ -80,6 +127,7 @@ class DaemonMetrics:
         for kind in DRIFT_KINDS:
             self.drift_repairs.labels(kind)  # every series exists from the start, at 0
         self.registry.register(_StateCollector(daemon))
+        self.registry.register(_PairCollector(daemon))
         self.registry.register(PnsboxCollector(daemon.netns, str(daemon.state_dir), history=False))
         for standard in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
             self.registry.register(standard)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 
 from pnsbox.control import messages as m
+from pnsbox.errors import PnsboxError
 
 from .. import roles
-from ..context import running_site, status, user
+from ..context import ctx, running_site, status, user
 from ..i18n import translate
 
 bp = Blueprint("dashboard", __name__)
@@ -41,8 +42,45 @@ def index():
     opds = roles.visible_opds(user(), site)
     from ..edges import edge_states
 
-    return render_template("dashboard.html", box=box, alerts=alerts(box) + edge_alerts(opds, edge_states()), site=site,
-                           opds=opds, pipe=site.pipe())
+    pair = ha_pair()
+    return render_template("dashboard.html", box=box, alerts=alerts(box) + pair_alerts(pair) +
+                           edge_alerts(opds, edge_states()), site=site, opds=opds, pipe=site.pipe(),
+                           hubs=pair_rows(pair))
+
+
+def ha_pair() -> dict:
+    """pnsboxd's GET /ha; a daemon outside a pair (or older than the route) shows no pair."""
+    try:
+        return ctx().daemon.ha()
+    except PnsboxError:
+        return {"enabled": False}
+
+
+def pair_rows(pair: dict) -> list[dict]:
+    """Both hubs of an HA pair for the dashboard's table: name, role, version, reachable."""
+    if not pair.get("enabled") or not pair.get("peer"):
+        return []
+    return [{"name": pair["me"], "this": True, "role": pair["role"], "running": pair["running"],
+             "confirmed": pair["confirmed"], "reachable": True},
+            {"name": pair["peer"], "this": False, "role": pair.get("peer_role") or "unknown",
+             "running": pair.get("peer_running"), "confirmed": pair.get("peer_confirmed"),
+             "reachable": bool(pair.get("reachable"))}]
+
+
+def pair_alerts(pair: dict) -> list[tuple[str, str]]:
+    """A split brain, and a peer this hub cannot reach (changes are not replicated to it)."""
+    if not pair.get("enabled") or not pair.get("peer"):
+        return []
+    found = []
+    split = pair.get("split_brain")
+    if split:
+        found.append(("error", translate(
+            "Split brain from version {fork} on: {me} and {peer} differ. Nothing is overwritten (pnsbox ha resolve).",
+            me=pair["me"], peer=pair["peer"], fork=split["fork"])))
+    if pair.get("reachable") is False:
+        found.append(("warn", translate("The HA peer {peer} does not answer: changes reach it when it returns.",
+                                        peer=pair["peer"])))
+    return found
 
 
 def edge_alerts(opds, edges: dict) -> list[tuple[str, str]]:

@@ -46,6 +46,7 @@ class FakeDaemon(ControlClient):
         self.versions = {1: {"id": 1, "parent": None, "author": "root", "time": time.time(), "message": "base",
                              "digest": "x", "files": example_files()}}
         self.confirmed, self.pending, self.posts, self.problems = 1, None, [], []
+        self.pair = None  # GET /ha's answer; None: a daemon outside an HA pair (404, as older ones)
 
     def _report(self, path: str):
         """A month's evaluation made by the real computation from a small series (2026-11 only)."""
@@ -70,6 +71,8 @@ class FakeDaemon(ControlClient):
             return 200, {"running": self.running(), "confirmed": self.confirmed, "pending": self.pending,
                          "confirm_seconds_left": 100 if self.pending else None, "drift_repairs": 0,
                          "last_drift": None, "last_check_failures": [], "classifier": {"wanted": False, "down": False}}
+        if path == "/ha" and self.pair is not None:
+            return 200, self.pair
         if path.startswith("/versions/"):
             return 200, self.versions[int(path.split("/")[-1])]
         if path == "/history":
