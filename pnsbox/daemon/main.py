@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pnsboxd: {exc}", file=sys.stderr, flush=True)
         return 1
 
-    daemon = Daemon(args.state_dir, args.netns, args.usage_interval, hub=args.peer)
+    daemon = Daemon(args.state_dir, args.netns, args.usage_interval, peer=args.peer)
     try:
         daemon.claim("pnsboxd", os.path.abspath(args.socket))
     except (StateDirBusy, StateDirMismatch) as exc:
