@@ -20,6 +20,6 @@ def index():
     action = request.args.get("action", "")
     if action:
         entries = [e for e in entries if e.action == action]
-    listing = page_of(entries, lambda e: f"{e.seq} {e.action} {e.actor} {e.from_} {e.detail}")
+    listing = page_of(entries, lambda e: f"{e.seq} {e.action} {e.actor} {e.from_} {e.detail} {e.hub or ''}")
     return render_template("audit.html", entries=listing.items, listing=listing, actions=actions, action=action,
                            verdict=ctx().daemon.audit_verify(), zone=running_site().timezone)

@@ -30,3 +30,9 @@ def test_a_split_brain_and_an_unreachable_peer_are_alerts_in_the_readers_languag
 def test_a_box_outside_a_pair_shows_no_pair(browser, daemon):
     assert 'id="ha-pair"' not in _dashboard(browser, daemon, None)
     assert 'id="ha-pair"' not in _dashboard(browser, daemon, {"enabled": False})
+
+
+def test_the_audit_page_says_which_hub_wrote_each_entry(browser, daemon):
+    daemon.pair = PAIR
+    page = browser("aud").get("/audit/").get_data(as_text=True)
+    assert "peer:hub-b [hub-a]" in page and "version 2 made on hub-b" in page

@@ -80,8 +80,13 @@ class FakeDaemon(ControlClient):
         if path.startswith("/diff/"):
             return 200, {"diff": "--- a\n+++ b\n"}
         if path == "/audit":
-            return 200, [{"seq": 1, "time": time.time(), "action": "apply", "actor": "root", "from": "local",
-                          "detail": "version 1", "hash": "h", "prev": "0"}]
+            entries = [{"seq": 1, "time": time.time(), "action": "apply", "actor": "root", "from": "local",
+                        "detail": "version 1", "hash": "h", "prev": "0"}]
+            if self.pair is not None:  # an HA hub: each entry names the hub that wrote it
+                entries.append({"seq": 2, "time": time.time(), "action": "replicated", "actor": "root",
+                                "from": "peer:hub-b", "detail": "version 2 made on hub-b: x", "hash": "i",
+                                "prev": "h", "hub": "hub-a"})
+            return 200, entries
         if path.startswith("/reports/"):
             return self._report(path)
         if path.startswith("/usage"):
