@@ -266,6 +266,11 @@ def report(runs: dict, rates: dict[int, list[dict]], bursts: dict, seconds: floa
     print(f"  off (no queue rule)  {off / 1e9:7.2f} Gbit/s   runs: " + ", ".join(f"{v / 1e9:.2f}" for v in runs["off"]))
     print(f"  on  (classifier)     {on / 1e9:7.2f} Gbit/s   runs: " + ", ".join(f"{v / 1e9:.2f}" for v in runs["on"]))
     print(f"  on/off ratio {on / off:.3f} (goal >= {GOAL_RATIO})")
+    # each "on" run over the "off" run just before it: the pairs share the machine's load of
+    # that moment, which on a shared machine moves more than the medians' ratio shows
+    pairs = [b / a for a, b in zip(runs["off"], runs["on"], strict=True)]
+    print("  paired on/off: " + ", ".join(f"{r:.2f}" for r in pairs) +
+          f"  (median {statistics.median(pairs):.3f}, range {min(pairs):.2f}-{max(pairs):.2f})")
     print("\n2. new one-packet flows (mDNS queries), paced; verdicts counted by the classifier's metrics:")
     print(f"  {'queues':>6} {'offered/s':>10} {'sent/s':>10} {'verdicts/s':>11} {'classified':>11}")
     best = {}
