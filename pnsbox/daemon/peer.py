@@ -34,7 +34,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from ..apply.netns import socket_in
-from ..errors import BadRequest, Refused, Unreachable
+from ..errors import BadRequest, ChecksFailed, ConfigError, KernelError, PlanError, Refused, Unreachable
 from . import pairkey
 from .replication import RunState, fingerprint, next_step, relation
 
@@ -44,6 +44,7 @@ VERSION_TIMEOUT = 60.0  # a 1,000-OPD version is about 1 MB
 DEFAULT_PORT = 7443
 MAX_REQUEST = 1 << 20
 MAX_ANSWER = 64 << 20
+RETRY_FAILED_SECONDS = 30.0  # a version this hub's kernel refused is tried again this often, not every pass
 AUDIT_REFUSALS_EVERY = 60.0  # refused requests are audited at most this often (the rest are counted)
 ROLES = ("active", "standby", "fault", "unknown")
 HA_RUN_ROOT = Path("/run/pnsbox/ha")
@@ -244,6 +245,7 @@ class PeerLink:
         self._refusal_audited_at = 0.0
         self._unaudited_refusals = 0
         self.last_replication: dict | None = None  # {"version", "seconds"} of the last catch-up
+        self._failed: tuple[int | None, float] | None = None  # (version, monotonic time) this kernel refused
 
     # --- who -------------------------------------------------------------------------
 
@@ -408,15 +410,24 @@ class PeerLink:
             self.daemon.audit.append("split-brain-ended", "pnsboxd", f"peer:{pair.peer}",
                                      f"{self.me} and {pair.peer} hold the same history again")
             self.split_brain = None
-        event = None
-        if step == "catch-up":
-            started = time.monotonic()
-            records = self._fetch(found.missing, dict(their_chain), mine[-1][1] if mine else "")
-            event = self.daemon.adopt(records, RunState.of(theirs), pair.peer)
-            self.last_replication = {"version": found.missing[-1], "seconds": time.monotonic() - started,
-                                     "time": time.time()}
-        elif step == "follow":
-            event = self.daemon.follow(RunState.of(theirs), pair.peer)
+        event, state = None, RunState.of(theirs)
+        if step in ("catch-up", "follow") and self._failed is not None and self._failed[0] == state.running \
+                and time.monotonic() - self._failed[1] < RETRY_FAILED_SECONDS:
+            return None  # refused by this kernel a moment ago (audited then): not again every second
+        try:
+            if step == "catch-up":
+                started = time.monotonic()
+                records = self._fetch(found.missing, dict(their_chain), mine[-1][1] if mine else "")
+                event = self.daemon.adopt(records, state, pair.peer)
+                self.last_replication = {"version": found.missing[-1], "seconds": time.monotonic() - started,
+                                         "time": time.time()}
+            elif step == "follow":
+                event = self.daemon.follow(state, pair.peer)
+        except (KernelError, ChecksFailed, ConfigError, PlanError) as exc:
+            self._failed, self.last_error = (state.running, time.monotonic()), f"version {state.running}: {exc}"
+            print(f"pnsboxd: could not run {pair.peer}'s version {state.running} here: {exc}", flush=True)
+            return None
+        self._failed = None
         if event:
             print(f"pnsboxd: {event}", flush=True)
         return event
