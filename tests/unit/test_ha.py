@@ -1,6 +1,8 @@
 """An HA pair's pure parts: which hub a render is for, the steps that start and reload keepalived
 and conntrackd, the notify hook's role record, and reading the moving addresses back."""
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,25 @@ def test_a_hook_keepalived_forked_earlier_never_overwrites_a_later_transition(tm
     assert ha_notify.record(str(tmp_path), "standby", "hub-a", order=[199, 9]) is None
     assert ha_notify.read(str(tmp_path))["role"] == "active"
     assert ha_notify.record(str(tmp_path), "fault", "hub-a", order=[200, 8])["role"] == "fault"  # same tick, later pid
+
+
+@pytest.mark.skipif(not shutil.which("keepalived"), reason="keepalived is not installed")
+@pytest.mark.parametrize("peer", ["hub-a", "hub-b"])
+def test_keepalived_reads_the_rendered_config_with_no_complaint_but_the_missing_interfaces(pair, peer, tmp_path):
+    path = tmp_path / "keepalived.conf"
+    path.write_text(site(pair, STOCK_KERNEL, peer=peer, ha=PATHS).keepalived)
+    out = subprocess.run(["keepalived", "-t", "-f", str(path)], capture_output=True, text=True)
+    complaints = [line for line in (out.stdout + out.stderr).splitlines()
+                  if "doesn't exist" not in line and line != "Non-existent interface specified in configuration"]
+    assert complaints == []
+    assert out.returncode in (0, 5)  # 5: the interfaces are not on this machine, which -t also says
+
+
+def test_keepalived_config_check_does_catch_a_bad_keyword(pair, tmp_path):
+    """The check above can fail: a misspelt keyword is reported."""
+    if not shutil.which("keepalived"):
+        pytest.skip("keepalived is not installed")
+    path = tmp_path / "keepalived.conf"
+    path.write_text(site(pair, STOCK_KERNEL, peer="hub-a", ha=PATHS).keepalived.replace("nopreempt", "nopreemptx"))
+    out = subprocess.run(["keepalived", "-t", "-f", str(path)], capture_output=True, text=True)
+    assert "Unknown keyword 'nopreemptx'" in out.stdout + out.stderr
