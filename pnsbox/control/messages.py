@@ -283,6 +283,7 @@ class PlanStep:
 @dataclass(frozen=True)
 class PlanReply:
     steps: list[PlanStep]
+    warnings: list[str] = field(default_factory=list)  # what this kernel cannot give the config
 
 
 @dataclass(frozen=True)

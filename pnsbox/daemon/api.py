@@ -243,7 +243,7 @@ class _Handler(BaseHTTPRequestHandler):
         asked = m.parse(m.PlanRequest, body)
         with daemon.lock:
             result = plan(config_of(asked.files, asked.where), daemon.netns, str(daemon.state_dir))
-        return m.PlanReply([m.PlanStep(s.kind, s.text, s.origin or "") for s in result.steps])
+        return m.PlanReply([m.PlanStep(s.kind, s.text, s.origin or "") for s in result.steps], list(result.warnings))
 
     @route("POST", "/explain")
     def explain(self, daemon, body):

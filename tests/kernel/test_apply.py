@@ -192,3 +192,25 @@ def test_render_for_a_namespace_prints_byte_for_byte_what_apply_loaded(hub, tmp_
     assert fresh != printed  # fresh slots point the maps at other classes
     checked = cli("check", "-c", str(site), "--netns", hub, "--state-dir", state)
     assert "the kernel accepts the ruleset" in checked
+
+
+def test_on_a_kernel_recorded_without_the_ftp_helper_plan_warns_and_apply_loads_no_helper(hub, tmp_path):
+    """The probe's answer as the state records it (this kernel has the helper, so the record
+    says otherwise): plan and `pnsbox plan` say what is lost, and the loaded table has no
+    ct helper for the kernel to refuse."""
+    from pnsbox.apply.owned import OwnedRecord
+    from pnsbox.observe.facts import kernel_release, probe
+    from pnsbox.render.site import NO_FTP_HELPER
+
+    found = probe()
+    assert found.ftp_helper  # this kernel: CONFIG_NF_CONNTRACK_FTP=y
+    OwnedRecord(str(tmp_path), hub).write(facts={"kernel": kernel_release(), **found.as_dict(), "ftp_helper": False})
+    config = build(load_site(EXAMPLE))
+    assert plan(config, hub, str(tmp_path)).warnings == (NO_FTP_HELPER,)
+    cli = subprocess.run([str(ROOT / ".venv" / "bin" / "pnsbox"), "plan", "-c", str(EXAMPLE), "--netns", hub,
+                          "--state-dir", str(tmp_path)], capture_output=True, text=True)
+    assert cli.returncode == 0 and cli.stdout.startswith(f"warning: {NO_FTP_HELPER}\n"), cli.stdout[:500] + cli.stderr
+    apply(config, hub, str(tmp_path))
+    loaded = subprocess.run(["ip", "netns", "exec", hub, "nft", "list", "table", "inet", "pnsbox"],
+                            capture_output=True, text=True, check=True).stdout
+    assert "chain classify" in loaded and "ct helper" not in loaded

@@ -46,7 +46,8 @@ def index():
         review["diff"] = diff_files(running_files(), draft.files)
         review["stale"] = draft.base != box.running
         try:
-            review["steps"] = ctx().daemon.plan(m.PlanRequest(files=draft.files)).steps
+            planned = ctx().daemon.plan(m.PlanRequest(files=draft.files))
+            review["steps"], review["warnings"] = planned.steps, planned.warnings
         except PnsboxError as exc:
             review["error"], review["problems"] = str(exc), getattr(exc, "problems", [])
     return render_template("changes.html", box=box, draft=draft, review=review, choices=CONFIRM_CHOICES,

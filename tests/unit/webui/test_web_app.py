@@ -319,3 +319,17 @@ def test_the_monthly_evaluation_shows_each_role_what_it_may_see_with_charts_and_
     assert "Evaluasi bulanan" in browser("aud").get("/reports/?month=2026-11").get_data(as_text=True)
     assert "No rate series" in admin.get("/reports/?month=2026-10").get_data(as_text=True) or \
         "Belum ada deret laju" in admin.get("/reports/?month=2026-10").get_data(as_text=True)
+
+
+def test_the_review_shows_what_this_kernel_cannot_give_before_the_steps(app, browser, daemon):
+    from pnsbox.render.site import NO_FTP_HELPER
+
+    daemon.plan_warnings = [NO_FTP_HELPER]
+    admin = browser("admin")
+    admin.post("/opds/dinkes/edit", {"name": "Dinas Kesehatan", "subnet": "10.21.0.0/24", "link_kind": "interface",
+                                     "interface": "opd-dinkes", "guaranteed": "60mbit", "ceiling": "250mbit"})
+    review = admin.get("/changes/").get_data(as_text=True)
+    warning = review.index('class="alert warn plan-warning"')
+    assert "nf_conntrack_ftp" in review[warning:] and warning < review.index('id="plan-steps"')
+    daemon.plan_warnings = []
+    assert "plan-warning" not in admin.get("/changes/").get_data(as_text=True)

@@ -47,6 +47,7 @@ class FakeDaemon(ControlClient):
                              "digest": "x", "files": example_files()}}
         self.confirmed, self.pending, self.posts, self.problems = 1, None, [], []
         self.pair = None  # GET /ha's answer; None: a daemon outside an HA pair (404, as older ones)
+        self.plan_warnings: list[str] = []  # what /plan says this kernel cannot give the config
 
     def _report(self, path: str):
         """A month's evaluation made by the real computation from a small series (2026-11 only)."""
@@ -108,7 +109,7 @@ class FakeDaemon(ControlClient):
         if path == "/plan":
             if self.problems:
                 return 422, ConfigError(self.problems).reply()
-            return 200, {"steps": [{"kind": "tc", "text": "~ class dinkes", "origin": ""}]}
+            return 200, {"steps": [{"kind": "tc", "text": "~ class dinkes", "origin": ""}], "warnings": self.plan_warnings}
         if path == "/apply":
             if self.problems:
                 return 422, ConfigError(self.problems).reply()
