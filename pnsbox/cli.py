@@ -280,11 +280,11 @@ def cmd_apply(args) -> int:
         return done
     if _daemon_socket(args):
         from .control.messages import ApplyRequest
-        from .store import site_files
+        from .sitefiles import read_site
 
         # The CLI reads the files (with the caller's rights) and sends their text.
         _print_applied(_client(args).apply(ApplyRequest(
-            files=site_files(args.config), where=os.path.abspath(args.config), message=args.message or "apply",
+            files=read_site(args.config), where=os.path.abspath(args.config), message=args.message or "apply",
             confirm=args.confirm, force=args.force, **_signed(args))))
         return 0
     if args.confirm:

@@ -9,7 +9,6 @@ Imports nothing that touches the kernel: the unprivileged web process uses it.
 from __future__ import annotations
 
 import errno
-import http.client
 import json
 import socket
 import time
@@ -20,23 +19,54 @@ from . import messages as m
 DEFAULT_SOCKET = "/run/pnsbox/control.sock"
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float):
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = path
+def _connect(path: str, timeout: float) -> socket.socket:
+    # The daemon queues only so many connections; a full queue answers EAGAIN at once.
+    for attempt in range(50):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(path)
+            return sock
+        except BlockingIOError:
+            sock.close()
+            time.sleep(0.02 * (attempt + 1) if attempt < 10 else 0.2)
+        except BaseException:
+            sock.close()
+            raise
+    raise BlockingIOError(errno.EAGAIN, "pnsboxd's control socket stays busy")
 
-    def connect(self):
-        # The daemon queues only so many connections; a full queue answers EAGAIN at once.
-        for attempt in range(50):
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.sock.settimeout(self.timeout)
-            try:
-                self.sock.connect(self.socket_path)
-                return
-            except BlockingIOError:
-                self.sock.close()
-                time.sleep(0.02 * (attempt + 1) if attempt < 10 else 0.2)
-        raise BlockingIOError(errno.EAGAIN, "pnsboxd's control socket stays busy")
+
+def _exchange(sock: socket.socket, method: str, path: str, payload: bytes) -> tuple[int, bytes]:
+    """One HTTP/1.1 request and its answer (pnsboxd sends a Content-Length and closes). Written
+    out here rather than with http.client, whose import (email, ssl) costs the CLI's unchanged
+    apply through pnsboxd a quarter of its time."""
+    sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                 f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode() + payload)
+    received = bytearray()
+    while b"\r\n\r\n" not in received:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("pnsboxd closed the connection without an answer")
+        received += chunk
+    head, _, body = bytes(received).partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise ConnectionError(f"not an HTTP answer from pnsboxd: {status_line[:80]!r}")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (h.partition(":") for h in header_lines)}
+    length = int(headers["content-length"]) if headers.get("content-length", "").isdigit() else None
+    chunks = [body]
+    got = len(body)
+    while length is None or got < length:
+        chunk = sock.recv(max(65536, (length or 0) - got))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    data = b"".join(chunks)
+    if length is not None and len(data) < length:
+        raise ConnectionError(f"pnsboxd's answer was cut off ({len(data)} of {length} bytes)")
+    return int(parts[1]), data[:length] if length is not None else data
 
 
 class ControlClient:
@@ -48,14 +78,12 @@ class ControlClient:
         self.timeout = timeout
 
     def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, object]:
-        connection = _UnixHTTPConnection(self.socket_path, self.timeout)
+        sock = _connect(self.socket_path, self.timeout)
         try:
-            payload = json.dumps(body or {})
-            connection.request(method, path, payload, {"Content-Type": "application/json"})
-            response = connection.getresponse()
-            return response.status, json.loads(response.read() or b"{}")
+            status, data = _exchange(sock, method, path, json.dumps(body or {}).encode())
         finally:
-            connection.close()
+            sock.close()
+        return status, json.loads(data or b"{}")
 
     def call(self, method: str, path: str, body: dict | None = None):
         """The answer's JSON; the matching PnsboxError for anything but 200."""

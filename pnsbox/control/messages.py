@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..errors import BadRequest
 
@@ -182,94 +182,6 @@ class ResolveRequest(Signed):
     keep: str
 
 
-@dataclass(frozen=True, kw_only=True)
-class ExplainRequest:
-    """Which policy decides {source, target, port} (in `files`, or in what runs)."""
-
-    source: str
-    target: str
-    port: str | None = None
-    files: dict[str, str] | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class AuditEventRequest(Signed):
-    """An event the web UI witnessed (a login, an account change), for the audit trail."""
-
-    action: str
-    detail: str = ""
-
-
-def _short(**values) -> None:
-    """Keys, tokens and credentials are short strings (an edge's request is read before it is trusted)."""
-    for key, value in values.items():
-        if value is not None and len(value) > 200:
-            raise BadRequest(f"`{key}` is a short string")
-
-
-@dataclass(frozen=True, kw_only=True)
-class EdgeTokenRequest(Signed):
-    """A one-time enrollment token for an OPD's edge: {opd, expires}."""
-
-    opd: str
-    expires: str = "24h"
-
-    def __post_init__(self):
-        super().__post_init__()
-        _short(opd=self.opd, expires=self.expires)
-        if not self.opd:
-            raise BadRequest("give `opd`")
-
-
-@dataclass(frozen=True, kw_only=True)
-class EdgeRequest(Signed):
-    """Disable or enable an OPD's edge: {opd}."""
-
-    opd: str
-
-    def __post_init__(self):
-        super().__post_init__()
-        _short(opd=self.opd)
-        if not self.opd:
-            raise BadRequest("give `opd`")
-
-
-@dataclass(frozen=True, kw_only=True)
-class EnrollRequest(Signed):
-    """An edge enrols with its token and public key (relayed by pnsbox-web): {token, public_key}."""
-
-    token: str
-    public_key: str
-
-    def __post_init__(self):
-        super().__post_init__()
-        _short(token=self.token, public_key=self.public_key)
-
-
-@dataclass(frozen=True, kw_only=True)
-class EdgeConfigRequest(Signed):
-    """An enrolled edge fetches its config: {credential[, public_key]} (the key it runs ends a rotation)."""
-
-    credential: str
-    public_key: str | None = None
-
-    def __post_init__(self):
-        super().__post_init__()
-        _short(credential=self.credential, public_key=self.public_key)
-
-
-@dataclass(frozen=True, kw_only=True)
-class RotateRequest(Signed):
-    """An edge's new public key, shown with its credential: {credential, public_key}."""
-
-    credential: str
-    public_key: str
-
-    def __post_init__(self):
-        super().__post_init__()
-        _short(credential=self.credential, public_key=self.public_key)
-
-
 # --- answers -------------------------------------------------------------------------
 
 
@@ -308,314 +220,32 @@ class ConfirmReply:
     confirmed: int
 
 
-@dataclass(frozen=True)
-class ExplainReply:
-    action: str
-    policy: str | None
-    shaping: str | None
-    text: str
+# The other routes' messages live beside this module and load when first named (`m.Status`,
+# `m.EdgeListing`, ...): `pnsbox apply` through pnsboxd needs only the ones above, and each
+# dataclass costs its creation at import.
+_ELSEWHERE = {
+    "box_messages": (
+        "ExplainRequest", "AuditEventRequest", "ExplainReply", "VersionSummary", "Version", "DiffReply",
+        "AuditVerifyReply", "AuditEntry", "Traffic", "OpdCounters", "Counters", "ClassStats", "UsageRow",
+        "Usage", "ClassifierStatus", "Status", "DirectionReport", "OpdMonth", "ProvinceMonth",
+        "MonthReport", "MonthHourly"
+    ),
+    "edge_messages": (
+        "EdgeTokenRequest", "EdgeRequest", "EnrollRequest", "EdgeConfigRequest", "RotateRequest",
+        "EdgeEntry", "EdgeTokenInfo", "EdgeListing", "EdgeToken", "EdgeDisabled", "HubPeer", "Enrolled",
+        "EdgeInterface", "EdgeHub", "EdgeUpload", "EdgeConfig", "Rotated"
+    ),
+}
+
+
+def __getattr__(name: str):
+    import importlib
+
+    for module, names in _ELSEWHERE.items():
+        if name in names:
+            return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-
-@dataclass(frozen=True)
-class VersionSummary:
-    id: int
-    parent: int | None
-    author: str
-    time: float
-    message: str
-    digest: str | None
-    rolled_back: str | None = None  # why it no longer runs, when it was rolled back
-
-
-@dataclass(frozen=True)
-class Version(VersionSummary):
-    files: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DiffReply:
-    diff: str
-
-
-@dataclass(frozen=True)
-class AuditVerifyReply:
-    intact: bool
-    problems: list[str]
-    entries: int
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One link of the hash-chained audit trail."""
-
-    seq: int
-    time: float
-    actor: str
-    from_: str
-    action: str
-    detail: str
-    prev: str
-    hash: str
-    hub: str | None = None  # the HA hub that wrote it
-
-
-@dataclass(frozen=True)
-class Traffic:
-    bytes: int
-    packets: int
-
-
-@dataclass(frozen=True)
-class OpdCounters:
-    name: str
-    tx: Traffic  # from the OPD (upload)
-    rx: Traffic  # toward the OPD (download)
-
-
-@dataclass(frozen=True)
-class Counters:
-    """Per-OPD and per-policy counters of the loaded table (`loaded`: false when none is)."""
-
-    loaded: bool
-    digest: str | None = None
-    opds: dict[str, OpdCounters] = field(default_factory=dict)
-    rules: dict[str, Traffic] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ClassStats:
-    """One HTB class of an IFB device: its rates (bits/s), what it carries now, drops, borrowing."""
-
-    class_: str
-    label: str
-    rate: int
-    ceil: int
-    rate_now: int
-    bytes: int
-    drops: int
-    borrowed: int
-
-
-@dataclass(frozen=True)
-class UsageRow:
-    """An OPD's month: bytes and packets from it (tx) and toward it (rx)."""
-
-    tx_bytes: int
-    tx_packets: int
-    rx_bytes: int
-    rx_packets: int
-
-
-@dataclass(frozen=True)
-class Usage:
-    """One month's usage per OPD (pnsboxd's book), and the months it holds."""
-
-    month: str
-    months: list[str]
-    opds: dict[str, UsageRow]
-
-
-@dataclass(frozen=True)
-class ClassifierStatus:
-    wanted: bool
-    down: bool
-    queues: int | None = None
-    bound: list[int] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Status:
-    """What runs, what waits for a confirm, drift repairs, the classifier."""
-
-    running: int | None
-    confirmed: int | None
-    pending: Pending | None
-    confirm_seconds_left: float | None
-    drift_repairs: int
-    last_drift: dict[str, typing.Any] | None
-    last_check_failures: list[str]
-    classifier: ClassifierStatus | None = None
-    rollback_alert: dict[str, typing.Any] | None = None  # an automatic rollback nobody acknowledged yet
-
-
-# --- edges (GET /edges, POST /edges/...) ----------------------------------------------
-
-
-@dataclass(frozen=True)
-class EdgeEntry:
-    """A tunnelled OPD's edge as the book has it (and, from GET /edges, as the hub's interface sees it)."""
-
-    in_config: bool
-    enrolled: bool
-    public_key: str | None = None
-    tunnel_address: str | None = None
-    enrolled_at: float | None = None
-    key_since: float | None = None
-    disabled: bool | None = None
-    up: bool | None = None
-    latest_handshake: int | float | None = None
-    endpoint: str | None = None
-    fetched_version: int | None = None
-
-
-@dataclass(frozen=True)
-class EdgeTokenInfo:
-    """An enrollment token without its text: who made it, until when, whether it was used."""
-
-    id: int
-    opd: str
-    created: float
-    expires: float
-    author: str
-    state: str  # valid, used, expired
-    used: float | None = None
-
-
-@dataclass(frozen=True)
-class EdgeListing:
-    edges: dict[str, EdgeEntry]
-    tokens: list[EdgeTokenInfo]
-
-
-@dataclass(frozen=True)
-class EdgeToken:
-    """A new enrollment token: its text is shown this once."""
-
-    token: str
-    id: int
-    opd: str
-    expires: float
-
-
-@dataclass(frozen=True)
-class EdgeDisabled:
-    opd: str
-    disabled: bool
-
-
-@dataclass(frozen=True)
-class HubPeer:
-    public_key: str
-    tunnel_address: str
-    listen_port: int
-    tunnel: str
-
-
-@dataclass(frozen=True)
-class Enrolled:
-    """What an enrolled edge needs to bring up its tunnel, and the credential it fetches its config with."""
-
-    opd: str
-    public_key: str
-    tunnel_address: str
-    credential: str
-    subnets: list[str]
-    hub: HubPeer
-
-
-@dataclass(frozen=True)
-class EdgeInterface:
-    address: str
-    mtu: int
-
-
-@dataclass(frozen=True)
-class EdgeHub:
-    public_key: str
-    port: int
-    tunnel_address: str
-    keepalive: int | None
-
-
-@dataclass(frozen=True)
-class EdgeUpload:
-    rate: int
-    ceil: int
-
-
-@dataclass(frozen=True)
-class EdgeConfig:
-    """What the hub tells an edge (pnsbox.edge.config): `digest` covers all but version and digest."""
-
-    opd: str
-    name: str
-    interface: EdgeInterface
-    hub: EdgeHub
-    lan: list[str]
-    upload: EdgeUpload | None
-    routes: list[str]
-    breakout: bool
-    version: int | None
-    digest: str
-
-
-@dataclass(frozen=True)
-class Rotated:
-    opd: str
-    public_key: str
-    key_since: float
-
-
-# --- monthly reports (GET /reports/YYYY-MM[/hourly/OPD]) -----------------------------------
-
-
-@dataclass(frozen=True)
-class DirectionReport:
-    """One direction of a month (pnsbox.report.compute): rates in bit/s, times in the site's clock."""
-
-    bytes: int
-    average: int | float
-    p95: int | float
-    peak: int | float
-    peak_at: str | None
-    peak_hour: int | None
-    peak_weekday: str | None
-    hours_near_ceiling: int | float
-    drops: int
-    guarantee: int
-    ceiling: int
-    utilisation: int | float | None
-    peak_hour_start: str | None = None  # the province's: the hour of its peak, and each OPD's share of it
-    shares: dict[str, float] | None = None
-
-
-@dataclass(frozen=True)
-class OpdMonth:
-    name: str
-    seconds: int | float  # sampled
-    down: DirectionReport
-    up: DirectionReport
-    categories: list[list[typing.Any]] = field(default_factory=list)  # [category, bytes, share of the OPD's]
-
-
-@dataclass(frozen=True)
-class ProvinceMonth:
-    down: DirectionReport
-    up: DirectionReport
-
-
-@dataclass(frozen=True)
-class MonthReport:
-    """A month's evaluation; `province` and `categories` only for those who see every OPD."""
-
-    month: str
-    site: str | None
-    timezone_offset: int
-    months: list[str]
-    opds: dict[str, OpdMonth]
-    province: ProvinceMonth | None = None
-    categories: list[list[typing.Any]] | None = None  # [category, bytes], most first
-
-
-@dataclass(frozen=True)
-class MonthHourly:
-    """`hours`: [local hour, average down, average up, peak down, peak up];
-    `plans`: [local time, guarantee down, ceiling down, guarantee up, ceiling up]."""
-
-    month: str
-    opd: str
-    hours: list[list[typing.Any]]
-    plans: list[list[typing.Any]]
 
 
 def applied(reply: dict) -> ApplyReply:

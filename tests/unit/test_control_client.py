@@ -100,3 +100,32 @@ def test_a_busy_socket_is_waited_for_not_called_unreachable(tmp_path):
     for extra in queued:
         extra.close()
     listener.close()
+
+
+def _one_answer(path: str, parts: list[bytes]) -> threading.Thread:
+    """A socket that answers one request with `parts`, written one by one, then closes."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+
+    def answer():
+        connection, _ = listener.accept()
+        with connection, listener:
+            connection.recv(65536)
+            for part in parts:
+                connection.sendall(part)
+                time.sleep(0.01)
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_large_answer_arriving_in_pieces_is_read_whole_and_a_cut_off_one_is_unreachable(tmp_path):
+    """The client speaks HTTP itself (no http.client): it reads to the Content-Length, across reads."""
+    body = json.dumps({"rows": ["x" * 100] * 5000}).encode()  # ~0.5 MB
+    head = f"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+    _one_answer(str(tmp_path / "a.sock"), [head[:10], head[10:] + body[:1000], body[1000:300_000], body[300_000:]])
+    assert ControlClient(str(tmp_path / "a.sock"), timeout=5).get("/status") == json.loads(body)
+    _one_answer(str(tmp_path / "b.sock"), [head + body[:1000]])
+    with pytest.raises(Unreachable, match="cut off"):
+        ControlClient(str(tmp_path / "b.sock"), timeout=5).get("/status")
