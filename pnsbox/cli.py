@@ -196,6 +196,7 @@ def _local_daemon(args):
     from .daemon.statedir import StateDirBusy, StateDirMismatch
 
     daemon = Daemon(args.state_dir, _netns(args), peer=getattr(args, "peer", None))
+    daemon.memos = None  # one apply per process: nothing to remember pieces for
     try:
         daemon.claim(f"pnsbox {args.command}")
     except (StateDirBusy, StateDirMismatch) as exc:

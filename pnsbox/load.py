@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -15,13 +16,16 @@ from .errors import ConfigError
 from .problems import Problem, dotted
 from .sitefiles import MAIN_FILE, MAX_FILE_BYTES, check_site_files, decode, read_site  # noqa: F401  (used here and by callers)
 
+if TYPE_CHECKING:
+    from .parse_memo import ParseMemo
+
 
 @dataclass
 class Source:
     """Loaded data and where each value came from."""
 
     data: dict
-    lines: dict[tuple, tuple[str, int]] = field(default_factory=dict)
+    lines: dict[tuple, tuple[str, int]] = field(default_factory=dict)  # or a parse_memo.Lines
     main_file: str = MAIN_FILE
     problems: list[Problem] = field(default_factory=list)  # found while loading; reported with the rest
 
@@ -103,7 +107,7 @@ class _Frame:
         self.value, self.path, self.key, self.key_line = value, path, None, 0
 
 
-def _build(loader, file: str, prefix: tuple, budget: Budget, lines: dict, problems: list) -> object:
+def _build(loader, file: str, prefix: tuple, budget: Budget, lines: dict, problems: list, depth: int = 0) -> object:
     """One document from the parser's events, iteratively: bounded depth and node count, no
     anchors or aliases (nothing a site needs, and how a few hundred bytes expand to gigabytes),
     lines recorded for every value, duplicate keys refused."""
@@ -137,7 +141,7 @@ def _build(loader, file: str, prefix: tuple, budget: Budget, lines: dict, proble
             elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
                 if event.tag not in _COLLECTION_TAGS:
                     raise _Refused(line, f"YAML tag {event.tag} is not used in a site file")
-                if len(stack) >= MAX_DEPTH:
+                if len(stack) + depth >= MAX_DEPTH:
                     raise _Refused(line, f"nested deeper than {MAX_DEPTH} levels")
                 start = {} if kind is yaml.MappingStartEvent else []
                 value = start
@@ -189,9 +193,19 @@ def _build(loader, file: str, prefix: tuple, budget: Budget, lines: dict, proble
 
 
 def parse_yaml(text: str, file: str, prefix: tuple = (), budget: Budget | None = None,
-               ) -> tuple[object, dict, list[Problem]]:
+               memo: ParseMemo | None = None) -> tuple[object, dict, list[Problem]]:
     """Parse one YAML document; returns (data, lines, problems). Data is None when the text
-    could not be parsed (its one problem says why)."""
+    could not be parsed (its one problem says why). With a `memo` (pnsboxd keeps one), the
+    pieces of the text that an earlier parse saw are not parsed again (see ParseMemo)."""
+    if memo is not None and len(text) <= MAX_FILE_BYTES:
+        found = memo.parse(text, file, prefix, budget)
+        if found is not None:
+            return found
+    return _parse(text, file, prefix, budget)
+
+
+def _parse(text: str, file: str, prefix: tuple = (), budget: Budget | None = None, depth: int = 0,
+           ) -> tuple[object, dict, list[Problem]]:
     lines: dict = {}
     problems: list[Problem] = []
     if len(text) > MAX_FILE_BYTES:
@@ -200,7 +214,7 @@ def parse_yaml(text: str, file: str, prefix: tuple = (), budget: Budget | None =
     loader = None
     try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)  # the C parser when libyaml is there
-        data = _build(loader, file, prefix, budget or Budget(), lines, problems)
+        data = _build(loader, file, prefix, budget or Budget(), lines, problems, depth)
         if data is None:
             return {}, {prefix: (file, 1)}, []
     except _Refused as exc:
@@ -244,27 +258,37 @@ def load_site(directory: str | Path) -> Source:
     return load_files(read_site(directory), str(main.parent))
 
 
-def load_files(files: dict[str, str], where: str = "") -> Source:
+def load_files(files: dict[str, str], where: str = "", memo: ParseMemo | None = None) -> Source:
     """Load a site from its files' text (as read_site gives them, or as the CLI and the web UI
-    send them to pnsboxd). Problems name the files as `where/NAME`."""
+    send them to pnsboxd). Problems name the files as `where/NAME`. pnsboxd passes its memo:
+    what the last loads parsed is not parsed again."""
+    try:
+        return _load_files(files, where, memo)
+    finally:
+        if memo is not None:
+            memo.loaded()
+
+
+def _load_files(files: dict[str, str], where: str, memo: ParseMemo | None) -> Source:
     budget = Budget()
     label = {name: str(Path(where, name)) if where else name for name in files}
-    data, lines, problems = parse_yaml(files[MAIN_FILE], label[MAIN_FILE], (), budget)
+    data, lines, problems = parse_yaml(files[MAIN_FILE], label[MAIN_FILE], (), budget, memo)
     _require_mapping(data, label[MAIN_FILE], (), problems)
     if data is None or not isinstance(data, dict):
         raise ConfigError(problems)
     source = Source(data, lines, label[MAIN_FILE], problems)
     unparsed = False
     for name in sorted(n for n in files if n != MAIN_FILE):
-        unparsed |= not _merge_opd_file(source, files[name], label[name], budget, problems)
+        unparsed |= not _merge_opd_file(source, files[name], label[name], budget, problems, memo)
     if unparsed:
         raise ConfigError(problems)
     return source
 
 
-def _merge_opd_file(source: Source, text: str, file: str, budget: Budget, problems: list[Problem]) -> bool:
+def _merge_opd_file(source: Source, text: str, file: str, budget: Budget, problems: list[Problem],
+                    memo: ParseMemo | None = None) -> bool:
     """Merge one opds/NAME.yaml into the source; False when it could not be parsed."""
-    data, lines, found = parse_yaml(text, file, ("opds",), budget)
+    data, lines, found = parse_yaml(text, file, ("opds",), budget, memo)
     problems += found
     if data is None:
         return False

@@ -38,8 +38,40 @@ from .problems import ConfigError, Problem, dotted, in_words
 SECTIONS = {"site", "services", "opds", "policies", "schedules", "checks"}
 
 
-def build(source: Source) -> Config:
+class ItemMemo:
+    """Items validated for the last two configs (pnsboxd keeps one): an item whose parsed data is
+    the very object validated before (load's ParseMemo hands back the same object for a piece of
+    text it saw) is not validated again. The cross-checks always run over the whole config."""
+
+    def __init__(self):
+        self._current: dict = {}
+        self._previous: dict = {}
+
+    def get(self, model: type[BaseModel], value):
+        key = (model, id(value))
+        found = self._current.get(key) or self._previous.get(key)
+        if found is None or found[0] is not value:  # an id is only unique while its object lives
+            return None
+        self._current[key] = found
+        return found[1]
+
+    def put(self, model: type[BaseModel], value, item) -> None:
+        self._current[(model, id(value))] = (value, item)  # holding `value` keeps its id its own
+
+    def built(self) -> None:
+        self._previous, self._current = self._current, {}
+
+
+def build(source: Source, memo: ItemMemo | None = None) -> Config:
     """The only way from loaded YAML to a Config."""
+    try:
+        return _build(source, memo)
+    finally:
+        if memo is not None:
+            memo.built()
+
+
+def _build(source: Source, memo: ItemMemo | None) -> Config:
     problems: list[Problem] = list(source.problems)
     data = source.data
     for key in data:
@@ -48,9 +80,9 @@ def build(source: Source) -> Config:
     site = _item(source, ("site",), Site, problems) if "site" in data else None
     if "site" not in data:
         problems.append(source.problem((), "missing section `site`"))
-    services = _named_items(source, "services", Service, problems)
-    opds = _named_items(source, "opds", Opd, problems)
-    schedules = _named_items(source, "schedules", Schedule, problems, name_pattern=False)
+    services = _named_items(source, "services", Service, problems, memo=memo)
+    opds = _named_items(source, "opds", Opd, problems, memo=memo)
+    schedules = _named_items(source, "schedules", Schedule, problems, name_pattern=False, memo=memo)
     checks = _item(source, ("checks",), Checks, problems) if data.get("checks") is not None else Checks()
     policies = []
     raw_policies = data.get("policies") or []
@@ -58,7 +90,7 @@ def build(source: Source) -> Config:
         problems.append(source.problem(("policies",), "must be a list of policies"))
         raw_policies = []
     for index in range(len(raw_policies)):
-        policy = _item(source, ("policies", index), Policy, problems)
+        policy = _item(source, ("policies", index), Policy, problems, memo)
         policies.append((index, policy))
 
     opds = _bind_tunnels(source, site, opds, problems)
@@ -91,19 +123,26 @@ def _bind_tunnels(source: Source, site, opds: dict, problems: list[Problem]) -> 
     return bound
 
 
-def _item(source: Source, path: tuple, model: type[BaseModel], problems: list[Problem]):
+def _item(source: Source, path: tuple, model: type[BaseModel], problems: list[Problem],
+          memo: ItemMemo | None = None):
     value = source.data
     for part in path:
         value = value[part]
+    known = memo.get(model, value) if memo is not None else None
+    if known is not None:
+        return known
     try:
-        return model.model_validate(value)
+        item = model.model_validate(value)
     except ValidationError as exc:
         for error in exc.errors():
             problems.append(_from_pydantic(source, path, model, error))
         return None
+    if memo is not None:
+        memo.put(model, value, item)
+    return item
 
 
-def _named_items(source, section, model, problems, name_pattern=True) -> dict:
+def _named_items(source, section, model, problems, name_pattern=True, memo=None) -> dict:
     raw = source.data.get(section) or {}
     if not isinstance(raw, dict):
         problems.append(source.problem((section,), "must be a mapping of name to item"))
@@ -115,7 +154,7 @@ def _named_items(source, section, model, problems, name_pattern=True) -> dict:
                 (section, name), "names are lower-case letters, digits, - and _, "
                 "start with a letter, at most 31 characters"))
             continue
-        item = _item(source, (section, name), model, problems)
+        item = _item(source, (section, name), model, problems, memo)
         if item is not None:
             items[name] = item
     return items
