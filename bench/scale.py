@@ -466,7 +466,7 @@ def timed(owner, name, label):
 for owner, name, label in [
         (pnsbox.settled, "already_runs", "unchanged? (settled)"), (load, "parse_yaml", "parse YAML"),
         (core, "build", "validate"), (core, "lockout", "anti-lockout"),
-        (pipeline, "structure_fingerprint", "structure fingerprint"), (pipeline.Renders, "site", "render"),
+        (pipeline, "fingerprints", "structure fingerprint"), (pipeline.Renders, "site", "render"),
         (box, "observe", "observe the kernel"), (nft, "load", "nft -f"), (tc, "batch", "tc -batch"),
         (links, "execute", "ip -batch"), (core.Daemon, "sample_usage", "sample counters"),
         (pnsbox.store.History, "record", "record the version"), (core, "run_checks", "checks"),

@@ -7,6 +7,7 @@ steps is apply.links' job.
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -108,8 +109,8 @@ def compute(net: NetState, ruleset: Ruleset, observed: Observed, shaping: Shapin
     # The ruleset goes first: one transaction the kernel checks as a whole, so if it is refused
     # nothing has changed yet. Until the new HTB classes exist (a moment later), traffic the new
     # maps point at them falls into the tree's default class: shaped, never unshaped.
-    if observed.ruleset_digest != ruleset.digest:
-        steps.append(Step(StepKind.RULESET, (), _ruleset_change(ruleset, observed), "policies"))
+    step = ruleset_step(ruleset, observed.ruleset_digest, observed.last_ruleset)
+    steps += [step] if step else []
     steps += _queue_steps(queue_rules, observed)
     wanted_links = {link.device for link in net.links} | {t.device for t in (shaping.trees if shaping else ())}
     for link in net.links:
@@ -196,16 +197,48 @@ def _route_text(destination: str, device: str, gateway: str | None) -> str:
     return f"{destination} via {gateway} dev {device}" if gateway else f"{destination} dev {device}"
 
 
-def _ruleset_change(ruleset: Ruleset, observed: Observed) -> str:
-    if observed.ruleset_digest is None:
+def ruleset_step(ruleset: Ruleset, running_digest: str | None, last_ruleset: str | None) -> Step | None:
+    """Replacing the table, when the kernel's (`running_digest`, None: no table) is not `ruleset`'s;
+    `last_ruleset` is the text pnsbox loaded last, for the step's diff."""
+    if running_digest == ruleset.digest:
+        return None
+    return Step(StepKind.RULESET, (), _ruleset_change(ruleset, running_digest, last_ruleset), "policies")
+
+
+def _ruleset_change(ruleset: Ruleset, running_digest: str | None, last_ruleset: str | None) -> str:
+    if running_digest is None:
         return f"+ nftables table inet pnsbox ({_rule_count(ruleset.text)} rules)"
-    if observed.last_ruleset is None or observed.ruleset_digest == "unknown":
+    if last_ruleset is None or running_digest == "unknown":
         return "~ nftables table inet pnsbox: replace (the running table was not loaded by this pnsbox)"
-    diff = difflib.unified_diff(observed.last_ruleset.splitlines(), ruleset.text.splitlines(),
-                                "running", "new", n=0, lineterm="")
-    body = [line for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")
-            and "comment \"pnsbox " not in line]
+    old, new = last_ruleset.splitlines(), ruleset.text.splitlines()
+    gone, came = Counter(old) - Counter(new), Counter(new) - Counter(old)
+    changed = sum(gone.values()) + sum(came.values())
+    if changed > LARGE_DIFF:
+        # difflib's matching grows with lines x changes: 1,000 changed rules of a 16,000-line
+        # table took seconds. Then the lines that went and came, in their order, suffice.
+        body = [f"-{line}" for line in _taken(old, gone)] + [f"+{line}" for line in _taken(new, came)]
+        body = [line for line in body if "comment \"pnsbox " not in line]
+        more = len(body) - SHOWN_LINES
+        body = body[:SHOWN_LINES] + ([f"... and {more} more changed lines"] if more > 0 else [])
+    else:
+        diff = difflib.unified_diff(old, new, "running", "new", n=0, lineterm="")
+        body = [line for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")
+                and "comment \"pnsbox " not in line]
     return "~ nftables table inet pnsbox: replace\n" + "\n".join("    " + line for line in body)
+
+
+LARGE_DIFF = 400  # changed lines beyond which the step lists them without a line-by-line diff
+SHOWN_LINES = 200
+
+
+def _taken(lines: list[str], wanted: Counter) -> list[str]:
+    """The lines counted in `wanted`, in their order (the first of equal lines)."""
+    left, out = Counter(wanted), []
+    for line in lines:
+        if left[line] > 0:
+            left[line] -= 1
+            out.append(line)
+    return out
 
 
 def _rule_count(text: str) -> int:

@@ -54,6 +54,7 @@ class Owned:
     facts: dict | None = None  # the capability probe's answer and the kernel release it was made on
     labels: dict[str, str] = field(default_factory=dict)  # class id -> what `show` calls it
     structure: str | None = None  # fingerprint of all but rates (None: observe everything next time)
+    layout: str | None = None  # fingerprint of all but rates and policies (links, addresses, classes)
     digest: str | None = None  # of the ruleset loaded
     trees: dict = field(default_factory=dict)  # device -> class id -> [parent, rate, ceil, prio]
     until: float | None = None  # when a schedule next opens or closes (unix time)
@@ -92,7 +93,7 @@ class OwnedRecord:
         if "links" in known:
             known["links"] = tuple(known["links"] or ())
         return Owned(**{key: value for key, value in known.items() if value is not None or key in (
-            "ruleset", "facts", "structure", "digest", "until", "wireguard")})
+            "ruleset", "facts", "structure", "layout", "digest", "until", "wireguard")})
 
     def write(self, **changes) -> None:
         unknown = set(changes) - _FIELDS

@@ -77,3 +77,57 @@ def test_an_unchanged_apply_imports_no_model_and_a_changed_kernel_or_site_takes_
     assert refused.returncode == 4 and "--socket /run/pnsbox-test/control.sock" in refused.stderr
     shutil.rmtree(Path(box["state"], "history"))
     assert already_runs(site_files(box["site"]), box["state"], box["hub"]) is None, "no history: no trust"
+
+
+SMALL = """\
+site:
+  name: fast
+  uplink: {interface: wan0, address: 198.51.100.2/24, gateway: 198.51.100.1, bandwidth: 1gbit}
+services:
+  simpeg: {addresses: [10.0.10.10], ports: [tcp/443], link: {interface: dc0, address: 10.0.10.1/24}}
+opds:
+  dinkes: {name: Dinkes, subnet: 10.21.0.0/24, link: {interface: opd-dinkes}, bandwidth: {guaranteed: 10mbit, ceiling: 100mbit}}
+  bappeda: {name: Bappeda, subnet: 10.22.0.0/24, link: {interface: opd-bappeda}, bandwidth: {guaranteed: 10mbit, ceiling: 100mbit}}
+policies:
+  - {name: simpeg-for-all, from: opds, to: simpeg, action: accept}
+"""
+
+
+def test_a_policy_change_replaces_the_table_without_reading_the_kernel_back_and_a_new_link_does(box, monkeypatch):  # noqa: F811
+    """Only policies (and rates) differ from the last apply, whose table still runs: the links,
+    addresses, routes and classes are as it left them, so pnsbox loads the new table and sets the
+    changed rates without the full observe; anything more takes the full path again."""
+    from pnsbox.apply import pipeline
+    from pnsbox.load import load_text
+    from pnsbox.observe import box as observe_box
+    from pnsbox.plan import StepKind
+    from pnsbox.validate import build
+
+    observed = []
+    real_observe = observe_box.observe
+    monkeypatch.setattr(observe_box, "observe", lambda *a: observed.append(1) or real_observe(*a))
+
+    def apply(text):
+        observed.clear()
+        return pipeline.apply(build(load_text(text)), box["hub"], box["state"])
+
+    first = apply(SMALL)
+    assert observed and first.ruleset is not None
+    added = SMALL.replace("policies:\n", "policies:\n  - {name: files, from: dinkes, to: bappeda, ports: [tcp/445], "
+                                         "action: accept}\n").replace("ceiling: 100mbit}}\n  bappeda", "ceiling: 50mbit}}\n  bappeda")
+    second = apply(added)
+    assert not observed  # the kernel was not read back
+    assert [s.kind for s in second.steps] == [StepKind.RULESET] + [StepKind.TC] * (len(second.steps) - 1)
+    assert len(second.steps) > 1  # bappeda's classes, changed in place
+    assert table.running_digest(box["hub"]) == second.ruleset.digest
+    listed = subprocess.run(["ip", "netns", "exec", box["hub"], "nft", "list", "table", "inet", "pnsbox"],
+                            capture_output=True, text=True, check=True).stdout
+    assert 'comment "policies[0] files"' in listed
+    classes = "".join(subprocess.run(["tc", "-n", box["hub"], "class", "show", "dev", tree.device], capture_output=True,
+                                     text=True, check=True).stdout for tree in second.shaping.trees)
+    assert "ceil 50Mbit" in classes
+
+    # an OPD's subnet moves: its address and route change, so the kernel is observed again
+    third = apply(added.replace("10.22.0.0/24", "10.23.0.0/24"))
+    assert observed
+    assert table.running_digest(box["hub"]) == third.ruleset.digest
