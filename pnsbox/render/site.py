@@ -68,9 +68,10 @@ class Artifacts:
 
 
 NO_FTP_HELPER = ("site.classifier: this kernel has no FTP conntrack helper (nf_conntrack_ftp), so the ruleset "
-                 "leaves it out: active-mode FTP data connections (PORT/EPRT) are refused unless a policy lets "
-                 "the server in, and FTP data connections no longer inherit the control connection's verdict "
-                 "(the classifier judges each on its own, often not as ftp)")
+                 "leaves it out: active-mode FTP data connections (PORT/EPRT) fail, the server's connection back "
+                 "being new to the firewall (and, behind NAT, aimed at a private address), and FTP data "
+                 "connections no longer inherit the control connection's verdict (the classifier judges each on "
+                 "its own, often not as ftp)")
 
 
 def warnings(config: Config, facts: Facts) -> tuple[str, ...]:
