@@ -19,7 +19,7 @@ and must find nothing to do.
 End to end (issue 10 §6): `pnsbox apply -c DIR --netns NS` run as a user runs it, timed from
 outside, at the largest size, without and with pnsboxd: a first apply, an unchanged one, one
 OPD's rate changed, one new policy between two OPDs (`--cli-only` for just this; `--phases`
-adds where an in-process apply spends its time).
+adds where an in-process apply spends its time, and the same inside one warm pnsboxd Daemon).
 
 Throughput: iperf3 TCP from a host on OPD 0's link, through the hub, to the "internet"
 (198.51.100.1 on the uplink's far side), in one hub namespace holding every interface of the
@@ -481,6 +481,81 @@ sys.exit(code)
 """
 
 
+# The same applies as pnsboxd makes them: one warm Daemon in one process (its memos, its renders),
+# CPU time by phase (process_time: robust on a shared machine; nft, tc and ip are children, counted
+# apart). What a user waits for through pnsboxd is this plus the CLI's start, imports and sending.
+DAEMON_PHASE_RUNNER = r"""
+import json, resource, sys, time
+from pnsbox import load
+from pnsbox.apply import links, nft, pipeline, tc
+from pnsbox.apply.owned import OwnedRecord
+from pnsbox.daemon import core
+from pnsbox.observe import box
+import pnsbox.store
+hub, state, texts = sys.argv[1], sys.argv[2], json.loads(sys.stdin.read())
+phases = {}
+def timed(owner, name, label):
+    inner = getattr(owner, name)
+    def wrapper(*args, **kwargs):
+        start = time.process_time()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            phases[label] = phases.get(label, 0.0) + time.process_time() - start
+    setattr(owner, name, wrapper)
+for owner, name, label in [
+        (core, "already_runs", "unchanged? (settled)"), (load, "parse_yaml", "parse YAML"), (core, "build", "validate"),
+        (pipeline, "fingerprints", "structure fingerprint"), (pipeline.Renders, "site", "render"),
+        (box, "observe", "observe the kernel"), (core.Daemon, "sample_usage", "sample counters"),
+        (OwnedRecord, "read", "owned record read"), (OwnedRecord, "write", "owned record write"),
+        (pnsbox.store.History, "record", "record the version"), (core.Daemon, "_save_boot_ruleset", "boot ruleset")]:
+    timed(owner, name, label)
+def children():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+daemon = core.Daemon(state, hub)
+found = {}
+for what, text in texts:
+    phases.clear()
+    cpu, kids, wall = time.process_time(), children(), time.perf_counter()
+    daemon.apply_files({"pnsbox.yaml": text}, core.Request("bench"), what)
+    phases["nft, tc, ip (children)"] = children() - kids
+    phases["pnsboxd's own CPU"] = time.process_time() - cpu
+    phases["wall"] = time.perf_counter() - wall
+    found[what] = dict(phases)
+print(json.dumps(found))
+"""
+
+
+def measure_daemon_phases(spaces: Namespaces, n: int, tmp: Path) -> dict[str, dict[str, float]]:
+    """The four applies in one warm Daemon (as pnsboxd makes them), CPU seconds by phase."""
+    hub = build_hub(spaces, "-dphases", n)
+    state = tmp / "dphases-state"
+    reset_hub(hub, n, state)
+    text = site_yaml(n)
+    texts = [("first apply", text), ("unchanged re-apply", text), ("one OPD's rate change", rate_changed(text, 0)),
+             ("one new policy between two OPDs", policy_added(rate_changed(text, 0), 0))]
+    try:
+        proc = subprocess.run([sys.executable, "-c", DAEMON_PHASE_RUNNER, hub, str(state)], input=json.dumps(texts),
+                              capture_output=True, text=True, env=CLI_ENV)
+        if proc.returncode != 0:
+            raise RuntimeError(f"daemon phases: {proc.stderr.strip()[-400:]}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    finally:
+        spaces.remove(hub)
+        spaces.remove(spaces.prefix + "sink-dphases")
+
+
+def print_daemon_phases(phases: dict[str, dict[str, float]], n: int) -> None:
+    print(f"inside pnsboxd: the same four applies of {n} OPDs in one warm Daemon (its memos, as pnsboxd keeps "
+          "them), CPU seconds by phase (nested phases overlap; `wall` is the whole apply):")
+    labels = list(dict.fromkeys(label for found in phases.values() for label in found))
+    print(f"  {'':<24}" + "".join(f"{what[:18]:>20}" for what in phases))
+    for label in labels:
+        print(f"  {label:<24}" + "".join(f"{fmt_time(found[label]) if label in found else '-':>20}"
+                                         for found in phases.values()))
+
+
 def measure_phases(spaces: Namespaces, n: int, tmp: Path) -> dict[str, dict[str, float]]:
     """One round of the four applies without pnsboxd, each in a fresh process, by phase."""
     hub = build_hub(spaces, "-phases", n)
@@ -568,7 +643,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cli-only", action="store_true",
                         help="only the end-to-end `pnsbox apply` figures (largest size; no iperf3)")
     parser.add_argument("--phases", action="store_true",
-                        help="also time the phases of an in-process `pnsbox apply` (largest size)")
+                        help="also time the phases of an in-process `pnsbox apply` (largest size), and of the "
+                             "same applies inside one warm pnsboxd Daemon")
     args = parser.parse_args(argv)
     sizes = QUICK_SIZES if args.quick else SIZES
     repeat = args.repeat or (2 if args.quick else 3)
@@ -602,6 +678,7 @@ def main(argv: list[str] | None = None) -> int:
     throughput: dict[str, list[float]] = {}
     cli_times: dict[str, dict[str, list[tuple]]] = {}
     phases: dict[str, dict[str, float]] = {}
+    daemon_phases: dict[str, dict[str, float]] = {}
     configs: dict[int, Config] = {}
     try:
         # warm-up: first calls of everything (pydantic, pyroute2 sockets, the nft binary)
@@ -634,6 +711,7 @@ def main(argv: list[str] | None = None) -> int:
             cli_times = measure_cli(spaces, sizes[-1], tmp, repeat)
         if kernel and args.phases:
             phases = measure_phases(spaces, sizes[-1], tmp)
+            daemon_phases = measure_daemon_phases(spaces, sizes[-1], tmp)
         if kernel and not args.cli_only:
             print(f"  forwarding: {iperf_repeat} interleaved rounds of {iperf_seconds} s iperf3 runs ...",
                   flush=True)
@@ -673,6 +751,9 @@ def main(argv: list[str] | None = None) -> int:
     if phases:
         print()
         print_phases(phases, sizes[-1])
+    if daemon_phases:
+        print()
+        print_daemon_phases(daemon_phases, sizes[-1])
 
     print()
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
