@@ -583,9 +583,11 @@ def cmd_lab(args) -> int:
 
 def cmd_ha(args) -> int:
     if args.ha_command == "notify":
-        from .apply.ha_notify import notify
+        from .apply.ha_notify import log, notify
 
-        for problem in notify(args.role, args.run_dir, args.conntrackd_conf, args.peer):
+        problems = notify(args.role, args.run_dir, args.conntrackd_conf, args.peer)
+        log(args.role, problems, args.log)
+        for problem in problems:
             print(f"pnsbox ha notify {args.role}: {problem}", file=sys.stderr)
         return 0  # keepalived goes on whatever conntrackd said
     from . import ha_sync_cli
@@ -743,6 +745,7 @@ def parser() -> argparse.ArgumentParser:
     notify.add_argument("--run-dir", required=True, help="the hub's HA run directory (role.json)")
     notify.add_argument("--conntrackd-conf", required=True)
     notify.add_argument("--peer", help="this hub's name")
+    notify.add_argument("--log", help="append what the hook did to this file (default: syslog)")
     ha_sync_cli.add_arguments(ha_sub, DEFAULT_STATE)
     ha.set_defaults(func=cmd_ha)
 

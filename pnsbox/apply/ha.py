@@ -84,10 +84,28 @@ def _start(program: str, paths: HAPaths, netns: str | None) -> None:
     if program == "keepalived":
         argv = ["keepalived", "--vrrp", "-f", paths.keepalived_conf, "-p", paths.keepalived_pid,
                 "-r", paths.vrrp_pid]
+        if paths.log_files:
+            # keepalived logs only to syslog or its console, and a forking one closes its console: it
+            # stays in the foreground of a shell that puts it in the background, its console its log
+            argv = ["sh", "-c", 'exec "$@" >>"$0" 2>&1 </dev/null &', paths.keepalived_log, *argv,
+                    "--dont-fork", "--log-console", "--no-syslog"]
     else:
-        argv = ["conntrackd", "-C", paths.conntrackd_conf, "-d"]
-    _run(argv, netns)  # both fork into the background themselves
-    _wait_running(program, paths.keepalived_conf if program == "keepalived" else paths.conntrackd_conf)
+        argv = ["conntrackd", "-C", paths.conntrackd_conf, "-d"]  # logs where conntrackd.conf says
+    _run(argv, netns)  # each goes into the background (forks itself, or the shell puts it there)
+    conf = paths.keepalived_conf if program == "keepalived" else paths.conntrackd_conf
+    try:
+        _wait_running(program, conf)
+    except KernelError as error:
+        log = paths.keepalived_log if program == "keepalived" else paths.conntrackd_log
+        tail = (_text_tail(log) if paths.log_files else "") or "see the system log"
+        raise KernelError(f"{program} ({conf}) did not start: {tail}") from error
+
+
+def _text_tail(path: str, lines: int = 5) -> str:
+    try:
+        return " | ".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
 
 
 def _reload_keepalived(paths: HAPaths, netns: str | None) -> None:

@@ -9,6 +9,7 @@ library: keepalived waits for no one, but the role should be on disk within a mo
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -81,3 +82,21 @@ def notify(role: str, run_dir: str, conntrackd_conf: str, peer: str | None) -> l
             if proc.returncode != 0:
                 failed.append(f"conntrackd {' '.join(args)}: {proc.stderr.strip() or proc.stdout.strip() or 'failed'}")
         return failed
+
+
+def log(role: str, problems: list[str], log_file: str | None) -> None:
+    """What the hook did, where an admin finds it: keepalived throws a hook's output away. A
+    namespace's hub (no syslog there) appends to `log_file`; the box logs to syslog (the journal)."""
+    words = "; ".join(problems) if problems else \
+        "conntrackd " + ", ".join(" ".join(args) for args in CONNTRACKD[role]) + ": ok"
+    line = f"{role}: {words}"
+    if log_file:
+        with contextlib.suppress(OSError):  # the hub's run directory may be going away (lab down)
+            if os.path.isdir(os.path.dirname(log_file)):
+                with open(log_file, "a") as out:
+                    out.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} {line}\n")
+        return
+    import syslog
+
+    syslog.openlog("pnsbox-ha-notify", 0, syslog.LOG_DAEMON)
+    syslog.syslog(syslog.LOG_WARNING if problems else syslog.LOG_NOTICE, line)

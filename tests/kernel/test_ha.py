@@ -130,6 +130,11 @@ def test_applying_an_ha_site_to_a_lab_starts_both_hubs_and_exactly_one_holds_the
     assert table.running_digest(hubs["hub-a"]) == table.running_digest(hubs["hub-b"]) is not None
     status = pnsbox("ha", "status", "--lab", pair["lab"], "--state-dir", str(pair["state"]))
     assert f"{active}: active since" in status and "holds the virtual addresses" in status
+    # a namespace has no syslog: what keepalived, conntrackd and the hook said is in the run directory
+    run = Path(observe_ha.ha_paths(hubs[active], "").run_dir)
+    assert wait_for(lambda: "Entering MASTER STATE" in (run / "keepalived.log").read_text(), 3)
+    assert "active: conntrackd -c, -f, -R, -B: ok" in (run / "notify.log").read_text()
+    assert (run / "conntrackd.log").stat().st_size > 0
     assert f"{standby}: standby since" in status and "holds no virtual address" in status
 
 

@@ -111,3 +111,23 @@ def test_keepalived_config_check_does_catch_a_bad_keyword(pair, tmp_path):
     path.write_text(site(pair, STOCK_KERNEL, peer="hub-a", ha=PATHS).keepalived.replace("nopreempt", "nopreemptx"))
     out = subprocess.run(["keepalived", "-t", "-f", str(path)], capture_output=True, text=True)
     assert "Unknown keyword 'nopreemptx'" in out.stdout + out.stderr
+
+
+def test_a_namespace_hub_logs_to_files_of_its_run_directory_and_the_box_to_syslog(pair):
+    lab = site(pair, STOCK_KERNEL, peer="hub-a", ha=PATHS)
+    assert f"LogFile {PATHS.run_dir}/conntrackd.log" in lab.conntrackd and "Syslog off" in lab.conntrackd
+    assert f"--log {PATHS.notify_log}" in lab.keepalived
+    box = site(pair, STOCK_KERNEL, peer="hub-a", ha=ha_paths(None, "/usr/local/bin/pnsbox"))
+    assert "LogFile off" in box.conntrackd and "Syslog on" in box.conntrackd and "--log " not in box.keepalived
+
+
+def test_the_notify_hook_appends_what_it_did_to_its_log(tmp_path):
+    log = tmp_path / "notify.log"
+    ha_notify.log("active", [], str(log))
+    ha_notify.log("standby", ["conntrackd -n: connection refused"], str(log))
+    first, second = log.read_text().splitlines()
+    assert first.endswith("active: conntrackd -c, -f, -R, -B: ok")
+    assert second.endswith("standby: conntrackd -n: connection refused")
+    ha_notify.log("fault", [], str(tmp_path / "gone" / "notify.log"))  # a hub being taken down: nothing made
+    assert not (tmp_path / "gone").exists()
+

@@ -71,6 +71,7 @@ def test_the_ha_units_run_keepalived_and_conntrackd_on_the_files_apply_writes():
     assert argv[0] == "/usr/sbin/keepalived" and "--dont-fork" in argv
     assert argv[argv.index("-f") + 1] == box.keepalived_conf and argv[argv.index("-p") + 1] == box.keepalived_pid
     assert keepalived["ExecReload"] == "/bin/kill -HUP $MAINPID"  # a reload keeps the VRRP state
+    assert "--log-console" not in argv and "--no-syslog" not in argv  # syslog: each line once in the journal
     conntrackd = unit("pnsbox-conntrackd.service")["Service"]
     assert conntrackd["ExecStart"].split() == ["/usr/sbin/conntrackd", "-C", box.conntrackd_conf]
     assert conntrackd["ExecStartPre"] == f"/bin/rm -f {box.conntrackd_lock}"
