@@ -121,7 +121,9 @@ def _reload_keepalived(paths: HAPaths, netns: str | None) -> None:
 
 def execute(steps: list[Step], netns: str | None, paths: HAPaths) -> None:
     """Carry out plan_ha's steps."""
-    Path(paths.run_dir).mkdir(parents=True, exist_ok=True)
+    # Only the config directory: the box's run directory is the units' (RuntimeDirectory), and
+    # pnsboxd's sandbox (ProtectSystem=strict) could not make it; a namespace's is the same one.
+    Path(paths.config_dir).mkdir(parents=True, exist_ok=True)
     for step in steps:
         if step.kind is StepKind.HA_CONNTRACKD:
             write_atomic(Path(paths.conntrackd_conf), step.args[0])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pnsbox.apply import ha as apply_ha
 from pnsbox.apply import ha_notify
 from pnsbox.errors import PeerError
 from pnsbox.facts import STOCK_KERNEL
@@ -14,7 +15,7 @@ from pnsbox.load import load_site
 from pnsbox.observe.ha import HARunning, moving_addresses
 from pnsbox.plan import StepKind
 from pnsbox.plan_ha import ha_steps
-from pnsbox.render.ha import ha_paths
+from pnsbox.render.ha import HAPaths, ha_paths
 from pnsbox.render.net import virtual_addresses
 from pnsbox.render.site import site
 from pnsbox.validate import build
@@ -131,3 +132,9 @@ def test_the_notify_hook_appends_what_it_did_to_its_log(tmp_path):
     ha_notify.log("fault", [], str(tmp_path / "gone" / "notify.log"))  # a hub being taken down: nothing made
     assert not (tmp_path / "gone").exists()
 
+
+def test_applying_makes_the_config_directory_but_never_the_box_run_directory(tmp_path):
+    """On the box the units make /run/pnsbox-ha; pnsboxd's sandbox (ProtectSystem=strict) cannot."""
+    paths = HAPaths(str(tmp_path / "etc"), str(tmp_path / "run"), "/p")
+    apply_ha.execute([], None, paths)
+    assert (tmp_path / "etc").is_dir() and not (tmp_path / "run").exists()
