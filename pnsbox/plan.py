@@ -130,6 +130,11 @@ def compute(net: NetState, ruleset: Ruleset, observed: Observed, shaping: Shapin
         elif not observed.links[tree.device].get("up"):
             steps.append(Step(StepKind.LINK_UP, (tree.device,), f"~ link {tree.device}: set up", "shaping"))
     steps += [Step(StepKind.TC, t.lines, t.text, "shaping") for t in tc_steps if t.phase == "before"]
+    # Routes go before addresses: removing a device's last address takes its routes with it,
+    # and deleting a route that is gone already fails (the last tunnelled OPD removed).
+    wanted_routes = {(r.destination, r.device, r.gateway) for r in net.routes}
+    for route in sorted(observed.routes - wanted_routes, key=str):
+        steps.append(Step(StepKind.ROUTE_DEL, route, f"- route {_route_text(*route)}"))
     wanted_addresses = {(a.device, a.address) for a in net.addresses}
     for device, address in sorted(observed.owned_addresses - wanted_addresses):
         if (device, address) in observed.addresses:
@@ -138,9 +143,6 @@ def compute(net: NetState, ruleset: Ruleset, observed: Observed, shaping: Shapin
         if (want.device, want.address) not in observed.addresses:
             steps.append(Step(StepKind.ADDRESS_ADD, (want.device, want.address),
                               f"+ address {want.address} on {want.device}", want.origin))
-    wanted_routes = {(r.destination, r.device, r.gateway) for r in net.routes}
-    for route in sorted(observed.routes - wanted_routes, key=str):
-        steps.append(Step(StepKind.ROUTE_DEL, route, f"- route {_route_text(*route)}"))
     for want in net.routes:
         key = (want.destination, want.device, want.gateway)
         if key not in observed.routes:

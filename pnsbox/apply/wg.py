@@ -2,8 +2,9 @@
 
 One tool, wg(8), configures both: it speaks netlink to the kernel module and the control
 socket (/var/run/wireguard/NAME.sock) to wireguard-go. That socket is named by interface
-alone and shared by every namespace, so a userspace interface name must be unique on the host:
-`ensure` refuses a name whose socket is already taken.
+alone and shared by every namespace, so wireguard-go is started under a name unique to its
+namespace and its link renamed to the interface's (observe.wg.userspace_handle): two
+namespaces (two labs, a lab and a test) may both run `pnsbox-wg`.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import socket
 import time
 
 from ..observe import wg as observe_wg
+from ..observe.wg import control_name, socket_path, userspace_handle
 from ..render.wg import WgInterface, syncconf_text
 from .netns import KernelError, run
 
 KERNEL, USERSPACE = "kernel", "wireguard-go"
-SOCKET_DIR = "/var/run/wireguard"
 PROBE_DEVICE = "pnsbox-wgprobe"
+__all__ = ["KERNEL", "USERSPACE", "backend", "control_name", "differs", "ensure", "remove", "socket_path", "sync",
+           "userspace_handle", "userspace_pids"]
 
 
 @functools.lru_cache(maxsize=64)
@@ -32,10 +35,6 @@ def backend(netns: str | None) -> str | None:
         run(["ip", "link", "del", "dev", PROBE_DEVICE], netns, check=False)
         return KERNEL
     return USERSPACE if shutil.which("wireguard-go") else None
-
-
-def socket_path(name: str) -> str:
-    return os.path.join(SOCKET_DIR, f"{name}.sock")
 
 
 def _socket_alive(path: str) -> bool:
@@ -63,24 +62,60 @@ def ensure(netns: str | None, name: str, kind: str | None = None) -> bool:
         return True
     if kind != USERSPACE:
         raise KernelError(f"{name}: this kernel has no WireGuard and wireguard-go is not installed")
-    path = socket_path(name)
+    handle = userspace_handle(netns, name)
+    if not _link_exists(netns, handle):
+        _start_userspace(netns, handle)
+    # The device is down until the caller brings it up, so it may still be renamed.
+    run(["ip", "link", "set", "dev", handle, "name", name], netns)
+    return True
+
+
+def _start_userspace(netns: str | None, handle: str) -> None:
+    for pid in userspace_pids(netns, handle):  # one whose device went: it would hold the socket
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    path = socket_path(handle)
+    for _ in range(100):
+        if not os.path.exists(path) or not _socket_alive(path):
+            break
+        time.sleep(0.01)
     if os.path.exists(path):
-        if _socket_alive(path):
-            raise KernelError(f"{name}: another namespace already runs a wireguard-go interface of that name "
-                              f"({path} is in use); WireGuard interface names must be unique on the host")
         os.unlink(path)  # left by a wireguard-go that was killed
     # Without -f it forks a child that holds the tun device and the socket, and returns once both exist.
-    run(["wireguard-go", name], netns)
-    for _ in range(100):
-        if os.path.exists(path):
-            return True
+    run(["wireguard-go", handle], netns)
+    # The socket exists before the forked child has taken over the device; renaming it before
+    # the child answers on the socket loses a race (it looks its device up by name and exits).
+    for _ in range(300):
+        if _answers(path):
+            return
         time.sleep(0.01)
-    raise KernelError(f"{name}: wireguard-go started but its control socket {path} never appeared")
+    raise KernelError(f"{handle}: wireguard-go started but its control socket {path} never answered")
+
+
+def _answers(path: str) -> bool:
+    """True when wireguard-go's device answers a `get` on its control socket."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1)
+    try:
+        probe.connect(path)
+        probe.sendall(b"get=1\n\n")
+        seen = b""
+        while b"errno=" not in seen:
+            chunk = probe.recv(4096)
+            if not chunk:
+                return False
+            seen += chunk
+        return b"errno=0" in seen
+    except OSError:
+        return False
+    finally:
+        probe.close()
 
 
 def userspace_pids(netns: str | None, name: str) -> list[int]:
-    """The wireguard-go processes serving NAME in NETNS (its argv is `wireguard-go NAME`)."""
+    """The wireguard-go processes serving NAME in NETNS (started under its handle, or NAME itself)."""
     target = os.stat(f"/run/netns/{netns}" if netns else "/proc/self/ns/net").st_ino
+    started = {name.encode(), userspace_handle(netns, name).encode()}
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -88,7 +123,7 @@ def userspace_pids(netns: str | None, name: str) -> list[int]:
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as handle:
                 argv = handle.read().split(b"\0")
-            if (len(argv) >= 2 and os.path.basename(argv[0]) == b"wireguard-go" and argv[-2:] == [name.encode(), b""]
+            if (len(argv) >= 2 and os.path.basename(argv[0]) == b"wireguard-go" and argv[-1] == b"" and argv[-2] in started
                     and os.stat(f"/proc/{entry}/ns/net").st_ino == target):
                 pids.append(int(entry))
         except OSError:  # gone meanwhile, or a kernel thread
@@ -98,6 +133,7 @@ def userspace_pids(netns: str | None, name: str) -> list[int]:
 
 def remove(netns: str | None, name: str) -> None:
     """Delete the interface, and stop the wireguard-go serving it (it outlives its device)."""
+    handle = userspace_handle(netns, name)
     pids = userspace_pids(netns, name)
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
@@ -108,9 +144,9 @@ def remove(netns: str | None, name: str) -> None:
         if not any(_running(pid) for pid in pids):
             break
         time.sleep(0.01)
-    path = socket_path(name)
-    if pids and os.path.exists(path) and not _socket_alive(path):
-        os.unlink(path)
+    for path in (socket_path(name), socket_path(handle)):
+        if pids and os.path.exists(path) and not _socket_alive(path):
+            os.unlink(path)
 
 
 def _running(pid: int) -> bool:
@@ -145,5 +181,5 @@ def sync(netns: str | None, desired: WgInterface) -> bool:
     if not differs(desired, observe_wg.read(netns, desired.name)):
         return False
     # The private key goes over a pipe, never onto a command line or into a file.
-    run(["wg", "syncconf", desired.name, "/dev/stdin"], netns, stdin=syncconf_text(desired))
+    run(["wg", "syncconf", control_name(netns, desired.name), "/dev/stdin"], netns, stdin=syncconf_text(desired))
     return True

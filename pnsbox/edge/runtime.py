@@ -265,7 +265,7 @@ def _sync_once(state_dir: str | Path, netns: str | None, check_seconds: float) -
 
 def _new_session(want: EdgeWant, hub_address: str, netns: str | None) -> None:
     """Drop the peer and put it back: its session goes, and the ping after it starts a handshake."""
-    run(["wg", "set", want.interface.name, "peer", want.interface.peers[0].public_key, "remove"], netns)
+    run(["wg", "set", wg.control_name(netns, want.interface.name), "peer", want.interface.peers[0].public_key, "remove"], netns)
     wg.sync(netns, want.interface)
     ping(hub_address, 1.0, netns=netns)
 

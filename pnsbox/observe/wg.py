@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass
 
 from ..apply.netns import run
@@ -49,6 +51,31 @@ def parse_dump(name: str, text: str) -> InterfaceState:
     return InterfaceState(name, _none(private), _none(public), int(port), peers)
 
 
+SOCKET_DIR = "/var/run/wireguard"
+
+
+def socket_path(name: str) -> str:
+    return os.path.join(SOCKET_DIR, f"{name}.sock")
+
+
+def userspace_handle(netns: str | None, name: str) -> str:
+    """The name a wireguard-go interface NAME of NETNS is started under, and so its control socket's.
+
+    Those sockets sit in one host-wide directory named by interface alone, so two namespaces
+    could not both run `pnsbox-wg`. wireguard-go is started under a name unique to the
+    namespace (from its inode, unique while it lives) and its link renamed to NAME; `wg`
+    keeps reaching it by the name it was started under."""
+    inode = os.stat(f"/run/netns/{netns}" if netns else "/proc/self/ns/net").st_ino
+    return "wg" + hashlib.sha1(f"{inode}/{name}".encode()).hexdigest()[:12]
+
+
+def control_name(netns: str | None, name: str) -> str:
+    """The name `wg` knows the interface NAME of NETNS by: its own for the kernel's WireGuard (and
+    a wireguard-go started under NAME), the namespace's handle for wireguard-go."""
+    handle = userspace_handle(netns, name)
+    return handle if os.path.exists(socket_path(handle)) else name
+
+
 def read(netns: str | None, name: str) -> InterfaceState | None:
     """The interface NAME in NETNS as the kernel (or wireguard-go) runs it; None if it is not there.
 
@@ -56,7 +83,7 @@ def read(netns: str | None, name: str) -> InterfaceState | None:
     alone, so `wg` in one namespace would otherwise happily read another namespace's device."""
     if run(["ip", "link", "show", "dev", name], netns, check=False).returncode != 0:
         return None
-    shown = run(["wg", "show", name, "dump"], netns, check=False)
+    shown = run(["wg", "show", control_name(netns, name), "dump"], netns, check=False)
     if shown.returncode != 0:
         return None
     return parse_dump(name, shown.stdout)

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from pnsbox.apply import wg
-from pnsbox.apply.netns import KernelError, made_in
+from pnsbox.apply.netns import made_in
 from pnsbox.edge.keys import new_private_key, public_key
 from pnsbox.lab.ping import ping
 from pnsbox.observe import wg as observe_wg
@@ -160,11 +160,16 @@ def test_removing_the_peer_cuts_the_tunnel_within_a_second(pair):
     assert observe_wg.read(pair.hub, pair.hub_if).peers == {}
 
 
-@pytest.mark.skipif(BACKEND != wg.USERSPACE, reason="wireguard-go's control socket is per host")
-def test_a_wireguard_go_name_taken_in_another_namespace_is_refused(pair):
-    with pytest.raises(KernelError, match="must be unique on the host"):
-        wg.ensure(pair.edge, pair.hub_if)
-    assert observe_wg.read(pair.edge, pair.hub_if) is None  # not there: never read through the hub's socket
+def test_two_namespaces_run_an_interface_of_the_same_name_each_with_its_own_config(pair):
+    connected(pair)
+    other_key = new_private_key()
+    assert wg.ensure(pair.edge, pair.hub_if)  # the hub's name, in the edge's namespace too
+    assert wg.sync(pair.edge, WgInterface(pair.hub_if, other_key, 51999, ()))
+    in_edge, in_hub = observe_wg.read(pair.edge, pair.hub_if), observe_wg.read(pair.hub, pair.hub_if)
+    assert (in_edge.public_key, in_edge.listen_port, in_edge.peers) == (public_key(other_key), 51999, {})
+    assert (in_hub.public_key, set(in_hub.peers)) == (public_key(pair.hub_key), {public_key(pair.edge_key)})
+    wg.remove(pair.edge, pair.hub_if)
+    assert observe_wg.read(pair.hub, pair.hub_if).public_key == public_key(pair.hub_key)  # the hub's is untouched
 
 
 @pytest.mark.skipif(BACKEND != wg.USERSPACE, reason="only wireguard-go runs as a process")
@@ -172,5 +177,5 @@ def test_removing_an_interface_stops_its_wireguard_go_and_frees_the_name(pair):
     assert wg.userspace_pids(pair.edge, pair.edge_if)
     wg.remove(pair.edge, pair.edge_if)
     assert wg.userspace_pids(pair.edge, pair.edge_if) == []
-    assert not os.path.exists(wg.socket_path(pair.edge_if))
+    assert not os.path.exists(wg.socket_path(wg.userspace_handle(pair.edge, pair.edge_if)))
     assert wg.ensure(pair.edge, pair.edge_if)  # the name can be used again

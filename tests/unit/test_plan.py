@@ -63,7 +63,7 @@ def test_removes_only_what_pnsbox_added(config):
                     owned_addresses={("opd-dinkes", "10.99.0.1/24")},
                     routes={("default", "wan0", "198.51.100.1"), ("10.5.0.0/16", "wan0", "198.51.100.9")})
     texts = [s.text for s in compute(render_net(config), render(config), seen)]
-    assert texts == ["- address 10.99.0.1/24 on opd-dinkes", "- route 10.5.0.0/16 via 198.51.100.9 dev wan0"]
+    assert texts == ["- route 10.5.0.0/16 via 198.51.100.9 dev wan0", "- address 10.99.0.1/24 on opd-dinkes"]  # routes first
 
 
 def test_missing_interface_is_refused_before_any_change(config):
