@@ -60,13 +60,19 @@ def create_app(settings: Settings | None = None, daemon: ControlClient | None = 
     csrf.init_app(app)
     app.before_request(auth.load_user)
 
-    from . import api, edges
+    from . import api
     from .views import account, audit, bandwidth, changes, dashboard, history, opds, policies, reports
 
-    for module in (auth, dashboard, opds, policies, bandwidth, reports, changes, history, audit, account, api, edges):
+    for module in (auth, dashboard, opds, policies, bandwidth, reports, changes, history, audit, account, api):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # the API checks CSRF itself for cookie sessions; tokens need none
-    csrf.exempt(edges.bp)  # edges have no session: their token or credential is the proof
+
+    @app.route("/edges/v1/<path:rest>", methods=["GET", "POST"])
+    @csrf.exempt
+    def edge_api_elsewhere(rest):
+        """Edges enrol and fetch their config on the edge listener (pnsbox-web --edges), never here."""
+        return jsonify(error="the edge API is not served on the admin web UI: edges use the edge listener "
+                             "(site.edges_url, pnsbox-web --edges)", kind="not_found"), 404
     _register_errors(app)
     _register_template_helpers(app)
     app.after_request(_security_headers)

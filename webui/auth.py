@@ -17,7 +17,7 @@ from .i18n import LANGUAGES, translate
 
 bp = Blueprint("auth", __name__)
 PUBLIC_ENDPOINTS = {"auth.login", "auth.language", "static", "api.openapi",
-                    "edges.enroll", "edges.config", "edges.rotate"}  # an edge proves itself with its token or credential
+                    "edge_api_elsewhere"}  # says where edges go (the edge listener), to anyone
 # What pages ask for by themselves (the graphs' polling): it keeps no session alive.
 BACKGROUND_ENDPOINTS = {"api.live"}
 

@@ -14,6 +14,8 @@ from gunicorn.app.base import BaseApplication
 
 from .settings import DEFAULT_SOCKET, DEFAULT_STATE, Settings
 
+EDGES_LISTEN = ("0.0.0.0", 8444)
+
 
 def _address(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
@@ -43,6 +45,9 @@ def parser() -> argparse.ArgumentParser:
                       help="plain HTTP instead, on a loopback address only")
     p.add_argument("--cert", help="the admin's certificate (PEM); default: STATE/tls/cert.pem, made if missing")
     p.add_argument("--key", help="its private key (PEM); default: STATE/tls/key.pem")
+    p.add_argument("--edges", action="store_true",
+                   help="serve only the edge API (/edges/v1: enroll, config, rotate), no admin page or login; "
+                        f"default listen {EDGES_LISTEN}: the address in site.edges_url")
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--idle-timeout", type=int, default=15 * 60, help="seconds before an idle session ends")
     p.add_argument("--init", action="store_true",
@@ -50,8 +55,10 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def prepare(settings: Settings, cert: Path | None, key: Path | None, https: bool) -> tuple[Path, Path]:
-    """First start: the state directory, a certificate if none, and the first admin (printed once)."""
+def prepare(settings: Settings, cert: Path | None, key: Path | None, https: bool,
+            accounts: bool = True) -> tuple[Path, Path]:
+    """First start: the state directory, a certificate if none, and the first admin (printed once;
+    not for the edge listener, which has no accounts)."""
     from .accounts import AccountStore
     from .tls import ensure_certificate
 
@@ -61,7 +68,7 @@ def prepare(settings: Settings, cert: Path | None, key: Path | None, https: bool
     key = key or settings.state_dir / "tls" / "key.pem"
     if https and ensure_certificate(cert, key):
         print(f"pnsbox-web: made a self-signed certificate {cert}", flush=True)
-    password = AccountStore(settings.users_file).ensure_first_admin()
+    password = AccountStore(settings.users_file).ensure_first_admin() if accounts else None
     if password:
         print(f"pnsbox-web: first admin created: user admin, password {password}\n"
               "pnsbox-web: (shown once; only its hash is kept. Change it under your account.)", flush=True)
@@ -76,18 +83,25 @@ def main(argv: list[str] | None = None) -> int:
     https = not args.http
     settings = Settings(state_dir=Path(args.state_dir), socket=args.socket, secure_cookies=https,
                         idle_timeout=args.idle_timeout)
-    cert, key = prepare(settings, Path(args.cert) if args.cert else None, Path(args.key) if args.key else None, https)
+    cert, key = prepare(settings, Path(args.cert) if args.cert else None, Path(args.key) if args.key else None, https,
+                        accounts=not args.edges)
     if args.init:
         return 0
-    binds = [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in (args.listen or [("0.0.0.0", 443)])] if https \
+    default = EDGES_LISTEN if args.edges else ("0.0.0.0", 443)
+    binds = [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in (args.listen or [default])] if https \
         else [f"{args.http[0]}:{args.http[1]}"]
     options = {"bind": binds, "workers": 1, "worker_class": "gthread", "threads": args.threads,
                "timeout": 180,  # an apply with checks may take a while
                "graceful_timeout": 10, "forwarded_allow_ips": "", "accesslog": "-", "errorlog": "-",
-               "proc_name": "pnsbox-web",
+               "proc_name": "pnsbox-web-edges" if args.edges else "pnsbox-web",
                "control_socket_disable": True}  # gunicorn's own control socket: not needed, and $HOME is read-only
     if https:
         options.update(certfile=str(cert), keyfile=str(key))
+    if args.edges:
+        from .edge_app import create_edge_app
+
+        _Gunicorn(create_edge_app(settings), options).run()
+        return 0
     from .app import create_app
 
     _Gunicorn(create_app(settings), options).run()

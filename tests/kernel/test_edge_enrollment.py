@@ -1,7 +1,7 @@
 """An edge box enrols with the hub and carries its OPD's traffic over WireGuard, with real
 processes: pnsboxd managing the hub (the site applied through its control API: the WireGuard
-interface, its peers, routes and the zone firewall), pnsbox-web (HTTPS) relaying enrollment
-and config fetches to it, `pnsbox edge enroll` and `pnsbox edge run` in the edge's namespace
+interface, its peers, routes and the zone firewall), the edge listener (pnsbox-web --edges,
+HTTPS) relaying enrollment and config fetches to it, `pnsbox edge enroll` and `pnsbox edge run` in the edge's namespace
 behind a NAT, wireguard-go (or kernel WireGuard).
 
     opd (10.61.0.2) -- edge -- nat (masquerade) -- underlay (net) -- hub -- dc (simpeg 10.0.10.10)
@@ -125,7 +125,7 @@ class World:
 
     def start_web(self) -> None:
         web = subprocess.Popen(["ip", "netns", "exec", self.ns["hub"], sys.executable, "-m", "webui.server",
-                                "--listen", f"{HUB}:8443", "--state-dir", str(self.tmp / "web"),
+                                "--edges", "--listen", f"{HUB}:8443", "--state-dir", str(self.tmp / "web"),
                                 "--socket", self.socket], cwd=ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
         self.procs.append(web)

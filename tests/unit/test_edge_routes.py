@@ -86,14 +86,14 @@ def test_disabling_an_edge_is_recorded_and_audited(daemon):
 
 @pytest.fixture
 def web(daemon, tmp_path):
-    from webui.app import create_app
+    """The edge listener's application (pnsbox-web --edges)."""
+    from webui.edge_app import create_edge_app
     from webui.settings import Settings
 
-    app = create_app(Settings(state_dir=tmp_path / "web", socket=daemon[1], secure_cookies=False))
-    return app.test_client()
+    return create_edge_app(Settings(state_dir=tmp_path / "web", socket=daemon[1])).test_client()
 
 
-def test_an_edge_enrols_and_fetches_its_config_through_the_web_ui_without_an_account(daemon, web):
+def test_an_edge_enrols_and_fetches_its_config_through_the_edge_listener_without_an_account(daemon, web):
     running, sock = daemon
     token = ControlClient(sock).request("POST", "/edges/tokens", {"opd": "disdik"})[1]["token"]
     key = public_key(new_private_key())

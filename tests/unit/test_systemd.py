@@ -77,3 +77,10 @@ def test_the_ha_units_run_keepalived_and_conntrackd_on_the_files_apply_writes():
     assert conntrackd["ExecStartPre"] == f"/bin/rm -f {box.conntrackd_lock}"
     for service in (keepalived, conntrackd):  # the run directory outlives either unit (and pnsboxd's /run/pnsbox)
         assert f"/run/{service['RuntimeDirectory']}" == box.run_dir and service["RuntimeDirectoryPreserve"] == "yes"
+
+
+def test_the_edge_listener_unit_serves_only_the_edge_api_on_its_own_port_without_capabilities():
+    service = unit("pnsbox-web-edges.service")["Service"]
+    argv = service["ExecStart"].split()
+    assert "--edges" in argv and argv[argv.index("--listen") + 1] == "0.0.0.0:8444"
+    assert service["CapabilityBoundingSet"] == "" and service["User"] == "pnsbox-web"
