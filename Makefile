@@ -47,9 +47,10 @@ demo: setup
 	-@$(MAKE) -s demo-stop
 	-$(BIN)/pnsbox lab down --name $(LAB) >/dev/null 2>&1
 	$(BIN)/pnsbox validate -c $(SITE)
-	$(BIN)/pnsbox lab up -c $(SITE) --name $(LAB)
 	@rm -rf $(DEMO_STATE) && mkdir -p $(DEMO_RUN)   # a new lab: a new history
-	$(BIN)/pnsbox apply -c $(SITE) --lab $(LAB) --state-dir $(DEMO_STATE)
+	@# The site has an OPD across town (dispar): lab up starts pnsboxd on the lab's hub, applies the
+	@# site through it and enrols dispar's edge box over HTTPS and WireGuard.
+	$(BIN)/pnsbox lab up -c $(SITE) --name $(LAB) --state-dir $(DEMO_STATE) --socket $(DEMO_RUN)/control.sock
 	@setsid $(BIN)/pnsbox-classifier --netns pnsbox-$(LAB)-hub > $(DEMO_RUN)/classifier.log 2>&1 & \
 	  echo $$! > $(DEMO_RUN)/classifier.pid
 	@for i in $$(seq 100); do $(BIN)/pnsbox lab exec --name $(LAB) hub -- cat /proc/net/netfilter/nfnetlink_queue \
@@ -66,6 +67,10 @@ demo: setup
 	@$(BIN)/pnsbox lab exec --name $(LAB) dinkes -- curl -sS -m 2 -H 'Host: www.pajak.go.id' http://203.0.113.10/
 	@echo "--- dinkes -> internet http, Host www.youtube.com (category video: policy no-video rejects):"
 	@$(BIN)/pnsbox lab exec --name $(LAB) dinkes -- curl -sS -m 2 -H 'Host: www.youtube.com' http://203.0.113.10/ 2>&1 || true
+	@echo "--- dispar (across town, through its edge's WireGuard tunnel) -> simpeg http (policy simpeg-for-all):"
+	@$(BIN)/pnsbox lab exec --name $(LAB) dispar -- curl -sS -m 2 http://10.0.10.10/
+	@echo "--- dispar (through the tunnel) -> bappeda http (no policy: default deny):"
+	@$(BIN)/pnsbox lab exec --name $(LAB) dispar -- curl -sS -m 2 http://10.22.0.2/ 2>&1 || true
 	@echo
 	$(BIN)/pnsbox show --lab $(LAB) --state-dir $(DEMO_STATE)
 	@echo
@@ -73,14 +78,13 @@ demo: setup
 	@echo "  $(BIN)/pnsbox lab exec --name $(LAB) dinkes -- curl -sS http://10.0.10.10/      # simpeg: allowed"
 	@echo "  $(BIN)/pnsbox lab exec --name $(LAB) dinkes -- curl -sS -m 2 http://10.22.0.2/  # bappeda: denied"
 	@echo "  $(BIN)/pnsbox lab exec --name $(LAB) bappeda -- curl -sS http://203.0.113.10/  # internet, NATed"
+	@echo "  $(BIN)/pnsbox lab exec --name $(LAB) dispar -- curl -sS http://10.0.10.10/      # through dispar's edge box"
+	@echo "  $(BIN)/pnsbox lab exec --name $(LAB) edge-dispar -- $(BIN)/pnsbox edge status --state-dir /run/pnsbox-lab/$(LAB)/edges/edge-dispar"
 	@echo "  $(BIN)/pnsbox plan -c $(SITE) --lab $(LAB) --state-dir $(DEMO_STATE)    # nothing to change"
 	@echo "  $(BIN)/pnsbox show --lab $(LAB) --state-dir $(DEMO_STATE)               # per-OPD counters"
 	@echo
 	@rm -rf $(DEMO_RUN)/web
-	@echo "--- starting pnsboxd on the lab's hub and the web UI (logs in $(DEMO_RUN))"
-	@setsid $(BIN)/pnsboxd --state-dir $(DEMO_STATE) --socket $(DEMO_RUN)/control.sock --netns pnsbox-$(LAB)-hub --metrics-listen off \
-	  > $(DEMO_RUN)/pnsboxd.log 2>&1 & echo $$! > $(DEMO_RUN)/pnsboxd.pid
-	@for i in $$(seq 100); do [ -S $(DEMO_RUN)/control.sock ] && break; sleep 0.1; done
+	@echo "--- starting the web UI (log in $(DEMO_RUN)); pnsboxd manages the lab's hub since lab up (log in /run/pnsbox-lab/$(LAB))"
 	@$(BIN)/pnsbox-web --state-dir $(DEMO_RUN)/web --socket $(DEMO_RUN)/control.sock --init \
 	  | grep -o 'user admin, password .*' > $(DEMO_RUN)/.admin && chmod 600 $(DEMO_RUN)/.admin
 	@setsid $(BIN)/pnsbox-web --state-dir $(DEMO_RUN)/web --socket $(DEMO_RUN)/control.sock --listen $(WEB_LISTEN) \
@@ -91,9 +95,10 @@ demo: setup
 	@sed 's/^/  first admin: /' $(DEMO_RUN)/.admin && rm -f $(DEMO_RUN)/.admin   # shown once; only its hash is kept
 	@echo "  add users: $(BIN)/pnsbox user --web-state-dir $(DEMO_RUN)/web add NAME --role operator --opd dinkes"
 	@echo "  the CLI through the demo's daemon: $(BIN)/pnsbox apply -c $(SITE) --socket $(DEMO_RUN)/control.sock --confirm 120"
-	@echo "  make demo-down                                # stop them and remove the lab"
+	@echo "  make demo-down                                # stop them and remove the lab (and its pnsboxd)"
 
-# Stop the demo's web UI and daemon: only the processes `make demo` started (their pid files).
+# Stop the demo's web UI and classifier: only the processes `make demo` started (their pid files);
+# `pnsbox lab down` stops the lab's pnsboxd, edges and edge listener.
 demo-stop:
 	-@for name in web pnsboxd classifier; do \
 	  if [ -f $(DEMO_RUN)/$$name.pid ]; then kill $$(cat $(DEMO_RUN)/$$name.pid) 2>/dev/null; rm -f $(DEMO_RUN)/$$name.pid; fi; \

@@ -551,12 +551,26 @@ def cmd_lab(args) -> int:
             print(f"note: {note}")
         print(f"lab {args.name} is up; nodes: {', '.join(topology.list_labs().get(args.name, []))}")
         hubs = topology.hub_nodes(config)
-        if len(hubs) == 1:
-            print(f"apply the config in it with: pnsbox apply -c {args.config} --netns "
-                  f"{topology.netns_name(args.name, hubs[0])}")
-        else:
-            print(f"apply the config to both hubs ({', '.join(hubs)}) with: "
-                  f"pnsbox apply -c {args.config} --lab {args.name}")
+        tunnelled = any(opd.link.is_wireguard for opd in config.opds.values())
+        if args.no_edges or not tunnelled or len(hubs) != 1:  # the edges enrol with one hub's pnsboxd
+            if len(hubs) == 1:
+                print(f"apply the config in it with: pnsbox apply -c {args.config} --netns "
+                      f"{topology.netns_name(args.name, hubs[0])}")
+            else:
+                print(f"apply the config to both hubs ({', '.join(hubs)}) with: "
+                      f"pnsbox apply -c {args.config} --lab {args.name}")
+            return 0
+        from .lab.edges import bring_up
+
+        # Edges enrol only with a hub that runs the site: its pnsboxd applies it, then each edge enrols.
+        try:
+            lines, reply = bring_up(config, args.config, args.name, args.state_dir, args.socket, _actor()[0])
+        except BaseException:
+            topology.lab_down(args.name)
+            raise
+        _print_applied(reply)
+        for line in lines:
+            print(line)
     elif args.lab_command in ("fail", "heal"):
         act = topology.lab_fail if args.lab_command == "fail" else topology.lab_heal
         names = act(args.name, args.node)
@@ -760,6 +774,13 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--name", default="demo", help="lab name (default demo)")
         if name in ("up", "edges"):
             p.add_argument("-c", "--config", default=DEFAULT_CONFIG)
+        if name == "up":
+            p.add_argument("--state-dir", help="for a site with tunnelled OPDs: the state directory of the lab's "
+                                               "pnsboxd (default /run/pnsbox-lab/NAME/state)")
+            p.add_argument("--socket", help="for a site with tunnelled OPDs: the lab's pnsboxd's control socket "
+                                            "(default /run/pnsbox-lab/NAME/control.sock; one answering there is used)")
+            p.add_argument("--no-edges", action="store_true",
+                           help="only build the lab: no pnsboxd, no apply, no edges enrolled")
         if name == "edges":
             p.add_argument("--socket", default=os.environ.get("PNSBOX_SOCKET", "/run/pnsbox/control.sock"),
                            help="the control socket of the pnsboxd managing the lab's hub")

@@ -1,13 +1,15 @@
 """Enrol the lab's edges through the path a real edge takes: a one-time token from pnsboxd,
-`pnsbox edge enroll URL TOKEN` run inside `edge-OPD` over HTTPS to pnsbox-web on the hub, then
+`pnsbox edge enroll URL TOKEN` run inside `edge-OPD` over HTTPS to the hub's edge listener, then
 `pnsbox edge run` left running there (lab_down stops it with the node).
 
 pnsboxd must manage the lab's hub and run the site; if nothing answers at site.edges_url
-inside the hub, a pnsbox-web for edges is started there (relaying to the same pnsboxd)."""
+inside the hub, the edge listener (`pnsbox-web --edges`, relaying to the same pnsboxd) is
+started there. `pnsbox lab up` does all of it for a site with tunnelled OPDs (`bring_up`)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import socket
 import subprocess
 import sys
@@ -20,6 +22,8 @@ from ..control import messages as m
 from ..control.client import ControlClient
 from ..errors import PnsboxError
 from ..model import Config
+from ..store import site_files
+from . import hubd
 from .topology import EDGE, HUB, LabError, netns_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,15 +66,15 @@ def enrol_edges(config: Config, lab: str, control_socket: str, state_root: str) 
     done = []
     if not _listening(hub, host, port):
         log = open(root / "web.log", "ab")  # noqa: SIM115 -- the detached process keeps it
-        subprocess.Popen(["ip", "netns", "exec", hub, sys.executable, "-m", "webui.server", "--listen",
+        subprocess.Popen(["ip", "netns", "exec", hub, sys.executable, "-m", "webui.server", "--edges", "--listen",
                           f"{host}:{port}", "--state-dir", str(root / "web"), "--socket", control_socket],
                          cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + 30
         while not _listening(hub, host, port):
             if time.monotonic() > deadline:
-                raise LabError(f"pnsbox-web for the edges did not start at {host}:{port} in {hub} (see {root}/web.log)")
+                raise LabError(f"the edge listener did not start at {host}:{port} in {hub} (see {root}/web.log)")
             time.sleep(0.2)
-        done.append(f"pnsbox-web for edges listens at {url} in the hub")
+        done.append(f"the edge listener (pnsbox-web --edges) answers at {url} in the hub")
     for opd in tunnelled:
         try:
             token = ControlClient(control_socket).edge_token(m.EdgeTokenRequest(opd=opd, expires="10m", author="lab"))
@@ -88,3 +92,40 @@ def enrol_edges(config: Config, lab: str, control_socket: str, state_root: str) 
                          stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         done.append(f"edge-{opd}: {enrolled.stdout.strip().splitlines()[0]}; `pnsbox edge run` started")
     return done
+
+
+def wait_running(config: Config, state_root: str, timeout: float = 30) -> list[str]:
+    """Wait until every tunnelled OPD's edge runs a config that passed its tunnel check."""
+    root, waiting = Path(state_root), [n for n, o in config.opds.items() if o.link.is_wireguard]
+    deadline, lines = time.monotonic() + timeout, []
+    while waiting and time.monotonic() < deadline:
+        for opd in list(waiting):
+            try:
+                status = json.loads((root / f"{EDGE}{opd}" / "status.json").read_text())
+            except (OSError, ValueError):
+                continue
+            if status.get("running") and not status.get("last_error"):
+                waiting.remove(opd)
+                lines.append(f"edge-{opd}: its tunnel is up, running the hub's config version {status.get('version')}")
+        time.sleep(0.2)
+    if waiting:
+        raise LabError(f"the edge(s) {', '.join(waiting)} did not bring their tunnel up within {timeout:g} s "
+                       f"(see {root}/{EDGE}OPD.log)")
+    return lines
+
+
+def bring_up(config: Config, site_dir: str, lab: str, state_dir: str | None, control_socket: str | None,
+             author: str) -> tuple[list[str], m.ApplyReply]:
+    """`pnsbox lab up` for a site with tunnelled OPDs: the lab's pnsboxd (unless one answers on
+    CONTROL_SOCKET), the site applied through it, then every edge enrolled and running."""
+    root = hubd.run_dir(lab)
+    state_dir = state_dir or str(root / "state")
+    control_socket = control_socket or str(root / "control.sock")
+    lines = [note] if (note := hubd.start(lab, state_dir, control_socket)) else []
+    reply = ControlClient(control_socket).apply(m.ApplyRequest(
+        files=site_files(site_dir), where=str(Path(site_dir).resolve()), message="lab up", author=author,
+        from_="local"))
+    state_root = str(root / "edges")
+    lines += enrol_edges(config, lab, control_socket, state_root)
+    lines += wait_running(config, state_root)
+    return lines, reply

@@ -442,14 +442,22 @@ def _lab_namespaces(lab: str) -> list[str]:
 
 
 def lab_down(lab: str) -> None:
-    """Remove every namespace of LAB, and nothing else. Quiet if the lab is already gone."""
+    """Remove every namespace of LAB, and nothing else, and stop the pnsboxd `pnsbox lab up`
+    started for it. Quiet if the lab is already gone."""
+    from . import hubd
+
+    if _LAB_NAME.match(lab or ""):
+        hubd.stop(lab)
     for ns in _lab_namespaces(lab):
         try:
             names = [link["ifname"] for link in json.loads(_ip(ns, "-j", "link", "show") or "[]")]
         except (LabError, ValueError):
             names = []
+        from ..apply.wg import userspace_handle
+
+        handles = [userspace_handle(ns, name) for name in names]  # before the namespace goes
         servers.stop_all(ns)  # edges, pnsbox-web and wireguard-go processes too, an HA hub's keepalived and conntrackd
-        _forget_wireguard_sockets(names)
+        _forget_wireguard_sockets(names + handles)
         ha.forget(ns)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
         _forget_cut(lab, ns.removeprefix(_prefix(lab)))

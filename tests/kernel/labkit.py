@@ -28,3 +28,15 @@ def probe(lab: str, node: str, probes: list[list]) -> dict[tuple, dict]:
 def in_node(lab: str, node: str, *argv: str) -> str:
     return subprocess.run(topology.exec_argv(lab, node, list(argv)), capture_output=True, text=True,
                           check=True).stdout
+
+
+def delete_netns(name: str) -> None:
+    """Delete a test's namespace, stopping first the wireguard-go behind any of its interfaces
+    (the example site has a tunnelled OPD): it would keep the namespace alive and its socket."""
+    from pnsbox.apply import wg
+
+    shown = subprocess.run(["ip", "-n", name, "-j", "link", "show"], capture_output=True, text=True).stdout
+    for link in json.loads(shown or "[]"):
+        if wg.userspace_pids(name, link["ifname"]):
+            wg.remove(name, link["ifname"])
+    subprocess.run(["ip", "netns", "del", name], check=False)

@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from labkit import delete_netns
 
 from pnsbox.apply import nft
 from pnsbox.apply.netns import KernelError
@@ -40,7 +41,7 @@ def hub(tmp_path):
             ip("-n", name, "link", "add", device, "type", "veth", "peer", "name", f"p{i}", "netns", sink)
         yield name
     finally:
-        subprocess.run(["ip", "netns", "del", name])
+        delete_netns(name)
         subprocess.run(["ip", "netns", "del", sink])
 
 

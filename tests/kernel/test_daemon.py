@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from labkit import EXAMPLE, ROOT
+from labkit import EXAMPLE, ROOT, delete_netns
 
 from pnsbox.observe import table
 from pnsbox.store import site_files
@@ -63,7 +63,7 @@ def box(tmp_path):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        subprocess.run(["ip", "netns", "del", hub])
+        delete_netns(hub)
         subprocess.run(["ip", "netns", "del", sink])
 
 

@@ -6,7 +6,7 @@ import subprocess
 import uuid
 
 import pytest
-from labkit import EXAMPLE, ROOT
+from labkit import EXAMPLE, ROOT, delete_netns
 
 from pnsbox.apply.pipeline import render_for
 from pnsbox.load import load_site
@@ -32,7 +32,7 @@ def hub():
                             f"p{i}", "netns", sink], check=True)
         yield name
     finally:
-        subprocess.run(["ip", "netns", "del", name])
+        delete_netns(name)
         subprocess.run(["ip", "netns", "del", sink])
 
 

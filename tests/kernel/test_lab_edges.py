@@ -1,7 +1,8 @@
-"""`pnsbox lab up` builds an edge box (behind a NAT) for a tunnelled OPD, `pnsbox lab edges`
-enrols it through the real path (a token from pnsboxd, HTTPS to pnsbox-web in the hub) and
-starts `pnsbox edge run` in it; then the example site's policies hold for the tunnelled OPD
-as for the wired ones, with real clients in the lab nodes."""
+"""`pnsbox lab up` on the example site, which has an OPD across town (dispar): it builds an edge
+box behind a NAT for it, starts the lab's pnsboxd, applies the site through it, enrols the edge
+through the real path (a token from pnsboxd, HTTPS to the hub's edge listener) and starts
+`pnsbox edge run` in it; then the example site's policies hold for the tunnelled OPD as for
+the wired ones, with real clients in the lab nodes."""
 
 from __future__ import annotations
 
@@ -10,85 +11,53 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 from labkit import EXAMPLE, ROOT, new_lab_name, probe
 
 from pnsbox.control.client import ControlClient
-from pnsbox.lab import topology
-from pnsbox.lab.edges import enrol_edges
-from pnsbox.load import load_site
-from pnsbox.store import site_files
-from pnsbox.validate import build
+from pnsbox.lab import hubd, topology
 
 pytestmark = pytest.mark.kernel
 if os.geteuid() != 0:
     pytest.skip("kernel tests need root (network namespaces)", allow_module_level=True)
 
 
-CEILING_MBIT = 30  # well below what wireguard-go carries here, so HTB is what limits a flow
+CEILING_MBIT = 50  # dispar's ceiling in the example (opds/tourism.yaml): well below what wireguard-go carries here
 IPERF_PORT = 5311
-
-
-def tunnelled_site(tag: str) -> dict[str, str]:
-    """The example province plus disdik, an OPD across town behind its edge."""
-    files = site_files(EXAMPLE)
-    main = files["pnsbox.yaml"].replace(
-        "  management:\n",
-        f"  wireguard: {{tunnel: 10.255.0.0/16, interface: wgl-{tag}}}\n"
-        "  edges_url: https://198.51.100.2:8443/\n  management:\n", 1)
-    files["pnsbox.yaml"] = main
-    files["opds/disdik.yaml"] = ("disdik:\n  name: Dinas Pendidikan\n  subnet: 10.61.0.0/24\n"
-                                 "  link: {wireguard: {keepalive: 5}}\n"
-                                 f"  bandwidth: {{guaranteed: 10mbit, ceiling: {CEILING_MBIT}mbit}}\n")
-    return files
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("labedges")
-    name, tag = new_lab_name("e"), uuid.uuid4().hex[:6]
-    files = tunnelled_site(tag)
-    (tmp / "site" / "opds").mkdir(parents=True)
-    for path, text in files.items():
-        (tmp / "site" / path).write_text(text)
-    config = build(load_site(str(tmp / "site")))
-    sock, proc = str(tmp / "control.sock"), None
-    log = open(tmp / "pnsboxd.log", "w")  # noqa: SIM115 -- pnsboxd writes it for the module's life
+    name = new_lab_name("e")
+    sock, state = str(tmp / "control.sock"), tmp / "state"
     try:
-        topology.lab_up(config, name)
-        hub = topology.netns_name(name, "hub")
-        proc = subprocess.Popen([sys.executable, "-m", "pnsbox.daemon.main", "--state-dir", str(tmp / "state"),
-                                 "--socket", sock, "--netns", hub, "--metrics-listen", "127.0.0.1:0"],
-                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        for _ in range(200):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.05)
-        status, reply = ControlClient(sock).request("POST", "/apply", {"files": files, "message": "site with an edge"})
-        assert status == 200, reply
-        done = enrol_edges(config, name, sock, str(tmp / "edges"))
-        yield {"name": name, "socket": sock, "done": done, "state": tmp / "state", "tmp": tmp}
+        started = time.monotonic()
+        up = subprocess.run([sys.executable, "-m", "pnsbox.cli", "lab", "up", "-c", str(EXAMPLE), "--name", name,
+                             "--state-dir", str(state), "--socket", sock], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+        print(f"pnsbox lab up with an edge to enrol: {time.monotonic() - started:.1f} s")
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield {"name": name, "socket": sock, "done": up.stdout.splitlines(), "state": state, "tmp": tmp}
     finally:
         topology.lab_down(name)
-        if proc:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
-def test_the_lab_has_an_edge_behind_a_nat_for_the_tunnelled_opd(lab):
+def test_lab_up_builds_an_edge_behind_a_nat_and_enrols_it_itself(lab):
     nodes = topology.list_labs()[lab["name"]]
-    assert {"disdik", "edge-disdik", "nat-disdik"} <= set(nodes)
+    assert {"dispar", "edge-dispar", "nat-dispar"} <= set(nodes)
     assert "edge-dinkes" not in nodes  # wired OPDs keep their wire
-    assert any("edge-disdik: enrolled as the edge of disdik" in line for line in lab["done"]), lab["done"]
+    assert any(line.startswith("edge-dispar: enrolled as the edge of dispar") for line in lab["done"]), lab["done"]
+    assert any(line.startswith("edge-dispar: its tunnel is up") for line in lab["done"]), lab["done"]
+    listing = ControlClient(lab["socket"]).request("GET", "/edges")[1]["edges"]
+    assert listing["dispar"]["enrolled"] and listing["dispar"]["up"], listing
 
 
 def test_the_tunnelled_opd_reaches_what_the_policies_allow_and_nothing_else(lab):
     deadline = time.monotonic() + 20
     while True:  # the edge's first round may still be bringing the tunnel up
-        seen = probe(lab["name"], "disdik", [["tcp", "10.0.10.10", 443], ["tcp", "203.0.113.10", 80],
+        seen = probe(lab["name"], "dispar", [["tcp", "10.0.10.10", 443], ["tcp", "203.0.113.10", 80],
                                               ["tcp", "10.22.0.2", 445], ["tcp", "10.21.0.2", 22]])
         if seen[("tcp", "10.0.10.10", 443)]["result"] == "answered" or time.monotonic() > deadline:
             break
@@ -111,7 +80,7 @@ def test_the_tunnelled_opds_bandwidth_plan_holds_both_ways(lab, direction):
     try:
         time.sleep(0.5)
         argv = ["iperf3", "-c", "203.0.113.10", "-p", str(IPERF_PORT), "-t", "4", "-J", "--connect-timeout", "3000"]
-        out = subprocess.run(topology.exec_argv(lab["name"], "disdik", argv + (["-R"] if direction == "download"
+        out = subprocess.run(topology.exec_argv(lab["name"], "dispar", argv + (["-R"] if direction == "download"
                                                                               else [])),
                              capture_output=True, text=True, timeout=30).stdout
     finally:
@@ -125,18 +94,27 @@ def test_the_tunnelled_opds_bandwidth_plan_holds_both_ways(lab, direction):
         from pnsbox.lab.edges import edge_interface
         from pnsbox.observe.tc import parse_classes
 
-        shown = subprocess.run(topology.exec_argv(lab["name"], "edge-disdik", ["tc", "-s", "class", "show", "dev",
-                                                                             edge_interface(lab["name"], "disdik")]),
+        shown = subprocess.run(topology.exec_argv(lab["name"], "edge-dispar", ["tc", "-s", "class", "show", "dev",
+                                                                             edge_interface(lab["name"], "dispar")]),
                                capture_output=True, text=True).stdout
         edge_class = parse_classes(shown)[1]
         assert edge_class.ceil == CEILING_MBIT * 10**6 and edge_class.bytes > 5_000_000, shown
 
 
 def test_the_hub_counts_the_tunnelled_opd_like_any_other(lab):
-    probe(lab["name"], "disdik", [["tcp", "10.0.10.10", 80]])
+    probe(lab["name"], "dispar", [["tcp", "10.0.10.10", 80]])
     counters = ControlClient(lab["socket"]).request("GET", "/counters")[1]
-    assert counters["opds"]["disdik"]["tx"]["packets"] > 0
+    assert counters["opds"]["dispar"]["tx"]["packets"] > 0
     shown = subprocess.run([sys.executable, "-m", "pnsbox.cli", "show", "--lab", lab["name"], "--state-dir",
                             str(lab["state"])], cwd=ROOT, capture_output=True, text=True)
     edges = shown.stdout.split("\nedges on ")[1]
-    assert next(line for line in edges.splitlines() if line.startswith("disdik")).split()[1] == "up"
+    assert next(line for line in edges.splitlines() if line.startswith("dispar")).split()[1] == "up"
+
+
+def test_lab_down_stops_the_pnsboxd_lab_up_started(lab):  # the last test: it takes the lab away
+    pid = int((hubd.run_dir(lab["name"]) / "pnsboxd.pid").read_text())
+    assert hubd.is_pnsboxd(pid)
+    subprocess.run([sys.executable, "-m", "pnsbox.cli", "lab", "down", "--name", lab["name"]], cwd=ROOT, check=True,
+                   capture_output=True)
+    assert not hubd.is_pnsboxd(pid)
+    assert lab["name"] not in topology.list_labs() and not hubd.run_dir(lab["name"]).exists()

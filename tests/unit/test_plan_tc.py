@@ -51,7 +51,7 @@ def test_removed_opd_classes_go_after_the_ruleset_children_first():
     old = shaping_of(config).trees[0]
     smaller = config.model_copy(update={"opds": {k: v for k, v in config.opds.items() if k != "dinkes"}})
     kept_slots = allocate_slots(smaller, allocate_slots(config))  # bappeda keeps its slot
-    assert kept_slots == {"diskominfo": 0, "bappeda": 2}
+    assert kept_slots == {"diskominfo": 0, "bappeda": 2, "dispar": 3}
     new = render_shaping(smaller, kept_slots, "pfifo").trees[0]
     steps = tree_steps(new, seen_from(old), "pfifo")
     deleted = [s.lines[0].split()[-1] for s in steps]

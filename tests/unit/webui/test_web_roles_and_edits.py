@@ -105,7 +105,7 @@ def test_what_an_operator_sees():
     assert set(roles.visible_opds(OPERATOR, site)) == {"dinkes"}
     names = [p.name for p in site.policies if roles.can_see_policy(OPERATOR, p)]
     assert "dinkes-files" in names and "simpeg-for-all" in names and "it-support" in names
-    assert set(roles.visible_opds(AUDITOR, site)) == {"diskominfo", "dinkes", "bappeda"}
+    assert set(roles.visible_opds(AUDITOR, site)) == {"diskominfo", "dinkes", "bappeda", "dispar"}
 
 
 def test_the_web_process_reads_the_model_but_never_imports_the_kernel_touching_code(tmp_path):
