@@ -19,7 +19,8 @@ from pnsbox.validate import build
 pytestmark = pytest.mark.kernel
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "rules" / "examples" / "province"
-NODES = ["bappeda", "dinkes", "diskominfo", "dns", "hub", "internet", "mail", "simpeg", "sw-dc0"]
+NODES = ["bappeda", "dinkes", "diskominfo", "dispar", "dns", "edge-dispar", "hub", "internet", "mail", "nat-dispar", "simpeg",
+         "sw-dc0"]  # dispar is across town: its edge box, behind a NAT
 
 
 def _netns_usable() -> str | None:
