@@ -71,6 +71,8 @@ demo: setup
 	@$(BIN)/pnsbox lab exec --name $(LAB) dispar -- curl -sS -m 2 http://10.0.10.10/
 	@echo "--- dispar (through the tunnel) -> bappeda http (no policy: default deny):"
 	@$(BIN)/pnsbox lab exec --name $(LAB) dispar -- curl -sS -m 2 http://10.22.0.2/ 2>&1 || true
+	@echo "--- diskominfo -> dispar http (policy it-support: the IT office reaches a host behind dispar's edge):"
+	@$(BIN)/pnsbox lab exec --name $(LAB) diskominfo -- curl -sS -m 2 http://10.61.0.2/
 	@echo
 	$(BIN)/pnsbox show --lab $(LAB) --state-dir $(DEMO_STATE)
 	@echo

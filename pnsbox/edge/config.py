@@ -34,11 +34,40 @@ def edge_config(config: Config, edge: Edge, hub_public_key: str, version: int | 
         # policies, plans and counters apply. Two halves, so the edge's own default stays.
         "routes": sorted(intranet - own, key=_net_order) + ([] if link.breakout else list(EVERYWHERE)),
         "breakout": link.breakout,
+        "inbound": inbound(config, edge.opd),
     }
     return {**body, "version": version, "digest": digest(body)}
 
 
 EVERYWHERE = ("0.0.0.0/1", "128.0.0.0/1")
+
+
+def inbound(config: Config, opd: str) -> list[dict]:
+    """What the hub's policies accept into OPD's LAN from elsewhere (the IT office reaching an
+    OPD host): per accepting policy, the sources, ports and protocols. The edge lets new
+    connections from the tunnel into its LAN only where one of these matches. It is the hub's
+    policy widened, never narrowed: order, later drops, schedules and applications are left to
+    the hub, which enforces them exactly before anything enters the tunnel."""
+    rules = []
+    for policy in config.policies:
+        if policy.action != "accept" or opd not in config.expand(policy.to):
+            continue
+        sources = set()
+        for zone in config.expand(policy.from_):
+            if zone == opd:
+                continue  # the LAN itself: never through the tunnel
+            if zone in config.opds:
+                sources |= {str(s) for s in config.opds[zone].subnet}
+            elif zone in config.services:
+                sources |= {f"{a}/32" for a in config.services[zone].addresses}
+            elif zone == "box":
+                sources.add(f"{config.site.wireguard.hub_address.ip}/32")
+            elif zone == "internet":
+                sources.add("0.0.0.0/0")
+        if sources:
+            rules.append({"policy": policy.name, "from": sorted(sources, key=_net_order),
+                          "ports": [str(p) for p in policy.ports], "protocols": list(policy.protocols)})
+    return rules
 
 
 def digest(body: dict) -> str:

@@ -1,9 +1,10 @@
 """The edge's side, from the config the hub sent (pure): its WireGuard interface with the hub
 as its one peer, the routes into the tunnel, and its own small `inet pnsbox` table.
 
-The table lets the LAN into the tunnel, and from the tunnel only what the LAN asked for (replies)
-plus an echo to the edge itself, so the hub can see it is up; nothing but the LAN's own addresses
-goes into the tunnel. TCP's MSS is clamped to the tunnel's MTU both ways."""
+The table lets the LAN into the tunnel, and from the tunnel only what the LAN asked for (replies),
+new connections into the LAN that the hub's policies accept (`inbound`: the IT office reaching
+an OPD host), plus an echo to the edge itself, so the hub can see it is up; nothing but the LAN's
+own addresses goes into the tunnel. TCP's MSS is clamped to the tunnel's MTU both ways."""
 
 from __future__ import annotations
 
@@ -43,6 +44,23 @@ def render_edge(config: dict, ifname: str, private_key: str, hub_endpoint: str) 
                     edge_ruleset(config, ifname), (upload["rate"], upload["ceil"]) if upload else None)
 
 
+def _inbound_rules(rules: list[dict], ifname: str) -> str:
+    """New connections from the tunnel into the LAN, one rule per port or protocol of each
+    accepting hub policy (no ports and no protocols: everything from its sources)."""
+    lines = []
+    for rule in rules:
+        sources = "" if rule["from"] == ["0.0.0.0/0"] else f' ip saddr {{ {", ".join(rule["from"])} }}'
+        head = f'    iifname "{ifname}"{sources} ip daddr @lan ct state new'
+        comment = f'comment "hub policy {rule["policy"]}"'
+        matches = [f"{proto} dport {{ {', '.join(p.split('/')[1] for p in rule['ports'] if p.startswith(proto))} }}"
+                   for proto in ("tcp", "udp") if any(p.startswith(proto) for p in rule["ports"])]
+        matches += [f"meta l4proto {proto}"
+                    for proto in rule["protocols"] if not any(p.startswith(proto) for p in rule["ports"])]
+        for match in matches or [""]:
+            lines.append(f"{head}{' ' + match if match else ''} counter accept {comment}\n")
+    return "".join(lines)
+
+
 def edge_ruleset(config: dict, ifname: str) -> Ruleset:
     lan = ", ".join(config["lan"])
     hub_ip = config["hub"]["tunnel_address"]
@@ -57,7 +75,8 @@ table {TABLE} {{
   chain forward {{
     type filter hook forward priority filter; policy accept;
     iifname "{ifname}" ct state established,related counter accept comment "replies to the LAN"
-    iifname "{ifname}" counter drop comment "from the tunnel: only what the LAN asked for"
+{_inbound_rules(config.get("inbound") or [], ifname)}\
+    iifname "{ifname}" counter drop comment "from the tunnel: only what the LAN asked for or the hub allows"
     oifname "{ifname}" ip saddr != @lan counter drop comment "into the tunnel: only the LAN"
   }}
   chain input {{

@@ -72,6 +72,17 @@ def test_a_wired_opd_cannot_open_connections_into_the_tunnelled_one(lab):
     assert all(outcome["result"] != "answered" for outcome in seen.values()), seen
 
 
+def test_the_it_office_opens_a_connection_into_the_tunnelled_opds_lan_as_the_hubs_policy_allows(lab):
+    # Policy it-support (diskominfo -> opds): the hub routes 10.61.0.0/24 into dispar's tunnel and
+    # the edge admits new connections from diskominfo's subnets; the host sees the office's own address.
+    answer = subprocess.run(topology.exec_argv(lab["name"], "diskominfo", ["curl", "-sS", "-m", "3",
+                                                                           "http://10.61.0.2/"]),
+                            capture_output=True, text=True)
+    assert answer.stdout.strip() == "pnsbox-lab dispar tcp/80 from 10.30.0.2", answer.stdout + answer.stderr
+    seen = probe(lab["name"], "diskominfo", [["tcp", "10.61.0.2", 22], ["udp", "10.61.0.2", 53]])
+    assert all(outcome["result"] == "answered" for outcome in seen.values()), seen
+
+
 @pytest.mark.parametrize("direction", ["upload", "download"])
 def test_the_tunnelled_opds_bandwidth_plan_holds_both_ways(lab, direction):
     server = subprocess.Popen(topology.exec_argv(lab["name"], "internet", ["iperf3", "-s", "-p", str(IPERF_PORT),

@@ -32,3 +32,51 @@ def test_the_tables_digest_follows_its_content():
     other = render_edge({**CONFIG, "lan": ["10.62.0.0/24"]}, "wg-e", "K", "198.51.100.2:51820").ruleset
     assert one.digest == same.digest != other.digest
     assert f'comment "pnsbox-edge {one.digest}"' in one.text
+
+
+def test_the_edge_admits_new_connections_into_its_lan_only_as_the_hubs_policies_accept():
+    inbound = [{"policy": "it-support", "from": ["10.30.0.0/24"], "ports": [], "protocols": []},
+               {"policy": "backup", "from": ["10.0.10.10/32"], "ports": ["tcp/22", "tcp/8000-8010", "udp/514"],
+                "protocols": ["icmp"]}]
+    text = render_edge({**CONFIG, "inbound": inbound}, "wg-e", "K", "198.51.100.2:51820").ruleset.text
+    rules = [line.strip() for line in text.splitlines() if "hub policy" in line]
+    assert rules == [
+        'iifname "wg-e" ip saddr { 10.30.0.0/24 } ip daddr @lan ct state new counter accept comment "hub policy it-support"',
+        'iifname "wg-e" ip saddr { 10.0.10.10/32 } ip daddr @lan ct state new tcp dport { 22, 8000-8010 } counter accept '
+        'comment "hub policy backup"',
+        'iifname "wg-e" ip saddr { 10.0.10.10/32 } ip daddr @lan ct state new udp dport { 514 } counter accept '
+        'comment "hub policy backup"',
+        'iifname "wg-e" ip saddr { 10.0.10.10/32 } ip daddr @lan ct state new meta l4proto icmp counter accept '
+        'comment "hub policy backup"']
+    assert text.index("hub policy backup") < text.index("only what the LAN asked for or the hub allows")
+
+
+def test_the_hub_tells_the_edge_which_of_its_policies_accept_into_the_opd():
+    from pathlib import Path
+
+    from pnsbox.edge.config import inbound
+    from pnsbox.load import load_site, load_text
+    from pnsbox.validate import build
+
+    example = build(load_site(str(Path(__file__).resolve().parents[2] / "rules" / "examples" / "province")))
+    assert inbound(example, "dispar") == [{"policy": "it-support", "from": ["10.30.0.0/24", "10.31.0.0/24"],
+                                           "ports": [], "protocols": []}]  # diskominfo's subnets, every port
+    site = build(load_text("""\
+site:
+  name: t
+  uplink: {interface: wan0, address: 198.51.100.2/24, gateway: 198.51.100.1, bandwidth: 1gbit}
+  wireguard: {tunnel: 10.255.0.0/16}
+services:
+  backup: {addresses: [10.0.10.30], ports: [tcp/873], link: {interface: dc0, address: 10.0.10.1/24}}
+opds:
+  disdik: {name: D, subnet: 10.61.0.0/24, link: {wireguard: {}}}
+  dinkes: {name: K, subnet: 10.21.0.0/24, link: {interface: opd-dinkes}}
+policies:
+  - {name: no-ssh, from: dinkes, to: disdik, ports: [tcp/22], action: drop}
+  - {name: pull, from: backup, to: opds, ports: [tcp/873], action: accept}
+  - {name: among-opds, from: opds, to: opds, protocols: [icmp], action: accept}
+""", "site.yaml"))
+    assert inbound(site, "disdik") == [
+        {"policy": "pull", "from": ["10.0.10.30/32"], "ports": ["tcp/873"], "protocols": []},
+        {"policy": "among-opds", "from": ["10.21.0.0/24"], "ports": [], "protocols": ["icmp"]}]  # not its own LAN
+    assert inbound(site, "dinkes")[0]["policy"] == "pull"
