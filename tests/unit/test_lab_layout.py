@@ -19,7 +19,10 @@ PEERS = ["hub-a", "hub-b"]
 
 @pytest.fixture(scope="module")
 def plain():
-    return build(load_site(EXAMPLES / "province"))
+    """The province example without its OPD across town (dispar's edge box): the HA example has none."""
+    config = build(load_site(EXAMPLES / "province"))
+    site = config.site.model_copy(update={"wireguard": None, "edges_url": None})
+    return config.model_copy(update={"site": site, "opds": {k: v for k, v in config.opds.items() if k != "dispar"}})
 
 
 @pytest.fixture(scope="module")
