@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import BadRequest
 from .messages import Signed
@@ -172,6 +172,16 @@ class EdgeUpload:
 
 
 @dataclass(frozen=True)
+class EdgeInbound:
+    """A hub policy that accepts into the edge's OPD: new connections the edge lets into its LAN."""
+
+    policy: str
+    from_: list[str]  # the sources' CIDRs
+    ports: list[str]  # tcp/22, udp/5000-5100; none and no protocols: everything
+    protocols: list[str]
+
+
+@dataclass(frozen=True)
 class EdgeConfig:
     """What the hub tells an edge (pnsbox.edge.config): `digest` covers all but version and digest."""
 
@@ -185,6 +195,7 @@ class EdgeConfig:
     breakout: bool
     version: int | None
     digest: str
+    inbound: list[EdgeInbound] = field(default_factory=list)  # absent from an older hub: replies only
 
 
 @dataclass(frozen=True)

@@ -233,7 +233,7 @@ _ELSEWHERE = {
     "edge_messages": (
         "EdgeTokenRequest", "EdgeRequest", "EnrollRequest", "EdgeConfigRequest", "RotateRequest",
         "EdgeEntry", "EdgeTokenInfo", "EdgeListing", "EdgeToken", "EdgeDisabled", "HubPeer", "Enrolled",
-        "EdgeInterface", "EdgeHub", "EdgeUpload", "EdgeConfig", "Rotated"
+        "EdgeInterface", "EdgeHub", "EdgeUpload", "EdgeInbound", "EdgeConfig", "Rotated"
     ),
 }
 

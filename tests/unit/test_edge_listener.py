@@ -33,6 +33,9 @@ site:
   wireguard: {tunnel: 10.255.0.0/16}
 opds:
   disdik: {name: Disdik, subnet: 10.61.0.0/24, link: {wireguard: {}}}
+  dinkes: {name: Dinkes, subnet: 10.21.0.0/24, link: {interface: opd-dinkes}}
+policies:
+  - {name: it-ssh, from: dinkes, to: disdik, ports: [tcp/22], action: accept}
 """
 INSECURE = ssl._create_unverified_context()  # the listeners' self-signed certificates
 
@@ -116,7 +119,10 @@ def test_an_edge_enrols_on_the_edge_listener(hub):
     assert status == 200 and json.loads(text)["opd"] == "disdik", text
     credential = json.loads(text)["credential"]
     status, text = call(hub["edges"], "/edges/v1/config", {"credential": credential})
-    assert status == 200 and json.loads(text)["lan"] == ["10.61.0.0/24"], text
+    config = json.loads(text)
+    assert status == 200 and config["lan"] == ["10.61.0.0/24"], text
+    # what the hub's policies accept into the OPD reaches the edge through the relay
+    assert config["inbound"] == [{"policy": "it-ssh", "from": ["10.21.0.0/24"], "ports": ["tcp/22"], "protocols": []}]
 
 
 def test_the_edge_api_on_the_admin_listener_is_refused_and_records_nothing(hub):
