@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -105,17 +106,24 @@ class World:
         self.state = self.tmp / "hub-state"
         self.socket = str(self.tmp / "control.sock")
         self.log = open(self.tmp / "pnsboxd.log", "w")  # noqa: SIM115 -- pnsboxd writes it for the module's life
-        self.procs.append(subprocess.Popen([sys.executable, "-m", "pnsbox.daemon.main", "--state-dir", str(self.state),
-                                            "--socket", self.socket, "--netns", self.ns["hub"],
-                                            "--metrics-listen", "127.0.0.1:0"], cwd=ROOT, stdout=self.log,
-                                           stderr=subprocess.STDOUT))
-        for _ in range(200):
-            if os.path.exists(self.socket):
-                break
-            time.sleep(0.05)
+        self.start_daemon()
         status, reply = ControlClient(self.socket).request("POST", "/apply", {"files": {"pnsbox.yaml": self.text}, "message": "site"})
         assert status == 200, reply
         self.start_web()
+
+    def start_daemon(self) -> None:
+        self.daemon = subprocess.Popen([sys.executable, "-m", "pnsbox.daemon.main", "--state-dir", str(self.state),
+                                        "--socket", self.socket, "--netns", self.ns["hub"],
+                                        "--metrics-listen", "127.0.0.1:0"], cwd=ROOT, stdout=self.log,
+                                       stderr=subprocess.STDOUT)
+        self.procs.append(self.daemon)
+        for _ in range(600):
+            try:
+                ControlClient(self.socket, timeout=2).request("GET", "/status")
+                return
+            except Exception:  # noqa: BLE001 -- not answering yet (a killed one's socket file may linger)
+                time.sleep(0.05)
+        raise RuntimeError("pnsboxd did not answer on its socket in 30 s")
 
     def wire(self, a: str, a_addr: str, b: str, b_addr: str, prefix: int) -> None:
         sh("ip", "link", "add", f"v-{b}", "netns", self.ns[a], "type", "veth", "peer", f"v-{a}", "netns", self.ns[b])
@@ -498,6 +506,27 @@ def test_after_the_hubs_tunnel_is_lost_pnsboxd_and_the_edge_bring_it_back_within
     assert not ping(SERVICE, timeout=0.5, netns=world.ns["opd"])
     assert ping(SERVICE, timeout=10, netns=world.ns["opd"]), "the tunnel did not come back within 10 s"
     print(f"tunnel back after {time.monotonic() - started:.1f} s")
+
+
+def test_after_pnsboxd_is_killed_and_started_again_the_edges_are_back_within_10_seconds(world):
+    # What systemd does when pnsboxd crashes: the main process is gone (kill -9), the rest of its
+    # cgroup (the hub's wireguard-go, with the interface and its peers) is stopped, and pnsboxd is
+    # started again (Restart=on-failure). pnsboxd makes the interface anew from its state (the
+    # hub's key, the book of edges); `pnsbox edge run` shakes hands again.
+    assert made_in(world.ns["opd"], lambda: ping(SERVICE, timeout=3))
+    interface = world.config.site.wireguard.interface
+    started = time.monotonic()
+    world.daemon.kill()
+    world.daemon.wait()
+    for pid in wg.userspace_pids(world.ns["hub"], interface):  # kernel WireGuard's link outlives the process
+        os.kill(pid, signal.SIGTERM)
+    world.start_daemon()
+    answering = time.monotonic() - started
+    back = made_in(world.ns["opd"], lambda: ping(SERVICE, timeout=max(0.5, 10 - (time.monotonic() - started))))
+    elapsed = time.monotonic() - started
+    print(f"pnsboxd killed and started again: answering after {answering:.1f} s, the edge's tunnel back after "
+          f"{elapsed:.1f} s")
+    assert back and elapsed <= 10, f"the tunnel was not back within 10 s of the crash ({elapsed:.1f} s)"
 
 
 def test_a_local_breakout_the_hub_allows_sends_the_opds_internet_out_of_the_edge(world):
