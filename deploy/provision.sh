@@ -14,6 +14,12 @@
 #   PNSBOX_SERVE       "tcp/80 udp/53 ...": ports a pnsbox lab responder answers on
 #   PNSBOX_SITE        the site to apply on the hub (default: rules/examples/province)
 #   PNSBOX_WEB_LISTEN  where the hub's web UI listens (default 0.0.0.0:443)
+#   PNSBOX_SHARE       a directory the hub and its edges share: the hub writes each edge's one-time
+#                      enrollment token (edge-OPD.token) and its certificate's SHA-256
+#                      (hub.fingerprint) there; an edge reads them
+#   PNSBOX_EDGE_OPDS   on the hub: the tunnelled OPDs to write tokens for ("disdik dishub")
+#   PNSBOX_OPD         on an edge: its OPD
+#   PNSBOX_HUB_URL     on an edge: the hub's site.edges_url (https://...)
 set -eu
 
 role=${1:?usage: provision.sh hub|internet|datacenter|opd|edge}
@@ -57,6 +63,21 @@ forward() {
 
 has_systemd() { [ -d /run/systemd/system ]; }
 
+# Waits are bounded in time, not tries: an emulated machine is slow (PNSBOX_WAIT, default 600 s).
+wait_seconds=${PNSBOX_WAIT:-600}
+within_wait() { [ $(( $(date +%s) - since )) -lt "$wait_seconds" ]; }  # since: when the wait began
+
+# What a service that did not come up said: its journal, or its log without systemd.
+show_log() {
+  if has_systemd; then
+    journalctl -u "$1.service" -n 60 --no-pager || true
+  else
+    log=/run/pnsbox/${1#pnsbox-}.log
+    [ "$1" = pnsboxd ] && log=/run/pnsbox/pnsboxd.log
+    echo "---- $log ----"; tail -n 60 "$log" 2>/dev/null || true
+  fi
+}
+
 # The lab's responder (pnsbox.lab.responder): HTTP on TCP, an echo on UDP, naming who asked.
 serve() {
   [ -n "${PNSBOX_SERVE:-}" ] || return 0
@@ -81,9 +102,23 @@ EOF
   say "answering on $PNSBOX_SERVE"
 }
 
+# What was installed, by the content of the sources: a second provisioning of the same sources
+# (an edge after the hub on one machine, `vagrant provision` again) does not reinstall.
+source_digest() {
+  (cd "$src" && find pnsbox webui/*.py webui/templates webui/static systemd rules/apps setup.cfg pyproject.toml \
+     Makefile -type f ! -name '*.pyc' | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)
+}
+
 install_pnsbox() {
+  stamp=/opt/pnsbox/installed-from
+  digest=$(source_digest)
+  if [ -x "$bindir/pnsbox" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$digest" ]; then
+    say "pnsbox from these sources is installed already"
+    return 0
+  fi
   say "make install from $src"
   make -s -C "$src" install
+  echo "$digest" > "$stamp"
 }
 
 # Started as the units start them (same arguments); without systemd (the full-kernel tier's
@@ -97,8 +132,11 @@ start_daemon() {
       > /run/pnsbox/pnsboxd.log 2>&1 < /dev/null &
     echo $! > /run/pnsbox/pnsboxd.pid
   fi
-  for _ in $(seq 600); do [ -S /run/pnsbox/control.sock ] && return 0; sleep 0.2; done
-  say "pnsboxd did not open its control socket"; exit 1
+  since=$(date +%s)
+  until [ -S /run/pnsbox/control.sock ]; do
+    within_wait || { say "pnsboxd did not open its control socket"; show_log pnsboxd; exit 1; }
+    sleep 0.2
+  done
 }
 
 start_web() {
@@ -119,11 +157,67 @@ start_web() {
     echo $! > /run/pnsbox/web.pid
   fi
   port=${web_listen##*:}
-  for _ in $(seq 600); do
-    curl -sk -m 10 -o /dev/null "https://127.0.0.1:$port/login" && { say "web UI answers on $web_listen"; return 0; }
-    sleep 0.2
+  since=$(date +%s)
+  until curl -sk -m 10 -o /dev/null "https://127.0.0.1:$port/login"; do
+    within_wait || { say "the web UI did not answer on $web_listen"; show_log pnsbox-web; exit 1; }
+    sleep 0.5
   done
-  say "the web UI did not answer on $web_listen"; exit 1
+  say "web UI answers on $web_listen"
+}
+
+# The hub's half of enrolling its edges: a one-time token per tunnelled OPD (7 days) and the web
+# certificate's fingerprint, which the edge pins before it sends the token.
+edge_tokens() {
+  [ -n "${PNSBOX_SHARE:-}" ] && [ -n "${PNSBOX_EDGE_OPDS:-}" ] || return 0
+  mkdir -p "$PNSBOX_SHARE"
+  /opt/pnsbox/venv/bin/python -c 'import hashlib, ssl, sys
+print(hashlib.sha256(ssl.PEM_cert_to_DER_cert(open(sys.argv[1]).read())).hexdigest())' \
+    /var/lib/pnsbox-web/tls/cert.pem > "$PNSBOX_SHARE/hub.fingerprint"
+  for opd in $PNSBOX_EDGE_OPDS; do
+    "$bindir/pnsbox" edge token add "$opd" --expires 7d --author provision.sh | head -1 > "$PNSBOX_SHARE/edge-$opd.token.new"
+    mv "$PNSBOX_SHARE/edge-$opd.token.new" "$PNSBOX_SHARE/edge-$opd.token"
+    say "enrollment token for $opd's edge in $PNSBOX_SHARE/edge-$opd.token"
+  done
+}
+
+edge_state=/var/lib/pnsbox-edge
+
+enrol_edge() {
+  opd=${PNSBOX_OPD:?PNSBOX_OPD: which OPD this edge is}
+  url=${PNSBOX_HUB_URL:?PNSBOX_HUB_URL: site.edges_url of the hub}
+  if [ -e "$edge_state/edge.json" ]; then
+    say "enrolled already ($edge_state/edge.json)"
+    return 0
+  fi
+  token_file=${PNSBOX_SHARE:-/nonexistent}/edge-$opd.token
+  if [ ! -s "$token_file" ]; then
+    say "no enrollment token at $token_file: the hub's provisioning writes it (provision the hub first)"
+    exit 1
+  fi
+  pin=""
+  [ -s "$PNSBOX_SHARE/hub.fingerprint" ] && pin="--fingerprint $(cat "$PNSBOX_SHARE/hub.fingerprint")"
+  install -d -m 0700 "$edge_state"
+  # shellcheck disable=SC2086 # $pin is empty or two words
+  "$bindir/pnsbox" edge enroll "$url" "$(cat "$token_file")" --state-dir "$edge_state" $pin
+}
+
+start_edge() {
+  if has_systemd; then
+    systemctl enable --now pnsbox-edge.service
+  else
+    mkdir -p /run/pnsbox
+    setsid "$bindir/pnsbox" edge run --state-dir "$edge_state" --interval 10 \
+      > /run/pnsbox/edge.log 2>&1 < /dev/null &
+    echo $! > /run/pnsbox/edge.pid
+  fi
+  interface=$(/opt/pnsbox/venv/bin/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["interface"])' \
+    "$edge_state/edge.json")
+  since=$(date +%s)
+  until wg show "$interface" latest-handshakes 2>/dev/null | awk '$2 > 0 {ok=1} END {exit !ok}'; do
+    within_wait || { say "tunnel $interface to the hub has no handshake"; show_log pnsbox-edge; exit 1; }
+    sleep 0.5
+  done
+  say "tunnel $interface to the hub is up: $(wg show "$interface" endpoints | awk '{print $2}')"
 }
 
 case "$role" in
@@ -132,21 +226,31 @@ case "$role" in
     install_pnsbox
     if [ ! -e /etc/pnsbox/pnsbox.yaml ]; then
       mkdir -p /etc/pnsbox
-      cp -r "$site"/. /etc/pnsbox/
+      cp -rL "$site"/. /etc/pnsbox/  # -L: the Vagrant site links to the example's OPD files
     fi
     "$bindir/pnsbox" validate -c /etc/pnsbox
     start_daemon
     "$bindir/pnsbox" apply -c /etc/pnsbox --message "provisioned by deploy/provision.sh"
     start_web
+    edge_tokens
     "$bindir/pnsbox" show | head -20
     ;;
-  internet|edge)
-    # edge: an OPD's router. Today it routes its OPD's LAN in the clear; the WireGuard tunnel to
-    # the hub (pnsbox's edge enrollment, issue 12) is set up on these boxes once it ships.
+  internet)
     name_links
     add_addresses_and_routes
     forward
-    if [ "$role" = internet ]; then install_pnsbox; serve; fi
+    install_pnsbox
+    serve
+    ;;
+  edge)
+    # An OPD office's router: its LAN reaches the province through the WireGuard tunnel that
+    # pnsbox's edge sets up with the hub (enrolled once with the hub's token, then `edge run`).
+    name_links
+    add_addresses_and_routes
+    forward
+    install_pnsbox
+    enrol_edge
+    start_edge
     ;;
   datacenter)
     name_links
