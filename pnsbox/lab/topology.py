@@ -576,8 +576,9 @@ def _forget_cut(lab: str, node: str) -> None:
     path = _cut_file(lab, node)
     if os.path.exists(path):
         os.unlink(path)
-    with contextlib.suppress(OSError):  # not empty (another node's cut, an edge's state) or gone
-        os.rmdir(os.path.dirname(path))
+    for directory in (os.path.dirname(path), RUN_ROOT):
+        with contextlib.suppress(OSError):  # not empty (another node's cut, an edge's state) or gone
+            os.rmdir(directory)
 
 
 def exec_argv(lab: str, node: str, argv: list[str]) -> list[str]:
