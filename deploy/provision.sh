@@ -14,10 +14,12 @@
 #   PNSBOX_SERVE       "tcp/80 udp/53 ...": ports a pnsbox lab responder answers on
 #   PNSBOX_SITE        the site to apply on the hub (default: rules/examples/province)
 #   PNSBOX_WEB_LISTEN  where the hub's web UI listens (default 0.0.0.0:443)
+#   PNSBOX_EDGES_LISTEN where the hub's edge listener (pnsbox-web --edges) listens when the site
+#                      has site.edges_url (default 0.0.0.0:8444, the port edges_url names)
 #   PNSBOX_SHARE       a directory the hub and its edges share: the hub writes each edge's one-time
 #                      enrollment token (edge-OPD.token) and its certificate's SHA-256
 #                      (hub.fingerprint) there; an edge reads them
-#   PNSBOX_EDGE_OPDS   on the hub: the tunnelled OPDs to write tokens for ("disdik dishub")
+#   PNSBOX_EDGE_OPDS   on the hub: the tunnelled OPDs to write tokens for ("dispar dishub")
 #   PNSBOX_OPD         on an edge: its OPD
 #   PNSBOX_HUB_URL     on an edge: the hub's site.edges_url (https://...)
 set -eu
@@ -26,6 +28,7 @@ role=${1:?usage: provision.sh hub|internet|datacenter|opd|edge}
 src=${PNSBOX_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
 site=${PNSBOX_SITE:-$src/rules/examples/province}
 web_listen=${PNSBOX_WEB_LISTEN:-0.0.0.0:443}
+edges_listen=${PNSBOX_EDGES_LISTEN:-0.0.0.0:8444}
 bindir=${BINDIR:-/usr/local/bin}
 say() { echo "provision[$role] $(date +%T): $*"; }
 
@@ -139,40 +142,42 @@ start_daemon() {
   done
 }
 
+# pnsbox-web as UNIT (pnsbox-web: the admin web UI; pnsbox-web-edges: the edge listener, with
+# --edges) on LISTEN, its state in /var/lib/UNIT; returns once it answers over HTTPS.
 start_web() {
-  state=/var/lib/pnsbox-web
+  unit=$1 listen=$2; shift 2
+  state=/var/lib/$unit
   if has_systemd; then
     install -d -m 0700 -o pnsbox-web -g pnsbox-web "$state"
-    sed -i "s#--listen [^ ]*#--listen $web_listen#" /etc/systemd/system/pnsbox-web.service
+    sed -i "s#--listen [^ ]*#--listen $listen#" "/etc/systemd/system/$unit.service"
     systemctl daemon-reload
-    if [ ! -e "$state/users.json" ]; then
-      runuser -u pnsbox-web -- "$bindir/pnsbox-web" --state-dir "$state" --socket /run/pnsbox/control.sock --init
+    if [ ! -e "$state/tls/cert.pem" ]; then
+      runuser -u pnsbox-web -- "$bindir/pnsbox-web" "$@" --state-dir "$state" --socket /run/pnsbox/control.sock --init
     fi
-    systemctl enable --now pnsbox-web.service
+    systemctl enable --now "$unit.service"
   else
     install -d -m 0700 "$state"
-    "$bindir/pnsbox-web" --state-dir "$state" --socket /run/pnsbox/control.sock --init
-    setsid "$bindir/pnsbox-web" --state-dir "$state" --socket /run/pnsbox/control.sock --listen "$web_listen" \
-      > /run/pnsbox/web.log 2>&1 < /dev/null &
-    echo $! > /run/pnsbox/web.pid
+    "$bindir/pnsbox-web" "$@" --state-dir "$state" --socket /run/pnsbox/control.sock --init
+    setsid "$bindir/pnsbox-web" "$@" --state-dir "$state" --socket /run/pnsbox/control.sock --listen "$listen" \
+      > "/run/pnsbox/${unit#pnsbox-}.log" 2>&1 < /dev/null &
+    echo $! > "/run/pnsbox/${unit#pnsbox-}.pid"
   fi
-  port=${web_listen##*:}
   since=$(date +%s)
-  until curl -sk -m 10 -o /dev/null "https://127.0.0.1:$port/login"; do
-    within_wait || { say "the web UI did not answer on $web_listen"; show_log pnsbox-web; exit 1; }
+  until curl -sk -m 10 -o /dev/null "https://127.0.0.1:${listen##*:}/login"; do
+    within_wait || { say "$unit did not answer on $listen"; show_log "$unit"; exit 1; }
     sleep 0.5
   done
-  say "web UI answers on $web_listen"
+  say "$unit answers on $listen"
 }
 
-# The hub's half of enrolling its edges: a one-time token per tunnelled OPD (7 days) and the web
-# certificate's fingerprint, which the edge pins before it sends the token.
+# The hub's half of enrolling its edges: a one-time token per tunnelled OPD (7 days) and the edge
+# listener's certificate fingerprint, which the edge pins before it sends the token.
 edge_tokens() {
   [ -n "${PNSBOX_SHARE:-}" ] && [ -n "${PNSBOX_EDGE_OPDS:-}" ] || return 0
   mkdir -p "$PNSBOX_SHARE"
   /opt/pnsbox/venv/bin/python -c 'import hashlib, ssl, sys
 print(hashlib.sha256(ssl.PEM_cert_to_DER_cert(open(sys.argv[1]).read())).hexdigest())' \
-    /var/lib/pnsbox-web/tls/cert.pem > "$PNSBOX_SHARE/hub.fingerprint"
+    /var/lib/pnsbox-web-edges/tls/cert.pem > "$PNSBOX_SHARE/hub.fingerprint"
   for opd in $PNSBOX_EDGE_OPDS; do
     "$bindir/pnsbox" edge token add "$opd" --expires 7d --author provision.sh | head -1 > "$PNSBOX_SHARE/edge-$opd.token.new"
     mv "$PNSBOX_SHARE/edge-$opd.token.new" "$PNSBOX_SHARE/edge-$opd.token"
@@ -231,8 +236,11 @@ case "$role" in
     "$bindir/pnsbox" validate -c /etc/pnsbox
     start_daemon
     "$bindir/pnsbox" apply -c /etc/pnsbox --message "provisioned by deploy/provision.sh"
-    start_web
-    edge_tokens
+    start_web pnsbox-web "$web_listen"
+    if grep -q '^ *edges_url:' /etc/pnsbox/pnsbox.yaml; then
+      start_web pnsbox-web-edges "$edges_listen" --edges
+      edge_tokens
+    fi
     "$bindir/pnsbox" show | head -20
     ;;
   internet)

@@ -4,7 +4,8 @@ It installs pnsbox system-wide (`make install` into /opt/pnsbox, commands in /us
 the site in /etc/pnsbox), so it runs only in the throwaway guest of `make test-vm`. The hub runs
 in a network namespace holding five NICs with known MACs standing in for the hub's VM
 interfaces: it must name them as the site does, apply the Vagrant site (the example plus two
-tunnelled OPDs) through pnsboxd, bring up the web UI and leave an enrollment token for an edge.
+tunnelled OPDs) through pnsboxd, bring up the web UI and the edge listener, and leave an
+enrollment token for an edge.
 Then the edge role enrols an edge box (its own namespace on the hub's uplink) with that token,
 and a host in the edge's office fetches from the data-center machine (the datacenter role) and
 the opd role, through the tunnel and the hub's policies.
@@ -70,7 +71,7 @@ def hub(tmp_path_factory):
             veth(ns, f"eth{index}", mac, far, f"far{index}")
             subprocess.run(["ip", "-n", far, "link", "set", f"far{index}", "up"], check=True)
         env = {"PNSBOX_LINKS": " ".join(f"{n}={m}" for n, m in NICS.items()), "PNSBOX_SITE": str(SITE),
-               "PNSBOX_WEB_LISTEN": "0.0.0.0:443", "PNSBOX_SHARE": str(share), "PNSBOX_EDGE_OPDS": "disdik"}
+               "PNSBOX_WEB_LISTEN": "0.0.0.0:443", "PNSBOX_SHARE": str(share), "PNSBOX_EDGE_OPDS": "dispar"}
         try:
             provision(ns, "hub", env)
             yield {"ns": ns, "far": far, "share": share}
@@ -86,12 +87,16 @@ def test_the_vagrant_hub_provisioning_installs_applies_the_site_and_serves_the_w
     assert "vlan protocol 802.1Q id 130" in in_ns(ns, "ip", "-d", "link", "show", "dev", "lan0.130").stdout
     table = in_ns(ns, "nft", "list", "table", "inet", "pnsbox")
     assert table.returncode == 0 and "simpeg-for-all" in table.stdout, table.stderr
-    for url in ("https://127.0.0.1/login", "https://198.51.100.2/login"):  # loopback, and the uplink edges use
+    for url in ("https://127.0.0.1/login", "https://198.51.100.2/login"):  # on loopback and on the uplink
         login = in_ns(ns, "curl", "-sk", "-m", "60", "-o", "/dev/null", "-w", "%{http_code}", url)
         assert login.stdout == "200", (url, login)
+    # The edge listener (site.edges_url) answers too, and serves no login page.
+    listener = in_ns(ns, "curl", "-sk", "-m", "60", "-o", "/dev/null", "-w", "%{http_code}",
+                     "https://198.51.100.2:8444/login")
+    assert listener.stdout == "404", listener
     assert Path("/opt/pnsbox/venv/bin/pnsboxd").exists()
     assert "pnsboxd" in Path("/etc/systemd/system/pnsboxd.service").read_text()
-    token = (hub["share"] / "edge-disdik.token").read_text().strip()
+    token = (hub["share"] / "edge-dispar.token").read_text().strip()
     assert len(token) > 20 and (hub["share"] / "hub.fingerprint").read_text().strip()
 
 
@@ -114,7 +119,7 @@ def test_an_edge_provisioned_with_the_hubs_token_carries_its_office_to_the_data_
                                      "PNSBOX_SERVE": "tcp/80"})
         provision(office, "opd", {"PNSBOX_ROUTES": "default=10.61.0.1"})
         try:
-            provision(edge, "edge", {"PNSBOX_OPD": "disdik", "PNSBOX_HUB_URL": "https://198.51.100.2/",
+            provision(edge, "edge", {"PNSBOX_OPD": "dispar", "PNSBOX_HUB_URL": "https://198.51.100.2:8444/",
                                      "PNSBOX_SHARE": str(hub["share"])})
             handshakes = in_ns(edge, "wg", "show", "all", "latest-handshakes").stdout
             assert handshakes.split() and int(handshakes.split()[-1]) > 0, handshakes
@@ -124,6 +129,6 @@ def test_an_edge_provisioned_with_the_hubs_token_carries_its_office_to_the_data_
             assert fetched.stdout.startswith("pnsbox-lab ") and fetched.stdout.strip().endswith(
                 "tcp/80 from 10.61.0.2"), fetched
             listing = in_ns(hub["ns"], "/usr/local/bin/pnsbox", "edge", "list").stdout
-            assert "disdik" in listing, listing
+            assert "dispar" in listing, listing
         finally:
             _stop_started_processes()
