@@ -1,10 +1,12 @@
-"""keepalived's notify hook (`pnsbox ha notify ROLE`): record the hub's role, tell conntrackd.
+"""keepalived's notify hook (`pnsbox ha notify ROLE`): record the hub's role, put back the routes
+the kernel dropped with the addresses, tell conntrackd.
 
 keepalived starts one hook process per transition and does not wait for it, so two hooks
 (standby then active, at start) can run at once. Each takes a lock and records the start time
 of its own process; a hook that finds a later transition already recorded does nothing, so
 role.json and conntrackd always end with the last transition. Imports only the standard
-library: keepalived waits for no one, but the role should be on disk within a moment.
+library (and render.ha, which is light): keepalived waits for no one, but the role should be on
+disk within a moment.
 """
 
 from __future__ import annotations
@@ -67,15 +69,33 @@ def record(run_dir: str, role: str, peer: str | None, order: list[int] | None = 
     return entry
 
 
+def put_routes_back(conntrackd_conf: str) -> list[str]:
+    """The routes through the links of the virtual addresses, as apply adds them: the kernel
+    dropped them if this hub just let go of the addresses (its last ones on those links)."""
+    from ..render.ha import kept_routes
+
+    try:  # keepalived.conf sits beside conntrackd.conf (render.ha.HAPaths)
+        text = Path(conntrackd_conf).with_name("keepalived.conf").read_text()
+    except OSError as error:
+        return [f"routes: {error}"]
+    failed = []
+    for route in kept_routes(text):
+        proc = subprocess.run(["ip", "route", "replace", *route], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            failed.append(f"ip route replace {' '.join(route)}: {proc.stderr.strip() or 'failed'}")
+    return failed
+
+
 def notify(role: str, run_dir: str, conntrackd_conf: str, peer: str | None) -> list[str]:
     """keepalived says this hub is now `role`. Returns what went wrong (nothing stops keepalived)."""
     if not os.path.isdir(run_dir):  # the hub is being taken down (lab down removed it): leave nothing behind
         return [f"{role}: no run directory {run_dir}; nothing recorded"]
     with open(Path(run_dir, "notify.lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        failed = [] if role == "fault" else put_routes_back(conntrackd_conf)  # a fault: its links are down
         if record(run_dir, role, peer) is None:
-            return [f"{role}: a later transition is already recorded; nothing done"]
-        failed = []
+            return failed + [f"{role}: a later transition is already recorded; nothing done"]
         for args in CONNTRACKD[role]:
             proc = subprocess.run(["conntrackd", "-C", conntrackd_conf, *args], capture_output=True, text=True,
                                   stdin=subprocess.DEVNULL)

@@ -154,10 +154,40 @@ def keepalived_conf(config: Config, me: str, paths: HAPaths) -> str:
             lines += [_line(f"{want.address} dev {want.device} no_track", want.origin, 2) for want in chosen]
             lines.append("    }")
     lines += ["    track_script {", "        pnsbox_links", "    }"]
+    lines += _route_comments(config, me)
     for role, keyword in ROLES.items():
         lines.append(_line(f'{keyword} "{notify.format(role=role)}"', "pnsbox ha notify", 1))
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+ROUTE_MARK = "# pnsbox-route: "  # a route the notify hook puts back (kept_routes reads it)
+
+
+def kept_routes(keepalived_conf: str) -> list[list[str]]:
+    """The `ip route replace` arguments of the routes _route_comments wrote into a keepalived.conf."""
+    return [line.split(ROUTE_MARK, 1)[1].split(" # ", 1)[0].split()
+            for line in keepalived_conf.splitlines() if line.lstrip().startswith(ROUTE_MARK)]
+
+
+def _route_comments(config: Config, me: str) -> list[str]:
+    """The kernel drops every route through a device when its last address leaves it, so a hub
+    that lets go of the virtual addresses (standby after a split brain, preemption, a keepalived
+    restart) would lose its default route and have none when it becomes active again. The notify
+    hook puts these back (`ip route replace`, as apply adds them) at every transition."""
+    from ..plan import ROUTE_PROTO
+    from .net import render_net, virtual_addresses
+
+    devices = {want.device for want in virtual_addresses(config)}
+    routes = [route for route in render_net(config, me).routes if route.device in devices]
+    if not routes:
+        return []
+    lines = ["    # The routes through those links, put back by the notify hook at every transition:"]
+    for route in routes:
+        via = f"via {route.gateway} onlink" if route.gateway else "scope link"  # as apply.links adds it
+        lines.append(_line(f"{ROUTE_MARK}{route.destination} {via} dev {route.device} proto {ROUTE_PROTO}",
+                           route.origin, 1))
+    return lines
 
 
 def links_script(config: Config, me: str) -> str:

@@ -73,6 +73,10 @@ def wait_for(condition, seconds: float, step: float = 0.02):
     return condition()
 
 
+def default_route(netns: str) -> str:
+    return subprocess.run(["ip", "-n", netns, "route", "show", "default"], capture_output=True, text=True).stdout
+
+
 def role_file(netns: str) -> dict:
     return observe_ha.read_role_file(f"/run/pnsbox/ha/{netns}")
 
@@ -200,6 +204,23 @@ def test_cutting_the_active_hub_off_moves_every_address_and_its_connections_to_t
     assert wait_for(lambda: role_file(hubs[active]).get("role") == "standby", 5)
     time.sleep(1.0)
     assert holds(hubs[standby]) and not holds(hubs[active])
+    # the kernel dropped its routes with its links; the notify hook put the default route back (no
+    # apply ran), so it can carry the traffic again when it next becomes active
+    assert wait_for(lambda: "via 203.0.113.1 dev wan0" in default_route(hubs[active]), 3), default_route(hubs[active])
+
+
+def test_a_hub_that_lets_go_of_the_addresses_keeps_its_default_route_for_the_next_failover(pair):
+    """A split brain ended by VRRP: the sync cable out, both hubs take the addresses; back in, one
+    lets them go, and with them (the kernel's doing) every route through those links."""
+    hubs = pair["hubs"]
+    active, standby = active_and_standby(pair)
+    ip("-n", hubs[standby], "link", "set", "sync0", "down")
+    assert wait_for(lambda: holds(hubs[standby]), 5), "the cut-off standby did not take the addresses"
+    ip("-n", hubs[standby], "link", "set", "sync0", "up")
+    assert wait_for(lambda: sum(holds(ns) for ns in hubs.values()) == 1, 5), "both hubs kept the addresses"
+    loser = next(peer for peer, ns in hubs.items() if not holds(ns))
+    assert wait_for(lambda: "via 203.0.113.1 dev wan0" in default_route(hubs[loser]), 3), \
+        f"{loser} lost its default route with the addresses"
 
 
 def test_lab_down_stops_keepalived_and_conntrackd_and_removes_their_files(pair):

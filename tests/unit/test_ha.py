@@ -15,8 +15,8 @@ from pnsbox.load import load_site
 from pnsbox.observe.ha import HARunning, moving_addresses
 from pnsbox.plan import StepKind
 from pnsbox.plan_ha import ha_steps
-from pnsbox.render.ha import HAPaths, ha_paths
-from pnsbox.render.net import virtual_addresses
+from pnsbox.render.ha import HAPaths, ha_paths, kept_routes
+from pnsbox.render.net import render_net, virtual_addresses
 from pnsbox.render.site import site
 from pnsbox.validate import build
 
@@ -138,3 +138,10 @@ def test_applying_makes_the_config_directory_but_never_the_box_run_directory(tmp
     paths = HAPaths(str(tmp_path / "etc"), str(tmp_path / "run"), "/p")
     apply_ha.execute([], None, paths)
     assert (tmp_path / "etc").is_dir() and not (tmp_path / "run").exists()
+
+
+def test_the_routes_through_the_moving_links_are_written_for_the_hook_as_apply_adds_them(pair):
+    for peer in ("hub-a", "hub-b"):
+        kept = kept_routes(site(pair, STOCK_KERNEL, peer=peer, ha=PATHS).keepalived)
+        assert kept == [["default", "via", "203.0.113.1", "onlink", "dev", "wan0", "proto", "231"]]
+    assert [r.destination for r in render_net(pair, "hub-a").routes] == ["default"]  # nothing left out
