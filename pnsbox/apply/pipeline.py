@@ -146,7 +146,7 @@ def fingerprints(config: Config, given: Inputs) -> tuple[str, str]:
     classes = {name: None if opd.bandwidth is None else
                [(c, t.match.model_dump_json() if t.match else None) for c, t in opd.bandwidth.classes.items()]
                for name, opd in config.opds.items()}
-    peers = [(e.opd, e.public_key, e.previous_key, e.tunnel_address, e.disabled) for e in given.edges]
+    peers = [(e.opd, e.public_key, e.previous_key, e.next_key, e.tunnel_address, e.disabled) for e in given.edges]
     text = config.model_dump_json(exclude={**rates_out, "policies": True}) + json.dumps(
         [classes, given.slots, given.facts.as_dict(), given.facts.leaf_qdisc(config.site.queue), peers, given.peer],
         sort_keys=True)

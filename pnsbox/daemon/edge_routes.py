@@ -12,6 +12,7 @@ Requests and answers are the dataclasses of pnsbox.control.messages, as on every
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 from ..apply.owned import write_atomic
@@ -138,7 +139,9 @@ def edge_config(handler, daemon, body):
 
 @route("POST", "/edges/rotate")
 def rotate(handler, daemon, body):
-    """An edge presents a new public key (with its credential); the hub's peer follows at once."""
+    """An edge registers a new public key (with its credential, through its tunnel): a peer that
+    carries nothing yet, while the current key carries on (this reply among it). The hub confirms
+    the rotation itself when it sees the edge shake hands with the new key (_promote_when_seen)."""
     asked = m.parse(m.RotateRequest, body)
     request = handler._request(asked)
     try:
@@ -149,8 +152,34 @@ def rotate(handler, daemon, body):
         daemon.audit.append("edge-rotate-refused", "edge", request.where, str(exc)[:300])
         raise Refused(str(exc)) from None
     daemon.audit.append("edge-rotate", f"edge:{edge.opd}", request.where,
-                        f"{edge.opd}: new key {edge.public_key} (previous {edge.previous_key})")
-    return m.Rotated(edge.opd, edge.public_key, edge.key_since)
+                        f"{edge.opd}: new key {edge.next_key} registered (in use: {edge.public_key})")
+    threading.Thread(target=_promote_when_seen, args=(daemon, edge.opd, edge.next_key), daemon=True,
+                     name=f"rotation-{edge.opd}").start()
+    return m.Rotated(edge.opd, edge.next_key, time.time())
+
+
+def _promote_when_seen(daemon, opd: str, key: str, within: float = 120.0) -> None:
+    """Watch the hub's interface for the edge's handshake with its new KEY; then the key carries
+    the edge's traffic (its allowed IPs move to it) and the old one stops. Not seen within
+    WITHIN seconds, the rotation stays registered: the edge's next config fetch with the new key
+    ends it as well (EdgeBook.confirm_key)."""
+    from ..observe import wg as observe_wg
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        config = daemon.config
+        interface = config.site.wireguard.interface if config is not None and config.site.wireguard else None
+        running = observe_wg.read(daemon.netns, interface) if interface else None
+        peer = running.peers.get(key) if running else None
+        if peer is not None and peer.latest_handshake:
+            with daemon.lock:
+                edge = EdgeBook(daemon.state_dir).promote(opd, key)
+                if edge is not None:
+                    _tunnels_now(daemon)
+                    daemon.audit.append("edge-key-confirmed", f"edge:{opd}", "local",
+                                        f"{opd} shook hands with its new key {key}")
+            return
+        time.sleep(0.2)
 
 
 def _note_fetch(daemon, opd: str, reply: m.EdgeConfig) -> None:

@@ -58,6 +58,8 @@ class Edge:
     disabled: bool = False
     credential: str = ""  # SHA-256 of the secret the edge shows when it fetches its config
     previous_key: str | None = None  # the key before a rotation, kept until the edge runs the new one
+    next_key: str | None = None  # a rotation's new key, registered through the tunnel: a peer that carries
+    # nothing until the hub sees the edge shake hands with it (then it becomes public_key)
 
 
 @dataclass
@@ -192,8 +194,10 @@ class EdgeBook:
                      and secrets.compare_digest(e.credential, wanted)), None)
 
     def rotate(self, credential: str, new_key: str, now: float | None = None) -> Edge:
-        """The edge holding CREDENTIAL presents a new public key: it becomes the edge's key at
-        once, the old one is kept as `previous_key` until the edge is seen running the new one."""
+        """The edge holding CREDENTIAL registers a new public key (through its tunnel). It is kept
+        as `next_key`, a peer that carries nothing, while the current key goes on carrying the
+        edge's traffic (the reply to this very request among it); `promote` makes it the key once
+        the hub sees the edge shake hands with it."""
         now = time.time() if now is None else now
         try:
             valid_public_key(new_key)
@@ -208,16 +212,31 @@ class EdgeBook:
                 raise EnrollRefused("not an enrolled edge's credential")
             if edge.disabled:
                 raise EnrollRefused(f"the edge of {edge.opd} is disabled on the hub")
-            if any(e.public_key == new_key or e.previous_key == new_key for e in book.edges.values()):
+            if any(new_key in (e.public_key, e.previous_key, e.next_key) for e in book.edges.values()):
                 raise EnrollRefused("this public key is already known to the hub; make a new one")
-            rotated = Edge(**{**asdict(edge), "public_key": new_key, "previous_key": edge.public_key,
-                              "key_since": now})
+            rotated = Edge(**{**asdict(edge), "next_key": new_key})
             book.edges[edge.opd] = rotated
             self._write(book)
             return rotated
 
+    def promote(self, opd: str, key: str, now: float | None = None) -> Edge | None:
+        """The hub saw OPD's edge use KEY, its registered next key: it becomes the edge's key (its
+        allowed IPs move to it) and the old one is kept, carrying nothing, until the edge's next
+        config fetch. None if KEY is not (or no longer) the edge's next key."""
+        now = time.time() if now is None else now
+        with locked(self.state_dir, "edges.lock"):
+            book = self.read()
+            edge = book.edges.get(opd)
+            if edge is None or edge.next_key != key:
+                return None
+            book.edges[opd] = Edge(**{**asdict(edge), "public_key": key, "previous_key": edge.public_key,
+                                      "next_key": None, "key_since": now})
+            self._write(book)
+            return book.edges[opd]
+
     def confirm_key(self, opd: str, running_key: str) -> bool:
         """The edge runs RUNNING_KEY: if that is its new key, forget the previous one. True if so."""
+        self.promote(opd, running_key)  # it fetched with the new key before the hub saw a handshake
         with locked(self.state_dir, "edges.lock"):
             book = self.read()
             edge = book.edges.get(opd)

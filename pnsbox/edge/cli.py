@@ -128,8 +128,8 @@ def _on_edge(args) -> int:
                                rotate_days=args.rotate_days)
         if args.edge_command == "rotate":
             reply = rotate(args.state_dir)
-            print(f"{reply['opd']}: new key {reply['public_key']} in use; the hub drops the old one "
-                  "once it sees this one")
+            print(f"{reply['opd']}: new key {reply['public_key']} registered through the tunnel ({reply['through']}) "
+                  "and in use; the hub moves the edge's traffic to it once it sees a handshake with it")
             return 0
         print(json.dumps(EdgeState(args.state_dir).status, indent=1, sort_keys=True))
         return 0

@@ -180,17 +180,23 @@ def sync_once(state_dir: str | Path, netns: str | None = None, check_seconds: fl
 
 
 def rotate(state_dir: str | Path, netns: str | None = None) -> dict:
-    """A new key pair: the hub takes the new public key (over the pinned HTTPS, with the
-    credential), then the edge switches to it at once. The hub keeps the old key as a peer
-    until the edge's next config fetch shows it runs the new one."""
+    """A new key pair. The new public key is registered through the tunnel (the hub's edge
+    listener at its tunnel address, the pinned certificate, the credential), not over the public
+    address; the hub keeps the current key carrying the edge's traffic until it sees the edge
+    shake hands with the new one, which the edge switches to as soon as the hub has answered."""
     with locked(state_dir, "edge.lock"):
         state = EdgeState(state_dir)
         enrolled = state.enrollment
         if enrolled is None:
             raise EdgeError("not enrolled: nothing to rotate")
+        good = state.last_good
+        if good is None:
+            raise EdgeError("no tunnel runs yet: a new key is registered through the tunnel")
         private = new_private_key()
+        _, port, base = client.split_url(enrolled["url"])
+        through_tunnel = f"https://{good['hub']['tunnel_address']}:{port}{base}/"
         try:
-            status, reply, _ = client.post(enrolled["url"], "/edges/v1/rotate",
+            status, reply, _ = client.post(through_tunnel, "/edges/v1/rotate",
                                            {"credential": enrolled["credential"], "public_key": public_key(private)},
                                            enrolled["fingerprint"])
         except (client.HubUnreachable, client.PinMismatch) as exc:
@@ -199,10 +205,9 @@ def rotate(state_dir: str | Path, netns: str | None = None) -> dict:
             raise EdgeError(f"the hub refused the new key: {reply.get('error') or status}")
         _write_key(state, private)
         state._write("edge.json", {**enrolled, "public_key": public_key(private), "key_since": time.time()})
-        good = state.last_good
-        if good is not None:
-            apply_edge(_want(state, good), netns)  # the new private key, now
-        return reply
+        apply_edge(_want(state, good), netns)  # the new private key, now
+        ping(good["hub"]["tunnel_address"], 1.0, netns=netns)  # the first packet shakes hands with the new key
+        return {**reply, "through": through_tunnel}
 
 
 def _write_key(state: EdgeState, private: str) -> None:

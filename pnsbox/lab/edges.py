@@ -66,8 +66,11 @@ def enrol_edges(config: Config, lab: str, control_socket: str, state_root: str) 
     done = []
     if not _listening(hub, host, port):
         log = open(root / "web.log", "ab")  # noqa: SIM115 -- the detached process keeps it
+        # At edges_url, and at the hub's tunnel address: edges register a new key through the tunnel.
+        tunnel = config.site.wireguard.hub_address.ip
         subprocess.Popen(["ip", "netns", "exec", hub, sys.executable, "-m", "webui.server", "--edges", "--listen",
-                          f"{host}:{port}", "--state-dir", str(root / "web"), "--socket", control_socket],
+                          f"{host}:{port}", "--listen", f"{tunnel}:{port}", "--state-dir", str(root / "web"),
+                          "--socket", control_socket],
                          cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + 30
         while not _listening(hub, host, port):

@@ -85,4 +85,8 @@ def hub_interface(config, edges: dict, private_key: str) -> WgInterface | None:
             # carries nothing: its allowed IPs moved to the new key, which the edge switches to
             # as soon as the hub has accepted it.
             peers.append(WgPeer(edge.previous_key, (), None, None, f"opds.{name} (previous key)"))
+        if getattr(edge, "next_key", None):
+            # A new key registered through the tunnel: a peer the edge can shake hands with, carrying
+            # nothing until the hub sees it do so (the current key carries the edge's traffic till then).
+            peers.append(WgPeer(edge.next_key, (), None, None, f"opds.{name} (next key)"))
     return WgInterface(hub.interface, private_key, hub.listen_port, tuple(peers))

@@ -133,7 +133,7 @@ class World:
 
     def start_web(self) -> None:
         web = subprocess.Popen(["ip", "netns", "exec", self.ns["hub"], sys.executable, "-m", "webui.server",
-                                "--edges", "--listen", f"{HUB}:8443", "--state-dir", str(self.tmp / "web"),
+                                "--edges", "--listen", f"{HUB}:8443", "--listen", "10.255.0.1:8443", "--state-dir", str(self.tmp / "web"),
                                 "--socket", self.socket], cwd=ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
         self.procs.append(web)
@@ -416,7 +416,9 @@ def test_with_the_hub_unreachable_the_edge_keeps_its_config_and_says_so(world):
 
 def test_a_key_rotation_keeps_a_running_tcp_flow_alive(world):
     """`pnsbox edge rotate` while a TCP flow runs through the tunnel (and `pnsbox edge run` polls):
-    the flow goes on, the hub ends with the new key alone once the edge is seen running it."""
+    the new key is registered through the tunnel (the hub's edge listener at its tunnel address),
+    the old key carries on until the hub sees a handshake with the new one, the flow goes on, and
+    the hub ends with the new key alone once the edge is seen running it."""
     import threading
 
     edge_state = world.tmp / "edge-state"
@@ -467,6 +469,13 @@ def test_a_key_rotation_keeps_a_running_tcp_flow_alive(world):
         server.close()
     assert not errors, errors
     assert sum(n for t, n in received if t > done + 1) > 10_000  # still flowing well after the rotation
+    times = [t for t, _ in received]
+    pause = max(b - a for a, b in zip(times, times[1:], strict=False))
+    print(f"longest pause in the flow across the rotation: {pause:.2f} s")
+    audit = ControlClient(world.socket).request("GET", "/audit")[1]
+    registered = [e for e in audit if e["action"] == "edge-rotate"][-1]
+    assert registered["from"].split()[0] == "web:10.255.0.2", registered  # through the tunnel, from its tunnel address
+    assert any(e["action"] == "edge-key-confirmed" and "shook hands" in e["detail"] for e in audit), audit[-5:]
     new_key = json.loads((edge_state / "edge.json").read_text())["public_key"]
     assert new_key != old_key
     deadline = time.monotonic() + 10

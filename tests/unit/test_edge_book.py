@@ -143,15 +143,28 @@ def test_bad_token_lifetimes(text):
         parse_lifetime(text)
 
 
-def test_a_rotation_keeps_the_old_key_until_the_edge_runs_the_new_one(book, config):
+def test_a_rotation_keeps_the_old_key_until_the_hub_sees_the_new_one_then_until_the_edge_runs_it(book, config):
     old = edge_key()
     _, credential = book.enroll(config, book.add_token(config, "disdik", now=NOW)[0], old, now=NOW)
     new = edge_key()
-    rotated = book.rotate(credential, new, now=NOW + 100)
-    assert (rotated.public_key, rotated.previous_key, rotated.key_since) == (new, old, NOW + 100)
+    registered = book.rotate(credential, new, now=NOW + 100)
+    assert (registered.public_key, registered.next_key, registered.key_since) == (old, new, NOW)  # old carries on
+    assert book.promote("disdik", edge_key()) is None  # not its next key: nothing changes
+    promoted = book.promote("disdik", new, now=NOW + 101)
+    assert (promoted.public_key, promoted.previous_key, promoted.next_key, promoted.key_since) == (new, old, None,
+                                                                                                  NOW + 101)
     assert not book.confirm_key("disdik", old)  # still the old key running: nothing to forget
     assert book.confirm_key("disdik", new)
     assert book.read().edges["disdik"].previous_key is None
+
+
+def test_a_config_fetch_with_the_new_key_ends_a_rotation_the_hub_has_not_seen_yet(book, config):
+    old, new = edge_key(), edge_key()
+    _, credential = book.enroll(config, book.add_token(config, "disdik", now=NOW)[0], old, now=NOW)
+    book.rotate(credential, new)
+    assert book.confirm_key("disdik", new)
+    edge = book.read().edges["disdik"]
+    assert (edge.public_key, edge.previous_key, edge.next_key) == (new, None, None)
 
 
 @pytest.mark.parametrize("case, message", [("credential", "not an enrolled edge"), ("key", "not a WireGuard key"),
@@ -166,11 +179,14 @@ def test_a_bad_rotation_is_refused_and_changes_nothing(book, config, tmp_path, c
     assert (tmp_path / "edges.json").read_bytes() == before
 
 
-def test_during_a_rotation_the_old_key_is_a_peer_that_carries_nothing(book, config):
+def test_during_a_rotation_the_key_not_in_use_is_a_peer_that_carries_nothing(book, config):
     from pnsbox.render.wg import hub_interface
 
     old, new = edge_key(), edge_key()
     _, credential = book.enroll(config, book.add_token(config, "disdik", now=NOW)[0], old, now=NOW)
     book.rotate(credential, new)
     peers = {p.public_key: p.allowed_ips for p in hub_interface(config, book.read().edges, "K").peers}
-    assert peers == {new: ("10.255.0.3/32", "10.61.0.0/24"), old: ()}
+    assert peers == {old: ("10.255.0.3/32", "10.61.0.0/24"), new: ()}  # registered: the old key still carries
+    book.promote("disdik", new)
+    peers = {p.public_key: p.allowed_ips for p in hub_interface(config, book.read().edges, "K").peers}
+    assert peers == {new: ("10.255.0.3/32", "10.61.0.0/24"), old: ()}  # seen: the new one carries
