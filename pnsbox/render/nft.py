@@ -391,6 +391,10 @@ def _ha_input(w: _Writer, config: Config):
                                 (f"udp dport {ha.conntrack_port}", "conntrackd sync", "site.ha.conntrack_port"),
                                 (f"tcp dport {ha.port}", "pnsboxd peer", "site.ha.sync.port")):
         w.add(f"{between} {match} counter accept {_comment(f'{origin}: {what}')}", origin, 2)
+    management = config.site.management
+    if management:  # the standby holds no gateway address: an admin reaches it through the active hub
+        w.add(f"{between} {_ports_match(w, management.ports)} counter accept "
+              f"{_comment('site.management.ports: from the peer hub')}", "site.management.ports", 2)
 
 
 def _shape(w: _Writer, config: Config, shaping: Shaping):

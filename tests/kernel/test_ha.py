@@ -31,6 +31,7 @@ site:
     peers: {hub-a: 10.254.0.1, hub-b: 10.254.0.2}
     sync: {interface: sync0}
     ADVERT
+  management: {from: [dinkes], ports: [tcp/22]}
 opds:
   dinkes: {name: Dinas Kesehatan, subnet: 10.21.0.0/24, link: {interface: opd0}}
 policies:
@@ -140,6 +141,45 @@ def test_applying_an_ha_site_to_a_lab_starts_both_hubs_and_exactly_one_holds_the
     assert "active: conntrackd -c, -f, -R, -B: ok" in (run / "notify.log").read_text()
     assert (run / "conntrackd.log").stat().st_size > 0
     assert f"{standby}: standby since" in status and "holds no virtual address" in status
+
+
+LISTEN = """
+import socket, sys
+socks = []
+for port in map(int, sys.argv[2:]):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], port)); s.listen()
+    socks.append(s)
+print("ready", flush=True)
+sys.stdin.read()
+"""
+CONNECT = """
+import socket, sys
+s = socket.socket(); s.bind((sys.argv[1], 0)); s.settimeout(1.0); s.connect((sys.argv[2], int(sys.argv[3])))
+"""
+
+
+def connects(netns: str, source: str, destination: str, port: int) -> bool:
+    return subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", CONNECT, source, destination, str(port)],
+                          capture_output=True).returncode == 0
+
+
+def test_the_sync_link_lets_in_the_peer_alone_for_the_pair_and_for_management(pair):
+    """pnsboxd's peer port and the management port (the standby holds no gateway address, so an
+    admin goes through the active hub) from the peer's address; from another one on the same
+    cable, nothing."""
+    hubs = pair["hubs"]
+    ip("-n", hubs["hub-b"], "addr", "add", "10.254.0.9/24", "dev", "sync0")
+    listener = subprocess.Popen(["ip", "netns", "exec", hubs["hub-a"], sys.executable, "-c", LISTEN, "10.254.0.1",
+                                 "22", "7443"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert listener.stdout.readline().strip() == "ready"
+        for port in (22, 7443):
+            assert connects(hubs["hub-b"], "10.254.0.2", "10.254.0.1", port), port
+            assert not connects(hubs["hub-b"], "10.254.0.9", "10.254.0.1", port), port
+    finally:
+        listener.kill()
+        listener.wait()
+        ip("-n", hubs["hub-b"], "addr", "del", "10.254.0.9/24", "dev", "sync0")
 
 
 def test_an_unchanged_apply_changes_nothing_and_a_changed_one_reloads_keepalived_without_a_failover(pair):
