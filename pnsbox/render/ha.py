@@ -223,6 +223,7 @@ def conntrackd_conf(config: Config, me: str, paths: HAPaths) -> str:
         "Sync {",
         "    Mode FTFW {",
         _line("DisableExternalCache off", "the standby keeps the peer's flows until it becomes active", 2),
+        _line("StartupResync on", "a restarted conntrackd asks the peer for every flow", 2),
         "    }",
         "    UDP {",
         _line(f"IPv4_address {ha.peers[me]}", f"site.ha.peers.{me}", 2),
