@@ -12,7 +12,8 @@ then, all in one run:
 3. conntrackd's sync load: one-packet UDP flows (NATed) from a raw-socket sender at paced
    rates up to 10,000 new flows/s and flat out; conntrackd's CPU on both hubs (from
    /proc/PID/stat) against its idle CPU, flows the active hub's kernel made against flows the
-   standby's conntrackd holds, the rate the sender reached.
+   standby's conntrackd holds, the rate the sender reached. Then short TCP flows (connect,
+   a line each way, close) flat out, with conntrackd's CPU per 1,000 flows/s beside the UDP one.
 
 A benchmark, not a test: it prints what it saw and exits 0. Needs root, keepalived, conntrackd.
 
@@ -143,6 +144,32 @@ for i in range(count):
         if ahead > 0:
             time.sleep(ahead)
 print(json.dumps({"sent": count, "seconds": time.perf_counter() - start}))
+"""
+
+
+# Short TCP flows flat out for SECONDS: WORKERS loops each connect, send a line, read it back,
+# close; prints {"flows", "seconds"}. Each flow is 3+ conntrack events (new, established, closed).
+SHORT = """
+import asyncio, json, sys, time
+host, port, seconds, workers = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+done = 0
+async def worker(deadline):
+    global done
+    while time.monotonic() < deadline:
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(b"x\\n")
+            await reader.readline()
+            writer.close()
+            await writer.wait_closed()
+            done += 1
+        except OSError:
+            await asyncio.sleep(0.01)
+async def main():
+    start = time.monotonic()
+    await asyncio.gather(*(worker(start + seconds) for _ in range(workers)))
+    print(json.dumps({"flows": done, "seconds": time.monotonic() - start}))
+asyncio.run(main())
 """
 
 
@@ -287,6 +314,39 @@ def sync_load(lab: str, rates: list[int], seconds: float, rounds: int) -> dict[i
     return results
 
 
+def short_tcp_load(lab: str, seconds: float, rounds: int) -> None:
+    """conntrackd's CPU while short TCP flows (NATed) run flat out from two generator processes."""
+    echo = subprocess.Popen(in_node(lab, "internet", sys.executable, "-c", ECHO, INTERNET, str(ECHO_PORT)),
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert echo.stdout.readline().strip() == "listening"
+        active = wait_for_active(lab, HUBS, 15)
+        standby = other(active)
+        pids = {hub: running(paths_for(ns(lab, hub))).conntrackd_pid for hub in HUBS}
+        runs = []
+        for _ in range(rounds):
+            flush(lab, active, standby)
+            before = {hub: cpu_seconds(pid) for hub, pid in pids.items()}
+            started = time.monotonic()
+            gens = [subprocess.Popen(in_node(lab, "dinkes", sys.executable, "-c", SHORT, INTERNET, str(ECHO_PORT),
+                                             str(seconds), "32"), stdout=subprocess.PIPE, text=True)
+                    for _ in range(2)]
+            made = [json.loads(gen.communicate()[0]) for gen in gens]
+            time.sleep(1.0)
+            elapsed = time.monotonic() - started
+            cpu = {hub: (cpu_seconds(pid) - before[hub]) / elapsed for hub, pid in pids.items()}
+            runs.append((sum(m["flows"] for m in made) / max(m["seconds"] for m in made), cpu))
+    finally:
+        echo.kill()
+        echo.wait()
+    rate = statistics.median(r for r, _ in runs)
+    cpu = {hub: statistics.median(c[hub] for _, c in runs) for hub in HUBS}
+    print(f"  short TCP flows, flat out (2 generators x 32 connections): {rate:,.0f} flows/s; conntrackd CPU "
+          f"{active} (active) {cpu[active]:.0%}, {standby} (standby) {cpu[standby]:.0%} (medians of {len(runs)}; "
+          f"per 1,000 flows/s: {cpu[active] / rate * 1000:.1%} and {cpu[standby] / rate * 1000:.1%})")
+    flush(lab, active, standby)
+
+
 def flush(lab: str, active: str, standby: str) -> None:
     """A clean start: no flows in the active hub's kernel or either conntrackd's caches."""
     sh(in_node(lab, active, "conntrack", "-F"), check=False)
@@ -335,6 +395,7 @@ def main() -> int:
         rounds = 1 if args.quick else 3
         print(f"\n3. conntrackd sync load (one-packet UDP flows, NATed, 3 s each, {rounds} interleaved rounds):")
         sync_load(lab, rates, 3.0, rounds)
+        short_tcp_load(lab, 3.0, rounds)
     finally:
         topology.lab_down(lab)
         subprocess.run(["rm", "-rf", state], check=False)
