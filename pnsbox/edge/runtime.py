@@ -3,13 +3,20 @@
 State directory (default /var/lib/pnsbox-edge, root only):
   private.key   the edge's WireGuard private key: made here, never sent anywhere
   edge.json     the hub's URL and pinned certificate, the OPD, the credential, the interface
-  config.json   the last config that applied and passed its check: what runs, and what the
-                edge goes back to (at start, or when a new config fails)
+  history/, confirmed.json, pending.json, applying.json
+                the daemon's own records (store.History, state.StateFiles): every config the hub
+                sent is a version; the confirmed one runs, and is what the edge goes back to
   status.json   what the edge last saw: hub reachable or not, since when, what runs
 
-Fail-static: when the hub cannot be reached the edge keeps what runs and says so in its
-status. A new config that the kernel refuses, or after which the hub does not answer through
-the tunnel, is undone: the last good config is applied again."""
+A new config goes through the daemon's transaction (pnsboxd's _put_live, its records and its
+checks): journal -> a version, pending with a confirm deadline -> applied -> its check, the
+daemon's `checks:` run by checks.run_checks (the hub's tunnel address must answer) -> confirmed;
+the kernel refusing it, or the check failing, rolls back to the confirmed version. A round that
+finds a pending version or a journal (the edge stopped mid-way) settles it first, as pnsboxd's
+start does. Fail-static: when the hub cannot be reached the edge keeps what runs and says so in
+its status. (The transitions are the daemon's, written for the edge's config: pnsboxd's Daemon
+applies site configs through the hub pipeline and DESIGN.md rules out a generic transaction
+framework that would let one class drive both.)"""
 
 from __future__ import annotations
 
@@ -24,15 +31,22 @@ from ..apply import wg
 from ..apply.netns import KernelError, run
 from ..apply.nft import PREAMBLE
 from ..apply.owned import locked, write_atomic
+from ..checks import run_checks
 from ..lab.ping import ping
+from ..model import Checks
 from ..observe.tc import parse_classes
 from ..plan import ROUTE_PROTO
+from ..state import Journal, Pending, StateFiles
+from ..store import History
 from . import EDGE_INTERFACE, client
 from .keys import new_private_key, public_key
 from .render import EdgeWant, render_edge, upload_batch
 
 DEFAULT_INTERFACE = EDGE_INTERFACE
 CHECK_SECONDS = 5.0  # after a new config, the hub must answer through the tunnel within this
+CONFIG_FILE = "edge-config.json"  # a version's one file: the config the hub sent
+RETRY_SECONDS = 60.0  # a config that was rolled back is tried again after this (or when the hub's changes)
+HUB = "hub"  # the author of every version an edge records
 
 
 class EdgeError(Exception):
@@ -59,8 +73,21 @@ class EdgeState:
         return self._read("edge.json")
 
     @property
+    def records(self) -> StateFiles:
+        return StateFiles(self.dir)
+
+    @property
+    def history(self) -> History:
+        return History(self.dir)
+
+    def version(self, number: int) -> dict:
+        return json.loads(self.history.get(number).files[CONFIG_FILE])
+
+    @property
     def last_good(self) -> dict | None:
-        return self._read("config.json")
+        """The confirmed version's config (config.json on an edge from before versions were kept)."""
+        confirmed = self.records.confirmed()
+        return self.version(confirmed) if confirmed else self._read("config.json")
 
     @property
     def status(self) -> dict:
@@ -221,11 +248,86 @@ def _write_key(state: EdgeState, private: str) -> None:
     os.replace(key_path.with_suffix(".tmp"), key_path)
 
 
+def _check(config: dict, check_seconds: float, netns: str | None) -> list[str]:
+    """The daemon's checks, for the edge: the hub's tunnel address must answer through the tunnel."""
+    if not check_seconds:
+        return []
+    return run_checks(Checks(reach=[IPv4Address(config["hub"]["tunnel_address"])], timeout=check_seconds), netns)
+
+
+def _put_live(state: EdgeState, config: dict, netns: str | None, check_seconds: float) -> list[str]:
+    """pnsboxd's apply, on the edge: journal -> a recorded version, pending until its check holds
+    (deadline: the check's time) -> confirmed; refused or failing, back to the confirmed version
+    (then raises EdgeError saying so)."""
+    records = state.records
+    previous = records.confirmed()
+    now = time.time()
+    records.set_journal(Journal(previous, now, HUB))
+    latest = state.history.latest()
+    if latest is not None and latest.digest == config["digest"] and latest.id != previous:
+        version = latest  # tried before and rolled back: the same version, not a new one per try
+    else:
+        version = state.history.record({CONFIG_FILE: json.dumps(config, sort_keys=True)}, HUB,
+                                       f"hub version {config['version']}, config {config['digest']}",
+                                       config["digest"], parent=previous)
+    records.set_pending(Pending(version.id, now + check_seconds, previous, HUB))
+    records.set_journal(None)
+    try:
+        changes = apply_edge(_want(state, config), netns)
+        failures = _check(config, check_seconds, netns)
+        if failures:
+            raise EdgeError(f"its check failed: {'; '.join(failures)} (the hub, through the tunnel, within "
+                            f"{check_seconds:g} s)")
+    except (KernelError, EdgeError) as exc:
+        raise EdgeError(f"version {version.id} (config {config['digest']}) {_revert(state, str(exc), netns)}") from exc
+    _confirm(records, version.id)
+    return changes
+
+
+def _confirm(records: StateFiles, version: int) -> None:
+    """-> CONFIRMED: the version runs, and is what a later failure goes back to."""
+    records.set_confirmed(version)
+    records.set_pending(None)
+    records.set_journal(None)
+
+
+def _revert(state: EdgeState, why: str, netns: str | None) -> str:
+    """PENDING v -> CONFIRMED r, the kernel running r again (pnsboxd's revert); says what happened."""
+    records = state.records
+    pending = records.pending()
+    target = pending.rollback_to if pending else records.confirmed()
+    records.set_pending(None)
+    records.set_journal(None)
+    good = state.version(target) if target else state._read("config.json")
+    if good is not None:
+        apply_edge(_want(state, good), netns)
+    back = f"version {target}" if target else ("the config it ran before" if good else "nothing: none ran before")
+    return f"rolled back to {back}: {why}"
+
+
+def _settle(state: EdgeState, netns: str | None, check_seconds: float) -> str | None:
+    """A round finds the edge stopped mid-transaction (pnsboxd's start): a pending version is
+    checked now and confirmed or rolled back; a journal alone (stopped before the version was
+    recorded) puts the confirmed version back."""
+    records = state.records
+    pending = records.pending()
+    if pending is not None:
+        config = state.version(pending.version)
+        if not _check(config, check_seconds, netns):
+            _confirm(records, pending.version)
+            return f"version {pending.version} passed its check after a restart: confirmed"
+        return f"version {pending.version} {_revert(state, 'its check failed after a restart', netns)}"
+    if records.journal() is not None:
+        return _revert(state, "an apply was cut off", netns)
+    return None
+
+
 def _sync_once(state_dir: str | Path, netns: str | None, check_seconds: float) -> dict:
     state = EdgeState(state_dir)
     enrolled = state.enrollment
     if enrolled is None:
         raise EdgeError(f"not enrolled (no {state.dir / 'edge.json'}): run `pnsbox edge enroll URL TOKEN`")
+    settled = _settle(state, netns, check_seconds)
     now = time.time()
     good = state.last_good
     try:
@@ -237,27 +339,29 @@ def _sync_once(state_dir: str | Path, netns: str | None, check_seconds: float) -
             apply_edge(_want(state, good), netns)
         since = state.status.get("unreachable_since") if state.status.get("hub_reachable") is False else now
         return state.note(hub_reachable=False, unreachable_since=since, last_error=str(exc), checked=now,
-                          running=good and good["digest"], version=good and good["version"])
+                          running=good and good["digest"], version=good and good["version"], settled=settled)
     if status != 200:
         if good is not None:
             apply_edge(_want(state, good), netns)
         return state.note(hub_reachable=True, unreachable_since=None, checked=now, last_contact=now,
                           last_error=f"the hub refused the config: {reply.get('error') or status}",
-                          running=good and good["digest"], version=good and good["version"])
+                          running=good and good["digest"], version=good and good["version"], settled=settled)
     fresh = good is None or reply["digest"] != good["digest"]
-    try:
-        changes = apply_edge(_want(state, reply), netns)
-        if fresh and check_seconds and not ping(reply["hub"]["tunnel_address"], check_seconds, netns=netns):
-            raise EdgeError(f"after config {reply['digest']} the hub did not answer through the tunnel "
-                            f"within {check_seconds:g} s")
-    except (KernelError, EdgeError) as exc:
-        if good is not None:
-            apply_edge(_want(state, good), netns)
+    failed = state.status.get("rolled_back") or {}
+    if fresh and good is not None and failed.get("digest") == reply["digest"] and now - failed["time"] < RETRY_SECONDS:
+        apply_edge(_want(state, good), netns)  # it failed its check a moment ago: keep the confirmed one for now
         return state.note(hub_reachable=True, unreachable_since=None, checked=now, last_contact=now,
-                          last_error=f"config {reply['digest']} reverted: {exc}", running=good and good["digest"],
-                          version=good and good["version"])
-    if fresh or changes:
-        state._write("config.json", reply)
+                          last_error=f"config {reply['digest']} was rolled back; tried again "
+                                     f"{RETRY_SECONDS - (now - failed['time']):.0f} s from now",
+                          running=good["digest"], version=good["version"], settled=settled)
+    try:
+        changes = _put_live(state, reply, netns, check_seconds) if fresh else apply_edge(_want(state, reply), netns)
+    except (KernelError, EdgeError) as exc:
+        good = state.last_good
+        return state.note(hub_reachable=True, unreachable_since=None, checked=now, last_contact=now,
+                          last_error=str(exc), running=good and good["digest"], version=good and good["version"],
+                          confirmed=state.records.confirmed(), settled=settled,
+                          rolled_back={"digest": reply["digest"], "time": time.time(), "why": str(exc)})
     if not fresh and not ping(reply["hub"]["tunnel_address"], 0.5, netns=netns):
         # The hub answers over HTTPS but not through the tunnel: it lost our session (restarted,
         # its interface made anew). Forget ours too, so the next packet shakes hands at once
@@ -265,7 +369,8 @@ def _sync_once(state_dir: str | Path, netns: str | None, check_seconds: float) -
         _new_session(_want(state, reply), reply["hub"]["tunnel_address"], netns)
         changes = [*changes, "~ session: handshake again (the hub did not answer through the tunnel)"]
     return state.note(hub_reachable=True, unreachable_since=None, checked=now, last_contact=now, last_error=None,
-                      running=reply["digest"], version=reply["version"], changes=changes)
+                      running=reply["digest"], version=reply["version"], confirmed=state.records.confirmed(),
+                      changes=changes, settled=settled, rolled_back=None)
 
 
 def _new_session(want: EdgeWant, hub_address: str, netns: str | None) -> None:

@@ -538,6 +538,40 @@ def test_after_pnsboxd_is_killed_and_started_again_the_edges_are_back_within_10_
     assert back and elapsed <= 10, f"the tunnel was not back within 10 s of the crash ({elapsed:.1f} s)"
 
 
+def test_a_config_that_fails_its_tunnel_check_is_rolled_back_to_the_confirmed_version(world):
+    # The daemon's transaction on the edge (`pnsbox edge run` polls): a new config from the hub is
+    # recorded as a version, pending, applied, and its check (the hub through the tunnel) fails
+    # because the NAT now drops WireGuard: the edge goes back to its confirmed version.
+    from pnsbox.edge.runtime import EdgeState
+
+    edge = EdgeState(world.tmp / "edge-state")
+    confirmed, good = edge.records.confirmed(), edge.last_good
+    assert confirmed and good["digest"] == json.loads(edge.history.get(confirmed).files["edge-config.json"])["digest"]
+    block = "table inet pnsbox_test_block {\n chain drop_wireguard {\n  type filter hook forward priority -10;\n  udp dport 51820 drop\n }\n}\n"
+    subprocess.run(["ip", "netns", "exec", world.ns["nat"], "nft", "-f", "-"], input=block, text=True, check=True)
+    more = world.text.replace("services:\n", "services:\n  backup: {addresses: [10.0.10.30], ports: [tcp/873], "
+                                              "link: {interface: v-dc, address: 10.0.10.1/24}}\n", 1)
+    client = ControlClient(world.socket)
+    try:
+        status, reply = client.request("POST", "/apply", {"files": {"pnsbox.yaml": more}, "message": "a new service"})
+        assert status == 200, reply
+        deadline, seen = time.monotonic() + 20, {}
+        while time.monotonic() < deadline and not (seen := edge.status).get("rolled_back"):
+            time.sleep(0.3)
+        assert seen.get("rolled_back"), seen
+        assert f"rolled back to version {confirmed}: its check failed" in seen["last_error"], seen["last_error"]
+        assert edge.records.confirmed() == confirmed and edge.records.pending() is None
+        tried = edge.history.latest()
+        assert tried.id > confirmed and tried.digest == seen["rolled_back"]["digest"]  # kept in the history
+        routes = sh("ip", "-n", world.ns["edge"], "route", "show", "10.0.10.30").stdout
+        assert routes == "", routes  # the new config's route went with it
+    finally:
+        subprocess.run(["ip", "netns", "exec", world.ns["nat"], "nft", "delete", "table", "inet",
+                        "pnsbox_test_block"], check=False)
+        client.request("POST", "/apply", {"files": {"pnsbox.yaml": world.text}, "message": "as before"})
+    assert made_in(world.ns["opd"], lambda: ping(SERVICE, timeout=10))  # the confirmed version's tunnel
+
+
 def test_a_local_breakout_the_hub_allows_sends_the_opds_internet_out_of_the_edge(world):
     # 198.51.100.1 is no zone the hub lets disdik reach (the hub drops it), and the NAT in front of the
     # edge has no route back to the OPD's subnet: only the edge's own masquerade gets an answer. (No
