@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import groupby
 
@@ -169,6 +169,13 @@ def plan(config: Config, netns: str | None = None, state_dir: str = DEFAULT_STAT
 
 
 def _steps(desired: Artifacts, observed, given: Inputs, netns: str | None, state_dir: str) -> list[Step]:
+    seen_ha = observe_ha.running(given.ha) if given.ha is not None else None
+    leaving = seen_ha is not None and not desired.keepalived and seen_ha.keepalived_pid is not None
+    if leaving:  # the pair's keepalived takes its addresses (and the kernel their routes) as it stops
+        gone = set(observe_ha.moving_addresses(seen_ha.keepalived_conf or ""))
+        devices = {device for device, _ in gone}
+        observed = replace(observed, addresses=observed.addresses - gone,
+                           routes={route for route in observed.routes if route[1] not in devices})
     steps = compute(desired.net, desired.ruleset, observed, desired.shaping, desired.queue_rules,
                     vlan=given.facts.vlan, wireguard=given.facts.wireguard)
     if desired.wireguard is not None:
@@ -177,8 +184,8 @@ def _steps(desired: Artifacts, observed, given: Inputs, netns: str | None, state
         moving = set(observe_ha.moving_addresses(desired.keepalived))
         steps = [s for s in steps if not (s.kind is StepKind.ADDRESS_DEL and tuple(s.args) in moving)]
     if given.ha is not None:  # last: keepalived hands out the addresses once the rest stands
-        steps += ha_steps(desired.keepalived, desired.conntrackd, desired.keepalived_script,
-                          observe_ha.running(given.ha), given.ha)
+        more = ha_steps(desired.keepalived, desired.conntrackd, desired.keepalived_script, seen_ha, given.ha)
+        steps = more + steps if leaving else steps + more  # leaving: stopped first, then the addresses are ours
     return steps
 
 

@@ -274,6 +274,24 @@ def test_a_hub_that_lets_go_of_the_addresses_keeps_its_default_route_for_the_nex
         f"{loser} lost its default route with the addresses"
 
 
+def test_a_hub_whose_site_is_no_longer_a_pair_stops_keepalived_and_keeps_the_gateway_addresses(pair):
+    """keepalived takes its addresses away as it stops (and the kernel the routes through them):
+    the apply that ends the pair stops it first, then gives the hub the addresses as its own."""
+    hubs = pair["hubs"]
+    active, _ = active_and_standby(pair)
+    single = pair["site"].parent / "single"
+    single.mkdir(exist_ok=True)
+    (single / "pnsbox.yaml").write_text("\n".join(line for line in SITE.splitlines()
+                                                  if not line.startswith(("  ha:", "    "))))
+    out = pnsbox("apply", "-c", str(single), "--netns", hubs[active], "--state-dir", str(pair["state"] / hubs[active]))
+    assert "- keepalived: stop" in out, out
+    paths = observe_ha.ha_paths(hubs[active], "")
+    assert observe_ha.process_of("keepalived", paths.keepalived_conf) is None
+    time.sleep(0.5)  # nothing takes them away later
+    assert holds(hubs[active]), "the hub lost its gateway addresses when keepalived stopped"
+    assert "via 203.0.113.1 dev wan0" in default_route(hubs[active])
+
+
 def test_lab_down_stops_keepalived_and_conntrackd_and_removes_their_files(pair):
     hubs = pair["hubs"]
     paths = {ns: observe_ha.ha_paths(ns, "") for ns in hubs.values()}
