@@ -21,6 +21,7 @@ from .model import (
     parse_port,
 )
 from .render.schedule import is_open
+from .wording import say, structured
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,27 @@ class Explanation:
     shaping: str  # the HTB class that carries it, in words
     reasons: tuple[str, ...]
 
+    def lines(self) -> list[tuple[str, str]]:
+        """(indent, what is said) a line: the decision, its reasons, the class that carries it."""
+        if self.policy and self.index is not None:
+            head = say("explain.head.policy", action=self.action, policy=self.policy, ref=_ref(self.index))
+        elif self.policy:
+            head = say("explain.head.other", action=self.action, policy=self.policy)
+        else:
+            head = say("explain.head.default", action=self.action)
+        return [("", head), *(("  - ", r) for r in self.reasons), ("  ", say("explain.shaped_by", shaping=self.shaping))]
+
     def text(self) -> str:
-        where = f" (policies[{self.index}])" if self.index is not None else ""
-        head = (f"{self.action} by {'' if self.index is None else 'policy '}{self.policy}{where}" if self.policy
-                else f"{self.action}: no policy matches, the default between zones is deny")
-        return "\n".join([head, *(f"  - {r}" for r in self.reasons), f"  shaped by: {self.shaping}"])
+        return "\n".join(indent + line for indent, line in self.lines())
+
+    def said(self) -> list[dict]:
+        """The lines as codes and arguments, for a reader of another language (the web UI)."""
+        return [{"indent": indent, **(structured(line) or {"code": "", "args": {}})} for indent, line in self.lines()]
+
+
+def _ref(index: int):
+    """policies[7]: the CLI's name for a policy; the web UI words it as the table's row 8."""
+    return say("explain.policy_ref", index=index, row=index + 1)
 
 
 PROTOCOL_WORDS = ("tcp", "udp", "icmp")  # a protocol alone, as a policy's `protocols` names it
@@ -59,11 +76,11 @@ def _matches_traffic(config: Config, policy, target: str, port: PortRange | None
     if not ports and not policy.protocols and target in config.services:
         ports = config.services[target].ports
     if not ports and not policy.protocols:
-        return "it names no ports or protocols: all traffic"
+        return say("explain.why.all_traffic")
     if protocol in policy.protocols:
-        return f"it allows the whole protocol {protocol}"
+        return say("explain.why.protocol", protocol=protocol)
     if port and any(p.protocol == port.protocol and p.first <= port.first <= p.last for p in ports):
-        return f"{port} is among its ports ({', '.join(map(str, ports))})"
+        return say("explain.why.port", port=str(port), ports=", ".join(map(str, ports)))
     return None
 
 
@@ -80,10 +97,10 @@ def explain(config: Config, source: str, target: str, port_text: str | None = No
     if target == ZONE_BOX and management and port and source in config.expand(management.from_) and any(
             p.protocol == port.protocol and p.first <= port.first <= p.last for p in management.ports):
         return Explanation("accept", "site.management", None, None, shaping_of(config, source, target, port),
-                           (f"site.management lets {source} reach the box on {port}",))
+                           (say("explain.management", source=source, port=str(port)),))
     if target == ZONE_BOX and protocol == "icmp":
         return Explanation("accept", "ICMP essentials", None, None, shaping_of(config, source, target, port),
-                           ("the box answers pings (rate-limited) from anywhere",))
+                           (say("explain.pings"),))
     reasons += _by_application(config, source, target)
     for index, policy in enumerate(config.policies):
         if policy.by_application or source not in config.expand(policy.from_):
@@ -93,18 +110,19 @@ def explain(config: Config, source: str, target: str, port_text: str | None = No
             continue
         why = _matches_traffic(config, policy, target, port, protocol)
         if why is None:
-            reasons.append(f"policies[{index}] {policy.name} names {source} -> {target} but not this traffic")
+            reasons.append(say("explain.not_this_traffic", ref=_ref(index), policy=policy.name, source=source,
+                               target=target))
             continue
         if policy.schedule and now is not None and not is_open(
                 config.schedules[policy.schedule], config.site.timezone, now.weekday(), now.hour * 60 + now.minute):
-            reasons.append(f"policies[{index}] {policy.name} would match, but schedule {policy.schedule} "
-                           f"is closed now ({now:%a %H:%M} UTC)")
+            reasons.append(say("explain.schedule_closed", ref=_ref(index), policy=policy.name,
+                               schedule=policy.schedule, day=f"{now:%a}", time=f"{now:%H:%M}"))
             continue
         via = "opds" if GROUP_OPDS in policy.from_ and source in config.opds else source
-        reasons.append(f"policies[{index}] {policy.name}: from {via} to {target}; {why}")
+        reasons.append(say("explain.matches", ref=_ref(index), policy=policy.name, via=via, target=target, why=why))
         if policy.schedule:
-            reasons.append(f"only while schedule {policy.schedule} is open (in {config.site.timezone}); "
-                           "outside it the next policies decide" + (" (open now)" if now else ""))
+            reasons.append(say("explain.only_while", schedule=policy.schedule, timezone=config.site.timezone,
+                               now=say("explain.open_now") if now else ""))
         return Explanation(policy.action, policy.name, index, policy.schedule,
                            shaping_of(config, source, target, port), tuple(reasons))
     return Explanation("drop", None, None, None, shaping_of(config, source, target, port), tuple(reasons))
@@ -115,16 +133,17 @@ def _by_application(config: Config, source: str, target: str) -> list[str]:
     out = []
     for index, policy in enumerate(config.policies):
         if policy.by_application and source in config.expand(policy.from_) and target in config.expand(policy.to):
-            what = ", ".join([*(f"app {a}" for a in policy.app), *(f"category {c}" for c in policy.category)])
-            out.append(f"for flows the classifier names {what}: policies[{index}] {policy.name} "
-                       f"decides first ({policy.action})")
+            what = [*(say("explain.what.app", name=a) for a in policy.app),
+                    *(say("explain.what.category", name=c) for c in policy.category)]
+            out.append(say("explain.by_application", what=what, ref=_ref(index), policy=policy.name,
+                           action=policy.action))
     return out
 
 
 def shaping_of(config: Config, source: str, target: str, port: PortRange | None) -> str:
     """The HTB class that carries source -> target (see render.tc)."""
     if ZONE_BOX in (source, target):
-        return "not shaped by the pipe (traffic of the box itself)"
+        return say("explain.shaping.box")
     for opd_name, other, direction in ((source, target, "upload"), (target, source, "download")):
         opd = config.opds.get(opd_name)
         if not opd or not opd.bandwidth:
@@ -135,14 +154,14 @@ def shaping_of(config: Config, source: str, target: str, port: PortRange | None)
             in_ports = port and any(p.protocol == port.protocol and p.first <= port.first <= p.last
                                     for p in tclass.match.ports)
             if other in tclass.match.services and (not tclass.match.ports or in_ports):
-                return f"{opd_name}/{cname} ({direction}): the class selects service {other}"
+                return say("explain.shaping.service", leaf=f"{opd_name}/{cname}", direction=direction, service=other)
             if other == ZONE_INTERNET and not tclass.match.services and in_ports:
-                return f"{opd_name}/{cname} ({direction}): the class selects {port}"
+                return say("explain.shaping.port", leaf=f"{opd_name}/{cname}", direction=direction, port=str(port))
         if other == ZONE_INTERNET:
             plan = opd.bandwidth.rates(direction)
             leaf = f"{opd_name}/{DEFAULT_CLASS}" if opd.bandwidth.classes else opd_name
-            return (f"{leaf} ({direction}): guaranteed {format_rate(plan.guaranteed)}, "
-                    f"ceiling {format_rate(plan.ceiling)}")
+            return say("explain.shaping.plan", leaf=leaf, direction=direction,
+                       guaranteed=format_rate(plan.guaranteed), ceiling=format_rate(plan.ceiling))
     if ZONE_INTERNET in (source, target):
-        return "the pipe's unmatched class 1:fffe (no OPD plan covers it)"
-    return "the intranet class 1:2 (inside the province, not the pipe)"
+        return say("explain.shaping.unmatched")
+    return say("explain.shaping.intranet")

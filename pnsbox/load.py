@@ -15,6 +15,7 @@ import yaml
 from .errors import ConfigError
 from .problems import Problem, dotted
 from .sitefiles import MAIN_FILE, MAX_FILE_BYTES, check_site_files, decode, read_site  # noqa: F401  (used here and by callers)
+from .wording import say
 
 if TYPE_CHECKING:
     from .parse_memo import ParseMemo
@@ -88,9 +89,9 @@ def _scalar(loader, event, memo: dict):
     if tag == _STR:
         return event.value
     if tag == _MERGE:
-        raise _Refused(event.start_mark.line + 1, "merge keys (<<) are not used in a site file: write the keys out")
+        raise _Refused(event.start_mark.line + 1, say("config.yaml.merge_key"))
     if tag not in _SCALAR_TAGS:
-        raise _Refused(event.start_mark.line + 1, f"YAML tag {event.tag} is not used in a site file")
+        raise _Refused(event.start_mark.line + 1, say("config.yaml.tag", tag=str(event.tag)))
     value = loader.yaml_constructors[tag](loader, yaml.ScalarNode(tag, event.value, event.start_mark,
                                                                   event.end_mark, event.style))
     if plain:
@@ -128,11 +129,10 @@ def _build(loader, file: str, prefix: tuple, budget: Budget, lines: dict, proble
         else:
             line = event.start_mark.line + 1
             if kind is yaml.AliasEvent or getattr(event, "anchor", None) is not None:
-                raise _Refused(line, "YAML anchors and aliases (&name, *name) are not used in a site file: "
-                                     "write the value out")
+                raise _Refused(line, say("config.yaml.alias"))
             budget.nodes -= 1
             if budget.nodes < 0:
-                raise _Refused(line, f"too many values: a site holds at most {MAX_NODES:,} YAML nodes")
+                raise _Refused(line, say("config.yaml.too_many", most=f"{MAX_NODES:,}"))
             parent = stack[-1] if stack else None
             is_key = parent is not None and isinstance(parent.value, dict) and parent.key is None
             if kind is yaml.ScalarEvent:
@@ -140,13 +140,13 @@ def _build(loader, file: str, prefix: tuple, budget: Budget, lines: dict, proble
                 start = None
             elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
                 if event.tag not in _COLLECTION_TAGS:
-                    raise _Refused(line, f"YAML tag {event.tag} is not used in a site file")
+                    raise _Refused(line, say("config.yaml.tag", tag=str(event.tag)))
                 if len(stack) + depth >= MAX_DEPTH:
-                    raise _Refused(line, f"nested deeper than {MAX_DEPTH} levels")
+                    raise _Refused(line, say("config.yaml.too_deep", most=MAX_DEPTH))
                 start = {} if kind is yaml.MappingStartEvent else []
                 value = start
             else:
-                raise _Refused(line, f"unexpected YAML event {kind.__name__}")
+                raise _Refused(line, say("config.yaml.unexpected", event=kind.__name__))
             if is_key:
                 parent.key_line = line
                 path = None  # a key that is a collection: refused when it ends
@@ -174,11 +174,11 @@ def _build(loader, file: str, prefix: tuple, budget: Budget, lines: dict, proble
             else:
                 parent.key = _NOT_A_KEY
                 problems.append(Problem(file, parent.key_line, dotted(parent.path or ()),
-                                        "mapping keys must be plain scalars"))
+                                        say("config.yaml.key_not_scalar")))
             if parent.key is not _NOT_A_KEY and parent.key in parent.value:
                 first = lines.get((parent.path or ()) + (parent.key,), (file, 0))[1]
                 problems.append(Problem(file, parent.key_line, dotted((parent.path or ()) + (parent.key,)),
-                                        f"duplicate key (first given on line {first})"))
+                                        say("config.yaml.duplicate_key", first=first)))
                 parent.key = _NOT_A_KEY
         else:
             if parent.key is not _NOT_A_KEY:
@@ -188,7 +188,7 @@ def _build(loader, file: str, prefix: tuple, budget: Budget, lines: dict, proble
             parent.key = None
     loader.get_event()  # DocumentEnd
     if not loader.check_event(yaml.StreamEndEvent):
-        raise _Refused(loader.peek_event().start_mark.line + 1, "a site file holds one YAML document (found a second)")
+        raise _Refused(loader.peek_event().start_mark.line + 1, say("config.yaml.second_document"))
     return root
 
 
@@ -209,8 +209,8 @@ def _parse(text: str, file: str, prefix: tuple = (), budget: Budget | None = Non
     lines: dict = {}
     problems: list[Problem] = []
     if len(text) > MAX_FILE_BYTES:
-        return None, lines, [Problem(file, 0, dotted(prefix), f"file too large: {len(text):,} characters, "
-                                                              f"a site file holds at most {MAX_FILE_BYTES >> 20} MiB")]
+        return None, lines, [Problem(file, 0, dotted(prefix), say("config.file.too_large_text",
+                                                                  size=f"{len(text):,}", mib=MAX_FILE_BYTES >> 20))]
     loader = None
     try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)  # the C parser when libyaml is there
@@ -223,14 +223,13 @@ def _parse(text: str, file: str, prefix: tuple = (), budget: Budget | None = Non
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
         what = exc.problem or str(exc)
-        return None, lines, [Problem(file, line, dotted(prefix), f"YAML syntax error: {what}")]
+        return None, lines, [Problem(file, line, dotted(prefix), say("config.yaml.syntax", what=str(what)))]
     except yaml.YAMLError as exc:  # the reader: a character YAML does not allow
         position = getattr(exc, "position", None)
         line = _line_at(text, position) if isinstance(position, int) else 0
-        return None, lines, [Problem(file, line, dotted(prefix), f"YAML error: {exc}")]
+        return None, lines, [Problem(file, line, dotted(prefix), say("config.yaml.error", what=str(exc)))]
     except UnicodeEncodeError as exc:  # text with lone surrogates (JSON can carry them)
-        return None, lines, [Problem(file, _line_at(text, exc.start), dotted(prefix), "not UTF-8 text: a lone "
-                                     "surrogate character (\\ud800-\\udfff)")]
+        return None, lines, [Problem(file, _line_at(text, exc.start), dotted(prefix), say("config.file.surrogate"))]
     finally:
         if loader is not None:
             loader.dispose()
@@ -248,7 +247,7 @@ def load_text(text: str, file: str = MAIN_FILE) -> Source:
 
 def _require_mapping(data, file, path, problems):
     if data is not None and not isinstance(data, dict):
-        problems.append(Problem(file, 1, dotted(path), "must be a mapping"))
+        problems.append(Problem(file, 1, dotted(path), say("config.yaml.not_mapping")))
 
 
 def load_site(directory: str | Path) -> Source:
@@ -293,7 +292,7 @@ def _merge_opd_file(source: Source, text: str, file: str, budget: Budget, proble
     if data is None:
         return False
     if not isinstance(data, dict):
-        problems.append(Problem(file, 1, "opds", "must be a mapping of OPD name to OPD"))
+        problems.append(Problem(file, 1, "opds", say("config.yaml.opd_file_not_mapping")))
         return True
     opds = source.data.setdefault("opds", {})
     if not isinstance(opds, dict):
@@ -303,7 +302,7 @@ def _merge_opd_file(source: Source, text: str, file: str, budget: Budget, proble
         if name in opds:
             first_file, first_line = source.where(("opds", name))
             problems.append(Problem(file, lines[("opds", name)][1], f"opds.{name}",
-                                    f"OPD defined twice (also at {first_file}:{first_line})"))
+                                    say("config.opd.twice", where=f"{first_file}:{first_line}")))
             continue
         opds[name] = value
         merged.add(name)

@@ -10,6 +10,7 @@ from ipaddress import IPv4Address, ip_address
 
 from .explain import explain
 from .model import ZONE_BOX, ZONE_INTERNET, Config
+from .wording import say
 
 
 def zone_of(config: Config, address: IPv4Address, device: str | None = None) -> str | None:
@@ -29,12 +30,13 @@ def zone_of(config: Config, address: IPv4Address, device: str | None = None) -> 
 def _allowed(config: Config | None, address: IPv4Address, port: str, now: datetime | None,
              device: str | None) -> tuple[bool, str]:
     if config is None:  # pnsbox is not filtering yet: everything reaches the box
-        return True, "no pnsbox ruleset runs"
+        return True, say("lockout.no_ruleset")
     zone = zone_of(config, address, device)
     if zone is None:
-        return False, f"{address} on {device} is in no zone of this config (a spoofed source to the hub)"
+        return False, say("lockout.no_zone", address=str(address), device=str(device))
     answer = explain(config, zone, ZONE_BOX, port, now)
-    return answer.action == "accept", f"{address} is in zone {zone}; {answer.text().splitlines()[0]}"
+    return answer.action == "accept", say("lockout.in_zone", address=str(address), zone=zone,
+                                          decision=answer.lines()[0][1])
 
 
 def lockout(old: Config | None | Callable[[], Config | None], new: Config, origin: str, port: str | None,
@@ -58,6 +60,5 @@ def lockout(old: Config | None | Callable[[], Config | None], new: Config, origi
         return None
     was, _ = _allowed(old() if callable(old) else old, address, port, now, device)  # parsed only when needed
     if was:
-        return (f"this change would cut your management access ({kind} from {address} on {port}): {why}. "
-                "Nothing was changed; apply with --force if you mean it")
+        return say("lockout.would_cut", kind=kind, address=str(address), port=port, why=why)
     return None

@@ -19,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from .wording import say
+
 TIMEZONES = {"Asia/Jakarta": 7, "Asia/Makassar": 8, "Asia/Jayapura": 9}  # hours east of UTC
 GROUP_OPDS = "opds"
 ZONE_INTERNET = "internet"
@@ -35,15 +37,15 @@ _RATE_UNITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9, "tbit": 10
 def parse_rate(value) -> int:
     """'50mbit' -> 50_000_000 bits per second (tc's decimal units)."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ValueError("a rate is a string such as 50mbit or 1gbit")
+        raise ValueError(say("config.rate.not_text"))
     if isinstance(value, int):
-        raise ValueError(f"rate {value} needs a unit: write {value}mbit, {value}kbit, ...")
+        raise ValueError(say("config.rate.no_unit", value=value))
     match = _RATE.match(value)
     if not match:
-        raise ValueError(f"{value!r} is not a rate: write a number and bit, kbit, mbit or gbit")
+        raise ValueError(say("config.rate.invalid", value=repr(value)))
     bits = int(float(match.group(1)) * _RATE_UNITS[match.group(2).lower()])
     if bits < 8000:
-        raise ValueError(f"{value!r} is below the smallest rate, 8kbit")
+        raise ValueError(say("config.rate.too_small", value=repr(value)))
     return bits
 
 
@@ -78,11 +80,11 @@ def parse_port(value) -> PortRange:
         return value
     match = _PORT.match(value) if isinstance(value, str) else None
     if not match:
-        raise ValueError(f"{value!r} is not a port: write tcp/443, udp/53 or tcp/8000-8080")
+        raise ValueError(say("config.port.invalid", value=repr(value)))
     first = int(match.group(2))
     last = int(match.group(3) or first)
     if not 1 <= first <= last <= 65535:
-        raise ValueError(f"{value!r}: ports run from 1 to 65535, low end first")
+        raise ValueError(say("config.port.range", value=repr(value)))
     return PortRange(match.group(1), first, last)
 
 
@@ -100,27 +102,28 @@ def _matching(pattern: str, what: str):
 
     def check(value):
         if not isinstance(value, str) or not compiled.fullmatch(value):
-            raise ValueError(f"{value!r} is not {what}")
+            raise ValueError(say("config.value.not_what", value=repr(value), what=what))
         return value
 
     return Annotated[str, BeforeValidator(check), WithJsonSchema({"type": "string", "pattern": pattern})]
 
 
-ZoneName = _matching(r"[a-z][a-z0-9_-]{0,30}", "a zone name (a-z, 0-9, - and _, at most 31)")
-Ifname = _matching(r"[A-Za-z0-9_.-]{1,15}", "an interface name (1 to 15 of A-Z a-z 0-9 . - _)")
-Clock = _matching(r"([01]\d|2[0-3]):[0-5]\d|24:00", "a time: write HH:MM, from 00:00 to 24:00")
+ZoneName = _matching(r"[a-z][a-z0-9_-]{0,30}", say("config.what.zone_name"))
+Ifname = _matching(r"[A-Za-z0-9_.-]{1,15}", say("config.what.interface_name"))
+Clock = _matching(r"([01]\d|2[0-3]):[0-5]\d|24:00", say("config.what.clock"))
 def bounded(low, high, what: str, *, whole: bool = True, above_low: bool = False):
     """A number from `low` to `high`, refused in an admin's words: "a VLAN id is 1 to 4094, not 5000"."""
-    rule = f"{what} is more than {low} and at most {high}" if above_low else f"{what} is {low} to {high}"
-    kind = "a whole number" if whole else "a number"
+    rule = (say("config.number.rule_above", what=what, low=low, high=high) if above_low
+            else say("config.number.rule", what=what, low=low, high=high))
+    kind = say("config.what.whole_number") if whole else say("config.what.number")
 
     def check(value):
         if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*" if whole else r"\s*\d+(\.\d+)?\s*", value):
             value = int(value) if whole else float(value)  # YAML's "121" means 121, as it always did
         if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
-            raise ValueError(f"{rule}; {value!r} is not {kind}")
+            raise ValueError(say("config.number.not_kind", rule=rule, value=repr(value), kind=kind))
         if not (low < value if above_low else low <= value) or value > high:
-            raise ValueError(f"{rule}, not {value}")
+            raise ValueError(say("config.number.out_of_range", rule=rule, value=str(value)))
         return value
 
     schema = {"type": "integer" if whole else "number", "maximum": high,
@@ -132,8 +135,8 @@ def _text(low: int, high: int, what: str):
     """A string of `low` to `high` characters."""
     def check(value):
         if not isinstance(value, str) or not low <= len(value) <= high:
-            raise ValueError(f"{what} is {low} to {high} characters" + (f", not {value!r}" if isinstance(value, str)
-                                                                       else f"; {value!r} is not text"))
+            raise ValueError(say("config.text.length" if isinstance(value, str) else "config.text.not_text",
+                                 what=what, low=low, high=high, value=repr(value)))
         return value
 
     return Annotated[str, BeforeValidator(check), WithJsonSchema({"type": "string", "minLength": low,
@@ -179,7 +182,7 @@ class PipeRates(Frozen):
     @model_validator(mode="after")
     def _both_directions(self):
         if self.bandwidth is None and (self.download is None or self.upload is None):
-            raise ValueError("give `bandwidth`, or both `download` and `upload`")
+            raise ValueError(say("config.pipe.rates_missing"))
         return self
 
     def rate(self, direction: str) -> int:
@@ -217,8 +220,8 @@ class Management(Frozen):
 class Classifier(Frozen):
     """The first packets of every new flow go to pnsbox-classifier, which names the application."""
 
-    queues: bounded(1, 16, "the number of classifier queues") = 1  # NFQUEUE numbers 0..queues-1, one per worker
-    inspect_packets: bounded(2, 64, "inspect_packets (packets of a flow)") = 12  # both directions; then never again
+    queues: bounded(1, 16, say("config.what.queues")) = 1  # NFQUEUE numbers 0..queues-1, one per worker
+    inspect_packets: bounded(2, 64, say("config.what.inspect_packets")) = 12  # both directions; then never again
 
 
 class Endpoint(NamedTuple):
@@ -231,17 +234,17 @@ class Endpoint(NamedTuple):
 
 # WireGuard over an IPv4 underlay adds 60 bytes to every packet (IPv4 20, UDP 8, WireGuard 32).
 WIREGUARD_OVERHEAD = 60
-WireguardMtu = bounded(576, 9000, "a tunnel MTU (bytes)")  # 576: the smallest datagram IPv4 promises to carry
+WireguardMtu = bounded(576, 9000, say("config.what.tunnel_mtu"))  # 576: the smallest datagram IPv4 promises to carry
 
 
 class WireguardHub(Frozen):
     """The hub's side of the interconnect: one interface, one peer per enrolled edge."""
 
-    listen_port: bounded(1, 65535, "a UDP port") = 51820
+    listen_port: bounded(1, 65535, say("config.what.udp_port")) = 51820
     tunnel: IPv4Network  # the hub takes the first address; each edge gets one of the rest
     # Unique on the host: wireguard-go's control socket (/var/run/wireguard/NAME.sock) is global.
     interface: Ifname = "pnsbox-wg"
-    underlay_mtu: bounded(636, 9000, "the underlay MTU (bytes)") = 1500  # the path between edges and the hub
+    underlay_mtu: bounded(636, 9000, say("config.what.underlay_mtu")) = 1500  # the path between edges and the hub
 
     @property
     def hub_address(self) -> IPv4Interface:
@@ -252,7 +255,7 @@ class WireguardHub(Frozen):
         return self.underlay_mtu - WIREGUARD_OVERHEAD
 
 
-HttpsUrl = _matching(r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?", "an https:// address (edges enrol over HTTPS)")
+HttpsUrl = _matching(r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?", say("config.what.https_url"))
 
 
 PeerName = _matching(r"[a-z][a-z0-9-]{0,14}", "a hub name (a-z, 0-9 and -, at most 15, starting with a letter)")
@@ -337,10 +340,10 @@ def parse_udp_endpoint(value) -> Endpoint:
     """'198.51.100.7:51820' -> Endpoint (where the hub finds an edge)."""
     match = _UDP_ENDPOINT.match(value) if isinstance(value, str) else None
     if not match:
-        raise ValueError(f"{value!r} is not an address and UDP port: write 198.51.100.7:51820")
+        raise ValueError(say("config.endpoint.udp_invalid", value=repr(value)))
     port = int(match.group(2))
     if not 1 <= port <= 65535:
-        raise ValueError(f"{value!r}: ports run from 1 to 65535")
+        raise ValueError(say("config.endpoint.port_range", value=repr(value)))
     return Endpoint(IPv4Address(match.group(1)), port)
 
 
@@ -351,7 +354,7 @@ UdpEndpoint = Annotated[Endpoint, BeforeValidator(parse_udp_endpoint),
 class WireguardLink(Frozen):
     """An OPD reached through its edge box over WireGuard (its peer on the hub's interface)."""
 
-    keepalive: bounded(1, 3600, "a keepalive (seconds)") | None = None  # for an edge behind NAT
+    keepalive: bounded(1, 3600, say("config.what.keepalive")) | None = None  # for an edge behind NAT
     mtu: WireguardMtu | None = None  # the edge's tunnel MTU (default: the hub's)
     endpoint: UdpEndpoint | None = None  # where the hub can reach the edge (default: learnt from it)
     address: IPv4Address | None = None  # its tunnel address (default: given at enrollment)
@@ -365,7 +368,7 @@ class Link(Frozen):
     WireGuard peer on the hub's interface (its device: site.wireguard.interface, set by validate)."""
 
     interface: Ifname | None = None
-    vlan: bounded(1, 4094, "a VLAN id") | None = None
+    vlan: bounded(1, 4094, say("config.what.vlan_id")) | None = None
     trunk: Ifname | None = None
     address: IPv4Interface | None = None  # the box's own address on a shared service link
     wireguard: WireguardLink | None = None
@@ -374,15 +377,14 @@ class Link(Frozen):
     def _one_kind(self):
         if self.wireguard is not None:
             if self.vlan is not None or self.trunk is not None or self.address is not None:
-                raise ValueError("a WireGuard link has no `vlan`, `trunk` or `address`")
+                raise ValueError(say("config.link.wireguard_extra"))
         elif self.vlan is None and self.trunk is None:
             if self.interface is None:
-                raise ValueError("give `interface`, or `vlan` and `trunk`")
+                raise ValueError(say("config.link.missing"))
         elif self.vlan is None or self.trunk is None:
-            raise ValueError("a VLAN link needs both `vlan` and `trunk`")
+            raise ValueError(say("config.link.vlan_half"))
         if self.device and len(self.device) > 15:
-            raise ValueError(f"device name {self.device!r} is longer than 15 characters; "
-                             "name it with `interface`")
+            raise ValueError(say("config.link.device_too_long", device=repr(self.device)))
         return self
 
     @property
@@ -406,9 +408,9 @@ def parse_percent(value) -> float:
     try:
         number = float(text)
     except ValueError:
-        raise ValueError(f"{value!r} is not a share: write a percentage such as 40%") from None
+        raise ValueError(say("config.share.invalid", value=repr(value))) from None
     if isinstance(value, bool) or not 0 < number <= 100:
-        raise ValueError(f"{value!r}: a share is more than 0% and at most 100%")
+        raise ValueError(say("config.share.range", value=repr(value)))
     return number
 
 
@@ -457,8 +459,8 @@ class BandwidthRates(Frozen):
     def _both_directions(self):
         for direction in DIRECTIONS:
             if getattr(self, direction) is None and (self.guaranteed is None or self.ceiling is None):
-                raise ValueError(f"give `guaranteed` and `ceiling`, or {'an' if direction == 'upload' else 'a'} "
-                                 f"`{direction}` plan")
+                raise ValueError(say("config.plan.missing_upload" if direction == "upload"
+                                     else "config.plan.missing_download"))
         return self
 
     def rates(self, direction: str) -> Rates:
@@ -500,7 +502,7 @@ class Service(Frozen):
     link: Link
 
 
-DisplayName = _matching(r"[^\x00-\x1f\x7f\"\\\\]{1,100}", "a name: 1 to 100 printable characters, no quotes")
+DisplayName = _matching(r"[^\x00-\x1f\x7f\"\\\\]{1,100}", say("config.what.display_name"))
 
 
 class Opd(Frozen):
@@ -512,7 +514,7 @@ class Opd(Frozen):
 
 
 class Policy(Frozen):
-    name: _text(1, 64, "a policy name")
+    name: _text(1, 64, say("config.what.policy_name"))
     from_: ZoneRefs = Field(alias="from")
     to: ZoneRefs
     ports: list[Port] = Field(default_factory=list)
@@ -542,10 +544,10 @@ def parse_endpoint(value) -> Endpoint:
     """'10.0.10.10:80' -> Endpoint."""
     match = _ENDPOINT.match(value) if isinstance(value, str) else None
     if not match:
-        raise ValueError(f"{value!r} is not an address and TCP port: write 10.0.10.10:443")
+        raise ValueError(say("config.endpoint.tcp_invalid", value=repr(value)))
     port = int(match.group(2))
     if not 1 <= port <= 65535:
-        raise ValueError(f"{value!r}: ports run from 1 to 65535")
+        raise ValueError(say("config.endpoint.port_range", value=repr(value)))
     return Endpoint(IPv4Address(match.group(1)), port)
 
 
@@ -559,7 +561,7 @@ class Checks(Frozen):
 
     reach: list[IPv4Address] = Field(default_factory=list)  # must answer an ICMP echo
     tcp: list[TcpEndpoint] = Field(default_factory=list)  # must accept a TCP connection
-    timeout: bounded(0, 30, "a check's timeout (seconds)", whole=False, above_low=True) = 3.0  # each check
+    timeout: bounded(0, 30, say("config.what.check_timeout"), whole=False, above_low=True) = 3.0  # each check
 
     def __bool__(self) -> bool:
         return bool(self.reach or self.tcp)

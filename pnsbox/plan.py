@@ -16,6 +16,7 @@ from .plan_tc import redirect_steps, tree_steps
 from .render.net import NetState
 from .render.nft import Ruleset
 from .render.tc import Shaping
+from .wording import say
 
 ROUTE_PROTO = 231  # routes pnsbox adds carry this protocol number, so it can find its own
 
@@ -92,7 +93,7 @@ def describe(steps: list[Step], warnings: tuple[str, ...] = ()) -> str:
     line (with the config it comes from), or that nothing changes."""
     said = "".join(f"warning: {text}\n" for text in warnings)
     if not steps:
-        return said + "nothing to change: the box runs this config\n"
+        return said + say("plan.nothing") + "\n"
     return said + "".join(step.text + (f"    ({step.origin})" if step.origin and "\n" not in step.text else "") + "\n"
                    for step in steps)
 
@@ -116,54 +117,56 @@ def compute(net: NetState, ruleset: Ruleset, observed: Observed, shaping: Shapin
     for link in net.links:
         if link.device not in observed.links and link.vlan is not None:
             steps.append(Step(StepKind.VLAN_ADD, (link.device, link.trunk, link.vlan),
-                              f"+ link {link.device}: VLAN {link.vlan} on {link.trunk}", link.origin))
+                              say("plan.link.vlan_add", device=link.device, vlan=link.vlan, trunk=link.trunk),
+                              link.origin))
         if link.device not in observed.links and link.wireguard:
             steps.append(Step(StepKind.WG_ADD, (link.device, wireguard),
-                              f"+ link {link.device}: WireGuard ({wireguard})", link.origin))
+                              say("plan.link.wg_add", device=link.device, how=wireguard),
+                              link.origin))
         if not observed.links.get(link.device, {}).get("up"):
-            steps.append(Step(StepKind.LINK_UP, (link.device,), f"~ link {link.device}: set up", link.origin))
+            steps.append(Step(StepKind.LINK_UP, (link.device,), say("plan.link.up", device=link.device), link.origin))
     tc_steps = _tc_steps(shaping, observed) if shaping else []
     for tree in shaping.trees if shaping else ():
         if tree.device not in observed.links:
-            steps.append(Step(StepKind.IFB_ADD, (tree.device,), f"+ link {tree.device}: IFB for {tree.direction} "
-                                                         "shaping", "shaping"))
+            steps.append(Step(StepKind.IFB_ADD, (tree.device,),
+                              say("plan.link.ifb_add", device=tree.device, direction=tree.direction), "shaping"))
         elif not observed.links[tree.device].get("up"):
-            steps.append(Step(StepKind.LINK_UP, (tree.device,), f"~ link {tree.device}: set up", "shaping"))
+            steps.append(Step(StepKind.LINK_UP, (tree.device,), say("plan.link.up", device=tree.device), "shaping"))
     steps += [Step(StepKind.TC, t.lines, t.text, "shaping") for t in tc_steps if t.phase == "before"]
     # Routes go before addresses: removing a device's last address takes its routes with it,
     # and deleting a route that is gone already fails (the last tunnelled OPD removed).
     wanted_routes = {(r.destination, r.device, r.gateway) for r in net.routes}
     for route in sorted(observed.routes - wanted_routes, key=str):
-        steps.append(Step(StepKind.ROUTE_DEL, route, f"- route {_route_text(*route)}"))
+        steps.append(Step(StepKind.ROUTE_DEL, route, say("plan.route.del", route=_route_text(*route))))
     wanted_addresses = {(a.device, a.address) for a in net.addresses}
     for device, address in sorted(observed.owned_addresses - wanted_addresses):
         if (device, address) in observed.addresses:
-            steps.append(Step(StepKind.ADDRESS_DEL, (device, address), f"- address {address} on {device}"))
+            steps.append(Step(StepKind.ADDRESS_DEL, (device, address), say("plan.address.del", address=address, device=device)))
     for want in net.addresses:
         if (want.device, want.address) not in observed.addresses:
             steps.append(Step(StepKind.ADDRESS_ADD, (want.device, want.address),
-                              f"+ address {want.address} on {want.device}", want.origin))
+                              say("plan.address.add", address=want.address, device=want.device), want.origin))
     for want in net.routes:
         key = (want.destination, want.device, want.gateway)
         if key not in observed.routes:
-            steps.append(Step(StepKind.ROUTE_ADD, key, f"+ route {_route_text(*key)}", want.origin))
+            steps.append(Step(StepKind.ROUTE_ADD, key, say("plan.route.add", route=_route_text(*key)), want.origin))
     steps += [Step(StepKind.TC, t.lines, t.text, "shaping") for t in tc_steps if t.phase == "after"]
     for device in sorted(observed.owned_links - wanted_links):
         if device in observed.links:
-            steps.append(Step(StepKind.LINK_DEL, (device,), f"- link {device} (created by pnsbox, no longer used)"))
+            steps.append(Step(StepKind.LINK_DEL, (device,), say("plan.link.del", device=device)))
     if not observed.forwarding:
-        steps.append(Step(StepKind.FORWARDING, (), "~ sysctl net.ipv4.ip_forward = 1"))
+        steps.append(Step(StepKind.FORWARDING, (), say("plan.forwarding")))
     return steps
 
 
 def _queue_steps(wanted: tuple[str, ...] | None, observed: Observed) -> list[Step]:
     if wanted is not None and (observed.queue_rules != wanted or not observed.queue_jump):
         return [Step(StepKind.CLASSIFY, (wanted, not observed.queue_jump),
-                     "~ iptables mangle PNSBOX-CLASSIFY: the first packets of new flows to pnsbox-classifier",
+                     say("plan.classify.set"),
                      "site.classifier")]
     if wanted is None and (observed.queue_rules is not None or observed.queue_jump):
         return [Step(StepKind.CLASSIFY_DEL, (observed.queue_rules is not None, observed.queue_jump),
-                     "- iptables mangle PNSBOX-CLASSIFY (no application classification)")]
+                     say("plan.classify.del"))]
     return []
 
 
@@ -209,9 +212,9 @@ def ruleset_step(ruleset: Ruleset, running_digest: str | None, last_ruleset: str
 
 def _ruleset_change(ruleset: Ruleset, running_digest: str | None, last_ruleset: str | None) -> str:
     if running_digest is None:
-        return f"+ nftables table inet pnsbox ({_rule_count(ruleset.text)} rules)"
+        return say("plan.ruleset.add", rules=_rule_count(ruleset.text))
     if last_ruleset is None or running_digest == "unknown":
-        return "~ nftables table inet pnsbox: replace (the running table was not loaded by this pnsbox)"
+        return say("plan.ruleset.replace_foreign")
     old, new = last_ruleset.splitlines(), ruleset.text.splitlines()
     gone, came = Counter(old) - Counter(new), Counter(new) - Counter(old)
     changed = sum(gone.values()) + sum(came.values())
@@ -221,12 +224,12 @@ def _ruleset_change(ruleset: Ruleset, running_digest: str | None, last_ruleset: 
         body = [f"-{line}" for line in _taken(old, gone)] + [f"+{line}" for line in _taken(new, came)]
         body = [line for line in body if "comment \"pnsbox " not in line]
         more = len(body) - SHOWN_LINES
-        body = body[:SHOWN_LINES] + ([f"... and {more} more changed lines"] if more > 0 else [])
+        body = body[:SHOWN_LINES] + ([f"... and {more} more changed lines"] if more > 0 else [])  # (diff text)
     else:
         diff = difflib.unified_diff(old, new, "running", "new", n=0, lineterm="")
         body = [line for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")
                 and "comment \"pnsbox " not in line]
-    return "~ nftables table inet pnsbox: replace\n" + "\n".join("    " + line for line in body)
+    return say("plan.ruleset.replace", diff="\n".join("    " + line for line in body))
 
 
 LARGE_DIFF = 400  # changed lines beyond which the step lists them without a line-by-line diff

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from .model import format_rate
 from .render.tc import Shaping, TcClass, Tree, class_line, classid, leaf_line, redirect_lines, root_line
+from .wording import say
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,8 @@ def _close(a: int, b: int) -> bool:
 
 
 def _describe(tree: Tree, cls: TcClass) -> str:
-    return f"{tree.direction} class {classid(cls.minor)} {cls.label}: {format_rate(cls.rate)}..{format_rate(cls.ceil)}"
+    return say("plan.tc.class", direction=tree.direction, classid=classid(cls.minor), label=cls.label,
+               rate=format_rate(cls.rate), ceil=format_rate(cls.ceil))
 
 
 def tree_steps(tree: Tree, seen, leaf_qdisc: str) -> list[TcStep]:
@@ -38,25 +40,26 @@ def tree_steps(tree: Tree, seen, leaf_qdisc: str) -> list[TcStep]:
             lines.append(class_line("add", device, cls))
             if cls.leaf:
                 lines.append(leaf_line(device, cls, leaf_qdisc))
-        return [TcStep("before", tuple(lines), f"+ shaping {tree.direction}: HTB tree on {device} "
-                                               f"({len(tree.classes)} classes, {leaf_qdisc} leaves)")]
+        return [TcStep("before", tuple(lines), say("plan.tc.tree_add", direction=tree.direction, device=device,
+                                                   classes=len(tree.classes), leaf=leaf_qdisc))]
     wanted = {cls.minor for cls in tree.classes}
     leaves_after: list[TcStep] = []
     for cls in tree.classes:  # parents come first in tree.classes
         have = seen.classes.get(cls.minor)
         leaf = [leaf_line(device, cls, leaf_qdisc)] if cls.leaf else []
         if have is None:
-            steps.append(TcStep("before", (class_line("add", device, cls), *leaf), "+ " + _describe(tree, cls)))
+            steps.append(TcStep("before", (class_line("add", device, cls), *leaf),
+                                say("plan.tc.class_add", what=_describe(tree, cls))))
         elif have.parent != cls.parent:
             steps.append(TcStep("before", (f"class del dev {device} classid {classid(cls.minor)}",
                                            class_line("add", device, cls), *leaf),
-                                "~ " + _describe(tree, cls) + " (moved)"))
+                                say("plan.tc.class_moved", what=_describe(tree, cls))))
         else:
             if not (_close(have.rate, cls.rate) and _close(have.ceil, cls.ceil)) or (
                     cls.leaf and have.prio != cls.prio):  # tc shows no prio for inner classes
                 steps.append(TcStep("before", (class_line("change", device, cls),),
-                                    f"~ {_describe(tree, cls)} (was {format_rate(have.rate)}.."
-                                    f"{format_rate(have.ceil)})"))
+                                    say("plan.tc.class_change", what=_describe(tree, cls), rate=format_rate(have.rate),
+                                        ceil=format_rate(have.ceil))))
             if cls.leaf and seen.leaf_kinds.get(cls.minor) != leaf_qdisc:
                 # A class that loses its children gets its leaf once they are gone.
                 has_children = any(c.parent == cls.minor for c in seen.classes.values())
@@ -64,14 +67,15 @@ def tree_steps(tree: Tree, seen, leaf_qdisc: str) -> list[TcStep]:
                     leaf = [f"qdisc del dev {device} parent {classid(cls.minor)} handle {cls.minor:x}:", *leaf]
                 (leaves_after if has_children else steps).append(TcStep(
                     "after" if has_children else "before", tuple(leaf),
-                    f"~ {tree.direction} class {classid(cls.minor)} {cls.label}: {leaf_qdisc} leaf"))
+                    say("plan.tc.leaf", direction=tree.direction, classid=classid(cls.minor), label=cls.label,
+                        leaf=leaf_qdisc)))
     gone = [c for c in seen.classes.values() if c.minor not in wanted]
     # Children before their parents: a class with children cannot be deleted.
     gone_minors = {g.minor for g in gone}
     gone.sort(key=lambda c: c.parent in gone_minors, reverse=True)
     for cls in gone:
         steps.append(TcStep("after", (f"class del dev {device} classid {classid(cls.minor)}",),
-                            f"- {tree.direction} class {classid(cls.minor)}"))
+                            say("plan.tc.class_del", direction=tree.direction, classid=classid(cls.minor))))
     return steps + leaves_after
 
 
@@ -90,11 +94,11 @@ def redirect_steps(shaping: Shaping, clsact: set[str], owned: dict[str, tuple[st
             lines = [_filter_del(device), lines[1]]
         elif device in clsact:  # someone's clsact is there already: add only our filter
             lines = lines[1:]
-        steps.append(TcStep("before", tuple(lines), f"+ shaping: {device} egress feeds {ifb}"))
+        steps.append(TcStep("before", tuple(lines), say("plan.tc.redirect_add", device=device, ifb=ifb)))
     for device in sorted(set(owned) - set(wanted)):
         if device in clsact and device in links:
             line = f"qdisc del dev {device} clsact" if owned[device][1] else _filter_del(device)
-            steps.append(TcStep("after", (line,), f"- shaping: {device} no longer feeds a tree"))
+            steps.append(TcStep("after", (line,), say("plan.tc.redirect_del", device=device)))
     return steps
 
 
@@ -128,5 +132,6 @@ def rate_steps(shaping: Shaping, recorded: dict) -> list[TcStep] | None:
                 return None
             if (rate, ceil, prio) != (cls.rate, cls.ceil, cls.prio):
                 steps.append(TcStep("before", (class_line("change", tree.device, cls),),
-                                    f"~ {_describe(tree, cls)} (was {format_rate(rate)}..{format_rate(ceil)})"))
+                                    say("plan.tc.class_change", what=_describe(tree, cls), rate=format_rate(rate),
+                                        ceil=format_rate(ceil))))
     return steps

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
 from .errors import ConfigError  # noqa: F401  (raised with these problems; its home is errors.py)
+from .wording import Said, say, structured
 
 
 @dataclass(frozen=True, order=True)
@@ -15,6 +16,11 @@ class Problem:
     line: int
     path: str
     message: str
+    said: dict | None = field(default=None, compare=False)  # the message's code and arguments (wording)
+
+    def __post_init__(self):
+        if self.said is None and isinstance(self.message, Said):
+            object.__setattr__(self, "said", structured(self.message))
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
@@ -35,20 +41,20 @@ def dotted(path: tuple) -> str:
 
 # pydantic's own error kinds, said the way pnsbox says things (its English is not an admin's).
 # Each takes the value as written; pnsbox's own validators raise ValueError with their words already.
-_KIND_WORDS = {
-    "int_type": "{input!r} is not a whole number", "int_parsing": "{input!r} is not a whole number",
-    "int_from_float": "{input!r} is not a whole number",
-    "float_type": "{input!r} is not a number", "float_parsing": "{input!r} is not a number",
-    "bool_type": "{input!r} is not true or false", "bool_parsing": "{input!r} is not true or false",
-    "string_type": "{input!r} is not text: write it as a string",
-    "list_type": "must be a list (- item, or [a, b])",
-    "dict_type": "must be a mapping of name to item", "model_type": "must be a mapping (key: value)",
-    "model_attributes_type": "must be a mapping (key: value)",
-    "too_short": "give at least one", "string_too_short": "must not be empty",
-    "ip_v4_address": "{input!r} is not an IPv4 address: write it like 10.0.10.10",
-    "ip_v4_interface": "{input!r} is not an address with its prefix: write it like 198.51.100.2/24",
-    "ip_any_network": "{input!r} is not a network: write it like 10.0.0.0/8 or 2001:db8::/32, host bits zero",
-    "string_pattern_mismatch": "{input!r} is not allowed here: lower-case letters, digits, - and _",
+_KIND_CODES = {
+    "int_type": "config.value.not_whole", "int_parsing": "config.value.not_whole",
+    "int_from_float": "config.value.not_whole",
+    "float_type": "config.value.not_number", "float_parsing": "config.value.not_number",
+    "bool_type": "config.value.not_bool", "bool_parsing": "config.value.not_bool",
+    "string_type": "config.value.not_string",
+    "list_type": "config.value.not_list",
+    "dict_type": "config.value.not_named_mapping", "model_type": "config.value.not_mapping",
+    "model_attributes_type": "config.value.not_mapping",
+    "too_short": "config.value.too_short", "string_too_short": "config.value.empty",
+    "ip_v4_address": "config.value.not_ipv4_address",
+    "ip_v4_interface": "config.value.not_ipv4_interface",
+    "ip_any_network": "config.value.not_network",
+    "string_pattern_mismatch": "config.value.pattern",
 }
 
 
@@ -56,18 +62,20 @@ def in_words(kind: str, error: dict) -> str:
     """A pydantic error of `kind` as pnsbox says it (the catalog's problems use it too)."""
     value = error.get("input")
     if kind == "value_error":  # pnsbox's own validators: their message is already the admin's
-        return str(error["ctx"]["error"])
+        raised = error["ctx"]["error"]
+        said = raised.args[0] if isinstance(raised, ValueError) and raised.args else None
+        return said if isinstance(said, Said) else str(raised)
     if kind == "literal_error":
         choices = ", ".join(re.findall(r"'([^']*)'", error["ctx"]["expected"]))
         if isinstance(value, bool):  # YAML reads yes/no/on/off as true/false
-            return f"YAML reads this as {str(value).lower()}; write one of {choices}"
-        return f"{value!r} is not one of {choices}"
+            return say("config.value.yaml_bool", value=str(value).lower(), choices=choices)
+        return say("config.value.not_one_of", value=repr(value), choices=choices)
     if kind == "ip_v4_network":
-        return f"{value!r} is not an IPv4 network: " + _network_hint(value)
-    if kind in _KIND_WORDS:
-        return _KIND_WORDS[kind].format(input=value)
+        return say("config.value.not_ipv4_network", value=repr(value), hint=_network_hint(value))
+    if kind in _KIND_CODES:
+        return say(_KIND_CODES[kind], input=repr(value))
     # a kind this table does not know yet: still the value and pydantic's words, never nothing
-    return f"{value!r}: {error['msg'].removeprefix('Value error, ')}"
+    return say("config.value.other", value=repr(value), words=error["msg"].removeprefix("Value error, "))
 
 
 def _network_hint(value) -> str:
@@ -75,5 +83,5 @@ def _network_hint(value) -> str:
     try:
         meant = IPv4Network(str(value), strict=False)
     except ValueError:
-        return "write it like 10.21.0.0/24"
-    return f"its host bits are set; the network is {meant}"
+        return say("config.value.network_form")
+    return say("config.value.host_bits", network=str(meant))

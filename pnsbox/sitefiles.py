@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .errors import BadRequest, ConfigError
 from .problems import Problem
+from .wording import say
 
 MAIN_FILE = "pnsbox.yaml"
 # The only file names a site has: what the daemon accepts from the CLI and the web UI.
@@ -34,8 +35,8 @@ def decode(data: bytes, file: str) -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ConfigError([Problem(file, line, "", f"not UTF-8 text: byte 0x{data[exc.start]:02x} at column "
-                                                   f"{column} (save the file as UTF-8)")]) from None
+        raise ConfigError([Problem(file, line, "", say("config.file.not_utf8", byte=f"0x{data[exc.start]:02x}",
+                                                       column=column))]) from None
 
 
 def read_site(directory: str | Path) -> dict[str, str]:
@@ -44,7 +45,7 @@ def read_site(directory: str | Path) -> dict[str, str]:
     directory = Path(directory)
     main = directory / MAIN_FILE if directory.is_dir() else directory
     if not main.is_file():
-        raise ConfigError([Problem(str(main), 0, "", "no such config file")])
+        raise ConfigError([Problem(str(main), 0, "", say("config.file.missing"))])
     opd_dir = main.parent / "opds"
     paths = {MAIN_FILE: main, **{f"opds/{part.name}": part
                                  for part in (sorted(opd_dir.glob("*.yaml")) if opd_dir.is_dir() else [])}}
@@ -54,13 +55,13 @@ def read_site(directory: str | Path) -> dict[str, str]:
             with open(path, "rb") as handle:
                 data = handle.read(MAX_FILE_BYTES + 1)
             if len(data) > MAX_FILE_BYTES:
-                raise ConfigError([Problem(str(path), 0, "", f"file too large: a site file holds at most "
-                                                             f"{MAX_FILE_BYTES >> 20} MiB")])
+                raise ConfigError([Problem(str(path), 0, "", say("config.file.too_large",
+                                                                 mib=MAX_FILE_BYTES >> 20))])
             files[name] = decode(data, str(path))
         except ConfigError as exc:
             problems += exc.problems
         except OSError as exc:
-            problems.append(Problem(str(path), 0, "", f"cannot read: {exc.strerror}"))
+            problems.append(Problem(str(path), 0, "", say("config.file.unreadable", why=exc.strerror)))
     if problems:
         raise ConfigError(problems)
     return files

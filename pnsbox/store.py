@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .apply.owned import locked, write_atomic
 from .sitefiles import read_site
+from .wording import structured
 
 GENESIS = "0" * 64
 
@@ -137,11 +138,13 @@ class AuditLog:
             return []
         return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
 
-    def append(self, action: str, actor: str, origin: str, detail: str) -> dict:
+    def append(self, action: str, actor: str, origin: str, detail: str, said: dict | None = None) -> dict:
+        """DETAIL in English; SAID its code and arguments (pnsbox.wording; taken from DETAIL when
+        it is said), kept beside it so a reader of another language gets it in theirs."""
         with locked(self.path.parent, "audit.lock"):  # the chain never forks
-            return self._append(action, actor, origin, detail)
+            return self._append(action, actor, origin, str(detail), said or structured(detail))
 
-    def _append(self, action, actor, origin, detail) -> dict:
+    def _append(self, action, actor, origin, detail, said) -> dict:
         entries = self.entries()
         previous = entries[-1] if entries else None
         entry = {"seq": previous["seq"] + 1 if previous else 1, "time": time.time(), "actor": actor,
@@ -149,6 +152,8 @@ class AuditLog:
                  "prev": previous["hash"] if previous else GENESIS}
         if self.hub:
             entry["hub"] = self.hub
+        if said:
+            entry["said"] = said
         entry["hash"] = self._hash(entry)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as handle:

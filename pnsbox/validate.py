@@ -34,6 +34,14 @@ from .model import (
     format_rate,
 )
 from .problems import ConfigError, Problem, dotted, in_words
+from .wording import say
+
+# "a download guarantee", ... (the English of an operator's limit, as it always read)
+_LIMIT_KINDS = {("", "guarantee"): say("config.limit.kind.guarantee"), ("", "ceiling"): say("config.limit.kind.ceiling"),
+                ("download", "guarantee"): say("config.limit.kind.download_guarantee"),
+                ("download", "ceiling"): say("config.limit.kind.download_ceiling"),
+                ("upload", "guarantee"): say("config.limit.kind.upload_guarantee"),
+                ("upload", "ceiling"): say("config.limit.kind.upload_ceiling")}
 
 SECTIONS = {"site", "services", "opds", "policies", "schedules", "checks"}
 
@@ -79,7 +87,7 @@ def _build(source: Source, memo: ItemMemo | None) -> Config:
             problems.append(source.problem((key,), _unknown_key(key, SECTIONS)))
     site = _item(source, ("site",), Site, problems) if "site" in data else None
     if "site" not in data:
-        problems.append(source.problem((), "missing section `site`"))
+        problems.append(source.problem((), say("config.section.missing", section="site")))
     services = _named_items(source, "services", Service, problems, memo=memo)
     opds = _named_items(source, "opds", Opd, problems, memo=memo)
     schedules = _named_items(source, "schedules", Schedule, problems, name_pattern=False, memo=memo)
@@ -87,7 +95,7 @@ def _build(source: Source, memo: ItemMemo | None) -> Config:
     policies = []
     raw_policies = data.get("policies") or []
     if not isinstance(raw_policies, list):
-        problems.append(source.problem(("policies",), "must be a list of policies"))
+        problems.append(source.problem(("policies",), say("config.policies.not_list")))
         raw_policies = []
     for index in range(len(raw_policies)):
         policy = _item(source, ("policies", index), Policy, problems, memo)
@@ -109,14 +117,13 @@ def _bind_tunnels(source: Source, site, opds: dict, problems: list[Problem]) -> 
     if site is not None and site.wireguard is None:
         for name in tunnelled:
             problems.append(source.problem(("opds", name, "link", "wireguard"),
-                                           "a WireGuard link needs site.wireguard (the hub's listen_port and tunnel)"))
+                                           say("config.wireguard.needs_site")))
     bound = dict(opds)
     for name in tunnelled:
         link = opds[name].link
         if link.interface is not None:
             problems.append(source.problem(("opds", name, "link", "interface"),
-                                           "a WireGuard link's device is site.wireguard.interface; "
-                                           "leave `interface` out"))
+                                           say("config.wireguard.no_interface")))
         elif site is not None and site.wireguard is not None:
             bound[name] = opds[name].model_copy(
                 update={"link": link.model_copy(update={"interface": site.wireguard.interface})})
@@ -145,14 +152,12 @@ def _item(source: Source, path: tuple, model: type[BaseModel], problems: list[Pr
 def _named_items(source, section, model, problems, name_pattern=True, memo=None) -> dict:
     raw = source.data.get(section) or {}
     if not isinstance(raw, dict):
-        problems.append(source.problem((section,), "must be a mapping of name to item"))
+        problems.append(source.problem((section,), say("config.section.not_mapping")))
         return {}
     items = {}
     for name in raw:
         if name_pattern and not _zone_name_ok(name):
-            problems.append(source.problem(
-                (section, name), "names are lower-case letters, digits, - and _, "
-                "start with a letter, at most 31 characters"))
+            problems.append(source.problem((section, name), say("config.name.invalid")))
             continue
         item = _item(source, (section, name), model, problems, memo)
         if item is not None:
@@ -170,8 +175,9 @@ def _fields(model) -> set[str]:
 
 def _unknown_key(key: str, allowed) -> str:
     close = difflib.get_close_matches(key, sorted(allowed), n=1)
-    hint = f"; did you mean `{close[0]}`?" if close else f"; allowed: {', '.join(sorted(allowed))}"
-    return f"unknown key `{key}`{hint}"
+    hint = (say("config.hint.did_you_mean", name=close[0]) if close
+            else say("config.hint.allowed", names=", ".join(sorted(allowed))))
+    return say("config.key.unknown", key=key, hint=hint)
 
 
 def _model_at(model, loc: tuple):
@@ -201,7 +207,7 @@ def _from_pydantic(source: Source, path: tuple, model, error: dict) -> Problem:
         allowed = _fields(parent) if parent else set()
         return source.problem(full, _unknown_key(str(loc[-1]), allowed))
     if kind == "missing":
-        return source.problem(full, f"missing required key `{loc[-1]}`")
+        return source.problem(full, say("config.key.missing", key=str(loc[-1])))
     return source.problem(full, in_words(kind, error))
 
 
@@ -234,17 +240,17 @@ class _CrossChecks:
 
     def zone_names(self):
         for name in sorted(set(self.services) & set(self.opds)):
-            self.add(("opds", name), f"zone name `{name}` is also a service; zone names are unique")
+            self.add(("opds", name), say("config.zone.also_service", name=name))
         for section, items in (("services", self.services), ("opds", self.opds)):
             for name in items:
                 if name in RESERVED_ZONES:
-                    self.add((section, name), f"`{name}` is a reserved zone name")
+                    self.add((section, name), say("config.zone.reserved", name=name))
         seen: dict[str, tuple] = {}
         for section, items in (("services", self.services), ("opds", self.opds)):
             for name in items:
                 ident = name.replace("-", "_")
                 if ident in seen and seen[ident] != (section, name):
-                    self.add((section, name), f"`{name}` and `{seen[ident][1]}` differ only by - and _")
+                    self.add((section, name), say("config.zone.dash_underscore", name=name, other=seen[ident][1]))
                 seen.setdefault(ident, (section, name))
         names: dict[str, int] = {}
         for index, policy in self.policies:
@@ -252,7 +258,7 @@ class _CrossChecks:
                 continue
             if policy.name in names:
                 self.add(("policies", index, "name"),
-                         f"policy name `{policy.name}` is used twice (also policies[{names[policy.name]}])")
+                         say("config.policy.name_twice", name=policy.name, index=names[policy.name]))
             names.setdefault(policy.name, index)
 
     def interfaces(self):
@@ -269,7 +275,7 @@ class _CrossChecks:
                 continue  # every tunnelled OPD shares the hub's interface (None: no site.wireguard)
             if device in owners:
                 self.add(("opds", name, "link"),
-                         f"interface {device} is already claimed by {dotted(owners[device])}")
+                         say("config.interface.claimed", device=device, owner=dotted(owners[device])))
             else:
                 owners[device] = ("opds", name, "link")
             if opd.link.is_vlan:
@@ -279,19 +285,18 @@ class _CrossChecks:
             device = service.link.device
             if device in owners and owners[device][0] != "services":
                 self.add(("services", name, "link"),
-                         f"interface {device} is already claimed by {dotted(owners[device])}")
+                         say("config.interface.claimed", device=device, owner=dotted(owners[device])))
                 continue
             owners.setdefault(device, ("services", name, "link"))
             if service.link.address is not None:
                 first = service_links.setdefault(device, (name, service.link.address))
                 if first[1] != service.link.address:
                     self.add(("services", name, "link", "address"),
-                             f"{device} is given address {service.link.address} here but "
-                             f"{first[1]} by service `{first[0]}`")
+                             say("config.service.address_differs", device=device, address=str(service.link.address),
+                                 first=str(first[1]), service=first[0]))
         for trunk in trunks:
             if trunk in owners:
-                self.add(owners[trunk], f"interface {trunk} is a VLAN trunk of an OPD; "
-                                               "it cannot also carry this zone untagged")
+                self.add(owners[trunk], say("config.interface.trunk_untagged", trunk=trunk))
 
     def addresses(self):
         nets: list[tuple[IPv4Network, tuple]] = []
@@ -299,15 +304,14 @@ class _CrossChecks:
             for i, net in enumerate(opd.subnet):
                 if net.prefixlen > 30:
                     self.add(("opds", name, "subnet", i),
-                             f"{net} is too small: the box needs one address of it as the gateway")
+                             say("config.subnet.too_small", net=str(net)))
                 nets.append((net, ("opds", name, "subnet", i)))
         link_nets: dict[IPv4Network, str] = {}
         for name, service in self.services.items():
             for i, addr in enumerate(service.addresses):
                 nets.append((IPv4Network(addr), ("services", name, "addresses", i)))
             if service.link.is_vlan or service.link.is_wireguard:
-                self.add(("services", name, "link"), "services sit on an interface; VLAN and WireGuard "
-                                                     "links are for OPDs")
+                self.add(("services", name, "link"), say("config.service.link_kind"))
             address = service.link.address
             if address is not None and link_nets.setdefault(address.network, name) == name:
                 nets.append((address.network, ("services", name, "link", "address")))
@@ -317,8 +321,8 @@ class _CrossChecks:
                 nets.append((self.site.wireguard.tunnel, ("site", "wireguard", "tunnel")))
             if self.site.uplink.gateway not in self.site.uplink.address.network:
                 self.add(("site", "uplink", "gateway"),
-                         f"gateway {self.site.uplink.gateway} is not in the uplink's "
-                         f"subnet {self.site.uplink.address.network}")
+                         say("config.uplink.gateway_outside", gateway=str(self.site.uplink.gateway),
+                             subnet=str(self.site.uplink.address.network)))
         # CIDR blocks nest or are apart: sorted by start, a block overlaps an earlier one exactly
         # when it starts before the furthest end seen so far. O(n log n), not all pairs.
         nets.sort(key=lambda item: (int(item[0].network_address), -item[0].prefixlen))
@@ -328,7 +332,7 @@ class _CrossChecks:
                 same_service = path[0] == widest[1][0] == "services" and (
                     path[:2] == widest[1][:2] or "link" in path or "link" in widest[1])
                 if not same_service:
-                    self.add(path, f"{net} overlaps {widest[0]} of {dotted(widest[1])}")
+                    self.add(path, say("config.address.overlaps", net=str(net), other=str(widest[0]), owner=dotted(widest[1])))
             if widest is None or int(net.broadcast_address) > int(widest[0].broadcast_address):
                 widest = (net, path)
 
@@ -350,7 +354,7 @@ class _CrossChecks:
                 self.add(("policies", index, "schedule"),
                          _unknown_ref("schedule", policy.schedule, sorted(schedules)))
             if ZONE_BOX in policy.from_:
-                self.add(("policies", index, "from"), "traffic from the box itself is always allowed")
+                self.add(("policies", index, "from"), say("config.policy.from_box"))
         if self.site and self.site.management:
             for i, ref in enumerate(self.site.management.from_):
                 if ref not in zones or ref == ZONE_BOX:
@@ -377,7 +381,7 @@ class _CrossChecks:
                         self.add((*path, key, i) if len(refs) > 1 else (*path, key),
                                  _unknown_ref("application" if key == "app" else "category", ref, known[key]))
             if path[0] == "policies" and ZONE_BOX in item.to:
-                self.add((*path, "to"), "application policies act on traffic through the box, not to it")
+                self.add((*path, "to"), say("config.policy.app_to_box"))
 
     def bandwidth(self):
         """Plans fit the pipe: ceiling >= guaranteed, ceiling <= pipe, guarantees add up."""
@@ -402,10 +406,10 @@ class _CrossChecks:
                 total = sum(_active(opd.bandwidth, window).rates(direction).guaranteed
                             for opd in self.opds.values() if opd.bandwidth)
                 if total > pipe.rate(direction):
-                    when = f" during {window}" if window else ""
+                    when = say("config.when.during", window=window) if window else ""
                     self.add(("site", "uplink"),
-                             f"{direction} guarantees add up to {format_rate(total)}{when}, more than the pipe's "
-                             f"{format_rate(pipe.rate(direction))}; lower them or set site.oversubscribe: true")
+                             say("config.pipe.guarantees_exceed", direction=direction, total=format_rate(total),
+                                 when=when, pipe=format_rate(pipe.rate(direction))))
 
     def _opd_bandwidth(self, name, bandwidth, schedules):
         base = ("opds", name, "bandwidth")
@@ -419,39 +423,41 @@ class _CrossChecks:
                 guaranteed, ceiling = plan.rates(direction)
                 own = getattr(plan, direction) is not None
                 where = (*path, direction) if own else path
-                label = f"{direction} ceiling" if own else "ceiling"
+                label = (say("config.plan.direction_ceiling_label", direction=direction) if own
+                         else say("config.plan.ceiling_label"))
                 if ceiling < guaranteed and (where, "low") not in reported:
                     reported.add((where, "low"))
-                    self.add((*where, "ceiling"), f"{label} {format_rate(ceiling)} is below "
-                                                  f"the guarantee {format_rate(guaranteed)}")
+                    self.add((*where, "ceiling"), say("config.plan.ceiling_below_guarantee", label=label,
+                                                      ceiling=format_rate(ceiling), guaranteed=format_rate(guaranteed)))
                 for window, pipe in self._pipes_during(path, bandwidth):
                     if ceiling > pipe.rate(direction) and (where, "high") not in reported:
                         reported.add((where, "high"))
-                        when = f" during {window}" if window else ""
-                        self.add((*where, "ceiling"), f"{label} {format_rate(ceiling)} is above the {direction} "
-                                                      f"pipe's {format_rate(pipe.rate(direction))}{when}")
+                        when = say("config.when.during", window=window) if window else ""
+                        self.add((*where, "ceiling"), say("config.plan.ceiling_above_pipe", label=label,
+                                                          ceiling=format_rate(ceiling), direction=direction,
+                                                          pipe=format_rate(pipe.rate(direction)), when=when))
         shares = sum(c.share for c in bandwidth.classes.values())
         if shares > 100:
-            self.add((*base, "classes"), f"class shares add up to {shares:g}%, more than 100%")
+            self.add((*base, "classes"), say("config.classes.shares_exceed", shares=f"{shares:g}"))
         if len(bandwidth.classes) > 14:
-            self.add((*base, "classes"), "at most 14 traffic classes per OPD")
+            self.add((*base, "classes"), say("config.classes.too_many"))
         services = self._raw_names("services")
         for cname, tclass in bandwidth.classes.items():
             cpath = (*base, "classes", cname)
             if cname == DEFAULT_CLASS and tclass.match:
-                self.add((*cpath, "match"), "the default class takes what no other class matches; "
-                                            "it has no `match`")
+                self.add((*cpath, "match"), say("config.classes.default_match"))
             match = tclass.match
             if cname != DEFAULT_CLASS and not (match and (match.services or match.ports or match.app
                                                           or match.category)):
-                self.add(cpath, "a traffic class needs `match` with `services`, `ports`, `app` or `category`")
+                self.add(cpath, say("config.classes.needs_match"))
             for i, ref in enumerate(tclass.match.services if tclass.match else []):
                 if ref not in services:
                     self.add((*cpath, "match", "services", i), _unknown_ref("service", ref, sorted(services)))
             for direction in ("download", "upload"):
                 if tclass.ceiling and tclass.ceiling > bandwidth.rates(direction).ceiling:
-                    self.add((*cpath, "ceiling"), f"class ceiling {format_rate(tclass.ceiling)} is above the OPD's "
-                                                  f"{direction} ceiling {format_rate(bandwidth.rates(direction).ceiling)}")
+                    self.add((*cpath, "ceiling"), say("config.classes.ceiling_above", ceiling=format_rate(tclass.ceiling),
+                                                      direction=direction,
+                                                      opd_ceiling=format_rate(bandwidth.rates(direction).ceiling)))
                     break
 
     def _opd_limit(self, name, opd, limit):
@@ -459,7 +465,7 @@ class _CrossChecks:
         if limit is None:
             return
         base = ("opds", name, "bandwidth")
-        whose = "its own `limit`" if opd.limit else "site.opd_limit"
+        whose = say("config.limit.own") if opd.limit else say("config.limit.site")
         plans = [(base, opd.bandwidth, None)] + [((*base, "during", s), p, s) for s, p in opd.bandwidth.during.items()]
         for path, plan, window in plans:
             pipe = self.site.uplink.during.get(window, self.site.uplink) if window else self.site.uplink
@@ -467,17 +473,18 @@ class _CrossChecks:
             for direction in ("download", "upload"):
                 asked = plan.rates(direction)
                 own = getattr(plan, direction) is not None
-                where, kind = ((*path, direction), f"a {direction}") if own else (path, "a")
+                where = (*path, direction) if own else path
                 for field, label in (("guaranteed", "guarantee"), ("ceiling", "ceiling")):
+                    kind = _LIMIT_KINDS[(direction if own else "", label)]
                     allowed = limit.bits(field, pipe.rate(direction))
                     if allowed is None or getattr(asked, field) <= allowed or (where, field) in reported:
                         continue
                     reported.add((where, field))
-                    share = f" ({getattr(limit, field)} of the {format_rate(pipe.rate(direction))} pipe)" \
-                        if getattr(limit, field).endswith("%") else ""
-                    self.add((*where, field), f"{format_rate(getattr(asked, field))} is more than the admins allow "
-                                              f"{name}: {kind} {label} of at most {format_rate(allowed)}"
-                                              f"{share}, set in {whose}; ask an admin for more")
+                    share = say("config.limit.share", share=getattr(limit, field),
+                                pipe=format_rate(pipe.rate(direction))) if getattr(limit, field).endswith("%") else ""
+                    self.add((*where, field), say("config.limit.exceeded", asked=format_rate(getattr(asked, field)),
+                                                  opd=name, kind=kind, allowed=format_rate(allowed), share=share,
+                                                  whose=whose))
 
     def _pipes_during(self, path: tuple, bandwidth) -> list:
         """(schedule or None, pipe) pairs a plan may run under: an OPD's scheduled plan under the
@@ -502,12 +509,12 @@ class _CrossChecks:
         for path, ports in lists:
             for (_i, a), (j, b) in combinations(enumerate(ports), 2):
                 if a.protocol == b.protocol and a.first <= b.last and b.first <= a.last:
-                    self.add((*path, j), f"{b} overlaps {a} in the same list")
+                    self.add((*path, j), say("config.ports.overlap", port=str(b), other=str(a)))
 
     def schedule_times(self):
         for name, schedule in self.schedules.items():
             if schedule.from_ == schedule.to:
-                self.add(("schedules", name, "to"), "`from` and `to` are the same time: an empty window")
+                self.add(("schedules", name, "to"), say("config.schedule.empty"))
 
 
     def tunnels(self):
@@ -516,8 +523,7 @@ class _CrossChecks:
         if hub is None:
             return
         if hub.tunnel.prefixlen > 30:
-            self.add(("site", "wireguard", "tunnel"), f"{hub.tunnel} is too small: the hub and each edge "
-                                                      "need an address of it")
+            self.add(("site", "wireguard", "tunnel"), say("config.tunnel.too_small", tunnel=str(hub.tunnel)))
         taken: dict = {hub.hub_address.ip: ("site", "wireguard", "tunnel")}
         for name, opd in self.opds.items():
             link = opd.link.wireguard
@@ -528,18 +534,18 @@ class _CrossChecks:
                 where = (*path, "address")
                 if link.address not in hub.tunnel or link.address in (hub.tunnel.network_address,
                                                                       hub.tunnel.broadcast_address):
-                    self.add(where, f"{link.address} is not a host address of the tunnel range {hub.tunnel}")
+                    self.add(where, say("config.tunnel.not_host", address=str(link.address), tunnel=str(hub.tunnel)))
                 elif link.address in taken:
                     owner = taken[link.address]
-                    what = "the hub's own tunnel address" if owner[1] == "wireguard" else f"taken by {dotted(owner)}"
-                    self.add(where, f"tunnel address {link.address} is {what}")
+                    self.add(where, say("config.tunnel.hub_address", address=str(link.address))
+                             if owner[1] == "wireguard"
+                             else say("config.tunnel.taken", address=str(link.address), owner=dotted(owner)))
                 else:
                     taken[link.address] = where
             if link.mtu is not None and link.mtu + WIREGUARD_OVERHEAD > hub.underlay_mtu:
-                self.add((*path, "mtu"), f"an MTU of {link.mtu} cannot be carried: WireGuard adds "
-                                         f"{WIREGUARD_OVERHEAD} bytes, and {link.mtu + WIREGUARD_OVERHEAD} is more "
-                                         f"than site.wireguard.underlay_mtu {hub.underlay_mtu}; at most "
-                                         f"{hub.underlay_mtu - WIREGUARD_OVERHEAD}")
+                self.add((*path, "mtu"), say("config.tunnel.mtu", mtu=link.mtu, overhead=WIREGUARD_OVERHEAD,
+                                             total=link.mtu + WIREGUARD_OVERHEAD, underlay=hub.underlay_mtu,
+                                             most=hub.underlay_mtu - WIREGUARD_OVERHEAD))
 
 
     def ha(self):
@@ -616,8 +622,8 @@ class _CrossChecks:
 
 def _unknown_ref(kind: str, ref: str, known: list[str]) -> str:
     close = difflib.get_close_matches(ref, known, n=1)
-    hint = f"; did you mean `{close[0]}`?" if close else ""
-    return f"no {kind} named `{ref}`{hint}"
+    hint = say("config.hint.did_you_mean", name=close[0]) if close else ""
+    return say("config.ref.unknown", kind=kind, name=ref, hint=hint)
 
 
 def _active(bandwidth, window):

@@ -20,7 +20,7 @@ from .context import WebContext
 from .drafts import DraftStore
 from .files import write_private
 from .formats import format_bytes
-from .i18n import LANGUAGES, current_language, translate
+from .i18n import LANGUAGES, audit_kind, current_language, said, translate
 from .settings import Settings
 from .throttle import LoginThrottle
 
@@ -134,7 +134,7 @@ def _register_template_helpers(app: Flask) -> None:
 
     @app.context_processor
     def helpers():
-        return {"_": translate, "box": box_status(), "user": g.get("user"), "lang": current_language(), "languages": LANGUAGES,
+        return {"_": translate, "said": said, "audit_kind": audit_kind, "box": box_status(), "user": g.get("user"), "lang": current_language(), "languages": LANGUAGES,
                 "can_change": bool(g.get("user")) and roles.can_change(g.user),
                 "can_read_history": bool(g.get("user")) and roles.can_read_history(g.user),
                 "is_admin": bool(g.get("user")) and g.user.role == "admin"}

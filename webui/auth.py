@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask import current_app as app
 
+from pnsbox.wording import say
+
 from .context import audit, ctx
 from .i18n import LANGUAGES, translate
 
@@ -129,25 +131,25 @@ def login():
     found = ctx().accounts.verify(name, password) if name and password else None
     if found is None:
         locked = throttle.failed(address, name)
-        audit("login-failed", f"user {name[:40]!r}", who=name[:40] or "-")
+        audit("login-failed", say("audit.login-failed", name=repr(name[:40])), who=name[:40] or "-")
         if locked:
             app.logger.warning("sign-ins from %s locked for %s s (user %r)", address, throttle.window,
                                        name[:40])
-            audit("login-locked", f"from {address} for user {name[:40]!r}: {throttle.window:g} s",
-                  who=name[:40] or "-")
+            audit("login-locked", say("audit.login-locked", address=str(address), name=repr(name[:40]),
+                                      seconds=f"{throttle.window:g}"), who=name[:40] or "-")
         flash(translate("Wrong user name or password."), "error")
         return render_template("login.html", username=name), 401
     throttle.succeeded(address, name)
     session.clear()  # a fresh session (and CSRF token) at every sign-in
     session["sid"] = ctx().sessions.start(found.name)
     g.user = found
-    audit("login", f"{found.name} ({found.role})")
+    audit("login", say("audit.login", name=found.name, role=found.role))
     return redirect(local_target(request.args.get("next")) or url_for("dashboard.index"))
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    audit("logout", g.user.name)
+    audit("logout", say("audit.logout", name=g.user.name))
     ctx().sessions.end(session.get("sid"))
     session.clear()
     flash(translate("You are signed out."), "info")

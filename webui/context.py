@@ -10,6 +10,7 @@ from flask import current_app, g, request
 from pnsbox.control import messages as m
 from pnsbox.control.client import ControlClient
 from pnsbox.errors import PnsboxError
+from pnsbox.wording import structured
 
 from .accounts import AccountStore, User
 from .drafts import DraftStore
@@ -49,9 +50,10 @@ def signed(who: str | None = None) -> dict:
 
 
 def audit(action: str, detail: str, who: str | None = None) -> None:
-    """Logins and account changes go to the daemon's audit trail; a daemon that is down is noted, not fatal."""
+    """Logins and account changes go to the daemon's audit trail (DETAIL said: with its code, for
+    readers of other languages); a daemon that is down is noted, not fatal."""
     try:
-        ctx().daemon.audit_event(m.AuditEventRequest(action=action, detail=detail,
+        ctx().daemon.audit_event(m.AuditEventRequest(action=action, detail=str(detail), said=structured(detail),
                                                      **signed(who or (g.user.name if g.get("user") else "-"))))
     except PnsboxError as exc:
         current_app.logger.warning("audit event %s not recorded: %s", action, exc)

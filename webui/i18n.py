@@ -9,6 +9,8 @@ from pathlib import Path
 
 from flask import g, session
 
+from pnsbox.wording import render
+
 DEFAULT = "id"
 LANGUAGES = {"id": "Bahasa Indonesia", "en": "English"}
 
@@ -29,3 +31,35 @@ def translate(text: str, **values) -> str:
     """The text in the reader's language, with {name} placeholders filled in."""
     translated = catalog(current_language()).get(text, text)
     return translated.format(**values) if values else translated
+
+
+# What pnsboxd says comes with its code and arguments (pnsbox.wording); the reader gets it in their
+# language from pnsbox's catalog of it. The web UI numbers policies as its tables do (row 8,
+# not policies[7]) in every language.
+_WEB_WORDING = {"en": {"explain.policy_ref": "row {row}"}}
+
+
+def said(text, structured: dict | None = None, lang: str | None = None) -> str:
+    """TEXT (pnsboxd's English) in the reader's language, from its STRUCTURED form when it has one."""
+    lang = lang or current_language()
+    return render(structured, lang, _WEB_WORDING.get(lang), fallback=str(text or ""))
+
+
+def audit_kind(action: str) -> str:
+    """An audit event's kind (apply, login, ...) in the reader's language."""
+    return said(action, {"code": f"audit.kind.{action}", "args": {}})
+
+
+def problem_text(problem) -> str:
+    """A config problem as `pnsbox validate` prints it (FILE:LINE: path: ...), its message in the reader's language."""
+    if not hasattr(problem, "said"):
+        return str(problem)
+    where = f"{problem.file}:{problem.line}" if problem.line else problem.file
+    return f"{where}: {problem.path or '(top)'}: {said(problem.message, problem.said)}"
+
+
+def explain_text(answer, lang: str | None = None) -> str:
+    """pnsboxd's explain answer, line by line, in the reader's language."""
+    if not answer.said:
+        return answer.text
+    return "\n".join(line.get("indent", "") + said("", line, lang) for line in answer.said)

@@ -7,6 +7,8 @@ import getpass
 import os
 import sys
 
+from pnsbox.wording import say
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--web-state-dir", default=os.environ.get("PNSBOX_WEB_STATE_DIR", "/var/lib/pnsbox-web"),
@@ -43,11 +45,12 @@ def _audit(args, action: str, detail: str) -> None:
     from pnsbox.control.client import ControlClient
     from pnsbox.control.messages import AuditEventRequest
     from pnsbox.errors import PnsboxError
+    from pnsbox.wording import structured
 
     who = os.environ.get("SUDO_USER") or getpass.getuser()
     try:
         ControlClient(args.socket, timeout=10).audit_event(
-            AuditEventRequest(action=action, detail=detail, author=who, from_="local"))
+            AuditEventRequest(action=action, detail=str(detail), said=structured(detail), author=who, from_="local"))
     except PnsboxError as exc:
         print(f"note: not recorded in the audit trail: {exc}", file=sys.stderr)
 
@@ -65,15 +68,16 @@ def run(args) -> int:
                 print(f"{user.name:20} {user.role}{scope}  lang={user.lang}  tokens={len(user.tokens)}")
         elif args.user_command == "add":
             store.add(args.name, args.role, _password(args), args.opd, args.lang)
-            _audit(args, "user-add", f"{args.name} as {args.role}" + (f" of {', '.join(args.opd)}" if args.opd else ""))
+            _audit(args, "user-add", say("audit.user-add.opds", name=args.name, role=args.role, opds=", ".join(args.opd))
+                   if args.opd else say("audit.user-add", name=args.name, role=args.role))
             print(f"user {args.name} added ({args.role})")
         elif args.user_command == "passwd":
             store.set_password(args.name, _password(args))
-            _audit(args, "user-passwd", args.name)
+            _audit(args, "user-passwd", say("audit.user-passwd", name=args.name))
             print(f"password of {args.name} changed; their web sessions and API tokens have ended")
         elif args.user_command == "del":
             store.delete(args.name)
-            _audit(args, "user-del", args.name)
+            _audit(args, "user-del", say("audit.user-del", name=args.name))
             print(f"user {args.name} deleted")
     except AccountError as exc:
         print(f"error: {exc}", file=sys.stderr)

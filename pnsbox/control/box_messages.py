@@ -26,6 +26,7 @@ class AuditEventRequest(Signed):
 
     action: str
     detail: str = ""
+    said: dict | None = None  # the detail as a code and arguments (pnsbox.wording), for other languages
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class ExplainReply:
     policy: str | None
     shaping: str | None
     text: str
+    said: list[dict] = field(default_factory=list)  # each line: {indent, code, args} (pnsbox.wording)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class AuditEntry:
     prev: str
     hash: str
     hub: str | None = None  # the HA hub that wrote it
+    said: dict | None = None  # the detail as a code and arguments (pnsbox.wording); older entries have none
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,7 @@ class PlanStep:
     kind: str
     text: str
     origin: str = ""
+    said: dict | None = None  # the text as a code and arguments (pnsbox.wording), for other languages
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from ..explain import explain
 from ..observe import counters
 from ..report import compute
 from ..store import diff
+from ..wording import audit_said_ok, structured
 from .core import Daemon, Request, config_of
 
 AUDITED_EVENTS = {"login", "login-failed", "login-locked", "logout", "user-add", "user-passwd", "user-role", "user-del", "token-add",
@@ -236,14 +237,16 @@ class _Handler(BaseHTTPRequestHandler):
         if event.action not in AUDITED_EVENTS:
             raise BadRequest(f"action must be one of {', '.join(sorted(AUDITED_EVENTS))}")
         request = self._request(event)
-        return daemon.audit.append(event.action, request.author, request.where, event.detail[:500])
+        said = event.said if audit_said_ok(event.action, event.said) else None
+        return daemon.audit.append(event.action, request.author, request.where, event.detail[:500], said)
 
     @route("POST", "/plan")
     def plan(self, daemon, body):
         asked = m.parse(m.PlanRequest, body)
         with daemon.lock:
             result = plan(config_of(asked.files, asked.where), daemon.netns, str(daemon.state_dir))
-        return m.PlanReply([m.PlanStep(s.kind, s.text, s.origin or "") for s in result.steps], list(result.warnings))
+        return m.PlanReply([m.PlanStep(s.kind, s.text, s.origin or "", structured(s.text)) for s in result.steps],
+                           list(result.warnings))
 
     @route("POST", "/explain")
     def explain(self, daemon, body):
@@ -252,7 +255,7 @@ class _Handler(BaseHTTPRequestHandler):
         if config is None:
             raise NotFound("no config runs yet: give `files`")
         answer = explain(config, asked.source, asked.target, asked.port, datetime.now(UTC))
-        return m.ExplainReply(answer.action, answer.policy, answer.shaping, answer.text())
+        return m.ExplainReply(answer.action, answer.policy, answer.shaping, answer.text(), answer.said())
 
     # --- changing --------------------------------------------------------------------
 

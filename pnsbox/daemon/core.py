@@ -43,6 +43,7 @@ from ..settled import already_runs
 from ..state import Journal, Pending, StateFiles
 from ..store import AuditLog, History, site_files
 from ..validate import ItemMemo, build
+from ..wording import say
 from .metrics import DaemonMetrics
 from .rollbacks import RollbackRecord
 from .statedir import StateDirLock, check_namespace
@@ -248,17 +249,17 @@ class Daemon:
 
     def _recover(self, journal: Journal) -> str:
         """recover: an apply was cut off; the version before it is put back below (start)."""
-        note = f"an apply was cut off (started {journal.time:.0f}); back to version {journal.previous}"
+        note = say("audit.interrupted.back", started=f"{journal.time:.0f}", version=journal.previous)
         self.audit.append("interrupted", DAEMON, "local", note)
         return note
 
     def _recover_first_apply(self, journal: Journal) -> str:
         """recover, with nothing before it: "the old config" is no config, so finish the new one."""
-        note = "the first apply was cut off; completed it"
+        note = say("audit.interrupted.first")
         self.audit.append("interrupted", DAEMON, "local", note)
         self.records.set_journal(None)
         self.apply_files(journal.files, Request(journal.author or DAEMON),
-                         "first apply, completed after an interruption", force=True)
+                         say("audit.message.first_completed"), force=True)
         return f"{note}: running version {self.running()}"
 
     def apply_site(self, site_dir: str, request: Request, message: str, confirm_seconds: float | None = None,
@@ -283,7 +284,7 @@ class Daemon:
             why = None if force else lockout(self._running_config, config, request.origin, request.port,
                                              datetime.now(UTC), self._arrives_on(request.origin))
             if why:
-                self.audit.append("refused", request.author, request.where, why)
+                self.audit.append("refused", request.author, request.where, say("audit.refused", why=why))
                 raise Refused(why)
             return self._put_live(config, files, request, message, confirm_seconds, force, action)
 
@@ -308,7 +309,8 @@ class Daemon:
         with self.lock:
             self._may_settle(request, "roll back")
             files = self.history.get(version_id).files
-            return self.apply_files(files, request, f"rollback to version {version_id}", confirm_seconds, force,
+            return self.apply_files(files, request, say("audit.message.rollback_to", version=version_id),
+                                    confirm_seconds, force,
                                     action="rollback")
 
     def _put_live(self, config: Config, files: dict, request: Request, message: str,
@@ -327,17 +329,19 @@ class Daemon:
         digest = result.ruleset.digest if result.ruleset else OwnedRecord(self.state_dir, self.netns).read().digest
         version = self.history.record(files, request.author, message, digest, parent=previous)
         self._verify(config, version.id, previous, request)
+        forced = say("audit.forced") if force else ""
         if confirm_seconds:
             self._await_confirm(version.id, confirm_seconds, request)
-            detail = f"version {version.id}: {message}; confirm within {confirm_seconds:g} s"
+            detail = say("audit.change.pending", version=version.id, message=message,
+                         seconds=f"{confirm_seconds:g}", changes=len(result.steps), forced=forced)
         else:
             self._confirm_now(version.id)
-            detail = f"version {version.id}: {message}"
+            detail = say("audit.change.done", version=version.id, message=message, changes=len(result.steps),
+                         forced=forced)
         self.records.set_journal(None)
         if action == "rollback" and previous:
             self.rollbacks.mark(previous, f"{request.author} rolled back ({message})", version.id)
-        self.audit.append(action, request.author, request.where,
-                          detail + f"; {len(result.steps)} change(s)" + (" (forced)" if force else ""))
+        self.audit.append("rollback" if action == "rollback" else "apply", request.author, request.where, detail)
         self._changed()
         return {"version": version.id, "changes": [s.text.splitlines()[0] for s in result.steps],
                 "pending": self.pending_record()}
@@ -349,7 +353,8 @@ class Daemon:
         except KernelError as exc:
             restored = self._restore(previous)
             self.records.set_journal(None)
-            self.audit.append("failed", request.author, request.where, f"{message}: {exc}; {restored}")
+            self.audit.append("failed", request.author, request.where,
+                              say("audit.failed", message=message, error=str(exc), restored=restored))
             raise KernelError(f"{exc}\n{restored}") from exc
 
     def _repaired_by_request(self, version_id: int, result, request: Request) -> dict:
@@ -357,7 +362,7 @@ class Daemon:
         self.records.set_journal(None)
         if result.steps:
             self.audit.append("repair", request.author, request.where,
-                              f"version {version_id} re-applied: {len(result.steps)} change(s)")
+                              say("audit.repair", version=version_id, changes=len(result.steps)))
         return {"version": version_id, "changes": [s.text.splitlines()[0] for s in result.steps],
                 "pending": self.pending_record(), "unchanged": True}
 
@@ -374,7 +379,8 @@ class Daemon:
         self.records.set_journal(None)
         self.metrics.check_failures.inc()
         self.audit.append("check-failed", request.author, request.where,
-                          f"version {version_id}: {'; '.join(failures)}; {restored}")
+                          say("audit.check-failed", version=version_id, failures="; ".join(failures),
+                              restored=restored))
         if previous:
             self.rollbacks.mark(version_id, f"its checks failed: {'; '.join(failures)}", previous, automatic=True)
         raise ChecksFailed(f"version {version_id} failed its checks: {'; '.join(failures)}; {restored}")
@@ -393,9 +399,9 @@ class Daemon:
 
     def _restore(self, version_id: int | None) -> str:
         if not version_id:
-            return "no earlier version to go back to: the change stays"
+            return say("audit.restored.nothing")
         self._run_version(version_id)
-        return f"back to version {version_id}"
+        return say("audit.restored.version", version=version_id)
 
     def confirm(self, request: Request) -> dict:
         """confirm: PENDING v -> CONFIRMED v. The confirmed record is written first: a confirm
@@ -409,7 +415,7 @@ class Daemon:
             self.records.set_confirmed(pending.version)
             self.records.set_pending(None)
             self._save_boot_ruleset()
-            self.audit.append("confirm", request.author, request.where, f"version {pending.version}")
+            self.audit.append("confirm", request.author, request.where, say("audit.confirm", version=pending.version))
             self._changed()
             return {"confirmed": pending.version}
 
@@ -421,7 +427,7 @@ class Daemon:
             self._save_boot_ruleset()
         self.records.set_pending(None)
         self.rollbacks.mark(pending.version, why, target, automatic=True)
-        self.audit.append("rollback", DAEMON, "local", f"to version {target}: {why}")
+        self.audit.append("rollback", DAEMON, "local", say("audit.rollback.automatic", version=target, why=why))
         self._changed()
         return f"rolled back to version {target}: {why}"
 
@@ -503,7 +509,7 @@ class Daemon:
         with self.lock:
             alert = self.rollbacks.acknowledge()
             self.audit.append("acknowledge", request.author, request.where,
-                              f"automatic rollback of version {alert['version']}: {alert['reason']}")
+                              say("audit.acknowledge", version=alert["version"], reason=alert["reason"]))
             return {"acknowledged": alert}
 
     def tick(self, now: datetime | None = None) -> str | None:
@@ -514,7 +520,7 @@ class Daemon:
         try:
             pending = self.pending()
             if pending and time.time() >= pending.deadline:
-                return self._revert(pending, f"version {pending.version} was not confirmed in time")
+                return self._revert(pending, say("audit.why.not_confirmed", version=pending.version))
             now = now or datetime.now(UTC)
             event = self._switch_rates(now)
             if time.monotonic() >= self.usage_due:  # on a grid, so samples do not drift apart
@@ -589,7 +595,7 @@ class Daemon:
         if not switched.steps:
             return None
         self.audit.append("rates", DAEMON, "local",
-                          f"time-of-day rates at {now:%H:%M} UTC: {len(switched.steps)} class change(s)")
+                          say("audit.rates", time=f"{now:%H:%M}", changes=len(switched.steps)))
         return f"bandwidth rates switched ({len(switched.steps)} class changes)"
 
     def _repair_drift(self, now: datetime) -> str | None:
@@ -612,7 +618,7 @@ class Daemon:
         self._timed_apply(self.config, force=True)  # self.config is the running version's
         for kind in drifted:
             self.metrics.drift_repairs.labels(kind).inc()
-        detail = f"{', '.join(drifted)} differed from version {running}; restored"
+        detail = say("audit.drift-repair", kinds=", ".join(drifted), version=running)
         self.audit.append("drift-repair", DAEMON, "local", detail)
         self.last_drift = {"time": time.time(), "detail": detail}
         return f"drift repaired: {detail}"

@@ -21,6 +21,7 @@ from ..control import messages as m
 from ..edge import hub
 from ..edge.book import EdgeBook, EnrollRefused
 from ..observe.edges import FETCHED
+from ..wording import say
 from .api import route
 from .core import Refused
 
@@ -131,7 +132,7 @@ def edge_config(handler, daemon, body):
         with daemon.lock:
             _tunnels_now(daemon)  # the rotation is over: the previous key's peer goes
         daemon.audit.append("edge-key-confirmed", f"edge:{edge.opd}", handler._request(asked).where,
-                            f"{edge.opd} runs its new key {running_key}")
+                            say("audit.edge-key-confirmed", opd=edge.opd, key=running_key))
     reply = m.parse(m.EdgeConfig, render_edge_config(config, edge, book.hub_public_key(), daemon.running()))
     _note_fetch(daemon, edge.opd, reply)
     return reply
@@ -149,10 +150,11 @@ def rotate(handler, daemon, body):
             edge = EdgeBook(daemon.state_dir).rotate(asked.credential, asked.public_key)
             _tunnels_now(daemon)
     except EnrollRefused as exc:
-        daemon.audit.append("edge-rotate-refused", "edge", request.where, str(exc)[:300])
+        daemon.audit.append("edge-rotate-refused", "edge", request.where, say("audit.edge-rotate-refused",
+                                                                                why=str(exc)[:300]))
         raise Refused(str(exc)) from None
     daemon.audit.append("edge-rotate", f"edge:{edge.opd}", request.where,
-                        f"{edge.opd}: new key {edge.next_key} registered (in use: {edge.public_key})")
+                        say("audit.edge-rotate", opd=edge.opd, key=edge.next_key, current=edge.public_key))
     threading.Thread(target=_promote_when_seen, args=(daemon, edge.opd, edge.next_key), daemon=True,
                      name=f"rotation-{edge.opd}").start()
     return m.Rotated(edge.opd, edge.next_key, time.time())
@@ -177,7 +179,7 @@ def _promote_when_seen(daemon, opd: str, key: str, within: float = 120.0) -> Non
                 if edge is not None:
                     _tunnels_now(daemon)
                     daemon.audit.append("edge-key-confirmed", f"edge:{opd}", "local",
-                                        f"{opd} shook hands with its new key {key}")
+                                        say("audit.edge-key-confirmed.handshake", opd=opd, key=key))
             return
         time.sleep(0.2)
 

@@ -8,13 +8,15 @@ import time
 
 from ..model import Config
 from ..store import AuditLog
+from ..wording import say
 from .book import EdgeBook, EnrollRefused, parse_lifetime
 
 
 def issue_token(book: EdgeBook, audit: AuditLog, config: Config, opd: str, lifetime: str,
                 author: str, origin: str) -> dict:
     text, token = book.add_token(config, opd, parse_lifetime(lifetime or "24h"), author)
-    audit.append("edge-token-add", author, origin, f"token {token.id} for {opd}, expires {_utc(token.expires)}")
+    audit.append("edge-token-add", author, origin, say("audit.edge-token-add", token=token.id, opd=opd,
+                                                                 expires=_utc(token.expires)))
     return {"token": text, "id": token.id, "opd": opd, "expires": token.expires}
 
 
@@ -26,10 +28,10 @@ def enroll(book: EdgeBook, audit: AuditLog, config: Config | None, token: str, p
             raise EnrollRefused("this hub runs no WireGuard (site.wireguard) yet")
         edge, credential = book.enroll(config, token, public_key)
     except EnrollRefused as exc:
-        audit.append("edge-enroll-refused", "edge", origin, str(exc)[:300])
+        audit.append("edge-enroll-refused", "edge", origin, say("audit.edge-enroll-refused", why=str(exc)[:300]))
         raise
-    audit.append("edge-enroll", f"edge:{edge.opd}", origin, f"{edge.opd} enrolled with key {edge.public_key} "
-                                                           f"(token {edge.token}), tunnel {edge.tunnel_address}")
+    audit.append("edge-enroll", f"edge:{edge.opd}", origin, say("audit.edge-enroll", opd=edge.opd, key=edge.public_key,
+                                                               token=edge.token, tunnel=str(edge.tunnel_address)))
     hub = config.site.wireguard
     return {"opd": edge.opd, "public_key": edge.public_key, "tunnel_address": edge.tunnel_address,
             "credential": credential,
@@ -57,7 +59,8 @@ def listing(book: EdgeBook, config: Config | None, now: float | None = None) -> 
 
 def set_disabled(book: EdgeBook, audit: AuditLog, opd: str, disabled: bool, author: str, origin: str) -> dict:
     edge = book.set_disabled(opd, disabled)
-    audit.append("edge-disable" if disabled else "edge-enable", author, origin, opd)
+    audit.append("edge-disable" if disabled else "edge-enable", author, origin,
+                 say("audit.edge-disable", opd=opd) if disabled else say("audit.edge-enable", opd=opd))
     return {"opd": opd, "disabled": edge.disabled}
 
 

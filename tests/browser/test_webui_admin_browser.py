@@ -83,7 +83,7 @@ def test_opds_history_and_audit_are_searched_filtered_and_paged(page, stack):
     page.goto(stack["url"] + "/audit/?action=login&per=5")
     rows = page.locator("#audit tbody tr")
     assert 1 <= rows.count() <= 5
-    assert all(rows.nth(i).locator("td").nth(2).inner_text() == "login" for i in range(rows.count()))
+    assert all(rows.nth(i).locator("td").nth(2).inner_text() == "masuk" for i in range(rows.count()))  # login
     page.goto(stack["url"] + "/audit/?per=5")
     assert "Halaman 1 dari" in page.inner_text(".pager")
     first = page.inner_text("#audit tbody tr:first-child td:first-child")

@@ -81,7 +81,7 @@ def test_admin_changes_a_plan_applies_with_confirm_and_rolls_back(page, stack):
     page.goto(stack["url"] + "/audit/")
     assert "Rantai hash utuh" in page.inner_text("#audit-verdict")
     audit = page.inner_text("#audit")
-    assert "login" in audit and "admin" in audit and "web:127.0.0.1" in audit
+    assert "masuk" in audit and "admin" in audit and "web:127.0.0.1" in audit  # login, in Indonesian
 
 
 def test_an_auditor_cannot_change_anything(page, stack):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
+from pnsbox.wording import say
+
 from .. import roles
 from ..accounts import ROLES, AccountError
 from ..context import audit, ctx, running_site, user
@@ -34,7 +36,7 @@ def password():
     # process); this browser goes on in a new session.
     ctx().sessions.end_user(user().name)
     session["sid"] = ctx().sessions.start(user().name)
-    audit("user-passwd", user().name)
+    audit("user-passwd", say("audit.user-passwd", name=user().name))
     flash(translate("Password changed."), "info")
     return redirect(url_for("account.index"))
 
@@ -43,7 +45,7 @@ def password():
 def add_token():
     label = request.form.get("label", "").strip()
     session["new_token"] = ctx().accounts.add_token(user().name, label)  # shown once, on the next page
-    audit("token-add", f"{user().name}: {label}")
+    audit("token-add", say("audit.token-add", name=user().name, label=label))
     return redirect(url_for("account.index"))
 
 
@@ -54,7 +56,7 @@ def delete_token(token_id: str):
     except AccountError as exc:
         flash(str(exc), "error")
         return redirect(url_for("account.index"))
-    audit("token-del", f"{user().name}: {token_id}")
+    audit("token-del", say("audit.token-del", name=user().name, token=str(token_id)))
     return redirect(url_for("account.index"))
 
 
@@ -74,7 +76,8 @@ def users():
         except AccountError as exc:
             flash(str(exc), "error")
         else:
-            audit("user-add", f"{form['name']} as {form['role']}" + (f" of {', '.join(opds)}" if opds else ""))
+            audit("user-add", say("audit.user-add.opds", name=form["name"], role=form["role"], opds=", ".join(opds))
+                  if opds else say("audit.user-add", name=form["name"], role=form["role"]))
             flash(translate("User {name} added.", name=form["name"]), "info")
         return redirect(url_for("account.users"))
     return render_template("users.html", users=sorted(ctx().accounts.users().values(), key=lambda u: u.name),
@@ -94,13 +97,14 @@ def edit_user(name: str):
             if "password" in form:
                 ctx().accounts.set_password(name, form.get("password", ""))
                 ctx().sessions.end_user(name)
-                audit("user-passwd", f"{name} (reset by {user().name})")
+                audit("user-passwd", say("audit.user-passwd.reset", name=name, by=user().name))
                 flash(translate("A new password for {name}; their sessions and API tokens have ended.", name=name),
                       "info")
             else:
                 opds = form.getlist("opds") if form.get("role") == "operator" else []
                 ctx().accounts.set_role(name, form.get("role", ""), opds)
-                audit("user-role", f"{name} as {form['role']}" + (f" of {', '.join(opds)}" if opds else ""))
+                audit("user-role", say("audit.user-role.opds", name=name, role=form["role"], opds=", ".join(opds))
+                      if opds else say("audit.user-role", name=name, role=form["role"]))
                 flash(translate("User {name} changed.", name=name), "info")
         except AccountError as exc:
             flash(str(exc), "error")
@@ -121,6 +125,6 @@ def delete_user(name: str):
         flash(str(exc), "error")
         return redirect(url_for("account.users"))
     ctx().sessions.end_user(name)
-    audit("user-del", name)
+    audit("user-del", say("audit.user-del", name=name))
     flash(translate("User {name} deleted.", name=name), "info")
     return redirect(url_for("account.users"))

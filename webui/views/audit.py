@@ -6,7 +6,7 @@ from flask import Blueprint, render_template, request
 
 from .. import roles
 from ..context import ctx, running_site, user
-from ..i18n import translate
+from ..i18n import audit_kind, said, translate
 from ..paging import page_of
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -20,6 +20,7 @@ def index():
     action = request.args.get("action", "")
     if action:
         entries = [e for e in entries if e.action == action]
-    listing = page_of(entries, lambda e: f"{e.seq} {e.action} {e.actor} {e.from_} {e.detail} {e.hub or ''}")
+    listing = page_of(entries, lambda e: f"{e.seq} {e.action} {audit_kind(e.action)} {e.actor} {e.from_} {e.detail} "
+                                         f"{said(e.detail, e.said)} {e.hub or ''}")  # found in either language
     return render_template("audit.html", entries=listing.items, listing=listing, actions=actions, action=action,
                            verdict=ctx().daemon.audit_verify(), zone=running_site().timezone)

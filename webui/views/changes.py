@@ -49,7 +49,9 @@ def index():
             planned = ctx().daemon.plan(m.PlanRequest(files=draft.files))
             review["steps"], review["warnings"] = planned.steps, planned.warnings
         except PnsboxError as exc:
-            review["error"], review["problems"] = str(exc), getattr(exc, "problems", [])
+            review["problems"] = getattr(exc, "problems", [])
+            review["error"] = (translate("The configuration has problems; nothing was applied.")
+                               if review["problems"] else str(exc))
     return render_template("changes.html", box=box, draft=draft, review=review, choices=CONFIRM_CHOICES,
                            default_confirm=ctx().settings.default_confirm,
                            may_settle=may_settle_pending(box.pending))

@@ -11,7 +11,7 @@ from .. import roles
 from ..changeset import draft_or_new, save_edit, validated
 from ..config_edit import EditError, add_opd, delete_opd, edit_opd, form_subnets, form_vlan
 from ..context import running_site, user
-from ..i18n import translate
+from ..i18n import problem_text, translate
 from ..paging import page_of
 from ..site import link_text, opd_bandwidth, parse, plan_in_force, subnets, zones_of
 
@@ -114,7 +114,7 @@ def delete(name: str):
         save_edit(delete_opd(draft_or_new().files, name), f"{name}: OPD removed")
     except (EditError, ConfigError) as exc:  # still named elsewhere: pnsbox's problems say where
         for line in getattr(exc, "problems", None) or [exc]:
-            flash(str(line), "error")
+            flash(problem_text(line), "error")
         return redirect(url_for("opds.index"))
     flash(translate("Saved in your draft. Review and apply it below."), "info")
     return redirect(url_for("changes.index"))

@@ -13,8 +13,7 @@ from .. import roles
 from ..changeset import draft_or_new, save_edit
 from ..config_edit import EditError, add_policy, delete_policy, move_policy, policies_text, set_policies
 from ..context import ctx, running_site, user
-from ..explain_text import in_language
-from ..i18n import current_language, translate
+from ..i18n import explain_text, problem_text, translate
 from ..site import zones_of
 
 bp = Blueprint("policies", __name__, url_prefix="/policies")
@@ -41,7 +40,7 @@ def index():
     return render_template("policies.html", site=site, policies=policies, services=services, zones=zones,
                            catalog_apps=sorted(catalog.apps), catalog_categories=sorted(catalog.categories),
                            query=query, answer=answer, error=error, hits=_hits(),
-                           answer_text=in_language(answer.text, current_language()) if answer else None)
+                           answer_text=explain_text(answer) if answer else None)
 
 
 def _hits() -> dict[int, int]:
@@ -108,7 +107,7 @@ def new():
         save_edit(files, f"policy {policy['name']} added at row {min(position, len(running_site().policies) + 1)}")
     except (EditError, ConfigError, ValueError) as exc:
         for line in getattr(exc, "problems", None) or [exc]:
-            flash(str(line), "error")
+            flash(problem_text(line), "error")
         return redirect(url_for("policies.index"))
     flash(translate("Saved in your draft. Review and apply it below."), "info")
     return redirect(url_for("changes.index"))
@@ -121,7 +120,7 @@ def delete(row: int):
         save_edit(delete_policy(draft_or_new().files, row - 1), f"policy at row {row} removed")
     except (EditError, ConfigError) as exc:
         for line in getattr(exc, "problems", None) or [exc]:
-            flash(str(line), "error")
+            flash(problem_text(line), "error")
         return redirect(url_for("policies.index"))
     flash(translate("Saved in your draft. Review and apply it below."), "info")
     return redirect(url_for("changes.index"))
