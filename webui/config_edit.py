@@ -71,9 +71,20 @@ def form_vlan(text: str) -> int | str:
 
 
 def edit_opd(files: dict[str, str], opd: str, *, name: str | None = None, subnets: list[str] | None = None,
-             link: dict | None = None, guaranteed: str | None = None, ceiling: str | None = None) -> dict[str, str]:
-    """Change the given fields of one OPD; everything else (classes, schedules, comments) stays."""
+             link: dict | None = None, guaranteed: str | None = None, ceiling: str | None = None,
+             plan: dict | None = None, classes: dict | None = None) -> dict[str, str]:
+    """Change the given fields of one OPD; everything else (schedules' plans, comments) stays.
+    PLAN: {guaranteed, ceiling} for both directions or {download: {..}, upload: {..}} (the other
+    form is removed); CLASSES: the OPD's traffic classes, name -> {share, ceiling, match}, in full."""
     where, document, node = _opd_node(files, opd)
+    if plan is not None or classes is not None:
+        bandwidth = node.get("bandwidth")
+        if bandwidth is None:
+            bandwidth = node["bandwidth"] = CommentedMap()
+        if plan is not None:
+            _set_plan(bandwidth, plan)
+        if classes is not None:
+            _set_classes(bandwidth, classes)
     if name is not None:
         node["name"] = name.strip()
     if subnets is not None:
@@ -91,6 +102,64 @@ def edit_opd(files: dict[str, str], opd: str, *, name: str | None = None, subnet
         if ceiling is not None:
             plan["ceiling"] = ceiling
     return {**files, where: _dump(document)}
+
+
+_PLAN_KEYS = ("guaranteed", "ceiling", "download", "upload")
+
+
+def _set_plan(bandwidth, plan: dict) -> None:
+    """The rates of the plan as given, in place of the ones before (their position kept)."""
+    for key in _PLAN_KEYS:
+        if key in plan:
+            value = plan[key]
+            if isinstance(value, dict):
+                pair = bandwidth.get(key) if isinstance(bandwidth.get(key), dict) else None
+                if pair is None:
+                    pair = CommentedMap()
+                    pair.fa.set_flow_style()  # {guaranteed: 80mbit, ceiling: 300mbit}, as a schedule's plan
+                pair.update(value)
+                value = pair
+            if key in bandwidth:
+                bandwidth[key] = value
+            else:
+                bandwidth.insert(sum(1 for k in _PLAN_KEYS[:_PLAN_KEYS.index(key)] if k in bandwidth), key, value)
+        elif key in bandwidth:
+            del bandwidth[key]
+
+
+def _set_classes(bandwidth, classes: dict) -> None:
+    """The OPD's classes as given: a class kept keeps its comments, one left out goes."""
+    if not classes:
+        bandwidth.pop("classes", None)
+        return
+    current = bandwidth.get("classes") if isinstance(bandwidth.get("classes"), dict) else None
+    if current is None:
+        current = bandwidth["classes"] = CommentedMap()
+    for gone in [name for name in current if name not in classes]:
+        del current[gone]
+    for name, wanted in classes.items():
+        node = current.get(name) if isinstance(current.get(name), dict) else None
+        if node is None:
+            node = CommentedMap()
+            node.fa.set_flow_style()  # one line, as the classes an admin writes by hand
+        for key in ("share", "ceiling", "match"):
+            if wanted.get(key) not in (None, "", {}):
+                node[key] = _match(node.get(key), wanted[key]) if key == "match" else wanted[key]
+            elif key in node:
+                del node[key]
+        current[name] = node
+
+
+def _match(before, wanted: dict) -> CommentedMap:
+    """A class's match on one line, as admins write it: {services: [simpeg], ports: [tcp/443]};
+    a list that names the same things as before keeps its order (a form's list has its own)."""
+    before = before if isinstance(before, dict) else {}
+    node = CommentedMap()
+    for key, values in wanted.items():
+        same = isinstance(before.get(key), list) and sorted(map(str, before[key])) == sorted(map(str, values))
+        node[key] = before[key] if same else CommentedSeq(values)
+    node.fa.set_flow_style()
+    return node
 
 
 def add_opd(files: dict[str, str], key: str, fields: dict) -> dict[str, str]:

@@ -12,6 +12,16 @@
     }
     tick();
   });
+  // The OPD form: the plan's fields for the mode chosen (both directions, or per direction).
+  var modes = document.querySelectorAll("input[name=plan_mode]");
+  function showPlan() {
+    var chosen = document.querySelector("input[name=plan_mode]:checked");
+    document.querySelectorAll("[data-plan]").forEach(function (el) {
+      el.hidden = chosen && el.dataset.plan !== chosen.value;
+    });
+  }
+  modes.forEach(function (el) { el.addEventListener("change", showPlan); });
+  showPlan();
   // Bars sized from data-width (percent), since inline styles are not allowed.
   document.querySelectorAll("[data-width]").forEach(function (el) {
     el.style.width = Math.max(0, Math.min(100, Number(el.dataset.width))) + "%";

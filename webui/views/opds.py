@@ -12,6 +12,7 @@ from ..changeset import draft_or_new, save_edit, validated
 from ..config_edit import EditError, add_opd, delete_opd, edit_opd, form_subnets, form_vlan
 from ..context import running_site, user
 from ..i18n import problem_text, translate
+from ..opd_form import classes_from_form, form_from_opd, plan_from_form, rows_from_form
 from ..paging import page_of
 from ..site import link_text, opd_bandwidth, parse, plan_in_force, subnets, zones_of
 
@@ -80,30 +81,63 @@ def _require_admin():
     roles.require(user().role == "admin", translate("only admins add and delete OPDs"))
 
 
+def _form_page(form: dict, status: int = 200, problems=None, name: str | None = None):
+    """The one OPD form: a new OPD (no NAME) or an existing one; admins see every field, operators
+    the bandwidth plan and classes of their own OPDs."""
+    from pnsbox.classifier.catalog import default_catalog
+
+    site = parse(draft_or_new().files)
+    catalog = default_catalog()
+    return render_template("opd_form.html", name=name, form=form, problems=problems or [],
+                           services=sorted(site.services), catalog_apps=sorted(catalog.apps),
+                           catalog_categories=sorted(catalog.categories)), status
+
+
+_IDENTITY = ("key", "name", "subnet", "link_kind", "interface", "vlan", "trunk")
+
+
 @bp.route("/new", methods=["GET", "POST"])
 def new():
     """An admin adds an OPD: into the draft, reviewed and applied like every change."""
     _require_admin()
-    form = {k: request.form.get(k, "").strip() for k in ("key", "name", "subnet", "link_kind", "interface", "vlan",
-                                                           "trunk", "guaranteed", "ceiling")}
+    form = {**form_from_opd(None), **{k: request.form.get(k, "").strip() for k in _IDENTITY}}
     if request.method == "POST":
-        link = ({"vlan": form_vlan(form["vlan"]), "trunk": form["trunk"]} if form["link_kind"] == "vlan"
-                else {"interface": form["interface"]})
-        subnets_typed = form_subnets(form["subnet"])
-        fields = {"name": form["name"], "subnet": subnets_typed[0] if len(subnets_typed) == 1 else subnets_typed,
-                  "link": link, "bandwidth": {"guaranteed": form["guaranteed"], "ceiling": form["ceiling"]}
-                  if form["guaranteed"] or form["ceiling"] else None}
+        form.update(_typed(request.form))
+        plan, classes = plan_from_form(request.form), classes_from_form(request.form)
+        rates = [r for value in plan.values() for r in (value.values() if isinstance(value, dict) else [value])]
+        fields = {"name": form["name"], "subnet": _subnet_field(form["subnet"]), "link": _link_field(form),
+                  "bandwidth": {**plan, **({"classes": classes} if classes else {})} if any(rates) or classes
+                  else None}
         try:
             files = add_opd(draft_or_new().files, form["key"], fields)
             save_edit(files, f"{form['key']}: new OPD")
         except EditError as exc:
             flash(str(exc), "error")
-            return render_template("opd_new.html", form=form), 400
+            return _form_page(form, 400)
         except ConfigError as exc:
-            return render_template("opd_new.html", form=form, problems=exc.problems), exc.http_status
+            return _form_page(form, exc.http_status, exc.problems)
         flash(translate("Saved in your draft. Review and apply it below."), "info")
         return redirect(url_for("changes.index"))
-    return render_template("opd_new.html", form=form)
+    return _form_page(form)
+
+
+def _typed(posted) -> dict:
+    """What the user typed, to show again when the draft refuses it."""
+    form = {k: posted.get(k, "") for k in ("plan_mode", "guaranteed", "ceiling", "download_guaranteed",
+                                           "download_ceiling", "upload_guaranteed", "upload_ceiling") if k in posted}
+    if "class-0-name" in posted:
+        form["classes"] = rows_from_form(posted)
+    return form
+
+
+def _subnet_field(text: str):
+    typed = form_subnets(text)
+    return typed[0] if len(typed) == 1 else typed
+
+
+def _link_field(form: dict) -> dict:
+    return ({"vlan": form_vlan(form.get("vlan", "")), "trunk": str(form.get("trunk", "")).strip()}
+            if form.get("link_kind") == "vlan" else {"interface": str(form.get("interface", "")).strip()})
 
 
 @bp.route("/<name>/delete", methods=["POST"])
@@ -125,16 +159,14 @@ def edit(name: str):
     roles.require(roles.can_change(user()), translate("auditors cannot change the configuration"))
     draft = draft_or_new()
     opd = _visible_or_404(parse(draft.files), name)
-    plan = opd.bandwidth
-    per_direction = bool(plan and (plan.download or plan.upload))
     form = {"name": opd.name, "subnet": ", ".join(subnets(opd)), "link_kind": _link_kind(opd.link),
             "interface": opd.link.interface or "", "vlan": opd.link.vlan or "", "trunk": opd.link.trunk or "",
-            "guaranteed": format_rate(plan.guaranteed) if plan and plan.guaranteed else "",
-            "ceiling": format_rate(plan.ceiling) if plan and plan.ceiling else ""}
+            **form_from_opd(opd)}
     if request.method == "POST":
-        form.update(request.form.to_dict())
+        form.update({k: v for k, v in request.form.items() if k in _IDENTITY})
+        form.update(_typed(request.form))
         try:
-            files = edit_opd(draft.files, name, **_changes(form, per_direction))
+            files = edit_opd(draft.files, name, **_changes(request.form))
             note = _note(name, opd, validated(files).opds[name])
             if note is None:
                 flash(translate("Nothing changed."), "info")
@@ -142,13 +174,12 @@ def edit(name: str):
             save_edit(files, note)
         except EditError as exc:
             flash(str(exc), "error")
-            return render_template("opd_edit.html", name=name, form=form, per_direction=per_direction), 400
+            return _form_page(form, 400, name=name)
         except ConfigError as exc:  # pnsbox's own problems, as `pnsbox validate` prints them
-            return render_template("opd_edit.html", name=name, form=form, per_direction=per_direction,
-                                   problems=exc.problems), exc.http_status
+            return _form_page(form, exc.http_status, exc.problems, name=name)
         flash(translate("Saved in your draft. Review and apply it below."), "info")
         return redirect(url_for("changes.index"))
-    return render_template("opd_edit.html", name=name, form=form, per_direction=per_direction)
+    return _form_page(form, name=name)
 
 
 def _note(name: str, before: Opd, after: Opd) -> str | None:
@@ -166,17 +197,22 @@ def _link_kind(link: Link) -> str:
     return "wireguard" if link.is_wireguard else "vlan" if link.is_vlan else "interface"
 
 
-def _changes(form: dict, per_direction: bool) -> dict:
-    """What the form changes, as typed; operators change the bandwidth plan only."""
+def _changes(posted) -> dict:
+    """What the form changes, as typed; operators change the bandwidth plan and classes only. A
+    post without the plan's fields (an older form, a script) changes the rates it names only."""
     changes = {}
-    if not per_direction:
-        changes["guaranteed"], changes["ceiling"] = form["guaranteed"].strip(), form["ceiling"].strip()
+    if "plan_mode" in posted:
+        changes["plan"] = plan_from_form(posted)
+    elif "guaranteed" in posted or "ceiling" in posted:
+        changes["guaranteed"], changes["ceiling"] = posted.get("guaranteed", "").strip(), posted.get("ceiling", "").strip()
+    if "class-0-name" in posted:
+        changes["classes"] = classes_from_form(posted)
     if user().role != "admin":
         return changes
-    changes["name"] = form["name"]
-    changes["subnets"] = form_subnets(form["subnet"])
-    if form.get("link_kind") == "vlan":
-        changes["link"] = {"vlan": form_vlan(form.get("vlan", "")), "trunk": str(form.get("trunk", "")).strip()}
-    elif form.get("link_kind") == "interface":
-        changes["link"] = {"interface": str(form.get("interface", "")).strip()}
+    if "name" in posted:
+        changes["name"] = posted["name"]
+    if "subnet" in posted:
+        changes["subnets"] = form_subnets(posted["subnet"])
+    if posted.get("link_kind") in ("vlan", "interface"):
+        changes["link"] = _link_field(posted)
     return changes
