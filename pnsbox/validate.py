@@ -557,21 +557,20 @@ class _CrossChecks:
         base = ("site", "ha")
         peers = list(ha.peers.items())
         if len(peers) != HA_PEERS:
-            self.add((*base, "peers"), f"an HA pair has exactly two peers (hub names and their sync addresses), "
-                                       f"not {len(peers)}")
+            self.add((*base, "peers"), say("config.ha.two_peers", count=len(peers)))
         sync_net = None
         for name, address in peers:
             net = IPv4Network(f"{address}/{ha.sync.prefix}", strict=False)
             if address in (net.network_address, net.broadcast_address):
-                self.add((*base, "peers", name), f"{address} is not a host address of its sync subnet {net}")
+                self.add((*base, "peers", name), say("config.ha.peer_not_host", address=str(address), net=str(net)))
             elif sync_net is None:
                 sync_net = net
             elif net != sync_net:
-                self.add((*base, "peers", name), f"{address} is not in the sync subnet {sync_net} of "
-                                                 f"`{peers[0][0]}` (site.ha.sync.prefix {ha.sync.prefix}): "
-                                                 "the peers share one subnet")
+                self.add((*base, "peers", name), say("config.ha.peer_other_subnet", address=str(address),
+                                                     net=str(sync_net), first=peers[0][0], prefix=ha.sync.prefix))
         if len(peers) == HA_PEERS and peers[0][1] == peers[1][1]:
-            self.add((*base, "peers", peers[1][0]), f"{peers[1][1]} is also `{peers[0][0]}`'s address")
+            self.add((*base, "peers", peers[1][0]), say("config.ha.same_address", address=str(peers[1][1]),
+                                                        first=peers[0][0]))
         uplink = self.site.uplink
         links = {uplink.interface: "site.uplink"}
         links |= {s.link.device: f"services.{n}.link" for n, s in self.services.items()}
@@ -580,23 +579,23 @@ class _CrossChecks:
         if self.site.wireguard:
             links[self.site.wireguard.interface] = "site.wireguard"
         if ha.sync.interface in links:
-            self.add((*base, "sync", "interface"), f"{ha.sync.interface} is {links[ha.sync.interface]}'s interface: "
-                                                   "the sync link carries nothing else")
+            self.add((*base, "sync", "interface"), say("config.ha.sync_interface_taken", interface=ha.sync.interface,
+                                                       owner=links[ha.sync.interface]))
         if sync_net is not None:
             self._sync_subnet_apart(sync_net, peers)
         for name, opd in self.opds.items():
             if opd.link.is_wireguard:
-                self.add(("opds", name, "link", "wireguard"), "WireGuard OPDs are not supported in an HA pair yet "
-                                                              "(the two hubs would need one key and one endpoint)")
+                self.add(("opds", name, "link", "wireguard"), say("config.ha.no_wireguard"))
         virtual = ha.virtual_uplink
         if virtual is not None:
             where = (*base, "virtual", "uplink")
             if virtual.network != uplink.address.network:
-                self.add(where, f"{virtual} is not in the uplink's subnet {uplink.address.network}")
+                self.add(where, say("config.ha.virtual_outside", virtual=str(virtual),
+                                    subnet=str(uplink.address.network)))
             elif virtual.ip == uplink.gateway:
-                self.add(where, f"{virtual.ip} is the uplink's gateway")
+                self.add(where, say("config.ha.virtual_is_gateway", address=str(virtual.ip)))
             elif virtual.ip in (virtual.network.network_address, virtual.network.broadcast_address):
-                self.add(where, f"{virtual.ip} is not a host address of {virtual.network}")
+                self.add(where, say("config.ha.virtual_not_host", address=str(virtual.ip), net=str(virtual.network)))
 
     def _sync_subnet_apart(self, sync_net: IPv4Network, peers: list):
         """The sync subnet is the pair's own: no OPD, service, uplink or tunnel address in it."""
@@ -616,8 +615,7 @@ class _CrossChecks:
         clashes.sort(key=lambda clash: not clash[2])  # one holding a peer's address says most
         for net, what, inside in clashes[:1]:
             where = ("site", "ha", "peers", inside[0]) if inside else ("site", "ha", "sync", "prefix")
-            self.add(where, f"the sync subnet {sync_net} overlaps {what} {net}: the sync link needs a subnet "
-                            "of its own")
+            self.add(where, say("config.ha.sync_overlaps", sync=str(sync_net), what=what, net=str(net)))
 
 
 def _unknown_ref(kind: str, ref: str, known: list[str]) -> str:

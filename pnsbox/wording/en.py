@@ -298,3 +298,28 @@ MESSAGES.update({
     "audit.kind.token-add": "token-add",
     "audit.kind.token-del": "token-del",
 })
+MESSAGES.update({
+    # the HA pair's events (pnsbox.daemon.peer); their details are still English only
+    "audit.kind.follow": "follow",
+    "audit.kind.forced-on-standby": "forced-on-standby",
+    "audit.kind.peer-refused": "peer-refused",
+    "audit.kind.replicated": "replicated",
+    "audit.kind.split-brain": "split-brain",
+    "audit.kind.split-brain-ended": "split-brain-ended",
+    "audit.kind.split-brain-resolved": "split-brain-resolved",
+})
+MESSAGES.update({
+    # --- an HA pair (pnsbox.validate) ---
+    "config.ha.two_peers": "an HA pair has exactly two peers (hub names and their sync addresses), not {count}",
+    "config.ha.peer_not_host": "{address} is not a host address of its sync subnet {net}",
+    "config.ha.peer_other_subnet": "{address} is not in the sync subnet {net} of `{first}` (site.ha.sync.prefix "
+                                   "{prefix}): the peers share one subnet",
+    "config.ha.same_address": "{address} is also `{first}`'s address",
+    "config.ha.sync_interface_taken": "{interface} is {owner}'s interface: the sync link carries nothing else",
+    "config.ha.no_wireguard": "WireGuard OPDs are not supported in an HA pair yet (the two hubs would need one key "
+                              "and one endpoint)",
+    "config.ha.virtual_outside": "{virtual} is not in the uplink's subnet {subnet}",
+    "config.ha.virtual_is_gateway": "{address} is the uplink's gateway",
+    "config.ha.virtual_not_host": "{address} is not a host address of {net}",
+    "config.ha.sync_overlaps": "the sync subnet {sync} overlaps {what} {net}: the sync link needs a subnet of its own",
+})

@@ -289,4 +289,26 @@ MESSAGES = {
     "audit.kind.user-del": "pengguna dihapus",
     "audit.kind.token-add": "token dibuat",
     "audit.kind.token-del": "token dihapus",
+    # the HA pair's events
+    "audit.kind.follow": "mengikuti hub aktif",
+    "audit.kind.forced-on-standby": "dipaksa di hub cadangan",
+    "audit.kind.peer-refused": "permintaan peer ditolak",
+    "audit.kind.replicated": "direplikasi",
+    "audit.kind.split-brain": "split brain",
+    "audit.kind.split-brain-ended": "split brain berakhir",
+    "audit.kind.split-brain-resolved": "split brain diselesaikan",
+    # --- an HA pair ---
+    "config.ha.two_peers": "pasangan HA terdiri dari tepat dua peer (nama hub dan alamat sinkronisasinya), bukan {count}",
+    "config.ha.peer_not_host": "{address} bukan alamat host dalam subnet sinkronisasinya {net}",
+    "config.ha.peer_other_subnet": "{address} tidak berada di subnet sinkronisasi {net} milik `{first}` "
+                                   "(site.ha.sync.prefix {prefix}): kedua peer berbagi satu subnet",
+    "config.ha.same_address": "{address} juga alamat `{first}`",
+    "config.ha.sync_interface_taken": "{interface} adalah antarmuka {owner}: tautan sinkronisasi tidak membawa yang lain",
+    "config.ha.no_wireguard": "OPD WireGuard belum didukung dalam pasangan HA (kedua hub memerlukan satu kunci dan satu "
+                              "endpoint)",
+    "config.ha.virtual_outside": "{virtual} tidak berada di subnet uplink {subnet}",
+    "config.ha.virtual_is_gateway": "{address} adalah gateway uplink",
+    "config.ha.virtual_not_host": "{address} bukan alamat host dalam {net}",
+    "config.ha.sync_overlaps": "subnet sinkronisasi {sync} tumpang tindih dengan {what} {net}: tautan sinkronisasi "
+                               "memerlukan subnet sendiri",
 }
