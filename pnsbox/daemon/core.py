@@ -122,7 +122,7 @@ class Daemon:
         self.rates_checked_at = None  # the UTC minute the time-of-day rates were last put in force
         self.full_drift_at = 0.0
         self.last_check_failures: list[str] = []
-        self.last_drift: dict | None = None  # {"time", "detail"} of the last repair
+        self.last_drift: dict | None = None  # {"time", "detail", "said"} of the last repair
         self.table_generation: int | None = None  # nf_tables generation after our last apply
         self.table_fingerprint: str | None = None  # our table's rules and set elements as loaded
         self.usage_interval = usage_interval  # seconds between samples of the counters
@@ -382,7 +382,8 @@ class Daemon:
                           say("audit.check-failed", version=version_id, failures="; ".join(failures),
                               restored=restored))
         if previous:
-            self.rollbacks.mark(version_id, f"its checks failed: {'; '.join(failures)}", previous, automatic=True)
+            self.rollbacks.mark(version_id, say("rollback.why.checks_failed", failures="; ".join(failures)), previous,
+                                automatic=True)
         raise ChecksFailed(f"version {version_id} failed its checks: {'; '.join(failures)}; {restored}")
 
     def _await_confirm(self, version_id: int, seconds: float, request: Request) -> None:
@@ -509,7 +510,7 @@ class Daemon:
         with self.lock:
             alert = self.rollbacks.acknowledge()
             self.audit.append("acknowledge", request.author, request.where,
-                              say("audit.acknowledge", version=alert["version"], reason=alert["reason"]))
+                              say("audit.acknowledge", version=alert["version"], reason=alert.get("said") or alert["reason"]))
             return {"acknowledged": alert}
 
     def tick(self, now: datetime | None = None) -> str | None:
@@ -620,7 +621,7 @@ class Daemon:
             self.metrics.drift_repairs.labels(kind).inc()
         detail = say("audit.drift-repair", kinds=", ".join(drifted), version=running)
         self.audit.append("drift-repair", DAEMON, "local", detail)
-        self.last_drift = {"time": time.time(), "detail": detail}
+        self.last_drift = {"time": time.time(), "detail": detail, "said": detail.as_json()}
         return f"drift repaired: {detail}"
 
     def _table_drifted(self) -> list[str]:

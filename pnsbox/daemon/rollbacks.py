@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from ..apply.owned import write_atomic
+from ..wording import structured
 
 FILE = "rolled_back.json"
 
@@ -27,7 +28,8 @@ class RollbackRecord:
         record = self._read()
         record["versions"][str(version)] = why
         if automatic:
-            record["alert"] = {"version": version, "to": back_to, "reason": why, "time": time.time()}
+            record["alert"] = {"version": version, "to": back_to, "reason": why, "time": time.time(),
+                               "said": structured(why)}  # the reason's code, for readers of other languages
         write_atomic(self.path, json.dumps(record))
 
     def reasons(self) -> dict[int, str]:

@@ -323,3 +323,7 @@ MESSAGES.update({
     "config.ha.virtual_not_host": "{address} is not a host address of {net}",
     "config.ha.sync_overlaps": "the sync subnet {sync} overlaps {what} {net}: the sync link needs a subnet of its own",
 })
+MESSAGES.update({
+    # --- why an automatic rollback happened (pnsbox.daemon.rollbacks' alert) ---
+    "rollback.why.checks_failed": "its checks failed: {failures}",
+})

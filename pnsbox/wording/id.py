@@ -127,7 +127,7 @@ MESSAGES = {
                                 "perangkat",
     "config.when.during": " selama {window}",
     "config.pipe.guarantees_exceed": "jaminan {direction:word} berjumlah {total}{when}, melebihi jalur {pipe}; "
-                                     "turunkan atau setel site.oversubscribe: true",
+                                     "turunkan jaminannya atau setel site.oversubscribe: true",
     "config.plan.ceiling_label": "batas atas",
     "config.plan.direction_ceiling_label": "batas atas {direction:word}",
     "config.plan.ceiling_below_guarantee": "{label} {ceiling} di bawah jaminan {guaranteed}",
@@ -229,7 +229,7 @@ MESSAGES = {
     "audit.rollback.automatic": "ke versi {version}: {why}",
     "audit.why.not_confirmed": "versi {version} tidak dikonfirmasi tepat waktu",
     "audit.acknowledge": "pengembalian otomatis versi {version}: {reason}",
-    "audit.rates": "laju menurut jam pada {time} UTC: {changes} perubahan kelas",
+    "audit.rates": "laju terjadwal pada {time} UTC: {changes} perubahan kelas",
     "audit.drift-repair": "{kinds} berbeda dari versi {version}; sudah dipulihkan",
     "audit.edge-token-add": "token {token} untuk {opd}, kedaluwarsa {expires}",
     "audit.edge-enroll-refused": "{why}",
@@ -311,4 +311,6 @@ MESSAGES = {
     "config.ha.virtual_not_host": "{address} bukan alamat host dalam {net}",
     "config.ha.sync_overlaps": "subnet sinkronisasi {sync} tumpang tindih dengan {what} {net}: tautan sinkronisasi "
                                "memerlukan subnet sendiri",
+    # --- why an automatic rollback happened ---
+    "rollback.why.checks_failed": "pemeriksaannya gagal: {failures}",
 }

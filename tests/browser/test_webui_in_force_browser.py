@@ -49,7 +49,8 @@ def test_an_automatic_rollback_is_shown_until_acknowledged_and_marked_in_history
     for path in PAGES:
         page.goto(stack["url"] + path)
         alert = page.inner_text("#rollback-alert")
-        assert f"versi {version} tidak berjalan lagi" in alert and "not confirmed in time" in alert, path
+        assert f"versi {version} tidak berjalan lagi" in alert, path
+        assert f"versi {version} tidak dikonfirmasi tepat waktu" in alert, alert  # pnsboxd's reason, in Indonesian
     shot(page, "21-rollback-alert")
     page.goto(stack["url"] + "/history/")
     assert "dikembalikan" in page.inner_text(f"#version-{version}")

@@ -9,7 +9,7 @@ from pnsbox.errors import PnsboxError
 
 from .. import roles
 from ..context import ctx, running_site, status, user
-from ..i18n import translate
+from ..i18n import said, translate
 
 bp = Blueprint("dashboard", __name__)
 
@@ -29,7 +29,8 @@ def alerts(box: m.Status) -> list[tuple[str, str]]:
     if box.classifier and box.classifier.down:
         found.append(("error", translate("Traffic classifier is down: traffic flows unclassified.")))
     if box.last_drift:
-        found.append(("warn", translate("Last drift repair: {detail}", detail=box.last_drift["detail"])))
+        found.append(("warn", translate("Last drift repair: {detail}",
+                                        detail=said(box.last_drift["detail"], box.last_drift.get("said")))))
     if box.running is None:
         found.append(("warn", translate("No configuration runs yet.")))
     return found

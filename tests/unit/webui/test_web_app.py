@@ -148,7 +148,10 @@ def test_the_file_editor_refuses_what_the_cli_refuses_with_its_file_and_line_and
     refused = admin.post("/changes/file", {"name": "opds/diskominfo.yaml", "text": broken})
     assert refused.status_code == 422
     page = refused.get_data(as_text=True)
-    assert f"<tr><td>{file}</td><td>{number}</td><td><code>{path}</code></td><td>{escape(message)}</td></tr>" in page
+    alias = {"code": "config.yaml.alias", "args": {}}
+    assert message == render(alias, "en")  # the CLI's English, worded below in the reader's language
+    assert f"<tr><td>{file}</td><td>{number}</td><td><code>{path}</code></td><td>{escape(render(alias, 'id'))}" \
+           "</td></tr>" in page
     assert escape(broken) in page  # the admin's text comes back as typed, to be fixed
     assert app.extensions["pnsbox"].drafts.get("admin") is None  # nothing was saved
 
