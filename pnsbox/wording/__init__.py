@@ -3,9 +3,10 @@
 pnsboxd and the CLI say things in English (`say(code, **args)` is a str: the CLI prints it, the
 golden files hold it, byte for byte as before). The same object carries its code and arguments,
 so the JSON pnsboxd sends holds them too ({"code": ..., "args": {...}}) and the web UI words them
-in its reader's language (`render`). An argument may itself be said (a nested message, or a list of them), or a word
-from a closed set (`{direction:word}`: download, upload, ...), which each catalog words its own way.
-Names, rates, addresses, file:line and YAML paths are arguments and never translated.
+in its reader's language (`render`). An argument may itself be said (a nested message, or a list
+of them), or a word from a closed set (`{direction:word}`: download, upload, ...), which each
+catalog words its own way. Names, rates, addresses, FILE:LINE and YAML paths are arguments and
+are never translated.
 """
 
 from __future__ import annotations
