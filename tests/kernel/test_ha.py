@@ -274,6 +274,29 @@ def test_a_hub_that_lets_go_of_the_addresses_keeps_its_default_route_for_the_nex
         f"{loser} lost its default route with the addresses"
 
 
+def test_with_preemption_the_preferred_hub_takes_over_when_it_returns_and_the_flows_go_with_it(pair):
+    hubs = pair["hubs"]
+    write_site(pair["site"], "preempt: true")
+    out = pnsbox("apply", "-c", str(pair["site"]), "--lab", pair["lab"], "--state-dir", str(pair["state"]))
+    assert out.count("keepalived: write") == 2 and "nopreempt" not in Path(
+        observe_ha.ha_paths(hubs["hub-a"], "").keepalived_conf).read_text(), out
+    active_and_standby(pair)
+    for device in ("opd0", "wan0", "sync0"):  # hub-a (the preferred one) dies: hub-b is active
+        ip("-n", hubs["hub-a"], "link", "set", device, "down")
+    assert wait_for(lambda: holds(hubs["hub-b"]), 5)
+    flow = ["-s", "10.21.0.52", "-d", "198.51.100.99", "-p", "tcp", "--sport", "40002", "--dport", "80"]
+    subprocess.run(["ip", "netns", "exec", hubs["hub-b"], "conntrack", "-I", *flow, "--state", "ESTABLISHED",
+                    "-t", "300", "-u", "SEEN_REPLY,ASSURED"], check=True, capture_output=True)
+    for device in ("opd0", "wan0", "sync0"):
+        ip("-n", hubs["hub-a"], "link", "set", device, "up")
+    assert wait_for(lambda: holds(hubs["hub-a"]), 5), "the preferred hub did not take over again"
+    assert not holds(hubs["hub-b"])
+    # the flow hub-b made while hub-a was away is in hub-a's kernel (resync, then commit)
+    assert wait_for(lambda: "sport=40002" in subprocess.run(
+        ["ip", "netns", "exec", hubs["hub-a"], "conntrack", "-L", *flow[:4]], capture_output=True, text=True).stdout, 3)
+    assert wait_for(lambda: role_file(hubs["hub-a"]).get("role") == "active", 3)
+
+
 def test_a_hub_whose_site_is_no_longer_a_pair_stops_keepalived_and_keeps_the_gateway_addresses(pair):
     """keepalived takes its addresses away as it stops (and the kernel the routes through them):
     the apply that ends the pair stops it first, then gives the hub the addresses as its own."""
