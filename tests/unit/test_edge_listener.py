@@ -73,7 +73,8 @@ def hub(tmp_path_factory):
         yield {"daemon": daemon, "socket": sock, **ports}
     finally:
         for proc in procs:
-            proc.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
+            proc.send_signal(signal.SIGINT)  # gunicorn's quick shutdown, both at once
+        for proc in procs:
             proc.wait(10)
         server.shutdown()
         server.server_close()
