@@ -32,6 +32,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -446,6 +447,8 @@ def lab_down(lab: str) -> None:
     started for it. Quiet if the lab is already gone."""
     from . import hubd
 
+    for ns in _lab_namespaces(lab):  # a pnsboxd frozen by lab fail stops like the others
+        _thaw(_read_cut(_cut_file(lab, ns.removeprefix(_prefix(lab))))["frozen"])
     if _LAB_NAME.match(lab or ""):
         hubd.stop(lab)
     for ns in _lab_namespaces(lab):
@@ -526,7 +529,8 @@ def _routes(ns: str) -> list[dict]:
 def lab_fail(lab: str, node: str) -> list[str]:
     """Pull every cable of NODE: all its interfaces but lo go down. Returns their names.
 
-    Like a dead box: its daemons keep running but hear and say nothing. Setting a link down
+    Like a dead box: its daemons keep running but hear and say nothing, and a pnsboxd managing
+    it (which would set the links up again as drift) is frozen until `lab_heal`. Setting a link down
     makes the kernel drop the routes through it (a pulled cable would not), so they are kept
     in RUN_ROOT/LAB/cut-NODE.json for `lab_heal`; the addresses stay by themselves."""
     ns = _node_namespace(lab, node)
@@ -535,10 +539,61 @@ def lab_fail(lab: str, node: str) -> list[str]:
     if not os.path.exists(path):  # failed twice: the first snapshot has the routes
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as handle:
-            json.dump(_routes(ns), handle)
+            json.dump({"routes": _routes(ns), "frozen": []}, handle)
+    # A pnsboxd managing the node would repair the cut as drift (links set up within seconds):
+    # on a dead box it is as dead as the rest, so it is frozen until the node is healed.
+    frozen = _freeze_managers(ns)
+    if frozen:
+        cut = _read_cut(path)
+        cut["frozen"] = sorted(set(cut["frozen"]) | set(frozen))
+        with open(path, "w") as handle:
+            json.dump(cut, handle)
     for name in reversed(names):  # children first
         _ip(ns, "link", "set", "dev", name, "down")
     return names
+
+
+def _managers(ns: str) -> list[int]:
+    """The pnsboxd processes managing namespace NS (`--netns NS`: they run outside it)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"{entry.path}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue
+        daemon = b"pnsbox.daemon.main" in argv or any(os.path.basename(a) == b"pnsboxd" for a in argv[:2])
+        if daemon and b"--netns" in argv and argv.index(b"--netns") + 1 < len(argv) \
+                and argv[argv.index(b"--netns") + 1] == ns.encode():
+            found.append(int(entry.name))
+    return found
+
+
+def _freeze_managers(ns: str) -> list[int]:
+    frozen = []
+    for pid in _managers(ns):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
+            frozen.append(pid)
+    return frozen
+
+
+def _thaw(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+
+
+def _read_cut(path: str) -> dict:
+    """A cut node's record: its routes and the pnsboxd processes frozen with it (a list: routes only)."""
+    try:
+        with open(path) as handle:
+            saved = json.load(handle)
+    except (FileNotFoundError, ValueError):
+        return {"routes": [], "frozen": []}
+    return {"routes": saved, "frozen": []} if isinstance(saved, list) else saved
 
 
 def lab_heal(lab: str, node: str) -> list[str]:
@@ -549,12 +604,8 @@ def lab_heal(lab: str, node: str) -> list[str]:
     for name in names:
         _ip(ns, "link", "set", "dev", name, "up")
     path = _cut_file(lab, node)
-    try:
-        with open(path) as handle:
-            saved = json.load(handle)
-    except FileNotFoundError:
-        saved = []
-    for route in saved:
+    cut = _read_cut(path)
+    for route in cut["routes"]:
         argv = ["route", "replace", route["dst"]]
         if route.get("gateway"):
             argv += ["via", route["gateway"]]
@@ -568,12 +619,14 @@ def lab_heal(lab: str, node: str) -> list[str]:
         # A route someone removed meanwhile (or whose gateway left) stays out; links matter most.
         with contextlib.suppress(LabError):
             _ip(ns, *argv)
+    _thaw(cut["frozen"])  # after the links and routes: nothing left for it to repair
     _forget_cut(lab, node)
     return names
 
 
 def _forget_cut(lab: str, node: str) -> None:
     path = _cut_file(lab, node)
+    _thaw(_read_cut(path)["frozen"])  # a frozen pnsboxd would not even die of SIGTERM
     if os.path.exists(path):
         os.unlink(path)
     for directory in (os.path.dirname(path), RUN_ROOT):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pnsbox.lab.topology import lab_down, netns_name
+from pnsbox.lab.topology import LABEL, lab_down, netns_name
 from pnsbox.observe import ha as observe_ha
 from pnsbox.observe import table
 
@@ -94,6 +94,7 @@ def pair(tmp_path_factory):
         for ns in [*hubs.values(), switch]:
             ip("netns", "add", ns)
             ip("-n", ns, "link", "set", "lo", "up")
+            ip("-n", ns, "link", "set", "lo", "alias", f"{LABEL}{lab}")  # a lab's node, for lab fail and heal
         ip("-n", hubs["hub-a"], "link", "add", "sync0", "type", "veth", "peer", "name", "sync0", "netns", hubs["hub-b"])
         for bridge in ("br-opd", "br-wan"):
             ip("-n", switch, "link", "add", bridge, "type", "bridge")
@@ -272,6 +273,35 @@ def test_a_hub_that_lets_go_of_the_addresses_keeps_its_default_route_for_the_nex
     loser = next(peer for peer, ns in hubs.items() if not holds(ns))
     assert wait_for(lambda: "via 203.0.113.1 dev wan0" in default_route(hubs[loser]), 3), \
         f"{loser} lost its default route with the addresses"
+
+
+def test_lab_fail_freezes_the_pnsboxd_of_the_cut_hub_so_its_drift_repair_does_not_undo_the_cut(pair):
+    """A dead box's pnsboxd is as dead as the rest; a running one would set the links up again."""
+    from pnsbox.lab.topology import lab_fail, lab_heal
+
+    hubs = pair["hubs"]
+    active, standby = active_and_standby(pair)
+    state = pair["state"] / hubs[active]
+    pnsbox("ha", "pair-key", "--state-dir", str(state))
+    sock = str(pair["state"] / f"{active}.sock")
+    daemon = subprocess.Popen([sys.executable, "-m", "pnsbox.daemon.main", "--state-dir", str(state), "--socket", sock,
+                               "--netns", hubs[active], "--metrics-listen", "off", "--peer", active],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: os.path.exists(sock) or daemon.poll() is not None, 30) and daemon.poll() is None
+        lab_fail(pair["lab"], active)
+        assert wait_for(lambda: holds(hubs[standby]), 5)
+        time.sleep(3.0)  # pnsboxd compares links every 2 s: it would have set them up by now
+        up = subprocess.run(["ip", "-n", hubs[active], "-o", "link", "show", "up"], capture_output=True, text=True).stdout
+        assert "wan0" not in up and "sync0" not in up, up
+        assert holds(hubs[standby])
+        lab_heal(pair["lab"], active)
+        stat = Path(f"/proc/{daemon.pid}/stat")
+        assert wait_for(lambda: stat.read_text().rsplit(")", 1)[1].split()[0] != "T", 3)  # running again
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
+    assert wait_for(lambda: role_file(hubs[active]).get("role") == "standby", 5)
 
 
 def test_with_preemption_the_preferred_hub_takes_over_when_it_returns_and_the_flows_go_with_it(pair):
