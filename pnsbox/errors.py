@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from .wording import structured
+
 EXIT_OK, EXIT_CONFIG, EXIT_USAGE, EXIT_KERNEL, EXIT_REFUSED = 0, 1, 2, 3, 4
 
 
@@ -18,10 +20,15 @@ class PnsboxError(Exception):
     kind = "error"
     exit_code = EXIT_KERNEL
     http_status = 500
+    said: dict | None = None  # the message's code and arguments, when it was said (pnsbox.wording)
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.said = structured(args[0]) if args else None
 
     def reply(self) -> dict:
-        """The JSON body an API answers with."""
-        return {"error": str(self), "kind": self.kind}
+        """The JSON body an API answers with (with the message's code, for readers of other languages)."""
+        return {"error": str(self), "kind": self.kind, **({"said": self.said} if self.said else {})}
 
     def lines(self) -> list[str]:
         """What a shell prints on stderr."""
@@ -29,7 +36,9 @@ class PnsboxError(Exception):
 
     @classmethod
     def from_reply(cls, body: dict) -> PnsboxError:
-        return cls(str(body.get("error") or cls.__doc__))
+        error = cls(str(body.get("error") or cls.__doc__))
+        error.said = body.get("said") if isinstance(body.get("said"), dict) else None
+        return error
 
 
 class ConfigError(PnsboxError):

@@ -67,7 +67,7 @@ def _port_of(text: str | None) -> PortRange | None:
     try:
         return parse_port(text)
     except ValueError as exc:
-        raise BadRequest(str(exc)) from None
+        raise BadRequest(exc.args[0] if exc.args else str(exc)) from None  # said, as the model said it
 
 
 def _matches_traffic(config: Config, policy, target: str, port: PortRange | None, protocol: str) -> str | None:

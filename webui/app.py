@@ -20,7 +20,7 @@ from .context import WebContext
 from .drafts import DraftStore
 from .files import write_private
 from .formats import format_bytes
-from .i18n import LANGUAGES, audit_kind, current_language, said, translate
+from .i18n import LANGUAGES, audit_kind, current_language, error_text, said, translate
 from .settings import Settings
 from .throttle import LoginThrottle
 
@@ -87,7 +87,7 @@ def _error(status: int, message: str, problems: list | None = None, kind: str = 
 
 def answer_error(exc: PnsboxError):
     """Every pnsbox error as a page or an API answer, with the status errors.py gives its class."""
-    message = translate("Not allowed: {why}", why=str(exc)) if isinstance(exc, roles.Forbidden) else str(exc)
+    message = translate("Not allowed: {why}", why=str(exc)) if isinstance(exc, roles.Forbidden) else error_text(exc)
     return _error(exc.http_status, message, getattr(exc, "problems", None), exc.kind)
 
 

@@ -45,6 +45,11 @@ def said(text, structured: dict | None = None, lang: str | None = None) -> str:
     return render(structured, lang, _WEB_WORDING.get(lang), fallback=str(text or ""))
 
 
+def error_text(exc) -> str:
+    """A pnsbox error's message in the reader's language, when pnsboxd said it with a code."""
+    return said(str(exc), getattr(exc, "said", None))
+
+
 def audit_kind(action: str) -> str:
     """An audit event's kind (apply, login, ...) in the reader's language."""
     return said(action, {"code": f"audit.kind.{action}", "args": {}})

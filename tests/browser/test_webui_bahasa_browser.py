@@ -122,3 +122,10 @@ def test_an_admin_sets_a_plan_per_direction_and_traffic_classes_in_the_form(page
     assert page.input_value("#opd-form input[name=upload_ceiling]") == "100mbit"
     assert [page.input_value(f"#class-row-{i} input[name=class-{i}-name]") for i in range(4)] == [
         "egov", "video", "", ""]
+
+
+def test_a_refusal_from_pnsboxd_reads_in_indonesian(page, stack):
+    login(page, stack, "admin")
+    page.goto(stack["url"] + "/policies/?from=dinkes&to=internet&port=443")  # a bare port: refused by pnsboxd
+    refused = page.inner_text("#explain .alert.error")
+    assert refused == "'443' bukan port: tulis tcp/443, udp/53 atau tcp/8000-8080", refused

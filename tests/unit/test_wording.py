@@ -231,3 +231,23 @@ def test_a_message_a_catalog_cannot_word_falls_back_to_the_english_it_came_with(
     assert render({"code": "no.such.code", "args": {}}, "id", fallback="as sent") == "as sent"
     assert render({"code": "audit.confirm", "args": {}}, "id", fallback="version ?") == "version ?"
     assert render(None, "id", fallback="plain") == "plain"
+
+
+def test_a_refusal_keeps_its_code_across_the_control_socket_and_reads_in_indonesian():
+    from pnsbox.errors import Refused, from_reply
+
+    refused = Refused(say("lockout.would_cut", kind="web", address="10.30.0.5", port="tcp/443",
+                          why=say("lockout.no_zone", address="10.30.0.5", device="lan0")))
+    back = from_reply(403, refused.reply())
+    assert isinstance(back, Refused) and str(back) == str(refused)  # the CLI's English, as before
+    assert render(back.said, "id").startswith("perubahan ini akan memutus akses pengelolaan Anda (web dari 10.30.0.5")
+    assert "tidak berada di zona mana pun" in render(back.said, "id")
+
+
+def test_a_bare_port_refused_by_explain_reads_in_indonesian():
+    from pnsbox.errors import BadRequest
+
+    with pytest.raises(BadRequest) as refused:
+        explain(build(load_site(EXAMPLE)), "dinkes", "internet", "443")
+    assert str(refused.value) == "'443' is not a port: write tcp/443, udp/53 or tcp/8000-8080"
+    assert render(refused.value.said, "id") == "'443' bukan port: tulis tcp/443, udp/53 atau tcp/8000-8080"

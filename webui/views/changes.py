@@ -20,7 +20,7 @@ from ..changeset import (
 )
 from ..config_edit import EditError, set_file
 from ..context import ctx, running_files, signed, status, user
-from ..i18n import translate
+from ..i18n import error_text, translate
 
 bp = Blueprint("changes", __name__, url_prefix="/changes")
 CONFIRM_CHOICES = (60, 120, 300, 600)
@@ -51,7 +51,7 @@ def index():
         except PnsboxError as exc:
             review["problems"] = getattr(exc, "problems", [])
             review["error"] = (translate("The configuration has problems; nothing was applied.")
-                               if review["problems"] else str(exc))
+                               if review["problems"] else error_text(exc))
     return render_template("changes.html", box=box, draft=draft, review=review, choices=CONFIRM_CHOICES,
                            default_confirm=ctx().settings.default_confirm,
                            may_settle=may_settle_pending(box.pending))

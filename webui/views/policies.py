@@ -13,7 +13,7 @@ from .. import roles
 from ..changeset import draft_or_new, save_edit
 from ..config_edit import EditError, add_policy, delete_policy, move_policy, policies_text, set_policies
 from ..context import ctx, running_site, user
-from ..i18n import explain_text, problem_text, translate
+from ..i18n import error_text, explain_text, problem_text, translate
 from ..site import zones_of
 
 bp = Blueprint("policies", __name__, url_prefix="/policies")
@@ -65,7 +65,7 @@ def _explain(query: dict, site) -> tuple[dict | None, str | None]:
         asked = m.ExplainRequest(source=query["from"], target=query["to"], port=query["port"] or None)
         return ctx().daemon.explain(asked), None
     except PnsboxError as exc:
-        return None, str(exc)
+        return None, error_text(exc)
 
 
 @bp.route("/edit", methods=["GET", "POST"])
