@@ -8,9 +8,9 @@ APT_PACKAGES := time nftables iproute2 iptables iperf3 curl procps python3-venv 
 SITE := rules/examples/province
 LAB := demo
 
-.PHONY: demo test setup deps venv assets demo-stop lint unit kernel golden-update demo-down clean install prometheus-rules test-vm vm-deps vagrant-validate
+.PHONY: demo test setup deps venv assets native demo-stop lint unit kernel golden-update demo-down clean install prometheus-rules test-vm vm-deps vagrant-validate
 
-setup: deps venv assets
+setup: deps venv assets native
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -26,6 +26,18 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
+
+# The classifier's hot path compiled with mypyc beside its sources (git-ignored .so files; see
+# pnsbox/classifier/native.py). A failed build is said and leaves the classifier in pure Python.
+NATIVE_SOURCES := $(addprefix pnsbox/classifier/,wire.py tls.py quic.py native.py) tools/build_native.py
+native: build/native/.built
+
+build/native/.built: $(NATIVE_SOURCES) | venv
+	@mkdir -p build/native
+	@$(BIN)/python tools/build_native.py > build/native/build.log 2>&1 \
+	  && echo "classifier hot path compiled (mypyc)" \
+	  || (tail -n 5 build/native/build.log; echo "classifier hot path NOT compiled: it runs in pure Python")
+	@touch $@
 
 # The web UI's front-end libraries, from the npm registry at build time (served locally: no CDN).
 VENDOR := webui/static/vendor
@@ -178,4 +190,4 @@ install: deps assets
 	@echo "installed; start with: systemctl enable --now pnsbox-boot pnsboxd"
 
 clean:
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) *.egg-info build pnsbox/classifier/*.so

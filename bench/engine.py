@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchkit import code_version, machine  # noqa: E402
 
-from pnsbox.classifier import Engine, load_catalog  # noqa: E402
+from pnsbox.classifier import Engine, load_catalog, native  # noqa: E402
 from pnsbox.classifier.capture import read  # noqa: E402
 from pnsbox.classifier.packet import TCP, parse  # noqa: E402
 
@@ -166,7 +166,7 @@ def main(argv=None) -> int:
             peers[name] = peer_cpu_seconds(flood)
 
     print(f"engine alone, one core; {machine()}")
-    print(f"{code_version()}; {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"{code_version()}; {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; {native.describe()}")
     print(f"{'scenario':<22}{'packets':>9}{'flows':>8}{'seconds':>9}{'packets/s':>12}{'flows/s':>10}"
           f"{'CPU s':>8}{'flows/CPU s':>13}")
     for name, packets, flows, seconds, cpu in rows:

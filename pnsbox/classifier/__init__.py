@@ -7,10 +7,16 @@ Modules, one job each: packet (IP/TCP/UDP headers), dns, http, tls, quic, ssh (p
 parsers), names (what DNS answers taught: address -> name), lookup (domain suffixes and
 address ranges), catalog (rules/apps/catalog.yaml, app and category ids), flows (the bounded
 flow table), verdict (what a flow is, and its conntrack mark), engine (puts them together).
+
+The hot path (wire, tls, quic) may run compiled by mypyc: see native.
 """
 
-from .catalog import Catalog, load_catalog
-from .engine import Engine
-from .verdict import Verdict
+from . import native
+
+native.choose()  # before anything imports the hot path
+
+from .catalog import Catalog, load_catalog  # noqa: E402
+from .engine import Engine  # noqa: E402
+from .verdict import Verdict  # noqa: E402
 
 __all__ = ["Catalog", "Engine", "Verdict", "load_catalog"]

@@ -20,8 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from .. import __version__
 from ..problems import ConfigError
 from ..sdnotify import notify
+from . import native
 from .catalog import DEFAULT_CATALOG, DEFAULT_LISTS, load_catalog
 from .lists import compile_lists
 from .metrics import DEFAULT_LISTEN, ClassifierCollector, serve
@@ -216,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics-listen", default=os.environ.get("PNSBOX_CLASSIFIER_METRICS_LISTEN",
                                                                    DEFAULT_LISTEN),
                         help=f"ADDRESS:PORT of the Prometheus endpoint, or `off` (default {DEFAULT_LISTEN})")
+    parser.add_argument("--version", action="version",
+                        version=f"pnsbox-classifier {__version__}, {native.describe()}")
     args = parser.parse_args(argv)
     if not 1 <= args.queues <= 64:
         parser.error("--queues must be between 1 and 64")
@@ -229,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pnsbox-classifier: {exc}", file=sys.stderr)
         return 2
 
+    print(f"pnsbox-classifier: {native.describe()}", flush=True)
     supervisor = Supervisor(catalog, args.queues, args.netns, args.max_flows, args.inspect_packets,
                             args.lists)
     for sig in (signal.SIGTERM, signal.SIGINT):

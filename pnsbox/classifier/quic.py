@@ -13,6 +13,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 from struct import Struct
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -145,9 +146,11 @@ class ClientInitials:
 
     __slots__ = ("version", "_aead", "_iv", "_hp", "_pieces")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.version: Version | None = None
-        self._aead = None
+        self._aead: Any = None   # AESGCM, made with the first Initial's keys
+        self._iv = 0
+        self._hp: Any = None     # the header-protection AES-ECB context
         self._pieces: dict[int, bytes] = {}
 
     def feed(self, datagram):
@@ -174,7 +177,7 @@ class ClientInitials:
             pos, result = self._packet(data, pos, version, size)
         return result
 
-    def _packet(self, data: bytes, pos: int, version: Version, end: int):
+    def _packet(self, data: bytes, pos: int, version: Version, end: int) -> tuple[int, object]:
         """Decrypt the long-header packet at `pos`: (where the next one starts, result)."""
         first = data[pos]
         if pos + 7 > end or not first & 0x80 or _U32.unpack_from(data, pos + 1)[0] not in VERSIONS:
@@ -217,7 +220,7 @@ class ClientInitials:
             return next_packet, MORE  # not the client's Initial (keys from another DCID), or damaged
         return next_packet, self._crypto_frames(plain)
 
-    def _crypto_frames(self, plain: bytes):
+    def _crypto_frames(self, plain: bytes) -> object:
         pieces = self._pieces
         pos = 0
         size = len(plain)
@@ -246,7 +249,7 @@ class ClientInitials:
                 break
         return self._hello()
 
-    def _hello(self):
+    def _hello(self) -> object:
         pieces = self._pieces
         stream = pieces.get(0)
         if stream is None:
@@ -274,7 +277,7 @@ def recognised(datagram) -> bool:
     return first & 0x09 == 0x09 and len(datagram) > 13 and datagram[9] == 0x51
 
 
-def _skip_ack(buf, pos: int, ecn: bool) -> int:
+def _skip_ack(buf: bytes, pos: int, ecn: bool) -> int:
     values = 4  # largest acknowledged, delay, range count, first range
     count = 0
     for i in range(values):

@@ -34,7 +34,10 @@ def record_sni(buf):
     if len(buf) >= 9:
         needed = 4 + ((buf[6] << 16) | (buf[7] << 8) | buf[8])
         if first_length >= needed:  # the usual case: the whole hello in the first record
-            return hello_sni(buf, 5, min(5 + needed, len(buf))) if len(buf) >= 5 + needed else MORE
+            if len(buf) < 5 + needed:
+                return MORE
+            # (hello_sni takes bytes, which a compiled build checks: a bytearray stream is copied)
+            return hello_sni(buf if type(buf) is bytes else bytes(buf), 5, min(5 + needed, len(buf)))
         if needed > _MAX_HELLO:
             return ""
     message = _handshake_bytes(buf)
@@ -50,7 +53,7 @@ def record_sni(buf):
 
 def _handshake_bytes(buf) -> bytes | None:
     """The handshake layer carried by consecutive handshake records at the start of `buf`."""
-    parts = []
+    parts: list[bytes] = []
     pos = 0
     while pos + 5 <= len(buf):
         if buf[pos] != _HANDSHAKE or buf[pos + 1] != 3:
@@ -61,7 +64,7 @@ def _handshake_bytes(buf) -> bytes | None:
     return b"".join(parts)
 
 
-def hello_sni(msg, start: int, end: int):
+def hello_sni(msg: bytes, start: int, end: int) -> object:
     """SNI of the handshake message at msg[start:end] (type, 3-byte length, body): the
     name, or "" when it is not a ClientHello, has no SNI or is malformed."""
     if end - start < 4 or msg[start] != _CLIENT_HELLO:
@@ -89,7 +92,7 @@ def hello_sni(msg, start: int, end: int):
     return ""
 
 
-def _server_name(msg, pos: int, end: int) -> str:
+def _server_name(msg: bytes, pos: int, end: int) -> str:
     pos += 2  # list length
     while pos + 3 <= end:
         kind = msg[pos]

@@ -18,7 +18,7 @@ MORE = _More()
 _VARINT_MASKS = (0, 0x3F, 0x3FFF, 0, 0x3FFF_FFFF, 0, 0, 0, 0x3FFF_FFFF_FFFF_FFFF)
 
 
-def varint(buf, pos: int) -> tuple[int, int]:
+def varint(buf: bytes, pos: int) -> tuple[int, int]:
     """QUIC variable-length integer at `pos` -> (value, next position); (-1, pos) if cut off.
     (On a new QUIC flow's path several times: one-byte values first, longer ones in one call.)"""
     if pos >= len(buf):
