@@ -10,6 +10,7 @@ runs in pure Python as before.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -19,8 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> int:
     os.chdir(ROOT)
-    sys.path.insert(0, str(ROOT))
-    from pnsbox.classifier.native import HOT_PATH, PACKAGE
+    # native.py by its path: the package itself needs the venv's dependencies
+    spec = importlib.util.spec_from_file_location("native", ROOT / "pnsbox" / "classifier" / "native.py")
+    native = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(native)
+    HOT_PATH, PACKAGE = native.HOT_PATH, native.PACKAGE
 
     try:
         from mypyc.build import mypycify

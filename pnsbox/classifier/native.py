@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-PACKAGE = __name__.rpartition(".")[0]
+PACKAGE = "pnsbox.classifier"
 HOT_PATH = ("wire", "tls", "quic")
 PURE_ENV = "PNSBOX_PURE_PYTHON"
 _HERE = Path(__file__).resolve().parent
