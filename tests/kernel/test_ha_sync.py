@@ -28,7 +28,9 @@ HA_EXAMPLE = EXAMPLE.parent / "province-ha"
 
 
 def run(*argv: str) -> str:
-    return subprocess.run([str(BIN / "pnsbox"), *argv], capture_output=True, text=True, check=True).stdout
+    proc = subprocess.run([str(BIN / "pnsbox"), *argv], capture_output=True, text=True)
+    assert proc.returncode == 0, f"pnsbox {' '.join(argv)}: {proc.stderr or proc.stdout}"  # say why
+    return proc.stdout
 
 
 @pytest.fixture(scope="module")
