@@ -35,14 +35,15 @@ def main() -> int:
     sources = [str(Path(*PACKAGE.split("."), f"{name}.py")) for name in HOT_PATH]
     # one shared library for the group, so calls between its modules are native calls;
     # imports outside the group (catalog, model, ...) are read but not type-checked
-    modules = mypycify(["--follow-imports=silent", *sources], opt_level="3",
-                       group_name=f"{PACKAGE}.hotpath", target_dir="build/native")
-    try:
+    try:  # mypyc exits on a type error; setuptools on a compiler error
+        modules = mypycify(["--follow-imports=silent", *sources], opt_level="3",
+                           group_name=f"{PACKAGE}.hotpath", target_dir="build/native")
         setup(name="pnsbox-native", ext_modules=modules, script_args=[
             "-q", "build_ext", "--inplace", "--build-temp", "build/native/temp",
             "--build-lib", "build/native/lib"])
-    except (SystemExit, Exception) as exc:  # a compiler error: setuptools exits
-        print(f"build_native: not compiled, the classifier stays pure Python ({exc})")
+    except (SystemExit, Exception) as exc:
+        why = "mypyc or the C compiler failed, above" if isinstance(exc, SystemExit) else exc
+        print(f"build_native: not compiled, the classifier stays pure Python ({why})")
         return 1
     # setuptools skips a module whose C is unchanged and copies it with its old time; native.py
     # takes a module older than its source for stale, so the copies get the build's time
