@@ -9,7 +9,8 @@ Yes only when all hold, else the caller takes the full path (a cache is only a c
 - the last apply finished (its structure is recorded) and loaded that digest, and the
   kernel's table still carries it (read over nfnetlink, about a millisecond);
 - no schedule has opened or closed since (the recorded `until`), on the same kernel release;
-- an HA hub's keepalived and conntrackd run (a scan of /proc, a few milliseconds).
+- an HA hub's keepalived and conntrackd run (a scan of /proc, a few milliseconds) on files
+  nobody changed since that apply (their times against the owned record's).
 """
 
 from __future__ import annotations
@@ -77,15 +78,17 @@ def already_runs(files: dict[str, str], state_dir: str | Path, netns: str | None
     except OSError:
         return None
     match = _DIGEST.fullmatch(comment or "")
-    return version_id if match and match.group(1) == digest and _ha_runs(netns) else None
+    return version_id if match and match.group(1) == digest and _ha_runs(netns, OwnedRecord(state_dir, netns).path) \
+        else None
 
 
-def _ha_runs(netns: str | None) -> bool:
-    """No HA config here, or its keepalived and conntrackd both run (else apply starts them)."""
-    from .observe.ha import ha_paths, process_of
+def _ha_runs(netns: str | None, record: Path) -> bool:
+    """No HA config here, or its keepalived and conntrackd both run (else apply starts them) on
+    the files the last apply wrote (a hand edit is undone by the full path)."""
+    from .observe.ha import edited_since, ha_paths, process_of
 
     paths = ha_paths(netns, "")
     if not os.path.exists(paths.keepalived_conf):
         return True
     return process_of("keepalived", paths.keepalived_conf) is not None and \
-        process_of("conntrackd", paths.conntrackd_conf) is not None
+        process_of("conntrackd", paths.conntrackd_conf) is not None and not edited_since(paths, record)

@@ -232,7 +232,7 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
     except FactsError as exc:
         raise PlanError(str(exc)) from exc
     trusted = not force and owned.structure and owned.trees and table.running_digest(netns) == owned.digest \
-        and not _ha_changes(given)
+        and not _ha_changes(given, record)
     if trusted and owned.structure == structure:
         shaping = render_shaping_for(config, given.facts, given.slots, given.windows)
         changes = rate_steps(shaping, owned.trees)
@@ -279,12 +279,13 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
     return Result(steps, ruleset, shaping)
 
 
-def _ha_changes(given: Inputs) -> bool:
-    """An HA hub whose keepalived or conntrackd is not running takes the full path (which starts them)."""
+def _ha_changes(given: Inputs, record: OwnedRecord) -> bool:
+    """An HA hub whose keepalived or conntrackd is not running, or whose files someone edited,
+    takes the full path (which starts them, or writes the files again)."""
     if given.peer is None:
         return False
     seen = observe_ha.running(given.ha)
-    return seen.keepalived_pid is None or seen.conntrackd_pid is None
+    return seen.keepalived_pid is None or seen.conntrackd_pid is None or observe_ha.edited_since(given.ha, record.path)
 
 
 def _policies_only(config: Config, given: Inputs, catalog: Catalog | None, renders: Renders, owned: Owned,

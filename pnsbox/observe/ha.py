@@ -51,6 +51,22 @@ def running(paths: HAPaths) -> HARunning:
                      _text(paths.links_script))
 
 
+def edited_since(paths: HAPaths, record: Path) -> bool:
+    """One of the hub's keepalived or conntrackd files changed after the apply that wrote them
+    (which writes its owned record last): a hand edit the next apply must undo."""
+    try:
+        applied = record.stat().st_mtime_ns
+    except OSError:
+        return True
+    for path in (paths.keepalived_conf, paths.conntrackd_conf, paths.links_script):
+        try:
+            if os.stat(path).st_mtime_ns > applied:
+                return True
+        except OSError:
+            return True  # gone: the full path writes it again
+    return False
+
+
 @dataclass(frozen=True)
 class HARole:
     role: str  # active, standby, fault, or unknown

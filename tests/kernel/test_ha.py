@@ -207,6 +207,18 @@ def external_cache(netns: str) -> str:
                            "-e"], capture_output=True, text=True).stdout
 
 
+def test_a_hand_edited_keepalived_conf_is_written_again_by_the_next_apply(pair):
+    hubs = pair["hubs"]
+    _, standby = active_and_standby(pair)
+    conf = Path(observe_ha.ha_paths(hubs[standby], "").keepalived_conf)
+    rendered = conf.read_text()
+    time.sleep(0.01)  # a later modification time than the apply's record, whatever the clock's grain
+    conf.write_text(rendered.replace("advert_int", "advert_int 2 # edited by hand\n    advert_int"))
+    out = pnsbox("apply", "-c", str(pair["site"]), "--lab", pair["lab"], "--state-dir", str(pair["state"]))
+    assert out.count("~ keepalived: write") == 1 and out.count("nothing to change") == 1, out
+    assert conf.read_text() == rendered
+
+
 def test_a_killed_conntrackd_is_started_again_by_the_next_apply_and_gets_the_peers_flows_back(pair):
     hubs = pair["hubs"]
     active, standby = active_and_standby(pair)
