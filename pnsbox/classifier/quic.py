@@ -39,9 +39,11 @@ def _header_protection_context():
     constructor behind it skips that. It is not public API, so it is used only if it is there
     and gives FIPS-197's AES-128 answer; else the public path."""
     try:
-        from cryptography.hazmat.bindings._rust import openssl as rust
+        # (the package, then its attributes: `openssl` is no importable submodule, and mypyc's
+        # `from ... import` looks submodules up in sys.modules)
+        from cryptography.hazmat.bindings import _rust
 
-        create = rust.ciphers.create_encryption_ctx
+        create = _rust.openssl.ciphers.create_encryption_ctx
 
         def direct(key: bytes):
             return create(algorithms.AES(key), _ECB)

@@ -25,7 +25,8 @@ from pnsbox.classifier.capture import read
 from pnsbox.classifier import quic
 from pnsbox.classifier.packet import UDP, parse
 corpus = sys.argv[1]
-out = {"compiled": native.compiled_modules(), "describe": native.describe(), "flows": [], "quic": []}
+out = {"compiled": native.compiled_modules(), "describe": native.describe(), "flows": [], "quic": [],
+       "direct_header_protection": quic._new_ecb is not quic._public_ecb}
 import pathlib
 for path in sorted((pathlib.Path(corpus) / "pcap").iterdir()):
     engine = Engine()
@@ -80,6 +81,8 @@ def test_compiled_and_pure_python_give_every_corpus_flow_the_same_verdict(both):
     assert len(pure["flows"]) > 500 and len(pure["quic"]) > 1000
     assert compiled["flows"] == pure["flows"]
     assert compiled["quic"] == pure["quic"]
+    # the same way to the same answer: cryptography's direct AES-ECB constructor in both
+    assert compiled["direct_header_protection"] == pure["direct_header_protection"]
 
 
 def test_the_parser_tests_pass_on_the_pure_python_sources_too():
