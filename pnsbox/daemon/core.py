@@ -148,12 +148,11 @@ class Daemon:
         """A pending change is confirmed, cancelled or built on by its author or an admin only:
         an operator applying on top of an admin's unconfirmed change would settle it with theirs."""
         if request.role == "auditor":
-            raise Refused("auditors change nothing")
+            raise Refused(say("settle.auditor"))
         pending = self.pending()
         author = pending.author if pending else None
         if pending and author and author != request.author and not request.is_admin:
-            raise Refused(f"version {pending.version} of {author} waits for its confirm: only {author} or an "
-                          f"admin may {doing}")
+            raise Refused(say("settle.not_yours", version=pending.version, author=author, doing=doing))
 
     # --- persisted state -------------------------------------------------------------
 
@@ -318,8 +317,7 @@ class Daemon:
         """apply: what runs -> APPLYING -> a recorded, checked version, confirmed or pending."""
         previous = self.running()
         if confirm_seconds and not (self.confirmed() or previous):
-            raise Refused("nothing is confirmed yet, so there is nothing to go back to: make the first "
-                          "apply without --confirm")
+            raise Refused(say("settle.nothing_confirmed"))
         self.records.set_journal(Journal(previous, time.time(), request.author, None if previous else files))
         result = self._load(config, force, previous, request, message)
         self.config = config
@@ -447,10 +445,9 @@ class Daemon:
             return
         if force:
             self.audit.append("forced-on-standby", request.author, request.where,
-                              f"{doing} on {self.peer}, the standby, although {active} is active (--force)")
+                              say("audit.forced-on-standby", doing=doing, hub=self.peer, active=active))
             return
-        why = (f"{self.peer} is the standby hub: {doing} on the active hub {active}, which replicates to "
-               f"{self.peer}; --force does it here anyway (audited)")
+        why = say("ha.refused.standby", hub=self.peer, doing=doing, active=active)
         self.audit.append("refused", request.author, request.where, why)
         raise Refused(why)
 
@@ -461,7 +458,7 @@ class Daemon:
             for record in records:
                 version = self.history.adopt(record)
                 self.audit.append("replicated", version.author, f"peer:{hub}",
-                                  f"version {version.id} made on {hub}: {version.message}")
+                                  say("audit.replicated", version=version.id, hub=hub, message=version.message))
             return self._follow(state, hub)
 
     def follow(self, state, hub: str) -> str | None:
@@ -482,7 +479,8 @@ class Daemon:
             except KernelError as exc:
                 restored = self._restore(before.running)
                 self.records.set_journal(None)
-                self.audit.append("failed", DAEMON, f"peer:{hub}", f"version {state.running}: {exc}; {restored}")
+                self.audit.append("failed", DAEMON, f"peer:{hub}",
+                                  say("audit.failed.follow", version=state.running, error=str(exc), restored=restored))
                 raise
         if state.confirmed:
             self.records.set_confirmed(state.confirmed)

@@ -19,6 +19,8 @@ import threading
 import time
 from pathlib import Path
 
+from ..wording import say
+
 FILE = "ha.key"
 WINDOW = 30.0  # seconds a request's timestamp may differ from our clock
 HEADER_TIME, HEADER_NONCE, HEADER_SIGNATURE = "X-Pnsbox-Time", "X-Pnsbox-Nonce", "X-Pnsbox-Signature"
@@ -93,19 +95,19 @@ class Verifier:
         """None when genuine and fresh; otherwise why not (for the audit trail)."""
         stamp, nonce, signature = (headers.get(h) for h in (HEADER_TIME, HEADER_NONCE, HEADER_SIGNATURE))
         if not (stamp and nonce and signature):
-            return "unsigned request"
+            return say("peer.refused.unsigned")
         try:
             when = float(stamp)
         except ValueError:
-            return "unreadable timestamp"
+            return say("peer.refused.bad_timestamp")
         if not hmac.compare_digest(_mac(self.key, "request", method, path, stamp, nonce, body), signature):
-            return "wrong signature (another pair key?)"
+            return say("peer.refused.signature")
         now = time.time()
         if abs(now - when) > WINDOW:
-            return f"timestamp {now - when:+.0f} s off our clock (more than {WINDOW:.0f} s)"
+            return say("peer.refused.clock", off=f"{now - when:+.0f}", window=f"{WINDOW:.0f}")
         with self._lock:
             self._seen = {n: t for n, t in self._seen.items() if now - t <= 2 * WINDOW}
             if nonce in self._seen:
-                return "replayed request"
+                return say("peer.refused.replayed")
             self._seen[nonce] = now
         return None

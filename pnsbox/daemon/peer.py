@@ -35,6 +35,7 @@ from pathlib import Path
 
 from ..apply.netns import socket_in
 from ..errors import BadRequest, ChecksFailed, ConfigError, KernelError, PlanError, Refused, Unreachable
+from ..wording import say
 from . import pairkey
 from .replication import RunState, fingerprint, next_step, relation
 
@@ -195,7 +196,7 @@ class _PeerHandler(BaseHTTPRequestHandler):
         except ValueError:
             length = -1
         if not 0 <= length <= MAX_REQUEST:
-            link.refused(self.client_address[0], "request too large")
+            link.refused(self.client_address[0], say("peer.refused.too_large"))
             return self._answer(413, {"error": "request too large"}, None)
         body = self.rfile.read(length)
         why = link.check_request(self.client_address[0], method, self.path, body, self.headers)
@@ -348,9 +349,9 @@ class PeerLink:
     def check_request(self, client: str, method: str, path: str, body: bytes, headers) -> str | None:
         pair = self.pair()
         if pair is None:
-            why = "no HA pair is configured here"
+            why = say("peer.refused.no_pair")
         elif client != pair.peer_address:
-            why = f"from {client}, not from the peer {pair.peer} ({pair.peer_address})"
+            why = say("peer.refused.not_peer", client=client, peer=pair.peer, address=pair.peer_address)
         else:
             why = self.verifier.check(method, path, body, headers)
         if why:
@@ -365,7 +366,7 @@ class PeerLink:
         if now - self._refusal_audited_at >= AUDIT_REFUSALS_EVERY or self._refusal_audited_at == 0.0:
             count, self._unaudited_refusals, self._refusal_audited_at = self._unaudited_refusals, 0, now
             self.daemon.audit.append("peer-refused", f"peer:{client}", f"tcp:{client}",
-                                     f"{why} ({count} refused request(s) since the last entry)")
+                                     say("audit.peer-refused", why=why, count=count))
 
     def handle(self, method: str, path: str, body: dict) -> dict:
         if (method, path) == ("GET", "/peer/state"):
@@ -408,7 +409,7 @@ class PeerLink:
             return self._report_split_brain(found.fork, pair)
         if self.split_brain is not None:
             self.daemon.audit.append("split-brain-ended", "pnsboxd", f"peer:{pair.peer}",
-                                     f"{self.me} and {pair.peer} hold the same history again")
+                                     say("audit.split-brain-ended", me=self.me, peer=pair.peer))
             self.split_brain = None
         event, state = None, RunState.of(theirs)
         if step in ("catch-up", "follow") and self._failed is not None and self._failed[0] == state.running \
@@ -451,9 +452,8 @@ class PeerLink:
         self.split_brain = {"fork": fork, "since": time.time(), "mine": mine, "theirs": theirs,
                             "peer_latest": (self.peer_state or {}).get("chain", [[None]])[-1][0] if
                             (self.peer_state or {}).get("chain") else None}
-        detail = (f"split brain: {self.me} and {pair.peer} hold different versions from version {fork} on "
-                  f"({self.me}: {_said(mine)}; {pair.peer}: {_said(theirs)}); nothing is overwritten: keep one "
-                  f"side with `pnsbox ha resolve --keep {self.me}` or `--keep {pair.peer}`")
+        detail = say("audit.split-brain", me=self.me, peer=pair.peer, fork=fork, mine=_said(mine),
+                     theirs=_said(theirs))
         self.daemon.audit.append("split-brain", "pnsboxd", f"peer:{pair.peer}", detail)
         print(f"pnsboxd: {detail}", flush=True)
         return detail
@@ -473,18 +473,18 @@ class PeerLink:
         (history/split-brain-*/, never deleted) and takes KEEP's, as a catch-up."""
         pair = self.pair()
         if pair is None:
-            raise Refused("this hub has no HA peer")
+            raise Refused(say("ha.resolve.no_peer"))
         if keep not in (pair.me, pair.peer):
-            raise BadRequest(f"keep {pair.me} or {pair.peer}")
+            raise BadRequest(say("ha.resolve.keep_which", me=pair.me, peer=pair.peer))
         with self._sync_lock:
             split = self.split_brain
             if split is None:
-                raise Refused("no split brain is known here: nothing to resolve (see `pnsbox ha status`)")
+                raise Refused(say("ha.resolve.no_split_brain"))
             if keep == self.me:
                 reply = self._call("POST", "/peer/resolve", {"keep": self.me, "fork": split["fork"], "author": author})
                 self.daemon.audit.append("split-brain-resolved", author, where,
-                                         f"kept {self.me}'s versions from version {split['fork']} on; {pair.peer} "
-                                         f"set its own aside in {reply['aside']} and takes {self.me}'s")
+                                         say("audit.split-brain-resolved.kept", me=self.me, fork=split["fork"],
+                                             peer=pair.peer, aside=reply["aside"]))
                 self.split_brain = None
                 return {"kept": self.me, "aside": reply["aside"], "on": pair.peer}
             self._call("GET", "/peer/state")  # the kept side must be there to catch up from
@@ -497,10 +497,10 @@ class PeerLink:
         keep, fork = body.get("keep"), body.get("fork")
         pair = self.pair()
         if pair is None or keep != pair.peer:
-            raise BadRequest("the asking hub may only keep its own side")
+            raise BadRequest(say("ha.resolve.own_side_only"))
         with self._sync_lock:
             if self.split_brain is None or self.split_brain["fork"] != fork:
-                raise Refused(f"{self.me} does not see a split brain from version {fork}")
+                raise Refused(say("ha.resolve.no_such_split_brain", me=self.me, fork=fork))
             aside = self._set_aside(fork, pair.peer, str(body.get("author") or "admin"), f"peer:{pair.peer}")
             self.split_brain = None
         self.wake.set()  # catch up at once
@@ -510,8 +510,8 @@ class PeerLink:
         label = f"split-brain-{time.strftime('%Y%m%dT%H%M%S')}"
         aside = self.daemon.set_aside(fork, label)
         self.daemon.audit.append("split-brain-resolved", author, where,
-                                 f"kept {kept}'s versions from version {fork} on; {self.me}'s set aside in "
-                                 f"history/{label}/ (kept, not deleted); catching up from {kept}")
+                                 say("audit.split-brain-resolved.aside", kept=kept, fork=fork, me=self.me,
+                                     label=label))
         return str(Path("history") / aside.name)
 
     # --- what the pair looks like ------------------------------------------------------
@@ -541,6 +541,6 @@ class PeerLink:
 
 def _said(summary: dict | None) -> str:
     if not summary:
-        return "unreadable"
-    return f"version {summary['id']} by {summary['author']} at " \
-           f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(summary['time'] or 0))} UTC, \"{summary['message']}\""
+        return say("ha.summary.unreadable")
+    return say("ha.summary.version", version=summary["id"], author=summary["author"],
+               time=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(summary["time"] or 0)), message=summary["message"])

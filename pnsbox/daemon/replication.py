@@ -17,6 +17,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from ..wording import say
+
 GENESIS = ""
 
 
@@ -88,10 +90,9 @@ def describe_change(before: RunState, after: RunState, hub: str) -> str:
     """The audit trail's words for a run state taken over from the peer."""
     was = before.pending
     if was and not after.pending and after.confirmed == was.get("version"):
-        return f"{hub} confirmed version {was['version']}"
+        return say("audit.follow.confirmed", hub=hub, version=was["version"])
     if was and not after.pending and after.running != was.get("version"):
-        return f"{hub} went back to version {after.running} (version {was['version']} was not confirmed)"
+        return say("audit.follow.went_back", hub=hub, version=after.running, pending=was["version"])
     if after.pending:
-        return (f"runs version {after.running} as {hub} does, awaiting its confirm there "
-                f"(else back to version {after.pending.get('rollback_to')})")
-    return f"runs version {after.running} as {hub} does"
+        return say("audit.follow.pending", version=after.running, hub=hub, back_to=after.pending.get("rollback_to"))
+    return say("audit.follow.runs", version=after.running, hub=hub)

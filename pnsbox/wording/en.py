@@ -327,3 +327,46 @@ MESSAGES.update({
     # --- why an automatic rollback happened (pnsbox.daemon.rollbacks' alert) ---
     "rollback.why.checks_failed": "its checks failed: {failures}",
 })
+WORDS.update({w: w for w in ("apply", "rollback", "confirm", "roll back", "apply on top of it", "confirm it")})
+MESSAGES.update({
+    # --- an HA pair's audit details and refusals (pnsbox.daemon.core, peer, pairkey, replication) ---
+    "audit.forced-on-standby": "{doing} on {hub}, the standby, although {active} is active (--force)",
+    "ha.refused.standby": "{hub} is the standby hub: {doing} on the active hub {active}, which replicates to {hub}; "
+                          "--force does it here anyway (audited)",
+    "audit.replicated": "version {version} made on {hub}: {message}",
+    "audit.failed.follow": "version {version}: {error}; {restored}",
+    "audit.follow.confirmed": "{hub} confirmed version {version}",
+    "audit.follow.went_back": "{hub} went back to version {version} (version {pending} was not confirmed)",
+    "audit.follow.pending": "runs version {version} as {hub} does, awaiting its confirm there (else back to version "
+                            "{back_to})",
+    "audit.follow.runs": "runs version {version} as {hub} does",
+    "audit.peer-refused": "{why} ({count} refused request(s) since the last entry)",
+    "peer.refused.too_large": "request too large",
+    "peer.refused.no_pair": "no HA pair is configured here",
+    "peer.refused.not_peer": "from {client}, not from the peer {peer} ({address})",
+    "peer.refused.unsigned": "unsigned request",
+    "peer.refused.bad_timestamp": "unreadable timestamp",
+    "peer.refused.signature": "wrong signature (another pair key?)",
+    "peer.refused.clock": "timestamp {off} s off our clock (more than {window} s)",
+    "peer.refused.replayed": "replayed request",
+    "audit.split-brain-ended": "{me} and {peer} hold the same history again",
+    "audit.split-brain": "split brain: {me} and {peer} hold different versions from version {fork} on ({me}: {mine}; "
+                         "{peer}: {theirs}); nothing is overwritten: keep one side with `pnsbox ha resolve --keep "
+                         "{me}` or `--keep {peer}`",
+    "ha.summary.unreadable": "unreadable",
+    "ha.summary.version": "version {version} by {author} at {time} UTC, \"{message}\"",
+    "audit.split-brain-resolved.kept": "kept {me}'s versions from version {fork} on; {peer} set its own aside in "
+                                       "{aside} and takes {me}'s",
+    "audit.split-brain-resolved.aside": "kept {kept}'s versions from version {fork} on; {me}'s set aside in "
+                                        "history/{label}/ (kept, not deleted); catching up from {kept}",
+    "ha.resolve.no_peer": "this hub has no HA peer",
+    "ha.resolve.keep_which": "keep {me} or {peer}",
+    "ha.resolve.no_split_brain": "no split brain is known here: nothing to resolve (see `pnsbox ha status`)",
+    "ha.resolve.own_side_only": "the asking hub may only keep its own side",
+    "ha.resolve.no_such_split_brain": "{me} does not see a split brain from version {fork}",
+    # --- who may settle a pending change (pnsbox.daemon.core) ---
+    "settle.auditor": "auditors change nothing",
+    "settle.not_yours": "version {version} of {author} waits for its confirm: only {author} or an admin may {doing}",
+    "settle.nothing_confirmed": "nothing is confirmed yet, so there is nothing to go back to: make the first apply "
+                                "without --confirm",
+})

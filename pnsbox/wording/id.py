@@ -313,4 +313,49 @@ MESSAGES = {
                                "memerlukan subnet sendiri",
     # --- why an automatic rollback happened ---
     "rollback.why.checks_failed": "pemeriksaannya gagal: {failures}",
+    # --- an HA pair's audit details and refusals ---
+    "audit.forced-on-standby": "{doing:word} di {hub}, hub cadangan, padahal {active} yang aktif (--force)",
+    "ha.refused.standby": "{hub} adalah hub cadangan: lakukan {doing:word} di hub aktif {active}, yang mereplikasikannya "
+                          "ke {hub}; --force tetap melakukannya di sini (tercatat di audit)",
+    "audit.replicated": "versi {version} dibuat di {hub}: {message}",
+    "audit.failed.follow": "versi {version}: {error}; {restored}",
+    "audit.follow.confirmed": "{hub} mengonfirmasi versi {version}",
+    "audit.follow.went_back": "{hub} kembali ke versi {version} (versi {pending} tidak dikonfirmasi)",
+    "audit.follow.pending": "menjalankan versi {version} seperti {hub}, menunggu konfirmasinya di sana (jika tidak, "
+                            "kembali ke versi {back_to})",
+    "audit.follow.runs": "menjalankan versi {version} seperti {hub}",
+    "audit.peer-refused": "{why} ({count} permintaan ditolak sejak catatan terakhir)",
+    "peer.refused.too_large": "permintaan terlalu besar",
+    "peer.refused.no_pair": "tidak ada pasangan HA yang dikonfigurasi di sini",
+    "peer.refused.not_peer": "dari {client}, bukan dari peer {peer} ({address})",
+    "peer.refused.unsigned": "permintaan tanpa tanda tangan",
+    "peer.refused.bad_timestamp": "stempel waktu tidak terbaca",
+    "peer.refused.signature": "tanda tangan salah (kunci pasangan lain?)",
+    "peer.refused.clock": "stempel waktu selisih {off} detik dari jam kami (lebih dari {window} detik)",
+    "peer.refused.replayed": "permintaan ulangan (replay)",
+    "audit.split-brain-ended": "{me} dan {peer} kembali memegang riwayat yang sama",
+    "audit.split-brain": "split brain: {me} dan {peer} memegang versi yang berbeda mulai versi {fork} ({me}: {mine}; "
+                         "{peer}: {theirs}); tidak ada yang ditimpa: pertahankan satu sisi dengan `pnsbox ha resolve "
+                         "--keep {me}` atau `--keep {peer}`",
+    "ha.summary.unreadable": "tidak terbaca",
+    "ha.summary.version": "versi {version} oleh {author} pada {time} UTC, \"{message}\"",
+    "audit.split-brain-resolved.kept": "versi {me} mulai versi {fork} dipertahankan; {peer} menyisihkan versinya "
+                                       "sendiri di {aside} dan mengambil versi {me}",
+    "audit.split-brain-resolved.aside": "versi {kept} mulai versi {fork} dipertahankan; versi {me} disisihkan di "
+                                        "history/{label}/ (disimpan, tidak dihapus); menyusul dari {kept}",
+    "ha.resolve.no_peer": "hub ini tidak punya peer HA",
+    "ha.resolve.keep_which": "pertahankan {me} atau {peer}",
+    "ha.resolve.no_split_brain": "tidak ada split brain yang diketahui di sini: tidak ada yang perlu diselesaikan "
+                                 "(lihat `pnsbox ha status`)",
+    "ha.resolve.own_side_only": "hub yang meminta hanya boleh mempertahankan sisinya sendiri",
+    "ha.resolve.no_such_split_brain": "{me} tidak melihat split brain mulai versi {fork}",
+    # --- who may settle a pending change ---
+    "settle.auditor": "pemeriksa tidak mengubah apa pun",
+    "settle.not_yours": "versi {version} milik {author} menunggu konfirmasinya: hanya {author} atau pengelola yang "
+                        "boleh {doing:word}",
+    "settle.nothing_confirmed": "belum ada yang dikonfirmasi, jadi tidak ada yang bisa dikembalikan: lakukan penerapan "
+                                "pertama tanpa --confirm",
 }
+WORDS.update({"apply": "penerapan", "rollback": "pengembalian", "confirm": "konfirmasi",
+              "roll back": "mengembalikannya", "apply on top of it": "menerapkan perubahan di atasnya",
+              "confirm it": "mengonfirmasinya"})

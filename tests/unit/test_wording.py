@@ -251,3 +251,27 @@ def test_a_bare_port_refused_by_explain_reads_in_indonesian():
         explain(build(load_site(EXAMPLE)), "dinkes", "internet", "443")
     assert str(refused.value) == "'443' is not a port: write tcp/443, udp/53 or tcp/8000-8080"
     assert render(refused.value.said, "id") == "'443' bukan port: tulis tcp/443, udp/53 atau tcp/8000-8080"
+
+
+def _english_only(node) -> bool:
+    """Text written out in English on the spot: a literal, an f-string or a sum of them."""
+    return (isinstance(node, ast.JoinedStr) or isinstance(node, ast.Constant) and isinstance(node.value, str)
+            or isinstance(node, ast.BinOp) and (_english_only(node.left) or _english_only(node.right)))
+
+
+def test_no_audit_detail_and_no_refusal_of_the_ha_pair_is_written_in_english_only():
+    """Every audit entry's detail is said with its code (a new f-string detail would stay English
+    for Indonesian readers); so is every refusal the HA pair's modules raise or answer with."""
+    english = []
+    for path in sorted([*ROOT.glob("pnsbox/**/*.py"), *ROOT.glob("webui/**/*.py")]):
+        ha = path.parent.name == "daemon" and path.stem in ("peer", "pairkey", "replication", "core")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = ast.unparse(node.func)
+            detail = node.args[3] if name.endswith("audit.append") and len(node.args) > 3 else None
+            if ha and name in ("Refused", "BadRequest", "self.refused", "link.refused") and node.args:
+                detail = node.args[-1]
+            if detail is not None and _english_only(detail):
+                english.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(detail)[:60]}")
+    assert not english, english

@@ -36,3 +36,35 @@ def test_the_audit_page_says_which_hub_wrote_each_entry(browser, daemon):
     daemon.pair = PAIR
     page = browser("aud").get("/audit/").get_data(as_text=True)
     assert "peer:hub-b [hub-a]" in page and "version 2 made on hub-b" in page
+
+
+def test_the_ha_pairs_audit_details_read_in_indonesian_and_stay_english_for_english_readers(browser, daemon,
+                                                                                            tmp_path):
+    from pnsbox.daemon.peer import _said
+    from pnsbox.daemon.replication import RunState, describe_change
+    from pnsbox.store import AuditLog
+    from pnsbox.wording import say
+
+    log = AuditLog(tmp_path)
+    log.append("replicated", "admin", "peer:hub-b", say("audit.replicated", version=9, hub="hub-b", message="base"))
+    log.append("follow", "pnsboxd", "peer:hub-b",
+               describe_change(RunState(9, 8, {"version": 9, "rollback_to": 8}), RunState(9, 9, None), "hub-b"))
+    log.append("split-brain", "pnsboxd", "peer:hub-b",
+               say("audit.split-brain", me="hub-a", peer="hub-b", fork=10, mine=_said(None),
+                   theirs=_said({"id": 10, "author": "ani", "time": 0, "message": "m"})))
+    log.append("forced-on-standby", "admin", "local",
+               say("audit.forced-on-standby", doing="confirm", hub="hub-a", active="hub-b"))
+    daemon.pair, daemon.audit_entries = PAIR, log.entries()
+    auditor = browser("aud")
+    auditor.post("/language", {"lang": "en"})
+    english = auditor.get("/audit/").get_data(as_text=True)
+    assert "version 9 made on hub-b: base" in english and "hub-b confirmed version 9" in english
+    assert "confirm on hub-a, the standby, although hub-b is active (--force)" in english
+    auditor.post("/language", {"lang": "id"})
+    page = auditor.get("/audit/").get_data(as_text=True)
+    assert "versi 9 dibuat di hub-b: base" in page
+    assert "hub-b mengonfirmasi versi 9" in page
+    assert ("split brain: hub-a dan hub-b memegang versi yang berbeda mulai versi 10 (hub-a: tidak terbaca; hub-b: "
+            "versi 10 oleh ani pada 1970-01-01 00:00:00 UTC") in page
+    assert "konfirmasi di hub-a, hub cadangan, padahal hub-b yang aktif (--force)" in page
+    assert "made on hub-b: base" not in page and "confirmed version" not in page and "the standby" not in page

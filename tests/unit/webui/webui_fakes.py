@@ -48,6 +48,7 @@ class FakeDaemon(ControlClient):
         self.confirmed, self.pending, self.posts, self.problems = 1, None, [], []
         self.pair = None  # GET /ha's answer; None: a daemon outside an HA pair (404, as older ones)
         self.plan_warnings: list[str] = []  # what /plan says this kernel cannot give the config
+        self.audit_entries: list[dict] = []  # more of GET /audit's entries (a test's own, from a real AuditLog)
 
     def _report(self, path: str):
         """A month's evaluation made by the real computation from a small series (2026-11 only)."""
@@ -87,7 +88,7 @@ class FakeDaemon(ControlClient):
                 entries.append({"seq": 2, "time": time.time(), "action": "replicated", "actor": "root",
                                 "from": "peer:hub-b", "detail": "version 2 made on hub-b: x", "hash": "i",
                                 "prev": "h", "hub": "hub-a"})
-            return 200, entries
+            return 200, entries + self.audit_entries
         if path.startswith("/reports/"):
             return self._report(path)
         if path.startswith("/usage"):
