@@ -12,10 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 from .apply.netns import socket_in
 from .lab.ping import ping
 from .model import Checks, Endpoint
+from .wording import say
 
 
 def _reach(address, timeout: float, netns: str | None) -> str | None:
-    return None if ping(str(address), timeout, netns=netns) else f"reach {address}: no answer to ICMP echo"
+    return None if ping(str(address), timeout, netns=netns) else say("check.reach", address=str(address))
 
 
 def _tcp(endpoint: Endpoint, timeout: float, netns: str | None) -> str | None:
@@ -24,9 +25,9 @@ def _tcp(endpoint: Endpoint, timeout: float, netns: str | None) -> str | None:
         try:
             sock.connect((str(endpoint.address), endpoint.port))
         except TimeoutError:
-            return f"tcp {endpoint}: no answer within {timeout:g} s"
+            return say("check.tcp.timeout", endpoint=str(endpoint), seconds=f"{timeout:g}")
         except OSError as exc:
-            return f"tcp {endpoint}: {exc.strerror or exc}"
+            return say("check.tcp.error", endpoint=str(endpoint), error=str(exc.strerror or exc))
     return None
 
 

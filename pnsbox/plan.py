@@ -186,16 +186,15 @@ def _check_preconditions(net: NetState, observed: Observed, vlan: bool, wireguar
             continue
         if link.wireguard:
             if wireguard is None:
-                missing.append(f"{link.origin}: this kernel has no WireGuard and wireguard-go is not installed")
+                missing.append(say("plan.missing.wireguard", origin=link.origin))
         elif link.vlan is None:
-            missing.append(f"{link.origin}: interface {link.device} does not exist on this box")
+            missing.append(say("plan.missing.interface", origin=link.origin, device=link.device))
         elif link.trunk not in observed.links:
-            missing.append(f"{link.origin}: trunk {link.trunk} for VLAN {link.vlan} does not exist")
+            missing.append(say("plan.missing.trunk", origin=link.origin, trunk=link.trunk, vlan=link.vlan))
         elif not vlan:
-            missing.append(f"{link.origin}: VLAN {link.vlan} on {link.trunk}: this kernel has no 802.1Q VLAN "
-                           "support")
+            missing.append(say("plan.missing.vlan_support", origin=link.origin, vlan=link.vlan, trunk=link.trunk))
     if missing:
-        raise PlanError("\n".join(missing))
+        raise PlanError(say("plan.missing", missing=missing))
 
 
 def _route_text(destination: str, device: str, gateway: str | None) -> str:

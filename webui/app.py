@@ -79,16 +79,27 @@ def create_app(settings: Settings | None = None, daemon: ControlClient | None = 
     return app
 
 
-def _error(status: int, message: str, problems: list | None = None, kind: str = "error"):
+def _error(status: int, message: str, problems: list | None = None, kind: str = "error", said: dict | None = None):
     if request.path.startswith("/api/"):
-        return jsonify(error=message, kind=kind, problems=[str(p) for p in problems or []]), status
+        return jsonify(error=message, kind=kind, problems=[str(p) for p in problems or []],
+                       problems_said=[_problem_said(p) for p in problems or []],
+                       **({"said": said} if said else {})), status
     return render_template("error.html", status=status, message=message, problems=problems or []), status
+
+
+def _problem_said(problem) -> dict | None:
+    """A problem's place and its message's code and arguments (pnsbox.wording), beside its English
+    line in `problems`: an API client words it in its own language; None when it was not said."""
+    code = getattr(problem, "said", None)
+    if not code:
+        return None
+    return {"file": problem.file, "line": problem.line, "path": problem.path, **code}
 
 
 def answer_error(exc: PnsboxError):
     """Every pnsbox error as a page or an API answer, with the status errors.py gives its class."""
     message = translate("Not allowed: {why}", why=str(exc)) if isinstance(exc, roles.Forbidden) else error_text(exc)
-    return _error(exc.http_status, message, getattr(exc, "problems", None), exc.kind)
+    return _error(exc.http_status, message, getattr(exc, "problems", None), exc.kind, getattr(exc, "said", None))
 
 
 def _register_errors(app: Flask) -> None:

@@ -51,13 +51,15 @@ OPERATIONS = [
      None, ["month", "opd"]),
 ]
 
-_ERRORS = {  # every error answer is {error, kind, problems}; kind names its class in pnsbox/errors.py
+_ERRORS = {  # every error answer is {error, kind, problems, problems_said}; kind names its class in pnsbox/errors.py
     "400": "bad input (kind: bad-request)", "401": "no or invalid token", "403": "your role does not allow this "
     "(kind: forbidden), or the change would cut your management access (kind: refused)",
     "404": "not found, or not yours (kind: not-found)",
     "409": "the kernel refused (kind: kernel, plan), or the change failed its checks and was rolled back "
     "(kind: checks-failed)",
-    "422": "the config has problems (kind: config): problems is a list of `FILE:LINE: path: message`",
+    "422": "the config has problems (kind: config): problems is a list of `FILE:LINE: path: message` in English; "
+    "problems_said, in the same order, gives each one's {file, line, path, code, args} (null when it has no code) "
+    "to word it in another language; `said` is the error's own {code, args} when it has one",
     "503": "pnsboxd is not reachable (kind: unreachable)",
 }
 

@@ -47,6 +47,7 @@ class VersionSummary:
     message: str
     digest: str | None
     rolled_back: str | None = None  # why it no longer runs, when it was rolled back
+    rolled_back_said: dict[str, typing.Any] | None = None  # that reason's code and arguments (pnsbox.wording)
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ class Status:
     last_check_failures: list[str]
     classifier: ClassifierStatus | None = None
     rollback_alert: dict[str, typing.Any] | None = None  # an automatic rollback nobody acknowledged yet
+    last_check_failures_said: list[typing.Any] = field(default_factory=list)  # their codes (pnsbox.wording)
 
 
 @dataclass(frozen=True)

@@ -97,9 +97,9 @@ def _peer_user(sock: socket.socket) -> str:
         return f"uid {uid}"
 
 
-def _version_summary(version, rolled_back: str | None = None) -> m.VersionSummary:
+def _version_summary(version, rolled_back: str | None = None, said: dict | None = None) -> m.VersionSummary:
     return m.VersionSummary(version.id, version.parent, version.author, version.time, version.message,
-                            version.digest, rolled_back)
+                            version.digest, rolled_back, said)
 
 
 MAX_BODY = 16 << 20  # a 1,000-OPD site is about 1 MB of YAML
@@ -169,8 +169,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     @route("GET", "/history")
     def history(self, daemon, body):
-        rolled_back = daemon.rollbacks.reasons()
-        return [m.to_json(_version_summary(v, rolled_back.get(v.id))) for v in daemon.history.versions()]
+        rolled_back, said = daemon.rollbacks.reasons(), daemon.rollbacks.said()
+        return [m.to_json(_version_summary(v, rolled_back.get(v.id), said.get(v.id))) for v in daemon.history.versions()]
 
     @route("GET", r"/versions/(\d+)")
     def version(self, daemon, body, version_id):

@@ -43,7 +43,7 @@ from ..settled import already_runs
 from ..state import Journal, Pending, StateFiles
 from ..store import AuditLog, History, site_files
 from ..validate import ItemMemo, build
-from ..wording import say
+from ..wording import say, structured
 from .metrics import DaemonMetrics
 from .rollbacks import RollbackRecord
 from .statedir import StateDirLock, check_namespace
@@ -236,7 +236,7 @@ class Daemon:
             self.records.set_journal(None)
             pending = self.pending()
             if pending and pending.deadline <= time.time():
-                return "; ".join([*notes, self._revert(pending, "confirm deadline passed while the daemon was down")])
+                return "; ".join([*notes, self._revert(pending, say("rollback.why.deadline_while_down"))])
             running = self.running()
             if not running:
                 return "; ".join([*notes, "no confirmed version yet"])
@@ -338,7 +338,8 @@ class Daemon:
                          forced=forced)
         self.records.set_journal(None)
         if action == "rollback" and previous:
-            self.rollbacks.mark(previous, f"{request.author} rolled back ({message})", version.id)
+            self.rollbacks.mark(previous, say("rollback.why.rolled_back_by", author=request.author, message=message),
+                                version.id)
         self.audit.append("rollback" if action == "rollback" else "apply", request.author, request.where, detail)
         self._changed()
         return {"version": version.id, "changes": [s.text.splitlines()[0] for s in result.steps],
@@ -377,12 +378,11 @@ class Daemon:
         self.records.set_journal(None)
         self.metrics.check_failures.inc()
         self.audit.append("check-failed", request.author, request.where,
-                          say("audit.check-failed", version=version_id, failures="; ".join(failures),
-                              restored=restored))
+                          say("audit.check-failed", version=version_id, failures=failures, restored=restored))
         if previous:
-            self.rollbacks.mark(version_id, say("rollback.why.checks_failed", failures="; ".join(failures)), previous,
+            self.rollbacks.mark(version_id, say("rollback.why.checks_failed", failures=failures), previous,
                                 automatic=True)
-        raise ChecksFailed(f"version {version_id} failed its checks: {'; '.join(failures)}; {restored}")
+        raise ChecksFailed(say("checks.failed", version=version_id, failures=failures, restored=restored))
 
     def _await_confirm(self, version_id: int, seconds: float, request: Request) -> None:
         """-> PENDING: a revert returns to the last confirmed version (not to another pending one)."""
@@ -643,7 +643,8 @@ class Daemon:
         return {"running": self.running(), "confirmed": self.confirmed(), "pending": self.pending_record(),
                 "confirm_seconds_left": max(0.0, pending.deadline - time.time()) if pending else None,
                 "drift_repairs": self.metrics.drift_total(), "last_drift": self.last_drift,
-                "last_check_failures": self.last_check_failures, "rollback_alert": self.rollbacks.alert(),
+                "last_check_failures": self.last_check_failures,
+                "last_check_failures_said": [structured(f) for f in self.last_check_failures], "rollback_alert": self.rollbacks.alert(),
                 "classifier": self._classifier_status()}
 
     def _classifier_status(self) -> dict:

@@ -27,6 +27,7 @@ class RollbackRecord:
         """VERSION no longer runs because of WHY; an automatic rollback also raises the alert."""
         record = self._read()
         record["versions"][str(version)] = why
+        record.setdefault("said", {})[str(version)] = structured(why)  # its code, for readers of other languages
         if automatic:
             record["alert"] = {"version": version, "to": back_to, "reason": why, "time": time.time(),
                                "said": structured(why)}  # the reason's code, for readers of other languages
@@ -34,6 +35,10 @@ class RollbackRecord:
 
     def reasons(self) -> dict[int, str]:
         return {int(v): why for v, why in self._read()["versions"].items()}
+
+    def said(self) -> dict[int, dict]:
+        """The code and arguments of each reason that was said (older records have none)."""
+        return {int(v): said for v, said in self._read().get("said", {}).items() if said}
 
     def alert(self) -> dict | None:
         return self._read()["alert"]

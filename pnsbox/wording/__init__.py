@@ -55,13 +55,20 @@ def words(lang: str) -> dict[str, str]:
     return import_module(f"{__name__}.{lang}").WORDS
 
 
+_JOINS = {"lines": "\n", "semicolons": "; "}  # `{name:lines}`: a list joined otherwise than by ", "
+
+
 class _Formatter(string.Formatter):
     def __init__(self, lang: str, overrides: dict | None):
         self.lang, self.overrides = lang, overrides
 
     def format_field(self, value, spec):
         if isinstance(value, (list, tuple)):  # a list of things said: joined as the CLI always joined them
+            if spec in _JOINS:
+                return _JOINS[spec].join(self.format_field(v, "") for v in value)
             return ", ".join(self.format_field(v, spec) for v in value)
+        if spec in _JOINS:  # one thing, or a list already joined (as older entries keep it)
+            spec = ""
         if isinstance(value, dict) and "code" in value:  # a nested message, as JSON carries it
             value = render(value, self.lang, self.overrides)
         elif isinstance(value, Said):

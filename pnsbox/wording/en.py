@@ -227,7 +227,7 @@ MESSAGES.update({
     "audit.restored.nothing": "no earlier version to go back to: the change stays",
     "audit.restored.version": "back to version {version}",
     "audit.repair": "version {version} re-applied: {changes} change(s)",
-    "audit.check-failed": "version {version}: {failures}; {restored}",
+    "audit.check-failed": "version {version}: {failures:semicolons}; {restored}",
     "audit.confirm": "version {version}",
     "audit.rollback.automatic": "to version {version}: {why}",
     "audit.why.not_confirmed": "version {version} was not confirmed in time",
@@ -325,7 +325,7 @@ MESSAGES.update({
 })
 MESSAGES.update({
     # --- why an automatic rollback happened (pnsbox.daemon.rollbacks' alert) ---
-    "rollback.why.checks_failed": "its checks failed: {failures}",
+    "rollback.why.checks_failed": "its checks failed: {failures:semicolons}",
 })
 WORDS.update({w: w for w in ("apply", "rollback", "confirm", "roll back", "apply on top of it", "confirm it")})
 MESSAGES.update({
@@ -364,6 +364,18 @@ MESSAGES.update({
     "ha.resolve.no_split_brain": "no split brain is known here: nothing to resolve (see `pnsbox ha status`)",
     "ha.resolve.own_side_only": "the asking hub may only keep its own side",
     "ha.resolve.no_such_split_brain": "{me} does not see a split brain from version {fork}",
+    # --- a plan's preconditions (pnsbox.plan), a version's checks (pnsbox.checks, pnsbox.daemon.core) ---
+    "plan.missing": "{missing:lines}",
+    "plan.missing.wireguard": "{origin}: this kernel has no WireGuard and wireguard-go is not installed",
+    "plan.missing.interface": "{origin}: interface {device} does not exist on this box",
+    "plan.missing.trunk": "{origin}: trunk {trunk} for VLAN {vlan} does not exist",
+    "plan.missing.vlan_support": "{origin}: VLAN {vlan} on {trunk}: this kernel has no 802.1Q VLAN support",
+    "check.reach": "reach {address}: no answer to ICMP echo",
+    "check.tcp.timeout": "tcp {endpoint}: no answer within {seconds} s",
+    "check.tcp.error": "tcp {endpoint}: {error}",
+    "checks.failed": "version {version} failed its checks: {failures:semicolons}; {restored}",
+    "rollback.why.deadline_while_down": "confirm deadline passed while the daemon was down",
+    "rollback.why.rolled_back_by": "{author} rolled back ({message})",
     # --- who may settle a pending change (pnsbox.daemon.core) ---
     "settle.auditor": "auditors change nothing",
     "settle.not_yours": "version {version} of {author} waits for its confirm: only {author} or an admin may {doing}",

@@ -224,7 +224,7 @@ MESSAGES = {
     "audit.restored.nothing": "tidak ada versi sebelumnya untuk dikembalikan: perubahan tetap berlaku",
     "audit.restored.version": "kembali ke versi {version}",
     "audit.repair": "versi {version} diterapkan ulang: {changes} perubahan",
-    "audit.check-failed": "versi {version}: {failures}; {restored}",
+    "audit.check-failed": "versi {version}: {failures:semicolons}; {restored}",
     "audit.confirm": "versi {version}",
     "audit.rollback.automatic": "ke versi {version}: {why}",
     "audit.why.not_confirmed": "versi {version} tidak dikonfirmasi tepat waktu",
@@ -312,7 +312,7 @@ MESSAGES = {
     "config.ha.sync_overlaps": "subnet sinkronisasi {sync} tumpang tindih dengan {what} {net}: tautan sinkronisasi "
                                "memerlukan subnet sendiri",
     # --- why an automatic rollback happened ---
-    "rollback.why.checks_failed": "pemeriksaannya gagal: {failures}",
+    "rollback.why.checks_failed": "pemeriksaannya gagal: {failures:semicolons}",
     # --- an HA pair's audit details and refusals ---
     "audit.forced-on-standby": "{doing:word} di {hub}, hub cadangan, padahal {active} yang aktif (--force)",
     "ha.refused.standby": "{hub} adalah hub cadangan: lakukan {doing:word} di hub aktif {active}, yang mereplikasikannya "
@@ -349,6 +349,18 @@ MESSAGES = {
                                  "(lihat `pnsbox ha status`)",
     "ha.resolve.own_side_only": "hub yang meminta hanya boleh mempertahankan sisinya sendiri",
     "ha.resolve.no_such_split_brain": "{me} tidak melihat split brain mulai versi {fork}",
+    # --- a plan's preconditions, a version's checks ---
+    "plan.missing": "{missing:lines}",
+    "plan.missing.wireguard": "{origin}: kernel ini tidak punya WireGuard dan wireguard-go tidak terpasang",
+    "plan.missing.interface": "{origin}: antarmuka {device} tidak ada di perangkat ini",
+    "plan.missing.trunk": "{origin}: trunk {trunk} untuk VLAN {vlan} tidak ada",
+    "plan.missing.vlan_support": "{origin}: VLAN {vlan} di {trunk}: kernel ini tidak mendukung VLAN 802.1Q",
+    "check.reach": "jangkau {address}: tidak ada balasan ICMP echo",
+    "check.tcp.timeout": "tcp {endpoint}: tidak ada jawaban dalam {seconds} detik",
+    "check.tcp.error": "tcp {endpoint}: {error}",
+    "checks.failed": "versi {version} gagal dalam pemeriksaannya: {failures:semicolons}; {restored}",
+    "rollback.why.deadline_while_down": "batas waktu konfirmasi lewat saat daemon mati",
+    "rollback.why.rolled_back_by": "dikembalikan oleh {author} ({message})",
     # --- who may settle a pending change ---
     "settle.auditor": "pemeriksa tidak mengubah apa pun",
     "settle.not_yours": "versi {version} milik {author} menunggu konfirmasinya: hanya {author} atau pengelola yang "

@@ -85,3 +85,39 @@ def test_a_vlan_link_on_a_kernel_without_8021q_is_refused_before_anything_change
     seen = observed(config, links={"wan0": {"up": True}, "opd-dinkes": {"up": True}, "lan0": {"up": True}})
     with pytest.raises(PlanError, match="opds.bappeda.link: VLAN 122 on lan0: this kernel has no 802.1Q"):
         compute(render_net(config), render(config), seen, vlan=False)
+
+
+def test_a_missing_interface_reads_in_indonesian_across_the_control_socket(config):
+    from pnsbox.wording import render as word
+
+    links = {"wan0": {"up": True}, "lan0": {"up": True}}
+    with pytest.raises(PlanError) as refused:
+        compute(render_net(config), render(config), observed(config, links=links))
+    back = PlanError.from_reply(refused.value.reply())
+    assert str(back) == str(refused.value)  # the CLI's English, line by line as before
+    assert word(back.said, "en") == str(back)
+    indonesian = word(back.said, "id").splitlines()
+    assert len(indonesian) == len(str(back).splitlines())
+    assert any(line.endswith("opds.dinkes.link: antarmuka opd-dinkes tidak ada di perangkat ini")
+               for line in indonesian), indonesian
+
+
+def test_a_failed_check_is_said_with_its_code_from_a_real_socket():
+    """A TCP check to a loopback port nothing listens on fails for real; its words in both languages."""
+    import socket
+
+    from pnsbox.checks import run_checks
+    from pnsbox.daemon.core import say
+    from pnsbox.model import Checks
+    from pnsbox.wording import render as word
+
+    with socket.socket() as probe:  # a port that was just free: nothing listens on it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    failures = run_checks(Checks(tcp=[f"127.0.0.1:{port}"], timeout=2), None)
+    assert failures == [f"tcp 127.0.0.1:{port}: Connection refused"]
+    assert word(failures[0].as_json(), "id") == f"tcp 127.0.0.1:{port}: Connection refused"
+    said = say("checks.failed", version=3, failures=failures * 2, restored=say("audit.restored.version", version=2))
+    assert said == f"version 3 failed its checks: {failures[0]}; {failures[0]}; back to version 2"
+    assert word(said.as_json(), "id") == (f"versi 3 gagal dalam pemeriksaannya: {failures[0]}; {failures[0]}; "
+                                            "kembali ke versi 2")

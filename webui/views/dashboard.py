@@ -24,8 +24,9 @@ def alerts(box: m.Status) -> list[tuple[str, str]]:
     if box.drift_repairs:
         found.append(("warn", translate("Drift repaired {count} time(s) since pnsboxd started: someone changed what pnsbox owns in the kernel.",
                                         count=box.drift_repairs)))
-    for failure in box.last_check_failures:
-        found.append(("error", translate("Check failed: {failure}", failure=failure)))
+    codes = box.last_check_failures_said or [None] * len(box.last_check_failures)
+    for failure, code in zip(box.last_check_failures, codes, strict=False):
+        found.append(("error", translate("Check failed: {failure}", failure=said(failure, code))))
     if box.classifier and box.classifier.down:
         found.append(("error", translate("Traffic classifier is down: traffic flows unclassified.")))
     if box.last_drift:

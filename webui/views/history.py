@@ -9,7 +9,7 @@ from pnsbox.errors import ChecksFailed, ConfigError, Refused
 
 from .. import roles
 from ..context import ctx, signed, status, user
-from ..i18n import translate
+from ..i18n import said, translate
 from ..paging import page_of
 from .changes import CONFIRM_CHOICES, _confirm_seconds, _refused
 
@@ -24,7 +24,8 @@ def _require_reader():
 def index():
     _require_reader()
     versions = list(reversed(ctx().daemon.history()))
-    listing = page_of(versions, lambda v: f"{v.id} {v.author} {v.message} {v.rolled_back or ''}")
+    listing = page_of(versions, lambda v: f"{v.id} {v.author} {v.message} {v.rolled_back or ''} "
+                                          f"{said(v.rolled_back, v.rolled_back_said) if v.rolled_back else ''}")
     return render_template("history.html", versions=listing.items, listing=listing, box=status())
 
 

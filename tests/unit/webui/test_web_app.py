@@ -125,6 +125,9 @@ def test_a_rate_the_cli_refuses_is_refused_by_the_form_and_the_api_with_the_same
     api = admin.client.put("/api/v1/opds/dinkes/bandwidth", json={"guaranteed": "50m", "ceiling": "200mbit"},
                            headers={"X-CSRFToken": csrf_of(admin.get("/account").get_data(as_text=True))})
     assert api.status_code == 422 and api.get_json()["problems"] == [line]
+    coded, = api.get_json()["problems_said"]  # beside the English line: its place, its code and arguments
+    assert coded == {"file": file, "line": int(number), "path": path, **said.said}
+    assert render(coded, "en") == message and render(coded, "id") == render(said.said, "id") != message
     assert not [p for p, _ in daemon.posts if p == "/apply"]
 
 

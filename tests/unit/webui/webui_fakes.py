@@ -48,6 +48,8 @@ class FakeDaemon(ControlClient):
         self.confirmed, self.pending, self.posts, self.problems = 1, None, [], []
         self.pair = None  # GET /ha's answer; None: a daemon outside an HA pair (404, as older ones)
         self.plan_warnings: list[str] = []  # what /plan says this kernel cannot give the config
+        self.check_failures: list = []  # the last apply's failed checks (said, as pnsbox.checks says them)
+        self.rollbacks = None  # a test's own pnsbox.daemon.rollbacks.RollbackRecord: why versions were rolled back
         self.audit_entries: list[dict] = []  # more of GET /audit's entries (a test's own, from a real AuditLog)
 
     def _report(self, path: str):
@@ -72,13 +74,16 @@ class FakeDaemon(ControlClient):
         if path == "/status":
             return 200, {"running": self.running(), "confirmed": self.confirmed, "pending": self.pending,
                          "confirm_seconds_left": 100 if self.pending else None, "drift_repairs": 0,
-                         "last_drift": None, "last_check_failures": [], "classifier": {"wanted": False, "down": False}}
+                         "last_drift": None, "last_check_failures": [str(f) for f in self.check_failures],
+                         "last_check_failures_said": [f.as_json() for f in self.check_failures], "classifier": {"wanted": False, "down": False}}
         if path == "/ha" and self.pair is not None:
             return 200, self.pair
         if path.startswith("/versions/"):
             return 200, self.versions[int(path.split("/")[-1])]
         if path == "/history":
-            return 200, [{k: v for k, v in ver.items() if k != "files"} for ver in self.versions.values()]
+            why, said = (self.rollbacks.reasons(), self.rollbacks.said()) if self.rollbacks else ({}, {})
+            return 200, [{**{k: v for k, v in ver.items() if k != "files"}, "rolled_back": why.get(number),
+                          "rolled_back_said": said.get(number)} for number, ver in self.versions.items()]
         if path.startswith("/diff/"):
             return 200, {"diff": "--- a\n+++ b\n"}
         if path == "/audit":
