@@ -38,6 +38,7 @@ class Version:
     message: str
     files: dict[str, str]
     digest: str | None
+    said: dict | None = None  # the message's code and arguments when pnsboxd wrote it (pnsbox.wording)
 
     def write_site(self, directory: Path) -> Path:
         """Lay the version's files out as a site directory (to load or re-apply it)."""
@@ -77,7 +78,7 @@ class History:
             expected = ids[-1] + 1 if ids else 1
             if version.id != expected:
                 raise ValueError(f"version {version.id} cannot follow version {expected - 1}")
-            write_atomic(self.dir / f"{version.id:06d}.json", json.dumps(version.__dict__, indent=1))
+            write_atomic(self.dir / f"{version.id:06d}.json", _as_json(version))
         return version
 
     def set_aside(self, first: int, label: str) -> Path:
@@ -100,13 +101,21 @@ class History:
     def _record(self, files, author, message, digest, parent) -> Version:
         latest = self.latest()
         version = Version(latest.id + 1 if latest else 1, parent or (latest.id if latest else None), author,
-                          time.time(), message, files, digest)
-        write_atomic(self.dir / f"{version.id:06d}.json", json.dumps(version.__dict__, indent=1))
+                          time.time(), str(message), files, digest, structured(message))
+        write_atomic(self.dir / f"{version.id:06d}.json", _as_json(version))
         return version
 
     @staticmethod
     def _read(path: Path) -> Version:
-        return Version(**json.loads(path.read_text()))
+        record = json.loads(path.read_text())
+        if record.get("said") is None:
+            record.pop("said", None)  # a version written before messages carried codes, or a person's words
+        return Version(**record)
+
+
+def _as_json(version: Version) -> str:
+    """A version's file; `said` only when its message has a code (files stay as they were otherwise)."""
+    return json.dumps({k: v for k, v in version.__dict__.items() if k != "said" or v}, indent=1)
 
 
 def diff(old: Version, new: Version) -> str:

@@ -48,6 +48,7 @@ class VersionSummary:
     digest: str | None
     rolled_back: str | None = None  # why it no longer runs, when it was rolled back
     rolled_back_said: dict[str, typing.Any] | None = None  # that reason's code and arguments (pnsbox.wording)
+    message_said: dict[str, typing.Any] | None = None  # the message's, when pnsboxd wrote it (a person's: None)
 
 
 @dataclass(frozen=True)

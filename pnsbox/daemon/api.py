@@ -99,7 +99,7 @@ def _peer_user(sock: socket.socket) -> str:
 
 def _version_summary(version, rolled_back: str | None = None, said: dict | None = None) -> m.VersionSummary:
     return m.VersionSummary(version.id, version.parent, version.author, version.time, version.message,
-                            version.digest, rolled_back, said)
+                            version.digest, rolled_back, said, version.said)
 
 
 MAX_BODY = 16 << 20  # a 1,000-OPD site is about 1 MB of YAML

@@ -65,7 +65,7 @@ def edit_file():
     text = request.form.get("text") if request.method == "POST" else draft.files.get(name, "")
     if request.method == "POST":
         try:
-            save_edit(set_file(draft.files, name, text), f"{name} edited", validate=False)
+            save_edit(set_file(draft.files, name, text), translate("{name} edited", name=name), validate=False)
         except ConfigError as exc:  # read by pnsbox.load: FILE:LINE as `pnsbox validate` says it; text kept as typed
             return render_template("file_edit.html", name=name, text=text, files=sorted(draft.files),
                                    problems=exc.problems), exc.http_status

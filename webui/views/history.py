@@ -24,7 +24,8 @@ def _require_reader():
 def index():
     _require_reader()
     versions = list(reversed(ctx().daemon.history()))
-    listing = page_of(versions, lambda v: f"{v.id} {v.author} {v.message} {v.rolled_back or ''} "
+    listing = page_of(versions, lambda v: f"{v.id} {v.author} {v.message} {said(v.message, v.message_said)} "
+                                          f"{v.rolled_back or ''} "
                                           f"{said(v.rolled_back, v.rolled_back_said) if v.rolled_back else ''}")
     return render_template("history.html", versions=listing.items, listing=listing, box=status())
 

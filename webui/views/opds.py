@@ -110,7 +110,7 @@ def new():
                   else None}
         try:
             files = add_opd(draft_or_new().files, form["key"], fields)
-            save_edit(files, f"{form['key']}: new OPD")
+            save_edit(files, translate("{name}: new OPD", name=form["key"]))
         except EditError as exc:
             flash(str(exc), "error")
             return _form_page(form, 400)
@@ -145,7 +145,7 @@ def delete(name: str):
     """An admin removes an OPD in the draft; the review says what still names it."""
     _require_admin()
     try:
-        save_edit(delete_opd(draft_or_new().files, name), f"{name}: OPD removed")
+        save_edit(delete_opd(draft_or_new().files, name), translate("{name}: OPD removed", name=name))
     except (EditError, ConfigError) as exc:  # still named elsewhere: pnsbox's problems say where
         for line in getattr(exc, "problems", None) or [exc]:
             flash(problem_text(line), "error")
@@ -183,12 +183,14 @@ def edit(name: str):
 
 
 def _note(name: str, before: Opd, after: Opd) -> str | None:
-    """What the edit changed, for the draft's list and the version's message; None if nothing."""
+    """What the edit changed, for the draft's list and the version's message; None if nothing.
+    In its author's language: the message they apply is their own words, kept as written."""
     changed = sorted(key for key, field in Opd.model_fields.items() if getattr(before, key) != getattr(after, key))
     if not changed:
         return None
     plan = after.bandwidth
-    parts = [f"bandwidth {format_rate(plan.guaranteed)}/{format_rate(plan.ceiling)}"
+    parts = [translate("bandwidth {guaranteed}/{ceiling}", guaranteed=format_rate(plan.guaranteed),
+                       ceiling=format_rate(plan.ceiling))
              if key == "bandwidth" and plan and plan.guaranteed and plan.ceiling else key for key in changed]
     return f"{name}: {', '.join(parts)}"
 

@@ -75,7 +75,7 @@ def edit():
     text = request.form.get("policies") if request.method == "POST" else policies_text(draft.files)
     if request.method == "POST":
         try:
-            save_edit(set_policies(draft.files, text), "policies edited")
+            save_edit(set_policies(draft.files, text), translate("policies edited"))
         except EditError as exc:
             flash(str(exc), "error")
             return render_template("policies_edit.html", text=text), 400
@@ -104,7 +104,8 @@ def new():
     try:
         position = int(form.get("position") or 10_000)
         files = add_policy(draft_or_new().files, policy, position)
-        save_edit(files, f"policy {policy['name']} added at row {min(position, len(running_site().policies) + 1)}")
+        save_edit(files, translate("policy {name} added at row {row}", name=policy["name"],
+                                   row=min(position, len(running_site().policies) + 1)))
     except (EditError, ConfigError, ValueError) as exc:
         for line in getattr(exc, "problems", None) or [exc]:
             flash(problem_text(line), "error")
@@ -117,7 +118,7 @@ def new():
 def delete(row: int):
     _require_admin()
     try:
-        save_edit(delete_policy(draft_or_new().files, row - 1), f"policy at row {row} removed")
+        save_edit(delete_policy(draft_or_new().files, row - 1), translate("policy at row {row} removed", row=row))
     except (EditError, ConfigError) as exc:
         for line in getattr(exc, "problems", None) or [exc]:
             flash(problem_text(line), "error")
@@ -132,7 +133,9 @@ def move():
     draft = draft_or_new()
     try:
         index, delta = int(request.form["index"]), (-1 if request.form.get("direction") == "up" else 1)
-        save_edit(move_policy(draft.files, index, delta), f"policy {index + 1} moved {request.form.get('direction')}")
+        save_edit(move_policy(draft.files, index, delta),
+                  translate("policy {row} moved up", row=index + 1) if delta < 0 else
+                  translate("policy {row} moved down", row=index + 1))
     except (EditError, ConfigError, ValueError, KeyError) as exc:
         flash(str(exc), "error")
     return redirect(url_for("changes.index"))

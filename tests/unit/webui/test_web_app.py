@@ -66,7 +66,8 @@ def test_admin_edits_reviews_applies_and_confirms(app, browser, daemon):
                                             "guaranteed": "60mbit", "ceiling": "250mbit"}).status_code == 302
     review = admin.get("/changes/").get_data(as_text=True)
     assert "+    guaranteed: 60mbit" in review and "~ class dinkes" in review
-    assert app.extensions["pnsbox"].drafts.get("admin").notes == ["dinkes: bandwidth 60mbit/250mbit"]
+    # the note is the author's own words for the version's message: in their language (Indonesian by default)
+    assert app.extensions["pnsbox"].drafts.get("admin").notes == ["dinkes: paket 60mbit/250mbit"]
     assert admin.post("/changes/apply", {"message": "more for dinkes", "confirm": "120"}).status_code == 302
     assert daemon.pending["version"] == 2
     apply_body = [b for p, b in daemon.posts if p == "/apply"][-1]

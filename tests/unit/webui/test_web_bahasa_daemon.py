@@ -49,3 +49,34 @@ def test_the_history_says_why_each_version_was_rolled_back_in_the_readers_langua
     admin.post("/language", {"lang": "en"})
     english = admin.get("/history/").get_data(as_text=True)
     assert "version 2 was not confirmed in time" in english and "ani rolled back (rollback to version 1)" in english
+
+
+def test_a_message_pnsboxd_wrote_reads_in_the_readers_language_and_a_persons_stays_as_written(
+        browser, daemon, tmp_path):
+    from pnsbox.store import History
+
+    history = History(tmp_path)
+    files = daemon.versions[1]["files"]
+    history.record(files, "ani", "tambah dinkes", "x")  # a person's words: data, kept as written
+    history.record(files, "ani", say("audit.message.rollback_to", version=1), "x")  # pnsboxd's own
+    written = {v.id: v for v in history.versions()}
+    assert written[1].said is None and written[2].said == {"code": "audit.message.rollback_to",
+                                                           "args": {"version": 1}}
+    assert "said" not in (tmp_path / "history" / "000001.json").read_text()  # files without a code as before
+    daemon.versions = {n: {**v.__dict__, "message_said": v.said} for n, v in written.items()}
+    admin = browser("admin")
+    admin.post("/language", {"lang": "id"})
+    page = admin.get("/history/").get_data(as_text=True)
+    assert "kembali ke versi 1" in page and "tambah dinkes" in page and "rollback to version 1" not in page
+    assert "kembali ke versi 1" in admin.get("/history/2").get_data(as_text=True)
+    admin.post("/language", {"lang": "en"})
+    assert "rollback to version 1" in admin.get("/history/").get_data(as_text=True)
+
+
+def test_an_edit_the_author_makes_in_english_is_noted_in_english(app, browser):
+    admin = browser("admin")
+    admin.post("/language", {"lang": "en"})
+    assert admin.post("/opds/dinkes/edit", {"name": "Dinas Kesehatan", "subnet": "10.21.0.0/24",
+                                            "link_kind": "interface", "interface": "opd-dinkes",
+                                            "guaranteed": "60mbit", "ceiling": "250mbit"}).status_code == 302
+    assert app.extensions["pnsbox"].drafts.get("admin").notes == ["dinkes: bandwidth 60mbit/250mbit"]
