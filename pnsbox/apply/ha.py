@@ -21,6 +21,7 @@ from ..errors import KernelError
 from ..observe.ha import process_of
 from ..plan import Step, StepKind
 from ..render.ha import BOX_COMMAND, RUN_ROOT, HAPaths, ha_paths
+from ..wording import say
 from .netns import in_netns
 from .owned import write_atomic
 
@@ -50,7 +51,7 @@ def _wait_gone(program: str, conf: str, seconds: float = 5.0) -> None:
     deadline = time.monotonic() + seconds
     while process_of(program, conf) is not None:
         if time.monotonic() > deadline:
-            raise KernelError(f"{program} ({conf}) did not stop within {seconds:g} s")
+            raise KernelError(say("ha.daemon.not_stopped", program=program, conf=conf, seconds=f"{seconds:g}"))
         time.sleep(0.05)
 
 
@@ -58,7 +59,7 @@ def _wait_running(program: str, conf: str, seconds: float = 5.0) -> int:
     deadline = time.monotonic() + seconds
     while (pid := process_of(program, conf)) is None:
         if time.monotonic() > deadline:
-            raise KernelError(f"{program} ({conf}) did not start within {seconds:g} s (see the system log)")
+            raise KernelError(say("ha.daemon.not_started_in", program=program, conf=conf, seconds=f"{seconds:g}"))
         time.sleep(0.05)
     return pid
 
@@ -97,8 +98,8 @@ def _start(program: str, paths: HAPaths, netns: str | None) -> None:
         _wait_running(program, conf)
     except KernelError as error:
         log = paths.keepalived_log if program == "keepalived" else paths.conntrackd_log
-        tail = (_text_tail(log) if paths.log_files else "") or "see the system log"
-        raise KernelError(f"{program} ({conf}) did not start: {tail}") from error
+        tail = (_text_tail(log) if paths.log_files else "") or say("ha.daemon.see_log")
+        raise KernelError(say("ha.daemon.not_started", program=program, conf=conf, tail=tail)) from error
 
 
 def _text_tail(path: str, lines: int = 5) -> str:

@@ -49,7 +49,7 @@ from ..explain import explain
 from ..observe import counters
 from ..report import compute
 from ..store import diff
-from ..wording import audit_said_ok, structured
+from ..wording import audit_said_ok, say, structured
 from .core import Daemon, Request, config_of
 
 AUDITED_EVENTS = {"login", "login-failed", "login-locked", "logout", "user-add", "user-passwd", "user-role", "user-del", "token-add",
@@ -282,9 +282,9 @@ class _Handler(BaseHTTPRequestHandler):
         asked = m.parse(m.ResolveRequest, body)
         request = self._request(asked)
         if not request.is_admin:
-            raise Forbidden("only an admin ends a split brain")
+            raise Forbidden(say("ha.resolve.admins_only"))
         if daemon.ha is None:
-            raise NotFound("this pnsboxd runs no HA pair (start it with --peer NAME)")
+            raise NotFound(say("ha.resolve.no_pair"))
         return daemon.ha.resolve(asked.keep, request.author, request.where)
 
     @route("POST", "/rollback")

@@ -43,7 +43,7 @@ from ..settled import already_runs
 from ..state import Journal, Pending, StateFiles
 from ..store import AuditLog, History, site_files
 from ..validate import ItemMemo, build
-from ..wording import say, structured
+from ..wording import Said, say, structured
 from .metrics import DaemonMetrics
 from .rollbacks import RollbackRecord
 from .statedir import StateDirLock, check_namespace
@@ -353,7 +353,7 @@ class Daemon:
             restored = self._restore(previous)
             self.records.set_journal(None)
             self.audit.append("failed", request.author, request.where,
-                              say("audit.failed", message=message, error=str(exc), restored=restored))
+                              say("audit.failed", message=message, error=_said_or_text(exc), restored=restored))
             raise KernelError(f"{exc}\n{restored}") from exc
 
     def _repaired_by_request(self, version_id: int, result, request: Request) -> dict:
@@ -480,7 +480,8 @@ class Daemon:
                 restored = self._restore(before.running)
                 self.records.set_journal(None)
                 self.audit.append("failed", DAEMON, f"peer:{hub}",
-                                  say("audit.failed.follow", version=state.running, error=str(exc), restored=restored))
+                                  say("audit.failed.follow", version=state.running, error=_said_or_text(exc),
+                                      restored=restored))
                 raise
         if state.confirmed:
             self.records.set_confirmed(state.confirmed)
@@ -654,3 +655,9 @@ class Daemon:
             return {"wanted": False, "down": False}
         bound = sorted(n for n in classifier.bound_queues(self.netns) if n < settings.queues)
         return {"wanted": True, "queues": settings.queues, "bound": bound, "down": len(bound) < settings.queues}
+
+
+def _said_or_text(exc: Exception) -> str:
+    """An error's message as it was said (with its code, for other languages), else its English."""
+    said = exc.args[0] if len(exc.args) == 1 else None
+    return said if isinstance(said, Said) else str(exc)

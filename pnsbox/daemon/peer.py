@@ -440,7 +440,7 @@ class PeerLink:
             record = self._call("GET", f"/peer/versions/{number}", timeout=VERSION_TIMEOUT)
             previous = fingerprint(previous, record.get("id"), record.get("parent"), record.get("files") or {})
             if record.get("id") != number or previous != their_chain.get(number):
-                raise PeerError(f"version {number} from the peer does not match its own history's fingerprint")
+                raise PeerError(say("peer.version_mismatch", version=number))
             records.append(record)
         return records
 

@@ -376,6 +376,13 @@ MESSAGES.update({
     "checks.failed": "version {version} failed its checks: {failures:semicolons}; {restored}",
     "rollback.why.deadline_while_down": "confirm deadline passed while the daemon was down",
     "rollback.why.rolled_back_by": "{author} rolled back ({message})",
+    "ha.daemon.not_stopped": "{program} ({conf}) did not stop within {seconds} s",
+    "ha.daemon.not_started_in": "{program} ({conf}) did not start within {seconds} s (see the system log)",
+    "ha.daemon.see_log": "see the system log",
+    "ha.daemon.not_started": "{program} ({conf}) did not start: {tail}",
+    "ha.resolve.admins_only": "only an admin ends a split brain",
+    "ha.resolve.no_pair": "this pnsboxd runs no HA pair (start it with --peer NAME)",
+    "peer.version_mismatch": "version {version} from the peer does not match its own history's fingerprint",
     # --- who may settle a pending change (pnsbox.daemon.core) ---
     "settle.auditor": "auditors change nothing",
     "settle.not_yours": "version {version} of {author} waits for its confirm: only {author} or an admin may {doing}",

@@ -361,6 +361,13 @@ MESSAGES = {
     "checks.failed": "versi {version} gagal dalam pemeriksaannya: {failures:semicolons}; {restored}",
     "rollback.why.deadline_while_down": "batas waktu konfirmasi lewat saat daemon mati",
     "rollback.why.rolled_back_by": "dikembalikan oleh {author} ({message})",
+    "ha.daemon.not_stopped": "{program} ({conf}) tidak berhenti dalam {seconds} detik",
+    "ha.daemon.not_started_in": "{program} ({conf}) tidak berjalan dalam {seconds} detik (lihat log sistem)",
+    "ha.daemon.see_log": "lihat log sistem",
+    "ha.daemon.not_started": "{program} ({conf}) tidak berjalan: {tail}",
+    "ha.resolve.admins_only": "hanya pengelola yang dapat mengakhiri split brain",
+    "ha.resolve.no_pair": "pnsboxd ini tidak menjalankan pasangan HA (jalankan dengan --peer NAMA)",
+    "peer.version_mismatch": "versi {version} dari peer tidak cocok dengan sidik jari riwayatnya sendiri",
     # --- who may settle a pending change ---
     "settle.auditor": "pemeriksa tidak mengubah apa pun",
     "settle.not_yours": "versi {version} milik {author} menunggu konfirmasinya: hanya {author} atau pengelola yang "

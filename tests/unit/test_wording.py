@@ -275,3 +275,21 @@ def test_no_audit_detail_and_no_refusal_of_the_ha_pair_is_written_in_english_onl
             if detail is not None and _english_only(detail):
                 english.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(detail)[:60]}")
     assert not english, english
+
+
+def test_an_ha_daemon_that_never_starts_is_refused_in_words_the_failed_entry_keeps_in_indonesian():
+    """No keepalived runs with this config file (a real scan of /proc): the wait gives up, said
+    with its code, and the audit's `failed` detail keeps that code nested."""
+    from pnsbox.apply.ha import _wait_running
+    from pnsbox.daemon.core import _said_or_text
+    from pnsbox.errors import KernelError
+
+    with pytest.raises(KernelError) as failed:
+        _wait_running("keepalived", "/nonexistent/pnsbox-test.conf", seconds=0.05)
+    assert str(failed.value) == "keepalived (/nonexistent/pnsbox-test.conf) did not start within 0.05 s (see the " \
+                                "system log)"
+    detail = say("audit.failed", message="m", error=_said_or_text(failed.value),
+                 restored=say("audit.restored.version", version=3))
+    assert render(detail.as_json(), "id") == ("m: keepalived (/nonexistent/pnsbox-test.conf) tidak berjalan dalam 0.05 "
+                                              "detik (lihat log sistem); kembali ke versi 3")
+    assert _said_or_text(KernelError("tc: refused")) == "tc: refused"  # a tool's own words stay as they came
