@@ -133,7 +133,7 @@ test: setup lint prometheus-rules vagrant-validate
 # WireGuard, the Vagrant hub's provisioning) inside Debian's own kernel in qemu (KVM if it works,
 # else TCG), over this machine's files. Prints how many passed; fails if none did.
 VM_APT_PACKAGES := qemu-system-x86 busybox-static cpio kmod
-VM_MINUTES := 25
+VM_MINUTES := 30
 
 vm-deps:
 	@missing=$$(for p in $(VM_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
