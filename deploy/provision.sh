@@ -202,8 +202,11 @@ enrol_edge() {
   pin=""
   [ -s "$PNSBOX_SHARE/hub.fingerprint" ] && pin="--fingerprint $(cat "$PNSBOX_SHARE/hub.fingerprint")"
   install -d -m 0700 "$edge_state"
+  # Enrolled once edge.json is written; a first config that did not apply yet (exit 3) is left to
+  # `pnsbox edge run`, which fetches it again, and start_edge waits for the tunnel.
   # shellcheck disable=SC2086 # $pin is empty or two words
-  "$bindir/pnsbox" edge enroll "$url" "$(cat "$token_file")" --state-dir "$edge_state" $pin
+  "$bindir/pnsbox" edge enroll "$url" "$(cat "$token_file")" --state-dir "$edge_state" $pin \
+    || [ -e "$edge_state/edge.json" ]
 }
 
 start_edge() {

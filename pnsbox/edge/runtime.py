@@ -102,6 +102,11 @@ class EdgeState:
         return status
 
 
+# The hub records the edge (and spends the one-time token) before it answers: an edge that gave
+# up first could never enrol with that token. A slow hub (an emulated one took over 5 s) is waited for.
+ENROLL_TIMEOUT = 60.0
+
+
 def enroll(url: str, token: str, state_dir: str | Path, interface: str = DEFAULT_INTERFACE,
            fingerprint: str | None = None) -> dict:
     """Make a key pair, present the public key and the token to the hub, pin its certificate."""
@@ -109,7 +114,7 @@ def enroll(url: str, token: str, state_dir: str | Path, interface: str = DEFAULT
     private = new_private_key()
     try:
         status, reply, seen = client.post(url, "/edges/v1/enroll", {"token": token, "public_key": public_key(private)},
-                                          fingerprint)
+                                          fingerprint, timeout=ENROLL_TIMEOUT)
     except (client.HubUnreachable, client.PinMismatch) as exc:
         raise EdgeError(str(exc)) from exc
     if status != 200:

@@ -13,6 +13,7 @@ the opd role, through the tunnel and the hub's policies.
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -83,7 +84,7 @@ def test_the_vagrant_hub_provisioning_installs_applies_the_site_and_serves_the_w
     ns = hub["ns"]
     links = in_ns(ns, "ip", "-o", "link", "show").stdout
     for name, mac in NICS.items():
-        assert any(f": {name}:" in line and mac in line for line in links.splitlines()), links
+        assert any(re.search(rf": {re.escape(name)}[@:]", line) and mac in line for line in links.splitlines()), links
     assert "vlan protocol 802.1Q id 130" in in_ns(ns, "ip", "-d", "link", "show", "dev", "lan0.130").stdout
     table = in_ns(ns, "nft", "list", "table", "inet", "pnsbox")
     assert table.returncode == 0 and "simpeg-for-all" in table.stdout, table.stderr
