@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from .wording import structured
+from .wording import Said, structured
 
 EXIT_OK, EXIT_CONFIG, EXIT_USAGE, EXIT_KERNEL, EXIT_REFUSED = 0, 1, 2, 3, 4
 
@@ -190,7 +190,8 @@ def as_pnsbox_error(exc: Exception) -> PnsboxError | None:
     if isinstance(exc, PnsboxError):
         return exc
     if isinstance(exc, (LookupError, KeyError)):
-        return NotFound(str(exc).strip("'\""))
+        said = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], Said) else None
+        return NotFound(said if said is not None else str(exc).strip("'\""))  # a said one keeps its code
     if isinstance(exc, ValueError):
         return BadRequest(str(exc))
     return None

@@ -89,7 +89,7 @@ def explain(config: Config, source: str, target: str, port_text: str | None = No
     """`now` (UTC) decides scheduled policies; without it they are taken as open."""
     for zone, role in ((source, "FROM"), (target, "TO")):
         if zone not in config.zone_names():
-            raise NotFound(f"{role}: no zone named `{zone}` (zones: {', '.join(sorted(config.zone_names()))})")
+            raise NotFound(say("explain.no_zone", role=role, zone=zone, zones=sorted(config.zone_names())))
     port = _port_of(port_text)
     protocol = port.protocol if port else (port_text or "tcp")
     reasons = []

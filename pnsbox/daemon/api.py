@@ -253,7 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
         asked = m.parse(m.ExplainRequest, body)
         config = config_of(asked.files) if asked.files is not None else daemon.config
         if config is None:
-            raise NotFound("no config runs yet: give `files`")
+            raise NotFound(say("explain.no_config"))
         answer = explain(config, asked.source, asked.target, asked.port, datetime.now(UTC))
         return m.ExplainReply(answer.action, answer.policy, answer.shaping, answer.text(), answer.said())
 

@@ -408,7 +408,7 @@ class Daemon:
         with self.lock:
             pending = self.pending()
             if not pending:
-                raise LookupError("nothing is waiting for a confirm")
+                raise LookupError(say("confirm.nothing_pending"))
             self._may_settle(request, "confirm it")
             self._only_on_active(request, False, "confirm")
             self.records.set_confirmed(pending.version)
@@ -578,7 +578,7 @@ class Daemon:
         """A connection of its own for an API thread (the sampler writes on another); raises
         LookupError before the first sample."""
         if not (self.state_dir / series.FILE).is_file():
-            raise LookupError("no rate series yet: pnsboxd records them while it runs")
+            raise LookupError(say("series.none_yet"))
         store = SeriesStore(self.state_dir, readonly=True)
         try:
             yield store

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..apply.owned import write_atomic
-from ..wording import structured
+from ..wording import say, structured
 
 FILE = "rolled_back.json"
 
@@ -47,6 +47,6 @@ class RollbackRecord:
         record = self._read()
         alert, record["alert"] = record["alert"], None
         if alert is None:
-            raise LookupError("no automatic rollback waits to be acknowledged")
+            raise LookupError(say("rollback.nothing_to_acknowledge"))
         write_atomic(self.path, json.dumps(record))
         return alert

@@ -327,7 +327,8 @@ MESSAGES.update({
     # --- why an automatic rollback happened (pnsbox.daemon.rollbacks' alert) ---
     "rollback.why.checks_failed": "its checks failed: {failures:semicolons}",
 })
-WORDS.update({w: w for w in ("apply", "rollback", "confirm", "roll back", "apply on top of it", "confirm it")})
+WORDS.update({w: w for w in ("apply", "rollback", "confirm", "roll back", "apply on top of it", "confirm it",
+                             "FROM", "TO")})
 MESSAGES.update({
     # --- an HA pair's audit details and refusals (pnsbox.daemon.core, peer, pairkey, replication) ---
     "audit.forced-on-standby": "{doing} on {hub}, the standby, although {active} is active (--force)",
@@ -383,6 +384,11 @@ MESSAGES.update({
     "ha.resolve.admins_only": "only an admin ends a split brain",
     "ha.resolve.no_pair": "this pnsboxd runs no HA pair (start it with --peer NAME)",
     "peer.version_mismatch": "version {version} from the peer does not match its own history's fingerprint",
+    "explain.no_zone": "{role}: no zone named `{zone}` (zones: {zones})",
+    "explain.no_config": "no config runs yet: give `files`",
+    "series.none_yet": "no rate series yet: pnsboxd records them while it runs",
+    "confirm.nothing_pending": "nothing is waiting for a confirm",
+    "rollback.nothing_to_acknowledge": "no automatic rollback waits to be acknowledged",
     # --- who may settle a pending change (pnsbox.daemon.core) ---
     "settle.auditor": "auditors change nothing",
     "settle.not_yours": "version {version} of {author} waits for its confirm: only {author} or an admin may {doing}",

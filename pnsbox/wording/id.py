@@ -368,6 +368,11 @@ MESSAGES = {
     "ha.resolve.admins_only": "hanya pengelola yang dapat mengakhiri split brain",
     "ha.resolve.no_pair": "pnsboxd ini tidak menjalankan pasangan HA (jalankan dengan --peer NAMA)",
     "peer.version_mismatch": "versi {version} dari peer tidak cocok dengan sidik jari riwayatnya sendiri",
+    "explain.no_zone": "{role:word}: tidak ada zona bernama `{zone}` (zona: {zones})",
+    "explain.no_config": "belum ada konfigurasi yang berjalan: isi `files`",
+    "series.none_yet": "belum ada deret laju: pnsboxd merekamnya selama berjalan",
+    "confirm.nothing_pending": "tidak ada yang menunggu konfirmasi",
+    "rollback.nothing_to_acknowledge": "tidak ada pengembalian otomatis yang menunggu untuk dilihat",
     # --- who may settle a pending change ---
     "settle.auditor": "pemeriksa tidak mengubah apa pun",
     "settle.not_yours": "versi {version} milik {author} menunggu konfirmasinya: hanya {author} atau pengelola yang "
@@ -377,4 +382,4 @@ MESSAGES = {
 }
 WORDS.update({"apply": "penerapan", "rollback": "pengembalian", "confirm": "konfirmasi",
               "roll back": "mengembalikannya", "apply on top of it": "menerapkan perubahan di atasnya",
-              "confirm it": "mengonfirmasinya"})
+              "confirm it": "mengonfirmasinya", "FROM": "DARI", "TO": "KE"})

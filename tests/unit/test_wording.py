@@ -293,3 +293,18 @@ def test_an_ha_daemon_that_never_starts_is_refused_in_words_the_failed_entry_kee
     assert render(detail.as_json(), "id") == ("m: keepalived (/nonexistent/pnsbox-test.conf) tidak berjalan dalam 0.05 "
                                               "detik (lihat log sistem); kembali ke versi 3")
     assert _said_or_text(KernelError("tc: refused")) == "tc: refused"  # a tool's own words stay as they came
+
+
+def test_an_unknown_zone_in_explain_and_a_lookup_refused_by_pnsboxd_keep_their_code():
+    from pnsbox.daemon.rollbacks import RollbackRecord
+    from pnsbox.errors import NotFound, as_pnsbox_error
+
+    with pytest.raises(NotFound) as refused:
+        explain(build(load_site(EXAMPLE)), "dinkes", "nowhere", "tcp/443")
+    assert str(refused.value).startswith("TO: no zone named `nowhere` (zones: ")
+    assert render(refused.value.said, "id").startswith("KE: tidak ada zona bernama `nowhere` (zona: ")
+    with pytest.raises(LookupError) as nothing:
+        RollbackRecord("/nonexistent").acknowledge()
+    found = as_pnsbox_error(nothing.value)  # as pnsboxd's API answers it: a 404 that keeps its code
+    assert isinstance(found, NotFound) and str(found) == "no automatic rollback waits to be acknowledged"
+    assert render(found.said, "id") == "tidak ada pengembalian otomatis yang menunggu untuk dilihat"
