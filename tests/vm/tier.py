@@ -54,9 +54,13 @@ def summarize(report: Path) -> tuple[Counter, dict[str, Counter]]:
 
 
 def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="pnsbox-vm-results-") as results:  # gone after the summary
+        return tier(Path(results))
+
+
+def tier(results: Path) -> int:
     started = time.monotonic()
     wheels = build_wheels()
-    results = Path(tempfile.mkdtemp(prefix="pnsbox-vm-results-"))
     os.environ["PNSBOX_VM_RESULTS"] = str(results)
     extra = sys.argv[1:]  # e.g. -k vlan
     command = ["env", f"PIP_FIND_LINKS={wheels}", "PIP_NO_INDEX=1", "PIP_DISABLE_PIP_VERSION_CHECK=1",
