@@ -18,6 +18,7 @@ from labkit import EXAMPLE, ROOT, new_lab_name
 from pnsbox.daemon import pairkey
 from pnsbox.lab.topology import netns_name
 from pnsbox.observe import ha, table
+from pnsbox.wording import render
 
 pytestmark = pytest.mark.kernel
 if os.geteuid() != 0:
@@ -198,6 +199,8 @@ def test_a_commit_confirm_rollback_and_a_confirm_happen_on_both_hubs(pair):
     assert wait_for(lambda: same_version(pair, 3), 2.0)
     pair.pnsbox("hub-a", "confirm")
     assert wait_for(lambda: "hub-a confirmed version 3" in [e["detail"] for e in pair.audit("hub-b")], 2.0)
+    follows = [render(e.get("said"), "id") for e in pair.audit("hub-b") if e["action"] == "follow"]
+    assert "hub-a mengonfirmasi versi 3" in follows  # the same entry, in an Indonesian reader's words
     assert pair.ha("hub-b")["confirmed"] == 3 and pair.ha("hub-b")["pending"] is None
     rolled_back = [e for e in pair.audit("hub-b") if e["action"] == "rollback"]
     assert rolled_back and "version 2 was not confirmed in time" in rolled_back[0]["detail"]  # on hub-b's own clock
@@ -217,6 +220,8 @@ def test_a_standby_that_was_down_catches_up_in_order_when_it_returns(pair):
     assert pair.versions("hub-b") == pair.versions("hub-a")
     assert [e["detail"].split(":")[0] for e in pair.audit("hub-b") if e["action"] == "replicated"][-2:] == \
         ["version 2 made on hub-a", "version 3 made on hub-a"]
+    assert [render(e.get("said"), "id") for e in pair.audit("hub-b") if e["action"] == "replicated"][-1] == \
+        "versi 3 dibuat di hub-a: three"
 
 
 def test_a_split_brain_is_reported_on_both_hubs_and_nothing_is_overwritten_until_an_admin_keeps_one_side(pair):
@@ -241,6 +246,9 @@ def test_a_split_brain_is_reported_on_both_hubs_and_nothing_is_overwritten_until
     assert status.returncode == 2 and "SPLIT BRAIN" in status.stdout and "from version 2 on" in status.stdout
     assert [e["detail"] for e in pair.audit("hub-b") if e["action"] == "apply"][-1].endswith("(forced)")
     assert [e["action"] for e in pair.audit("hub-a")].count("split-brain") == 1
+    split, = [e for e in pair.audit("hub-a") if e["action"] == "split-brain"]
+    assert render(split.get("said"), "en") == split["detail"]  # the English as the CLI shows it
+    assert render(split["said"], "id").startswith("split brain: hub-a dan hub-b memegang versi yang berbeda mulai versi 2")
     assert 'pnsbox_ha_split_brain{peer="hub-b"} 1.0' in pair.metrics("hub-a")
 
     pair.pnsbox("hub-a", "ha", "resolve", "--keep", "hub-a")
@@ -249,7 +257,8 @@ def test_a_split_brain_is_reported_on_both_hubs_and_nothing_is_overwritten_until
     aside = list((pair.state("hub-b") / "history").glob("split-brain-*/000002.json"))
     assert len(aside) == 1 and json.loads(aside[0].read_text())["message"] == "made on b"  # kept, not deleted
     assert not pair.ha("hub-a")["split_brain"] and not pair.ha("hub-b")["split_brain"]
-    assert any(e["action"] == "split-brain-resolved" for e in pair.audit("hub-b"))
+    resolved = [e for e in pair.audit("hub-b") if e["action"] == "split-brain-resolved"]
+    assert resolved and "disisihkan di history/split-brain-" in render(resolved[0].get("said"), "id")
 
 
 def test_a_peer_with_another_pair_key_is_refused_audited_and_changes_nothing(pair):
@@ -265,5 +274,6 @@ def test_a_peer_with_another_pair_key_is_refused_audited_and_changes_nothing(pai
     assert [v[0] for v in pair.versions("hub-b")] == [1] and pair.digest("hub-b") == before != pair.digest("hub-a")
     refused = next(e for e in pair.audit("hub-a") if e["action"] == "peer-refused")
     assert "wrong signature" in refused["detail"] and refused["from"] == "tcp:10.254.0.2"
+    assert render(refused.get("said"), "id").startswith("tanda tangan salah (kunci pasangan lain?) (")
     seen = pair.ha("hub-b")
     assert seen["reachable"] is False and "does not hold our pair key" in seen["last_error"]
