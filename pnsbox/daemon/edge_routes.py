@@ -33,7 +33,7 @@ def _config(daemon):
 def _admin(request) -> None:
     """Enrolling and revoking edges is an admin's business (the web UI passes its user's role)."""
     if not request.is_admin:
-        raise Refused("only admins enrol, disable and enable edges")
+        raise Refused(say("edge.admins_only"))
 
 
 @route("GET", "/edges")
@@ -59,7 +59,7 @@ def token_add(handler, daemon, body):
     _admin(request)
     config = _config(daemon)
     if config is None:
-        raise LookupError("no config runs yet")
+        raise LookupError(say("edge.no_config"))
     return m.parse(m.EdgeToken, hub.issue_token(EdgeBook(daemon.state_dir), daemon.audit, config, asked.opd,
                                                 asked.expires or "24h", request.author, request.where))
 

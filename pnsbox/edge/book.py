@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..apply.owned import locked, write_atomic
 from ..model import Config
+from ..wording import say
 from .keys import new_private_key, public_key, valid_public_key
 
 BOOK = "edges.json"
@@ -251,7 +252,7 @@ class EdgeBook:
         with locked(self.state_dir, "edges.lock"):
             book = self.read()
             if opd not in book.edges:
-                raise LookupError(f"OPD {opd} has no enrolled edge")
+                raise LookupError(say("edge.none_enrolled", opd=opd))
             book.edges[opd] = Edge(**{**asdict(book.edges[opd]), "disabled": disabled})
             self._write(book)
             return book.edges[opd]
@@ -259,9 +260,9 @@ class EdgeBook:
 
 def _tunnelled(config: Config, opd: str) -> None:
     if opd not in config.opds:
-        raise LookupError(f"no OPD named {opd} in the running config")
+        raise LookupError(say("edge.no_opd", opd=opd))
     if not config.opds[opd].link.is_wireguard:
-        raise LookupError(f"OPD {opd} has no WireGuard link (opds.{opd}.link: {{wireguard: {{}}}})")
+        raise LookupError(say("edge.not_wireguard", opd=opd))
 
 
 def tunnel_address(config: Config, book: Book, opd: str) -> str:

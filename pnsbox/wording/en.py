@@ -389,6 +389,11 @@ MESSAGES.update({
     "series.none_yet": "no rate series yet: pnsboxd records them while it runs",
     "confirm.nothing_pending": "nothing is waiting for a confirm",
     "rollback.nothing_to_acknowledge": "no automatic rollback waits to be acknowledged",
+    "edge.admins_only": "only admins enrol, disable and enable edges",
+    "edge.no_config": "no config runs yet",
+    "edge.none_enrolled": "OPD {opd} has no enrolled edge",
+    "edge.no_opd": "no OPD named {opd} in the running config",
+    "edge.not_wireguard": "OPD {opd} has no WireGuard link (opds.{opd}.link: {{wireguard: {{}}}})",
     # --- who may settle a pending change (pnsbox.daemon.core) ---
     "settle.auditor": "auditors change nothing",
     "settle.not_yours": "version {version} of {author} waits for its confirm: only {author} or an admin may {doing}",

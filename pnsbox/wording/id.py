@@ -373,6 +373,11 @@ MESSAGES = {
     "series.none_yet": "belum ada deret laju: pnsboxd merekamnya selama berjalan",
     "confirm.nothing_pending": "tidak ada yang menunggu konfirmasi",
     "rollback.nothing_to_acknowledge": "tidak ada pengembalian otomatis yang menunggu untuk dilihat",
+    "edge.admins_only": "hanya pengelola yang mendaftarkan, menonaktifkan dan mengaktifkan edge",
+    "edge.no_config": "belum ada konfigurasi yang berjalan",
+    "edge.none_enrolled": "OPD {opd} belum punya edge yang terdaftar",
+    "edge.no_opd": "tidak ada OPD bernama {opd} di konfigurasi yang berjalan",
+    "edge.not_wireguard": "OPD {opd} tidak punya tautan WireGuard (opds.{opd}.link: {{wireguard: {{}}}})",
     # --- who may settle a pending change ---
     "settle.auditor": "pemeriksa tidak mengubah apa pun",
     "settle.not_yours": "versi {version} milik {author} menunggu konfirmasinya: hanya {author} atau pengelola yang "

@@ -73,6 +73,11 @@ def test_a_used_token_is_refused_with_403_and_the_refusal_is_audited(daemon):
 def test_bad_token_requests_are_answered_plainly(daemon, body, status, message):
     got, reply = ControlClient(daemon[1]).request("POST", "/edges/tokens", body)
     assert got == status and message in reply["error"], reply
+    if got == 404:  # pnsboxd's own words: their code too, for the web UI's Indonesian readers
+        from pnsbox.wording import render
+
+        assert render(reply["said"], "en") == reply["error"] and render(reply["said"], "id").startswith(
+            ("OPD dinkes tidak punya tautan WireGuard", "tidak ada OPD bernama nope"))
 
 
 def test_disabling_an_edge_is_recorded_and_audited(daemon):
