@@ -79,6 +79,10 @@ def test_a_rollback_shows_its_diff_and_asks_first(page, stack):
     assert after["running"] > running and after["pending"] is None
     history = {v["id"]: v for v in call(stack["socket"], "GET", "/history")[1]}
     assert "admin rolled back" in history[running]["rolled_back"]
+    page.goto(stack["url"] + "/history/")  # why, and pnsboxd's own message, in the reader's language
+    assert "dikembalikan oleh admin (kembali ke versi 1)" in page.inner_text(f"#version-{running}")
+    assert "kembali ke versi 1" in page.inner_text(f"#version-{after['running']}")
+    assert "rolled back" not in page.inner_text("main") and "rollback to version" not in page.inner_text("main")
 
 
 def test_the_plans_a_schedule_put_in_force_show_on_the_bandwidth_and_opd_pages(page, stack):
