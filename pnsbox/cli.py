@@ -552,6 +552,16 @@ def cmd_lab(args) -> int:
         print(f"lab {args.name} is up; nodes: {', '.join(topology.list_labs().get(args.name, []))}")
         hubs = topology.hub_nodes(config)
         tunnelled = any(opd.link.is_wireguard for opd in config.opds.values())
+        if tunnelled and not args.no_edges and len(hubs) > 1:  # a pair: both hubs' pnsboxd, edges at the active
+            from .lab.edges import bring_up_pair
+
+            try:
+                lines = bring_up_pair(config, args.config, args.name, _actor()[0])
+            except BaseException:
+                topology.lab_down(args.name)
+                raise
+            print("\n".join(lines))
+            return 0
         if args.no_edges or not tunnelled or len(hubs) != 1:  # the edges enrol with one hub's pnsboxd
             if len(hubs) == 1:
                 print(f"apply the config in it with: pnsbox apply -c {args.config} --netns "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 import typing
+import urllib.parse
 from ipaddress import IPv4Network
 from itertools import combinations
 
@@ -583,9 +584,7 @@ class _CrossChecks:
                                                        owner=links[ha.sync.interface]))
         if sync_net is not None:
             self._sync_subnet_apart(sync_net, peers)
-        for name, opd in self.opds.items():
-            if opd.link.is_wireguard:
-                self.add(("opds", name, "link", "wireguard"), say("config.ha.no_wireguard"))
+        self._edges_reach_the_pair(peers)
         virtual = ha.virtual_uplink
         if virtual is not None:
             where = (*base, "virtual", "uplink")
@@ -596,6 +595,17 @@ class _CrossChecks:
                 self.add(where, say("config.ha.virtual_is_gateway", address=str(virtual.ip)))
             elif virtual.ip in (virtual.network.network_address, virtual.network.broadcast_address):
                 self.add(where, say("config.ha.virtual_not_host", address=str(virtual.ip), net=str(virtual.network)))
+
+    def _edges_reach_the_pair(self, peers: list):
+        """Both hubs run the hub's WireGuard side with one key and one book (pnsboxd replicates
+        them); the edges' endpoint must be an address that moves to the active hub. One hub's
+        own sync address cannot be: its edges would lose the pair with that hub."""
+        if not (self.site.wireguard and self.site.edges_url):
+            return
+        host = urllib.parse.urlsplit(self.site.edges_url).hostname or ""
+        for hub, address in peers:
+            if host == str(address):
+                self.add(("site", "edges_url"), say("config.ha.edges_url_one_hub", address=host, hub=hub))
 
     def _sync_subnet_apart(self, sync_net: IPv4Network, peers: list):
         """The sync subnet is the pair's own: no OPD, service, uplink or tunnel address in it."""

@@ -183,3 +183,16 @@ def sync(netns: str | None, desired: WgInterface) -> bool:
     # The private key goes over a pipe, never onto a command line or into a file.
     run(["wg", "syncconf", control_name(netns, desired.name), "/dev/stdin"], netns, stdin=syncconf_text(desired))
     return True
+
+
+def set_endpoints(netns: str | None, name: str, wanted: dict[str, str]) -> int:
+    """Give the interface's existing peers these endpoints (public key -> ADDRESS:PORT): an HA
+    standby's, as its active peer hears the edges. Keys it has no peer for are left out.
+    Returns how many changed."""
+    state, changed = observe_wg.read(netns, name), 0
+    for key, endpoint in wanted.items():
+        if state is None or key not in state.peers or state.peers[key].endpoint == endpoint:
+            continue
+        run(["wg", "set", control_name(netns, name), "peer", key, "endpoint", endpoint], netns, check=False)
+        changed += 1
+    return changed

@@ -190,6 +190,14 @@ class Daemon:
         self._timed_apply(config, force=force)
         self.config = config
 
+    def tunnels_now(self) -> None:
+        """Re-apply the running config now, so the hub's WireGuard peers follow the edge book at
+        once (an edge enrolled, disabled or rotated here, or a book taken from the HA peer)
+        instead of at the next apply. Only the peers differ, and only they change."""
+        if self.config is not None and self.running() is not None:
+            apply(self.config, self.netns, str(self.state_dir), catalog=self._catalog_for(self.config),
+                  renders=self.renders, peer=self.peer)
+
     def _timed_apply(self, config: Config, force: bool):
         started = time.monotonic()
         reloaded = []

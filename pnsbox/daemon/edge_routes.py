@@ -16,7 +16,6 @@ import threading
 import time
 
 from ..apply.owned import write_atomic
-from ..apply.pipeline import apply
 from ..control import messages as m
 from ..edge import hub
 from ..edge.book import EdgeBook, EnrollRefused
@@ -79,12 +78,10 @@ def enroll(handler, daemon, body):
 
 
 def _tunnels_now(daemon) -> None:
-    """Re-apply the running config now, so the hub's peers follow the enrolled edges at once
-    (a new edge let in, a disabled one cut off) instead of at the next apply. Only the
-    WireGuard peers differ, and only they change."""
-    if daemon.config is not None and daemon.running() is not None:
-        apply(daemon.config, daemon.netns, str(daemon.state_dir), catalog=daemon._catalog_for(daemon.config),
-              renders=daemon.renders)
+    """The hub's peers follow the book now; an HA peer takes the book over at once (nudged)."""
+    daemon.tunnels_now()
+    if daemon.ha is not None:
+        daemon.ha.notify_change()
 
 
 @route("POST", "/edges/disable")

@@ -17,6 +17,8 @@ The peer API (HTTP on the sync link, signed):
   GET  /peer/versions/N   one version with its files
   POST /peer/nudge        "something changed here": sync now
   POST /peer/resolve      {keep, fork, author}: the asker's side is kept, this hub sets its own aside
+  GET  /peer/edges        the edge book and the hub's WireGuard key, sealed (edge_sync): a hub that
+                          is not active takes the active's when their digests (in the state) differ
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+from ..apply import wg
 from ..apply.netns import socket_in
 from ..errors import BadRequest, ChecksFailed, ConfigError, KernelError, PlanError, Refused, Unreachable
+from ..observe import wg as observe_wg
 from ..wording import say
-from . import pairkey
+from . import edge_sync, pairkey
 from .replication import RunState, fingerprint, next_step, relation
 
 SYNC_SECONDS = 1.0  # how often a hub asks its peer (a change nudges it at once)
@@ -379,10 +383,14 @@ class PeerLink:
             return {}
         if (method, path) == ("POST", "/peer/resolve"):
             return self._resolved_by_peer(body)
+        if (method, path) == ("GET", "/peer/edges"):
+            return edge_sync.seal(self.key, edge_sync.snapshot(self.daemon.state_dir))
         raise LookupError(f"no such peer endpoint: {method} {path}")
 
     def state(self) -> dict:
         return {"hub": self.me, "role": self.role().role, "chain": self.chain.get(),
+                "edges": edge_sync.digest(edge_sync.snapshot(self.daemon.state_dir)),
+                "edge_endpoints": observe_wg.endpoints(self.daemon.netns, iface) if (iface := self._wg()) else {},
                 **asdict(RunState(self.daemon.running(), self.daemon.confirmed(), self.daemon.pending_record()))}
 
     # --- one pass ----------------------------------------------------------------------
@@ -431,7 +439,28 @@ class PeerLink:
         self._failed = None
         if event:
             print(f"pnsboxd: {event}", flush=True)
+        self._sync_edges(theirs, pair)
         return event
+
+    def _wg(self) -> str | None:
+        """The hub's WireGuard interface, when the running config has one."""
+        config = self.daemon.config
+        return config.site.wireguard.interface if config is not None and config.site.wireguard else None
+
+    def _sync_edges(self, theirs: dict, pair: Pair) -> None:
+        """Take the active peer's edge book and hub key when they differ from ours, and put its
+        peers into this hub's kernel (with the endpoints it sees them at): after a failover the
+        edges' tunnels land here."""
+        if theirs.get("role") != "active" or self.role().role == "active" or "edges" not in theirs:
+            return
+        if theirs["edges"] != edge_sync.digest(edge_sync.snapshot(self.daemon.state_dir)):
+            snap = edge_sync.unseal(self.key, self._call("GET", "/peer/edges"))
+            with self.daemon.lock:
+                edge_sync.adopt(self.daemon.state_dir, snap)
+                self.daemon.tunnels_now()
+            print(f"pnsboxd: took {pair.peer}'s edge book and WireGuard key", flush=True)
+        if (iface := self._wg()) and theirs.get("edge_endpoints"):
+            wg.set_endpoints(self.daemon.netns, iface, theirs["edge_endpoints"])
 
     def _fetch(self, numbers: list[int], their_chain: dict[int, str], previous: str) -> list[dict]:
         """The missing versions, oldest first, each checked against the chain the peer showed."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -50,8 +51,9 @@ def _pnsbox(netns: str, *argv: str) -> list[str]:
     return ["ip", "netns", "exec", netns, sys.executable, "-m", "pnsbox.cli", *argv]
 
 
-def enrol_edges(config: Config, lab: str, control_socket: str, state_root: str) -> list[str]:
-    """Enrol every tunnelled OPD's edge of LAB and start it; returns what was done, as lines."""
+def enrol_edges(config: Config, lab: str, control_socket: str, state_root: str, hub_node: str = HUB) -> list[str]:
+    """Enrol every tunnelled OPD's edge of LAB with HUB_NODE (an HA pair's active hub) and start
+    it; returns what was done, as lines."""
     tunnelled = [name for name, opd in config.opds.items() if opd.link.is_wireguard]
     if not tunnelled:
         return ["no OPD has a WireGuard link: no edges to enrol"]
@@ -62,7 +64,7 @@ def enrol_edges(config: Config, lab: str, control_socket: str, state_root: str) 
     host, port = parts.hostname, parts.port or 443
     root = Path(state_root)
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    hub = netns_name(lab, HUB)
+    hub = netns_name(lab, hub_node)
     done = []
     if not _listening(hub, host, port):
         log = open(root / "web.log", "ab")  # noqa: SIM115 -- the detached process keeps it
@@ -132,3 +134,33 @@ def bring_up(config: Config, site_dir: str, lab: str, state_dir: str | None, con
     lines += enrol_edges(config, lab, control_socket, state_root)
     lines += wait_running(config, state_root)
     return lines, reply
+
+
+def bring_up_pair(config: Config, site_dir: str, lab: str, author: str) -> list[str]:
+    """`pnsbox lab up` for an HA site with tunnelled OPDs: the site applied to both hubs (each
+    its own state directory, its own hub key), one pair key for both, each hub's pnsboxd as
+    `--peer`, then every edge enrolled with the active hub; the standby's pnsboxd takes the
+    edge book and the hub key over the peer link (pnsbox.daemon.edge_sync), never by hand."""
+    from ..daemon import pairkey
+    from .failover import wait_for_active
+
+    root, hubs = hubd.run_dir(lab), list(config.site.ha.peers)
+    states = root / "state"
+    applied = subprocess.run([sys.executable, "-m", "pnsbox.cli", "apply", "-c", site_dir, "--lab", lab,
+                              "--state-dir", str(states), "--author", author, "-m", "lab up"],
+                             cwd=ROOT, capture_output=True, text=True)
+    if applied.returncode != 0:
+        raise LabError(f"applying {site_dir} to the lab's hubs failed: {applied.stderr.strip() or applied.stdout.strip()}")
+    lines = applied.stdout.strip().splitlines()
+    key = pairkey.create(states / netns_name(lab, hubs[0]) / pairkey.FILE)
+    for hub in hubs[1:]:
+        shutil.copy(key, states / netns_name(lab, hub) / pairkey.FILE)
+    sockets = {hub: str(root / f"{hub}.sock") for hub in hubs}
+    for hub in hubs:
+        note = hubd.start(lab, str(states / netns_name(lab, hub)), sockets[hub], peer=hub)
+        lines += [f"{hub}: {note}"] if note else []
+    active = wait_for_active(lab, hubs, 30)
+    lines += enrol_edges(config, lab, sockets[active], str(root / "edges"), hub_node=active)
+    lines += wait_running(config, str(root / "edges"))
+    lines.append(f"the edges enrolled with {active}; its peer takes the edge book over the sync link")
+    return lines

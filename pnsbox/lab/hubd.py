@@ -21,7 +21,6 @@ from ..errors import LabError
 from .topology import HUB, netns_name
 
 ROOT = Path(__file__).resolve().parents[2]
-PID = "pnsboxd.pid"
 
 
 def run_dir(lab: str) -> Path:
@@ -38,30 +37,40 @@ def _answers(control_socket: str) -> bool:
         return False
 
 
-def start(lab: str, state_dir: str, control_socket: str) -> str | None:
-    """Start pnsboxd for LAB's hub unless one answers on CONTROL_SOCKET; returns a note."""
+def start(lab: str, state_dir: str, control_socket: str, peer: str | None = None) -> str | None:
+    """Start pnsboxd for LAB's hub (an HA pair's hub PEER, as `pnsboxd --peer PEER`) unless one
+    answers on CONTROL_SOCKET; returns a note."""
     if _answers(control_socket):
         return None
     root = run_dir(lab)
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    log = open(root / "pnsboxd.log", "ab")  # noqa: SIM115 -- the detached process keeps it
+    suffix = f"-{peer}" if peer else ""
+    log = open(root / f"pnsboxd{suffix}.log", "ab")  # noqa: SIM115 -- the detached process keeps it
     proc = subprocess.Popen([sys.executable, "-m", "pnsbox.daemon.main", "--state-dir", state_dir,
-                             "--socket", control_socket, "--netns", netns_name(lab, HUB), "--metrics-listen", "off"],
+                             "--socket", control_socket, "--netns", netns_name(lab, peer or HUB),
+                             "--metrics-listen", "off", *(["--peer", peer] if peer else [])],
                             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-    (root / PID).write_text(f"{proc.pid}\n")
+    (root / f"pnsboxd{suffix}.pid").write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + 30
     while not _answers(control_socket):
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise LabError(f"pnsboxd for lab {lab} did not start (see {root / 'pnsboxd.log'})")
+            raise LabError(f"pnsboxd for lab {lab} did not start (see {root / f'pnsboxd{suffix}.log'})")
         time.sleep(0.1)
     return f"pnsboxd manages the lab's hub: state {state_dir}, socket {control_socket}, pid {proc.pid}"
 
 
 def stop(lab: str) -> None:
-    """Stop the pnsboxd `start` started for LAB (its pid file says which), and forget the run directory."""
+    """Stop the pnsboxd(s) `start` started for LAB (their pid files say which), and forget the run directory."""
     root = run_dir(lab)
+    for pid_file in sorted(root.glob("pnsboxd*.pid")) if root.is_dir() else []:
+        _stop(pid_file)
+    if root.is_dir():
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _stop(pid_file: Path) -> None:
     with contextlib.suppress(FileNotFoundError, ValueError):
-        pid = int((root / PID).read_text())
+        pid = int(pid_file.read_text())
         if is_pnsboxd(pid):
             os.kill(pid, signal.SIGTERM)
             for _ in range(100):
@@ -70,8 +79,6 @@ def stop(lab: str) -> None:
                 time.sleep(0.05)
             else:
                 os.kill(pid, signal.SIGKILL)
-    if root.is_dir():
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def is_pnsboxd(pid: int) -> bool:

@@ -87,3 +87,9 @@ def read(netns: str | None, name: str) -> InterfaceState | None:
     if shown.returncode != 0:
         return None
     return parse_dump(name, shown.stdout)
+
+
+def endpoints(netns: str | None, name: str) -> dict[str, str]:
+    """Each peer's endpoint as the interface last heard it (public key -> ADDRESS:PORT)."""
+    state = read(netns, name)
+    return {key: peer.endpoint for key, peer in (state.peers.items() if state else ()) if peer.endpoint}

@@ -316,8 +316,8 @@ MESSAGES.update({
                                    "{prefix}): the peers share one subnet",
     "config.ha.same_address": "{address} is also `{first}`'s address",
     "config.ha.sync_interface_taken": "{interface} is {owner}'s interface: the sync link carries nothing else",
-    "config.ha.no_wireguard": "WireGuard OPDs are not supported in an HA pair yet (the two hubs would need one key "
-                              "and one endpoint)",
+    "config.ha.edges_url_one_hub": ("{address} is `{hub}`'s own address on the sync link: edges would lose the "
+                                    "pair with that hub (name an address that moves, the uplink's)"),
     "config.ha.virtual_outside": "{virtual} is not in the uplink's subnet {subnet}",
     "config.ha.virtual_is_gateway": "{address} is the uplink's gateway",
     "config.ha.virtual_not_host": "{address} is not a host address of {net}",

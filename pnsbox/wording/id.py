@@ -304,8 +304,8 @@ MESSAGES = {
                                    "(site.ha.sync.prefix {prefix}): kedua peer berbagi satu subnet",
     "config.ha.same_address": "{address} juga alamat `{first}`",
     "config.ha.sync_interface_taken": "{interface} adalah antarmuka {owner}: tautan sinkronisasi tidak membawa yang lain",
-    "config.ha.no_wireguard": "OPD WireGuard belum didukung dalam pasangan HA (kedua hub memerlukan satu kunci dan satu "
-                              "endpoint)",
+    "config.ha.edges_url_one_hub": ("{address} adalah alamat `{hub}` sendiri di tautan sinkronisasi: edge akan "
+                                    "kehilangan pasangan bersama hub itu (sebutkan alamat yang berpindah, alamat uplink)"),
     "config.ha.virtual_outside": "{virtual} tidak berada di subnet uplink {subnet}",
     "config.ha.virtual_is_gateway": "{address} adalah gateway uplink",
     "config.ha.virtual_not_host": "{address} bukan alamat host dalam {net}",
