@@ -22,6 +22,8 @@ from ..observe.wg import control_name, socket_path, userspace_handle
 from ..render.wg import WgInterface, syncconf_text
 from .netns import KernelError, run
 
+DISCARD_PORT = 9  # the datagram that asks for a handshake goes here: nobody answers it
+
 KERNEL, USERSPACE = "kernel", "wireguard-go"
 PROBE_DEVICE = "pnsbox-wgprobe"
 __all__ = ["KERNEL", "USERSPACE", "backend", "control_name", "differs", "ensure", "remove", "socket_path", "sync",
@@ -185,14 +187,36 @@ def sync(netns: str | None, desired: WgInterface) -> bool:
     return True
 
 
-def set_endpoints(netns: str | None, name: str, wanted: dict[str, str]) -> int:
-    """Give the interface's existing peers these endpoints (public key -> ADDRESS:PORT): an HA
-    standby's, as its active peer hears the edges. Keys it has no peer for are left out.
-    Returns how many changed."""
-    state, changed = observe_wg.read(netns, name), 0
-    for key, endpoint in wanted.items():
-        if state is None or key not in state.peers or state.peers[key].endpoint == endpoint:
-            continue
-        run(["wg", "set", control_name(netns, name), "peer", key, "endpoint", endpoint], netns, check=False)
-        changed += 1
-    return changed
+def fresh_peers(netns: str | None, name: str, endpoints: dict[str, str]) -> int:
+    """Each peer removed and put back as it was, with the endpoint given for it (public key ->
+    ADDRESS:PORT): an HA hub that just became active, with the endpoints its peer heard the
+    edges at. Put back anew, a peer forgets its failed handshake attempts (made while this hub
+    was standby, with nowhere to send them), which would hold a new one back for up to 5 s.
+    Returns how many peers were put back."""
+    state, done = observe_wg.read(netns, name), 0
+    handle = control_name(netns, name)
+    for key, peer in (state.peers.items() if state else ()):
+        argv = ["wg", "set", handle, "peer", key, "allowed-ips", ",".join(peer.allowed_ips)]
+        argv += ["persistent-keepalive", str(peer.keepalive)] if peer.keepalive else []
+        argv += ["endpoint", endpoints[key]] if key in endpoints else []
+        run(["wg", "set", handle, "peer", key, "remove"], netns, check=False)
+        run(argv, netns, check=False)
+        done += 1
+    return done
+
+
+def ask_handshakes(netns: str | None, addresses: list[str]) -> int:
+    """One datagram from NETNS to each address (edges' tunnel addresses): WireGuard has something
+    to send to each peer and, holding no session with it, shakes hands now. Returns how many went."""
+    from .netns import socket_in
+
+    sent = 0
+    sock = socket_in(netns, socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for address in addresses:
+            with contextlib.suppress(OSError):  # no route yet: the next try
+                sock.sendto(b"pnsbox", (address, DISCARD_PORT))
+                sent += 1
+    finally:
+        sock.close()
+    return sent

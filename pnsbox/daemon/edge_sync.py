@@ -4,15 +4,10 @@ Both hubs run the hub's WireGuard interface with one private key and one set of 
 enrolled edges), so that the hub an edge reaches after a failover (the one now holding the
 address edges_url names) completes its handshake. Enrollments, rotations and disables happen on
 the active hub; the standby's pnsboxd takes the active's book and key over the peer link (a
-digest in /peer/state, the contents from /peer/edges) and puts the peers into its own kernel,
-with the endpoints the active hub hears each edge at (the state's edge_endpoints). Those matter:
-the edges go on sending on their session with the dead hub, which the new one cannot read, and
-start a new handshake only after 15 s of silence; the new hub, knowing where each edge is,
-starts one itself with the first packet it routes into the tunnel (a reply, a retransmission),
-and the edge's NAT lets it in, its mapping being for the address that moved.
-
-The peer API is signed but not encrypted, so the key travels sealed: AES-GCM under a key derived
-from the pair key, which only the two hubs hold.
+digest in /peer/state, the contents from /peer/edges) and puts the peers into its own kernel.
+The endpoints the active hub hears the edges at travel in the state too (edge_endpoints); the
+standby keeps them in memory and, when it becomes active, puts them into its kernel and asks each
+edge for a handshake (peer.PeerLink.watch_role, tunnel_addresses below).
 """
 
 from __future__ import annotations
@@ -21,12 +16,13 @@ import base64
 import hashlib
 import json
 import os
+from ipaddress import IPv4Interface
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..apply.owned import locked
-from ..edge.book import BOOK, HUB_KEY
+from ..edge.book import BOOK, HUB_KEY, EdgeBook
 
 
 def snapshot(state_dir: str | Path) -> dict:
@@ -82,3 +78,9 @@ def _read(path: Path) -> str:
     except FileNotFoundError:
         return ""
 
+
+
+def tunnel_addresses(state_dir: str | Path) -> list[str]:
+    """The enrolled, enabled edges' tunnel addresses: where a hub that became active asks for handshakes."""
+    book = EdgeBook(state_dir).read()
+    return [str(IPv4Interface(edge.tunnel_address).ip) for edge in book.edges.values() if not edge.disabled]

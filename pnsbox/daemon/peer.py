@@ -44,6 +44,8 @@ from . import edge_sync, pairkey
 from .replication import RunState, fingerprint, next_step, relation
 
 SYNC_SECONDS = 1.0  # how often a hub asks its peer (a change nudges it at once)
+ROLE_WATCH_SECONDS = 0.1  # how soon a hub that became active asks its edges for a handshake
+HANDSHAKE_ASKS = (0.0, 0.3, 0.7, 1.5)  # pauses between those asks
 PEER_TIMEOUT = 3.0
 VERSION_TIMEOUT = 60.0  # a 1,000-OPD version is about 1 MB
 DEFAULT_PORT = 7443
@@ -250,6 +252,7 @@ class PeerLink:
         self._refusal_audited_at = 0.0
         self._unaudited_refusals = 0
         self.last_replication: dict | None = None  # {"version", "seconds"} of the last catch-up
+        self.edge_endpoints: dict[str, str] = {}  # where the active peer hears each edge (public key -> endpoint)
         self._failed: tuple[int | None, float] | None = None  # (version, monotonic time) this kernel refused
 
     # --- who -------------------------------------------------------------------------
@@ -274,6 +277,7 @@ class PeerLink:
     # --- the loop --------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
+        threading.Thread(target=self.watch_role, args=(stop,), name="peer-role", daemon=True).start()
         while not stop.is_set():
             try:
                 self.listen()
@@ -459,8 +463,33 @@ class PeerLink:
                 edge_sync.adopt(self.daemon.state_dir, snap)
                 self.daemon.tunnels_now()
             print(f"pnsboxd: took {pair.peer}'s edge book and WireGuard key", flush=True)
-        if (iface := self._wg()) and theirs.get("edge_endpoints"):
-            wg.set_endpoints(self.daemon.netns, iface, theirs["edge_endpoints"])
+        # Kept, not put into the kernel: a standby that knew where the edges are would send them
+        # its keepalives, from its own address NATed to the moving one, and the conntrack entry
+        # left behind would clash with its first packets as the active hub (NAT moves their port).
+        self.edge_endpoints = dict(theirs.get("edge_endpoints") or {})
+
+    def watch_role(self, stop: threading.Event) -> None:
+        """Becoming active, give the edges' peers the endpoints the active peer last heard them at
+        and ask every edge for a handshake at once (edge_sync.tunnel_addresses): the edges go on with their session with the dead hub, which this hub cannot read, and
+        would start a new one only after 15 s of silence; a packet from here into the tunnel
+        makes WireGuard start one now, at the endpoint the active hub heard. Checked often and
+        apart from the sync pass, which may be waiting on a peer that just died; asked again
+        over the first two seconds, in case the routes through the moving links were not back."""
+        last = None
+        while not stop.wait(ROLE_WATCH_SECONDS):
+            with contextlib.suppress(Exception):  # a failed look is retried at the next one
+                if not (iface := self._wg()):  # no tunnels: nothing to look at
+                    last = None
+                    continue
+                now = self.role().role
+                if now == "active" and last not in (None, "active"):
+                    wg.fresh_peers(self.daemon.netns, iface, self.edge_endpoints)
+                    addresses = edge_sync.tunnel_addresses(self.daemon.state_dir)
+                    for pause in HANDSHAKE_ASKS:
+                        time.sleep(pause)
+                        wg.ask_handshakes(self.daemon.netns, addresses)
+                    print(f"pnsboxd: active now: asked {len(addresses)} edge(s) for a handshake", flush=True)
+                last = now
 
     def _fetch(self, numbers: list[int], their_chain: dict[int, str], previous: str) -> list[dict]:
         """The missing versions, oldest first, each checked against the chain the peer showed."""
