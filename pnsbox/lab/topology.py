@@ -32,6 +32,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -464,6 +465,8 @@ def lab_down(lab: str) -> None:
         ha.forget(ns)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
         _forget_cut(lab, ns.removeprefix(_prefix(lab)))
+    if _LAB_NAME.match(lab or ""):  # again: an edge still running at hubd.stop wrote its status there
+        shutil.rmtree(hubd.run_dir(lab), ignore_errors=True)
 
 
 def _forget_wireguard_sockets(names: list[str]) -> None:

@@ -12,15 +12,16 @@ import time
 
 import pytest
 from labkit import EXAMPLE, new_lab_name
-from test_ha_lab import GAP, HUBS, INTERNET, SIMPEG, Flow, assert_rode_through, pnsbox
+from test_ha_lab import GAP, HUBS, INTERNET, SIMPEG, Flow, pnsbox
 
-from pnsbox.lab import lab_down, netns_name
-from pnsbox.lab.failover import CURL_LOOP, attempts, outage, wait_for_active
+from pnsbox.lab import hubd, lab_down, netns_name
+from pnsbox.lab.failover import CURL_LOOP, attempts, outage, stalls, wait_for_active
 from pnsbox.observe import wg
 
 pytestmark = pytest.mark.kernel
 
 WG = "pnsbox-wg"
+IN_FLIGHT = 20_000_000 // 8 // 10  # bytes: 0.1 s of the flow's 20 Mbit/s
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +69,21 @@ def test_the_standby_runs_the_active_hubs_key_and_the_enrolled_edge_within_secon
     assert (standby.peers[key].endpoint, standby.peers[key].latest_handshake, standby.peers[key].tx_bytes) == (None, 0, 0)
 
 
+def assert_flow_went_on(client: dict, server: dict, what: str) -> None:
+    """test_ha_lab's check (no reset, no timeout, still less than GAP, running at the end), but
+    the bytes counted by the receiver may fall short of the sender's by what was still on its way
+    when iperf3 stopped counting (the tunnel adds its latency and the edge's queue): at most one
+    0.1 s interval's worth at the flow's 20 Mbit/s."""
+    assert "error" not in client and "error" not in server, (client.get("error"), server.get("error"))
+    intervals = server["intervals"][:-1]  # the last one is the stub after the sender stopped
+    longest = (stalls(intervals) or [0.0])[0]
+    print(f"\n{what}: the flow stood still for {longest:.1f} s at most (0.1 s intervals)")
+    assert longest < GAP, f"{what}: the flow stood still {longest:.1f} s"
+    sent, received = client["end"]["sum_sent"]["bytes"], server["end"]["sum_received"]["bytes"]
+    assert 0 <= sent - received <= IN_FLIGHT, f"{what}: {sent} bytes sent, {received} arrived"
+    assert sum(i["sum"]["bytes"] for i in intervals[-3:]), f"{what}: nothing in the last 0.3 s"
+
+
 def test_a_flow_from_the_tunnelled_office_rides_through_the_active_hub_dying(lab):
     assert wait_for_active(lab, HUBS, 10) == "hub-a"
     loop = subprocess.Popen(["ip", "netns", "exec", netns_name(lab, "dispar"), "sh", "-c",
@@ -80,7 +96,7 @@ def test_a_flow_from_the_tunnelled_office_rides_through_the_active_hub_dying(lab
     assert wait_for_active(lab, HUBS, 5, not_="hub-a") == "hub-b"
     print(f"\nhub-b active {time.monotonic() - cut:.2f} s after hub-a's cables were pulled")
     client, server = flow.result()
-    assert_rode_through(client, server, f"NATed iperf3 flow through dispar's tunnel -> {INTERNET}")
+    assert_flow_went_on(client, server, f"NATed iperf3 flow through dispar's tunnel -> {INTERNET}")
     tries = attempts(loop.communicate(timeout=20)[0])
     longest, failed = outage(tries)
     print(f"curl loop dispar -> simpeg through the tunnel: {len(tries)} requests, {failed} failed, "
@@ -88,3 +104,10 @@ def test_a_flow_from_the_tunnelled_office_rides_through_the_active_hub_dying(lab
     assert tries[-1][2] and longest <= GAP, tries
     assert hub_side(lab, "hub-b").peers[next(iter(hub_side(lab, "hub-b").peers))].latest_handshake > 0
     pnsbox("lab", "heal", "--name", lab, "hub-a")
+
+
+def test_lab_down_leaves_no_namespace_pnsboxd_or_run_directory_of_the_pair(lab):
+    lab_down(lab)
+    assert not [ns for ns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+                if ns.startswith(f"pnsbox-{lab}-")]
+    assert not hubd.run_dir(lab).exists()
