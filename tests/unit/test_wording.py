@@ -308,3 +308,21 @@ def test_an_unknown_zone_in_explain_and_a_lookup_refused_by_pnsboxd_keep_their_c
     found = as_pnsbox_error(nothing.value)  # as pnsboxd's API answers it: a 404 that keeps its code
     assert isinstance(found, NotFound) and str(found) == "no automatic rollback waits to be acknowledged"
     assert render(found.said, "id") == "tidak ada pengembalian otomatis yang menunggu untuk dilihat"
+
+
+def test_no_rollback_reason_failed_check_or_plan_precondition_is_written_in_english_only():
+    """Why a version was rolled back (the history lists it), what a failed check says and what a
+    plan finds missing are said with codes: an English f-string there would stay English."""
+    english = []
+    for path in [ROOT / "pnsbox" / "daemon" / "core.py", ROOT / "pnsbox" / "checks.py", ROOT / "pnsbox" / "plan.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            said = None
+            if isinstance(node, ast.Call) and ast.unparse(node.func).endswith(("rollbacks.mark", "_revert")):
+                said = node.args[1] if len(node.args) > 1 else None
+            elif isinstance(node, ast.Call) and ast.unparse(node.func) in ("missing.append", "PlanError"):
+                said = node.args[0]
+            elif isinstance(node, ast.Return) and path.name == "checks.py":
+                said = node.value
+            if said is not None and _english_only(said):
+                english.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(said)[:60]}")
+    assert not english, english
