@@ -155,7 +155,10 @@ def test_removing_the_peer_cuts_the_tunnel_within_a_second(pair):
     started = time.monotonic()
     assert wg.sync(pair.hub, pair.hub_wants(peers=()))
     took = time.monotonic() - started
-    assert took < 1.0, took
+    # Under emulation (make test-vm's TCG guest) every process runs many times slower: there the
+    # bound is 3 s (1.30 s measured once); the second is the claim on a real machine.
+    bound = 3.0 if os.environ.get("PNSBOX_VM_ACCEL") == "tcg" else 1.0
+    assert took < bound, took
     assert not ping(HUB_TUNNEL, timeout=1.5, netns=pair.edge)
     assert observe_wg.read(pair.hub, pair.hub_if).peers == {}
 
