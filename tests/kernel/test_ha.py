@@ -57,9 +57,17 @@ def write_site(directory: Path, advert: str = "") -> Path:
 
 
 def holds(netns: str) -> bool:
-    """The hub has every virtual address (a mix fails the test: they move together)."""
-    out = subprocess.run(["ip", "-n", netns, "-4", "-o", "addr"], capture_output=True, text=True).stdout
-    present = [f"{device}    inet {cidr}" in out for device, cidr in VIRTUAL]
+    """The hub has every virtual address (a mix that lasts fails the test: they move together).
+
+    keepalived adds or removes them one after another, so a read can land between two of them;
+    a mix still there 0.5 s later is a fault, not a transition."""
+    deadline = time.monotonic() + 0.5
+    while True:
+        out = subprocess.run(["ip", "-n", netns, "-4", "-o", "addr"], capture_output=True, text=True).stdout
+        present = [f"{device}    inet {cidr}" in out for device, cidr in VIRTUAL]
+        if all(present) or not any(present) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert all(present) or not any(present), f"{netns} holds some of the virtual addresses only:\n{out}"
     return all(present)
 
