@@ -286,7 +286,7 @@ class HA(Frozen):
     virtual: HAVirtual | None = None
     preempt: bool = False  # a returning preferred hub takes over again (each takeover is a failover)
     vrid: bounded(1, 255, "a VRRP router id") = 51  # unique among VRRP routers on the same links
-    advert_interval: bounded(0.1, 2, "a VRRP advert interval (seconds)", whole=False) = 0.5  # a dead peer is noticed after ~3.6 of them
+    advert_interval: bounded(0.1, 2, "a VRRP advert interval (seconds)", whole=False) = 0.3  # a dead peer is noticed after ~3.6 of them
     conntrack_port: bounded(1, 65535, "a UDP port") = 3780  # conntrackd's sync channel
 
     @property

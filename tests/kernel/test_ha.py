@@ -198,7 +198,7 @@ def test_an_unchanged_apply_changes_nothing_and_a_changed_one_reloads_keepalived
     assert again.count("nothing to change") == 2, again
     before = {peer: observe_ha.running(observe_ha.ha_paths(ns, "")) for peer, ns in hubs.items()}
     transitions = role_file(hubs[active])["transitions"]
-    write_site(pair["site"], "advert_interval: 0.3")
+    write_site(pair["site"], "advert_interval: 0.4")
     changed = pnsbox("apply", "-c", str(pair["site"]), "--lab", pair["lab"], "--state-dir", str(pair["state"]))
     assert changed.count("~ keepalived: write") == 2 and "conntrackd" not in changed, changed
     time.sleep(1.0)  # a reload that dropped the state would show as a new election by now
@@ -206,7 +206,7 @@ def test_an_unchanged_apply_changes_nothing_and_a_changed_one_reloads_keepalived
         after = observe_ha.running(observe_ha.ha_paths(ns, ""))
         assert after.keepalived_pid == before[peer].keepalived_pid  # reloaded (SIGHUP), not restarted
         assert after.conntrackd_pid == before[peer].conntrackd_pid
-        assert "advert_int 0.3" in after.keepalived_conf
+        assert "advert_int 0.4" in after.keepalived_conf
     assert holds(hubs[active]) and role_file(hubs[active])["transitions"] == transitions
 
 
