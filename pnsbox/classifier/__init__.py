@@ -8,7 +8,8 @@ parsers), names (what DNS answers taught: address -> name), lookup (domain suffi
 address ranges), catalog (rules/apps/catalog.yaml, app and category ids), flows (the bounded
 flow table), verdict (what a flow is, and its conntrack mark), engine (puts them together).
 
-The hot path (wire, tls, quic) may run compiled by mypyc: see native.
+The hot path (packet, flows, verdict, engine and the wire, tls, quic parsers) may run compiled
+by mypyc: see native.
 """
 
 from . import native

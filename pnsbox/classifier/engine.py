@@ -13,6 +13,8 @@ the engine the same bound as `inspect_limit` so that every queued flow ends with
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import bittorrent, dns, ftp, http, ike, openvpn, quic, rtp, sip, ssh, stun, tls, wireguard
 from .catalog import PROTOCOL_APPS, UNKNOWN_APP, App, Catalog, default_catalog
 from .expect import CALL_SECONDS, FTP_SECONDS, Expectations
@@ -68,6 +70,9 @@ class Engine:
         self.names = names if names is not None else NameMemory()
         self.inspect_limit = inspect_limit
         self.stats = Stats()
+        # the flow key of the last packet (None if it had none): the worker's glue times and
+        # counts flows by it without parsing the packet a second time
+        self.last_key: tuple | None = None
         self._protocol_apps = {name: self.catalog.apps[name] for name in PROTOCOL_APPS}
         self.expected = Expectations()
         self._announced = self.expected.entries
@@ -88,12 +93,14 @@ class Engine:
         self.stats.packets += 1
         parsed = parse(data)
         if parsed is None:
+            self.last_key = None
             return None
         proto, src, sport, dst, dport, start, end, flags, seq = parsed
         if src < dst or (src == dst and sport <= dport):
             key = (proto, src, sport, dst, dport)
         else:
             key = (proto, dst, dport, src, sport)
+        self.last_key = key
         flow = self.flows.get(key)
         if flow is None:
             # the sender of the first packet opened the flow, unless that is a SYN-ACK
@@ -150,7 +157,8 @@ class Engine:
             return self._udp(flow, payload, from_client, sport, dport, server, now)
         return self._tcp(flow, payload, seq, from_client, sport, dport, server, now)
 
-    def _udp(self, flow, payload, from_client, sport, dport, server, now) -> int:
+    def _udp(self, flow: Flow, payload: bytes, from_client: bool, sport: int, dport: int,
+             server: tuple[bytes, int], now: float) -> int:
         if sport == _DNS_PORT or dport == _DNS_PORT:
             message = dns.parse(payload)
             if message is not None:
@@ -178,7 +186,8 @@ class Engine:
                 return outcome
         return _GIVE_UP if flow.pending is None else _WAIT
 
-    def _udp_payload(self, flow, payload, from_client, server, now) -> int | None:
+    def _udp_payload(self, flow: Flow, payload: bytes, from_client: bool, server: tuple[bytes, int],
+                     now: float) -> int | None:
         """The UDP protocols read from their own structure, on any port. Each parser runs only
         when the first bytes could be its protocol's: an unknown datagram costs a few tests."""
         first = payload[0]
@@ -229,8 +238,10 @@ class Engine:
                 return _WAIT
         return None
 
-    def _tcp(self, flow, payload, seq, from_client, sport, dport, server, now) -> int:
+    def _tcp(self, flow: Flow, payload: bytes, seq: int, from_client: bool, sport: int, dport: int,
+             server: tuple[bytes, int], now: float) -> int:
         stream = flow.stream
+        data: bytes | bytearray
         if stream is not None:
             if from_client != flow.stream_from_client:
                 return _WAIT  # the other side talks while we wait for the rest of a message
@@ -240,9 +251,9 @@ class Engine:
         else:
             data = payload
         if sport == _DNS_PORT or dport == _DNS_PORT:
-            found = self._dns_over_tcp(flow, data, server, now)
-            if found is not None:
-                return found
+            outcome = self._dns_over_tcp(flow, data, server, now)
+            if outcome is not None:
+                return outcome
         protocol, found = _tcp_protocol(data)
         if found is MORE:
             if stream is None:
@@ -264,14 +275,16 @@ class Engine:
     @staticmethod
     def _append(flow: Flow, payload: bytes, seq: int) -> bool:
         """Add an in-order segment to the stream; False for one out of order."""
+        stream = flow.stream
         ahead = (flow.next_seq - seq) & 0xFFFFFFFF  # bytes of this segment we already have
-        if ahead >= len(payload) or ahead > 0x7FFFFFFF:
+        if stream is None or ahead >= len(payload) or ahead > 0x7FFFFFFF:
             return False  # a retransmission, or a gap before it
-        flow.stream += payload[ahead:]
+        stream.extend(payload[ahead:])  # in place: _tcp reads the same bytearray
         flow.next_seq = (seq + len(payload)) & 0xFFFFFFFF
         return True
 
-    def _found(self, flow, protocol: str, name: str, from_client: bool, server, now) -> int:
+    def _found(self, flow: Flow, protocol: str, name: str, from_client: bool, server: tuple[bytes, int],
+               now: float) -> int:
         """A parser recognised `protocol`. A name decides, and so does the client's side
         without one (a ClientHello without SNI); the server's side only tells the protocol
         while we wait for the client's."""
@@ -281,7 +294,7 @@ class Engine:
             flow.pending = protocol
         return _WAIT
 
-    def _dns(self, flow, message: dns.Message, server: tuple[bytes, int], now) -> int:
+    def _dns(self, flow: Flow, message: dns.Message, server: tuple[bytes, int], now: float) -> int:
         for address, ttl in message.addresses:
             self.names.learn(address, message.name, ttl, now)
         # wait until every question (resolvers ask for A and AAAA on one socket) has its
@@ -293,7 +306,8 @@ class Engine:
             flow.pending, flow.pending_name = "dns", message.name
         return _WAIT
 
-    def _dns_over_tcp(self, flow, data, server, now) -> int | None:
+    def _dns_over_tcp(self, flow: Flow, data: bytes | bytearray, server: tuple[bytes, int],
+                      now: float) -> int | None:
         if len(data) < 14:
             return None
         message = dns.parse(data[2:2 + ((data[0] << 8) | data[1])])
@@ -303,7 +317,7 @@ class Engine:
         """A decided FTP control flow: where its next data connection goes."""
         flow.watch -= 1
         endpoint = ftp.data_endpoint(payload, sender)
-        if endpoint is not None:
+        if endpoint is not None and flow.verdict is not None:
             self.expected.add(proto, endpoint[0], endpoint[1], flow.verdict.app, "ftp", False,
                               FTP_SECONDS, now)
 
@@ -316,7 +330,7 @@ class Engine:
         self._done(flow, app, INSPECTED, None, protocol or app_name)
         return _DECIDED
 
-    def _call(self, flow: Flow, protocol: str, hint: str | None, server, now) -> int:
+    def _call(self, flow: Flow, protocol: str, hint: str | None, server: tuple[bytes, int], now: float) -> int:
         """STUN or RTP: whose call? What its attributes say, else what an earlier exchange
         on the same socket said, else the server's DNS name or address range. The socket
         of an identified call is remembered for the calls' other flows (ICE, media)."""
@@ -340,7 +354,7 @@ class Engine:
         return _DECIDED
 
 
-    def _decide(self, flow, protocol: str, name: str | None, server: tuple[bytes, int], now) -> int:
+    def _decide(self, flow: Flow, protocol: str, name: str | None, server: tuple[bytes, int], now: float) -> int:
         """Verdict for a flow whose protocol inspection recognised: its name, else a service
         port (TLS on 993 is IMAP), else what DNS said of the server address (when the flow
         carried no name), else the server's address range, else the protocol."""
@@ -378,7 +392,9 @@ class Engine:
             server, server_port, client_port = low, low_port, high_port
         if flow.pending is not None:
             self._decide(flow, flow.pending, flow.pending_name, (server, server_port), now)
-            return flow.verdict
+            decided = flow.verdict
+            assert decided is not None  # _decide always decides
+            return decided
         catalog = self.catalog
         port_app = catalog.by_port(proto, server_port) or catalog.by_port(proto, client_port)
         if port_app is not None and port_app.name not in _CARRIERS:
@@ -394,7 +410,7 @@ class Engine:
             return self._done(flow, port_app, PORT, learned, None)
         return self._done(flow, UNKNOWN_APP, NONE, learned, None)
 
-    def _done(self, flow: Flow, app: App, confidence: str, name, protocol) -> Verdict:
+    def _done(self, flow: Flow, app: App, confidence: str, name: str | None, protocol: str | None) -> Verdict:
         category, category_id = app.category, app.category_id
         if name and self._listed:
             # a listed name takes the list's category; the application stays what it is
@@ -407,8 +423,9 @@ class Engine:
         return verdict
 
 
-def _tcp_protocol(data) -> tuple[str, object]:
-    """Which parser claims these TCP bytes: (protocol, its answer); answer None if none."""
+def _tcp_protocol(data: bytes | bytearray) -> tuple[str, Any]:
+    """Which parser claims these TCP bytes: (protocol, its answer); answer None if none.
+    The answer's type is the parser's: a name, True, STUN's attribute types, MORE."""
     first = data[0]
     if first in _TLS_FIRST_BYTES:
         found = tls.record_sni(data)

@@ -8,6 +8,11 @@ old, idle entries (which the kernel has marked long ago), never unbounded memory
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
+
+from .expect import Expected
+from .quic import ClientInitials
+from .verdict import Verdict
 
 FlowKey = tuple  # (ip protocol, lower address, its port, higher address, its port)
 
@@ -25,29 +30,32 @@ class Flow:
                  "stream", "stream_from_client", "next_seq", "quic", "questions", "probe",
                  "expected", "watch")
 
-    def __init__(self, client: bytes, client_port: int):
-        self.verdict = None
+    # Every attribute is typed: the compiled build (native.py) checks these types at run time.
+    def __init__(self, client: bytes, client_port: int) -> None:
+        self.verdict: Verdict | None = None
         self.packets = 0
         self.client = client              # the side that opened the flow
         self.client_port = client_port
         self.pending: str | None = None   # a protocol recognised without a deciding name yet
         self.pending_name: str | None = None
         self.stream: bytearray | None = None  # TCP bytes of one side, while a message is incomplete
-        # stream_from_client and next_seq are set with the stream (read only while there is one)
-        self.quic = None                  # quic.ClientInitials while a QUIC hello is read
+        # stream_from_client and next_seq go with the stream (read only while there is one)
+        self.stream_from_client = False
+        self.next_seq = 0
+        self.quic: ClientInitials | None = None  # while a QUIC hello is read
         self.questions = 0                # DNS questions not answered yet
-        self.probe = None                 # (kind, value, from_client) of a two-packet rule
-        self.expected = None              # expect.Expected: an announced media endpoint
+        self.probe: tuple[str, Any, bool] | None = None  # (kind, value, from_client) of a two-packet rule
+        self.expected: Expected | None = None  # an announced media endpoint
         self.watch = 0                    # packets of a decided FTP control flow still read
 
-    def done(self, verdict) -> None:
+    def done(self, verdict: Verdict) -> None:
         self.verdict = verdict
         self.stream = None
         self.quic = None
 
 
 class FlowTable:
-    def __init__(self, max_flows: int = 65536):
+    def __init__(self, max_flows: int = 65536) -> None:
         if max_flows < 1:
             raise ValueError("max_flows must be at least 1")
         self.max_flows = max_flows

@@ -17,7 +17,6 @@ import threading
 import time
 
 from .engine import Engine
-from .flows import FlowTable
 from .lists import open_lists
 from .metrics import Counts
 from .queue import Queue
@@ -26,23 +25,12 @@ REPORT_SECONDS = 1.0
 _PR_SET_PDEATHSIG = 1
 
 
-class _Table(FlowTable):
-    """The engine's flow table, remembering the key of the last lookup: the glue times and
-    counts flows without parsing the packet a second time."""
-
-    key = None
-
-    def get(self, key):
-        self.key = key
-        return super().get(key)
-
-
 class Classifier:
     """The netfilterqueue callback: classify, mark, accept, count."""
 
     def __init__(self, engine: Engine, queue: int):
         self.engine = engine
-        self.table = engine.flows = _Table(engine.flows.max_flows)
+        self.table = engine.flows
         self.counts = Counts(queue)
         # flows without a verdict yet -> [first seen, bytes so far]; bounded like the table
         self._pending: dict[tuple, list] = {}
@@ -68,10 +56,9 @@ class Classifier:
 
     def _classify(self, data: bytes, now: float):
         engine, table, pending = self.engine, self.table, self._pending
-        table.key = None
         flows_before = engine.stats.flows
         verdict = engine.packet(data, now)
-        key = table.key
+        key = engine.last_key  # (the engine's own: no second parse)
         if key is None:
             return verdict  # not a packet the engine can key
         if verdict is None:

@@ -16,8 +16,10 @@ HERE = Path(__file__).resolve().parent
 PACKAGE_DIR = Path(native.__file__).resolve().parent
 
 # Run in a fresh process (the choice is made at import): which modules are compiled, then
-# every flow's verdict over the corpus, and the QUIC parser's answers to its datagrams cut
-# at every tenth byte (the truncated and damaged cases, not only the good ones).
+# every flow's verdict over the corpus (its mark too), the key the engine gave each packet,
+# the engine's counters (parser errors included: a type the compiled build enforces and a
+# packet breaks would show there), and the QUIC parser's answers to its datagrams cut at
+# every tenth byte (the truncated and damaged cases, not only the good ones).
 REPLAY = r"""
 import json, sys
 from pnsbox.classifier import Engine, native
@@ -26,12 +28,13 @@ from pnsbox.classifier import quic
 from pnsbox.classifier.packet import UDP, parse
 corpus = sys.argv[1]
 out = {"compiled": native.compiled_modules(), "describe": native.describe(), "flows": [], "quic": [],
-       "direct_header_protection": quic._new_ecb is not quic._public_ecb}
+       "keys": [], "stats": [], "direct_header_protection": quic._new_ecb is not quic._public_ecb}
 import pathlib
 for path in sorted((pathlib.Path(corpus) / "pcap").iterdir()):
     engine = Engine()
     for _, packet in read(path):
-        engine.packet(packet, 0.0)
+        verdict = engine.packet(packet, 0.0)
+        out["keys"].append([repr(engine.last_key), verdict is None or verdict.mark])
         p = parse(packet)
         if p and p.proto == UDP and quic.recognised(packet[p.start:p.end]):
             payload = packet[p.start:p.end]
@@ -40,7 +43,10 @@ for path in sorted((pathlib.Path(corpus) / "pcap").iterdir()):
     engine.conclude(0.0)
     for key, flow in engine.flows.items():
         v = flow.verdict
-        out["flows"].append([path.name, repr(key), v.app, v.protocol, v.name, v.confidence])
+        out["flows"].append([path.name, repr(key), v.app, v.category, v.protocol, v.name, v.confidence,
+                             v.mark])
+    s = engine.stats
+    out["stats"].append([path.name, s.packets, s.inspected, s.flows, s.errors, s.by_confidence])
 json.dump(out, sys.stdout)
 """
 
@@ -80,6 +86,9 @@ def test_compiled_and_pure_python_give_every_corpus_flow_the_same_verdict(both):
     compiled, pure = both
     assert len(pure["flows"]) > 500 and len(pure["quic"]) > 1000
     assert compiled["flows"] == pure["flows"]
+    assert compiled["keys"] == pure["keys"]
+    assert compiled["stats"] == pure["stats"]
+    assert sum(stats[4] for stats in pure["stats"]) == 0  # no parser raised on the corpus
     assert compiled["quic"] == pure["quic"]
     # the same way to the same answer: cryptography's direct AES-ECB constructor in both
     assert compiled["direct_header_protection"] == pure["direct_header_protection"]
@@ -87,13 +96,15 @@ def test_compiled_and_pure_python_give_every_corpus_flow_the_same_verdict(both):
 
 def test_the_parser_tests_pass_on_the_pure_python_sources_too():
     """The suite runs on whatever loads by default (the compiled build after make native);
-    the parsers' own tests, RFC 9001 vectors and fuzzing included, run again on the sources."""
+    the parsers' and the engine's own tests, RFC 9001 vectors and fuzzing included, run
+    again on the sources."""
     if not built():
         pytest.skip("nothing compiled: the suite itself already ran on the sources")
     env = dict(os.environ, **{native.PURE_ENV: "1"})
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            str(HERE / "test_quic.py"), str(HERE / "test_tls.py"), str(HERE / "test_fuzz.py"),
-                           str(HERE / "test_payloads.py"), "-k", "not shared_names and not dns_never"],
+                           str(HERE / "test_payloads.py"), str(HERE / "test_engine.py"),
+                           str(HERE / "test_packet.py"), str(HERE / "test_process.py"), "-k", "not shared_names and not dns_never"],
                           env=env, capture_output=True, text=True, timeout=600, cwd=HERE.parents[2])
     assert done.returncode == 0, done.stdout[-3000:]
     assert " passed" in done.stdout and "failed" not in done.stdout
