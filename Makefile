@@ -29,7 +29,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 # The classifier's hot path compiled with mypyc beside its sources (git-ignored .so files; see
 # pnsbox/classifier/native.py). A failed build is said and leaves the classifier in pure Python.
-NATIVE_SOURCES := $(addprefix pnsbox/classifier/,wire.py tls.py quic.py packet.py verdict.py flows.py engine.py native.py) tools/build_native.py
+NATIVE_SOURCES := $(addprefix pnsbox/classifier/,wire.py tls.py quic.py dns.py packet.py verdict.py flows.py lookup.py engine.py native.py) tools/build_native.py
 native: build/native/.built
 
 build/native/.built: $(NATIVE_SOURCES) | venv

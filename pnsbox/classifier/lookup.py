@@ -33,9 +33,9 @@ class DomainSuffixes(Generic[V]):
     def match(self, name: str) -> V | None:
         if self._first_labels:
             dot = name.find(".")
-            for suffix, value in self._first_labels.get(name[:dot], ()) if dot > 0 else ():
+            for suffix, wildcard in self._first_labels.get(name[:dot], ()) if dot > 0 else ():
                 if name.endswith(suffix) and len(name) > dot + len(suffix):
-                    return value
+                    return wildcard
         suffixes = self._suffixes
         pos = 0
         while True:

@@ -20,7 +20,7 @@ from pathlib import Path
 PACKAGE = "pnsbox.classifier"
 # the parsers a new flow's first packets go through, and the engine around them; a compiled
 # class takes no subclass from interpreted code, and its attributes' types are checked
-HOT_PATH = ("wire", "tls", "quic", "packet", "verdict", "flows", "engine")
+HOT_PATH = ("wire", "tls", "quic", "dns", "packet", "verdict", "flows", "lookup", "engine")
 PURE_ENV = "PNSBOX_PURE_PYTHON"
 _HERE = Path(__file__).resolve().parent
 

@@ -103,6 +103,23 @@ def test_crypto_frames_out_of_order_over_two_initials():
     assert state.feed(second) == "srikandi.arsip.go.id"
 
 
+@pytest.mark.parametrize("gap", [b"\x00", b"\x01\x00\x01", bytes(7), bytes(8), bytes(9), bytes(300),
+                                 bytes(40) + b"\x01" + bytes(40), b"\x01" * 20])
+def test_padding_and_ping_runs_of_any_length_between_crypto_frames_are_stepped_over(gap):
+    """Chrome puts PADDING runs between its CRYPTO frames as well as after them; a run may
+    mix in PINGs, and what follows it must still be read. A packet that ends in PINGs after
+    its padding is as complete as one that ends in padding."""
+    hello = client_hello("sipd.kemendagri.go.id", padding=600)
+    assert len(hello) > 600
+    dcid = bytes(range(30, 38))
+    frames = gap + crypto_frame(300, hello[300:]) + gap + crypto_frame(0, hello[:300]) + gap
+    assert quic.ClientInitials().feed(quic_initial(frames, dcid)) == "sipd.kemendagri.go.id"
+    tail = quic_initial(frames + bytes(200) + b"\x01\x01", dcid, size=len(frames) + 202 + 60)
+    assert quic.ClientInitials().feed(tail) == "sipd.kemendagri.go.id"
+    cut = quic_initial(gap + crypto_frame(0, hello[:300]) + gap, dcid)  # the rest never came
+    assert quic.ClientInitials().feed(cut) is MORE
+
+
 def test_v2_initial_is_read_and_damaged_packets_are_not():
     dcid = bytes(range(10, 18))
     packet = quic_initial(crypto_frame(0, client_hello("vidio.com")), dcid, version=0x6B3343CF)
