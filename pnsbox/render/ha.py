@@ -16,6 +16,10 @@ if TYPE_CHECKING:  # observe.ha and the notify hook read paths from here without
     from ..model import Config
 
 PRIORITIES = (200, 100)  # the first peer as written is preferred (it wins an election)
+# A returning preferred hub stays standby this long before it takes over: its conntrackd asks the
+# active one for a resync, and FTFW resends what the sync link lost while it was away. Taking over
+# at once (~1 s) sometimes committed the flows before they arrived (lost after the takeover).
+PREEMPT_DELAY = 2
 VRRP_MAX_ADDRESSES = 20  # what a VRRP advert carries; more go to virtual_ipaddress_excluded
 ROLES = {"active": "notify_master", "standby": "notify_backup", "fault": "notify_fault"}
 
@@ -140,6 +144,9 @@ def keepalived_conf(config: Config, me: str, paths: HAPaths) -> str:
     ]
     if not ha.preempt:
         lines.append(_line("nopreempt", "site.ha.preempt: false (a returning hub stays standby)", 1))
+    else:
+        lines.append(_line(f"preempt_delay {PREEMPT_DELAY}",
+                           "site.ha.preempt: true, once the peer's flows have arrived", 1))
     lines += [
         _line(f"unicast_src_ip {ha.peers[me]}", f"site.ha.peers.{me}", 1),
         "    unicast_peer {",

@@ -339,7 +339,7 @@ def test_with_preemption_the_preferred_hub_takes_over_when_it_returns_and_the_fl
                     "-t", "300", "-u", "SEEN_REPLY,ASSURED"], check=True, capture_output=True)
     for device in ("opd0", "wan0", "sync0"):
         ip("-n", hubs["hub-a"], "link", "set", device, "up")
-    assert wait_for(lambda: holds(hubs["hub-a"]), 5), "the preferred hub did not take over again"
+    assert wait_for(lambda: holds(hubs["hub-a"]), 10), "the preferred hub did not take over again"
     assert not holds(hubs["hub-b"])
     # the flow hub-b made while hub-a was away is in hub-a's kernel (resync, then commit)
     assert wait_for(lambda: "sport=40002" in subprocess.run(
