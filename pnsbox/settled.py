@@ -8,7 +8,8 @@ Yes only when all hold, else the caller takes the full path (a cache is only a c
 - the running version's files are these files, and that version recorded its ruleset digest;
 - the last apply finished (its structure is recorded) and loaded that digest, and the
   kernel's table still carries it (read over nfnetlink, about a millisecond);
-- no schedule has opened or closed since (the recorded `until`), on the same kernel release;
+- no schedule has opened or closed since (the recorded `until`), on the same kernel release,
+  by the same pnsbox code and shipped rules (an upgrade renders anew: codeprint);
 - an HA hub's keepalived and conntrackd run (a scan of /proc, a few milliseconds) on files
   nobody changed since that apply (their times against the owned record's).
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from .apply.netns import netns_exists
 from .apply.owned import OwnedRecord
+from .codeprint import code_fingerprint
 from .observe import nfnl
 from .state import StateError, StateFiles
 
@@ -71,7 +73,7 @@ def already_runs(files: dict[str, str], state_dir: str | Path, netns: str | None
     until = owned.until
     if not owned.structure or owned.digest != digest \
             or (until is not None and not (isinstance(until, (int, float)) and now < until)) \
-            or (owned.facts or {}).get("kernel") != os.uname().release:
+            or (owned.facts or {}).get("kernel") != os.uname().release or owned.code != code_fingerprint():
         return None
     try:
         comment = nfnl.inet_table_comments(netns).get("pnsbox")

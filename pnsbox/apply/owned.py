@@ -59,6 +59,7 @@ class Owned:
     trees: dict = field(default_factory=dict)  # device -> class id -> [parent, rate, ceil, prio]
     until: float | None = None  # when a schedule next opens or closes (unix time)
     wireguard: str | None = None  # the hub's WireGuard interface
+    code: str | None = None  # codeprint.code_fingerprint() of the pnsbox that rendered it
 
     def facts_on(self, release: str, needed: tuple[str, ...]) -> dict | None:
         """The recorded facts when probed on this kernel release with every field `needed`

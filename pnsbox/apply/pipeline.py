@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from itertools import groupby
 
 from ..classifier.catalog import Catalog, load_catalog
+from ..codeprint import code_fingerprint
 from ..edge.book import EdgeBook
 from ..facts import Facts, FactsError
 from ..model import Config
@@ -221,7 +222,8 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
     only rates differ from the last apply (same structure, the kernel still runs
     our ruleset), only the changed HTB classes are touched, in place, without
     reading the kernel back: that is what keeps a rate change fast at 1,000 OPDs.
-    `force` takes the full path: observe everything, repair what differs."""
+    `force` takes the full path: observe everything, repair what differs, as does a record that
+    another pnsbox (before an upgrade) wrote."""
     record = OwnedRecord(state_dir, netns)
     owned = record.read()
     now = (now or datetime.now(UTC)).astimezone(UTC)
@@ -231,8 +233,9 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
         structure, layout = fingerprints(config, given)
     except FactsError as exc:
         raise PlanError(str(exc)) from exc
-    trusted = not force and owned.structure and owned.trees and table.running_digest(netns) == owned.digest \
-        and not _ha_changes(given, record)
+    # the record is trusted only as this pnsbox wrote it: an upgraded renderer renders anew
+    trusted = not force and owned.structure and owned.trees and owned.code == code_fingerprint() \
+        and table.running_digest(netns) == owned.digest and not _ha_changes(given, record)
     if trusted and owned.structure == structure:
         shaping = render_shaping_for(config, given.facts, given.slots, given.windows)
         changes = rate_steps(shaping, owned.trees)
@@ -275,7 +278,7 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
                  redirects=redirect_record(shaping, observed.clsact, observed.owned_redirects),
                  slots=desired.slots, labels=labels, structure=structure, layout=layout,
                  digest=ruleset.digest, trees=tree_record(shaping), until=until,
-                 wireguard=desired.wireguard.name if desired.wireguard else None)
+                 wireguard=desired.wireguard.name if desired.wireguard else None, code=code_fingerprint())
     return Result(steps, ruleset, shaping)
 
 
@@ -312,7 +315,7 @@ def _policies_only(config: Config, given: Inputs, catalog: Catalog | None, rende
         record.write(structure=None, layout=None)  # the next apply observes everything
         raise
     record.write(ruleset=desired.ruleset.text, structure=structure, layout=layout, digest=desired.ruleset.digest,
-                 trees=tree_record(desired.shaping), until=until)
+                 trees=tree_record(desired.shaping), until=until, code=code_fingerprint())
     return Result(steps, desired.ruleset, desired.shaping)
 
 

@@ -32,7 +32,7 @@ def pnsbox(box, *args, importtime=False):  # noqa: F811
     return proc
 
 
-def test_an_unchanged_apply_imports_no_model_and_a_changed_kernel_or_site_takes_the_full_path(box):  # noqa: F811
+def test_an_unchanged_apply_imports_no_model_and_a_changed_kernel_site_or_pnsbox_takes_the_full_path(box):  # noqa: F811
     assert "applied as version 1" in pnsbox(box).stdout
     quick = pnsbox(box, importtime=True)
     assert quick.stdout == "nothing to change: the box already runs version 1\n"
@@ -56,6 +56,19 @@ def test_an_unchanged_apply_imports_no_model_and_a_changed_kernel_or_site_takes_
     owned.write_text(json.dumps(record))
     assert already_runs(site_files(box["site"]), box["state"], box["hub"]) is None
     assert "nothing to change" in pnsbox(box).stdout
+    assert already_runs(site_files(box["site"]), box["state"], box["hub"]) == 1
+
+    # another pnsbox rendered what runs (an upgrade since: a new renderer or catalog): the full
+    # path renders with the code that runs now, and records it
+    from pnsbox.codeprint import code_fingerprint
+
+    record = json.loads(owned.read_text())
+    assert record["code"] == code_fingerprint()
+    record["code"] = "0000000000000000"
+    owned.write_text(json.dumps(record))
+    assert already_runs(site_files(box["site"]), box["state"], box["hub"]) is None
+    assert "nothing to change" in pnsbox(box).stdout
+    assert json.loads(owned.read_text())["code"] == code_fingerprint()
     assert already_runs(site_files(box["site"]), box["state"], box["hub"]) == 1
 
     # other files: a new version, however small the change
