@@ -14,8 +14,6 @@ category with `ct mark & 0x80ff0000 == 0x80000000 | CATEGORY_ID << 16`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 CLASSIFIED = 1 << 31
 CONFIDENCE_SHIFT = 28
 CONFIDENCE_MASK = 0x7 << CONFIDENCE_SHIFT
@@ -46,16 +44,38 @@ def unpack_mark(value: int) -> tuple[int, int, str] | None:
     return value & APP_MASK, (value & CATEGORY_MASK) >> CATEGORY_SHIFT, confidence
 
 
-@dataclass(frozen=True, slots=True)
 class Verdict:
-    app: str                 # catalog application name, "unknown" if none matched
-    category: str            # its category, "unknown" if none
-    confidence: str          # inspected | dns | address | port | none
-    name: str | None         # the name that decided it (SNI, Host, DNS question, learned name, SSH banner)
-    protocol: str | None     # the protocol inspection recognised (dns mdns http tls quic ssh), else None
-    app_id: int = 0
-    category_id: int = 0
-    mark: int = field(init=False)
+    """A flow's verdict, made once per flow and then only read (never changed: it is shared by
+    the flow table and whoever asked). A plain class rather than a frozen dataclass: the engine
+    makes one per new flow, and a frozen dataclass's __init__ (one object.__setattr__ a field)
+    was most of what a verdict cost; equality, hash and repr are the dataclass's."""
 
-    def __post_init__(self):
-        object.__setattr__(self, "mark", mark(self.app_id, self.category_id, self.confidence))
+    __slots__ = ("app", "category", "confidence", "name", "protocol", "app_id", "category_id", "mark")
+
+    def __init__(self, app: str, category: str, confidence: str, name: str | None, protocol: str | None,
+                 app_id: int = 0, category_id: int = 0) -> None:
+        self.app = app                  # catalog application name, "unknown" if none matched
+        self.category = category        # its category, "unknown" if none
+        self.confidence = confidence    # inspected | dns | address | port | none
+        self.name = name                # the name that decided it (SNI, Host, DNS question, learned name, SSH banner)
+        self.protocol = protocol        # the protocol inspection recognised (dns mdns http tls quic ssh), else None
+        self.app_id = app_id
+        self.category_id = category_id
+        self.mark = mark(app_id, category_id, confidence)
+
+    def _fields(self) -> tuple:
+        return (self.app, self.category, self.confidence, self.name, self.protocol, self.app_id,
+                self.category_id)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Verdict):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (f"Verdict(app={self.app!r}, category={self.category!r}, confidence={self.confidence!r}, "
+                f"name={self.name!r}, protocol={self.protocol!r}, app_id={self.app_id!r}, "
+                f"category_id={self.category_id!r}, mark={self.mark!r})")
