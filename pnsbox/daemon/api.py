@@ -145,7 +145,10 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._body()  # read even for GET, so the client never writes into a closed socket
             body = body if method == "POST" else {}
             reply = handler(self, daemon, body, *arguments)
-            return self._reply(200, m.to_json(reply) if dataclasses.is_dataclass(reply) else reply)
+            self._reply(200, m.to_json(reply) if dataclasses.is_dataclass(reply) else reply)
+            if (method, self.path) in (("POST", "/apply"), ("POST", "/rollback")):
+                daemon.heap.settle()  # the answer is sent: nobody waits for this
+            return None
         except Exception as exc:  # noqa: BLE001  every error becomes an answer (errors.py says which)
             error = as_pnsbox_error(exc)
             if error is None:  # a bug: the client still gets an answer, the log the traceback

@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pnsboxd: {daemon.start()}", flush=True)
     except Exception as exc:  # the box keeps what it has; the admin can still apply and roll back
         print(f"pnsboxd: could not restore the running version: {exc}", flush=True)
+    daemon.heap.settle()
     if args.peer:
         daemon.ha = PeerLink(daemon, args.peer, key, fallback_peers)
         try:
