@@ -62,8 +62,8 @@ class History:
         return self._read(path)
 
     def latest(self) -> Version | None:
-        versions = self.versions()
-        return versions[-1] if versions else None
+        ids = self.ids()  # the newest alone: every version of a 1,000-OPD site is 0.6 MB of JSON
+        return self.get(ids[-1]) if ids else None
 
     def ids(self) -> list[int]:
         """The version numbers, oldest first (from the file names: nothing is read)."""

@@ -47,6 +47,11 @@ _LIMIT_KINDS = {("", "guarantee"): say("config.limit.kind.guarantee"), ("", "cei
 SECTIONS = {"site", "services", "opds", "policies", "schedules", "checks"}
 
 
+def _ceiling_label(own: bool, direction: str) -> str:
+    """How a problem names a plan's ceiling: "the download ceiling", or "the ceiling"."""
+    return say("config.plan.direction_ceiling_label", direction=direction) if own else say("config.plan.ceiling_label")
+
+
 class ItemMemo:
     """Items validated for the last two configs (pnsboxd keeps one): an item whose parsed data is
     the very object validated before (load's ParseMemo hands back the same object for a piece of
@@ -223,6 +228,7 @@ class _CrossChecks:
         self.schedules = schedules
         self.policies = policies
         self.problems = problems
+        self._names: dict[str, set[str]] = {}
 
     def add(self, path, message):
         self.problems.append(self.source.problem(path, message))
@@ -424,17 +430,17 @@ class _CrossChecks:
                 guaranteed, ceiling = plan.rates(direction)
                 own = getattr(plan, direction) is not None
                 where = (*path, direction) if own else path
-                label = (say("config.plan.direction_ceiling_label", direction=direction) if own
-                         else say("config.plan.ceiling_label"))
                 if ceiling < guaranteed and (where, "low") not in reported:
                     reported.add((where, "low"))
-                    self.add((*where, "ceiling"), say("config.plan.ceiling_below_guarantee", label=label,
+                    self.add((*where, "ceiling"), say("config.plan.ceiling_below_guarantee",
+                                                      label=_ceiling_label(own, direction),
                                                       ceiling=format_rate(ceiling), guaranteed=format_rate(guaranteed)))
                 for window, pipe in self._pipes_during(path, bandwidth):
                     if ceiling > pipe.rate(direction) and (where, "high") not in reported:
                         reported.add((where, "high"))
                         when = say("config.when.during", window=window) if window else ""
-                        self.add((*where, "ceiling"), say("config.plan.ceiling_above_pipe", label=label,
+                        self.add((*where, "ceiling"), say("config.plan.ceiling_above_pipe",
+                                                          label=_ceiling_label(own, direction),
                                                           ceiling=format_rate(ceiling), direction=direction,
                                                           pipe=format_rate(pipe.rate(direction)), when=when))
         shares = sum(c.share for c in bandwidth.classes.values())
@@ -498,8 +504,10 @@ class _CrossChecks:
         return [(None, uplink)] + [(w, p) for w, p in uplink.during.items() if w not in bandwidth.during]
 
     def _raw_names(self, section: str) -> set[str]:
-        raw = self.source.data.get(section)
-        return set(raw) if isinstance(raw, dict) else set()
+        if section not in self._names:  # asked once per OPD: a set of 1,000 names each time adds up
+            raw = self.source.data.get(section)
+            self._names[section] = set(raw) if isinstance(raw, dict) else set()
+        return self._names[section]
 
     def port_lists(self):
         """Overlapping ports in one list would be refused by the kernel's interval sets."""

@@ -45,6 +45,12 @@ class Result:
     ruleset: Ruleset | None  # None when only HTB rates were considered (nothing else changed)
     shaping: Shaping
     warnings: tuple[str, ...] = ()  # what this kernel cannot give the config (render.site.warnings)
+    kept_digest: str | None = None  # the digest of the ruleset left running, when `ruleset` is None
+
+    @property
+    def digest(self) -> str | None:
+        """The digest of the ruleset the kernel runs after this apply."""
+        return self.ruleset.digest if self.ruleset is not None else self.kept_digest
 
     @property
     def changed(self) -> bool:
@@ -108,23 +114,37 @@ def catalog_for(config: Config, catalog: Catalog | None = None) -> Catalog | Non
 class Renders:
     """The last two renders (the running config's, and one being applied), kept by a caller
     that asks again and again with the same config object: pnsboxd's drift check runs a plan
-    every two seconds. A fresh Renders (the default) remembers nothing."""
+    every two seconds. A config whose structure equals a kept one's (only bandwidth rates
+    differ, as after a rate change) takes that render with its HTB trees rendered anew: the
+    ruleset, links and class layout are the same (see fingerprints), and rendering the
+    ruleset of 1,000 OPDs costs ~0.15 s. A fresh Renders (the default) remembers nothing."""
 
     def __init__(self):
-        self._recent: list[tuple[Config, tuple, Artifacts]] = []
+        self._recent: list[list] = []  # [config, key, artifacts, structure or None (not computed yet)]
 
     def site(self, config: Config, given: Inputs, catalog: Catalog | None) -> Artifacts:
         key = (given.facts, given.windows, tuple(sorted(given.slots.items())), id(catalog), given.edges,
                given.peer, given.ha)
-        for seen, seen_key, result in self._recent:
+        recent = list(self._recent)  # pnsboxd's drift check renders on another thread
+        for seen, seen_key, result, _ in recent:
             if seen is config and seen_key == key:
                 return result
+        structure = None
         try:
-            result = site(config, given.facts, catalog_for(config, catalog), given.slots, given.windows,
-                          given.edge_map, given.peer, given.ha)
+            for entry in recent:
+                if entry[1] == key:
+                    structure = structure or fingerprints(config, given)[0]
+                    entry[3] = entry[3] or fingerprints(entry[0], given)[0]
+                    if entry[3] == structure:
+                        shaping = render_shaping_for(config, given.facts, given.slots, given.windows)
+                        result = replace(entry[2], shaping=shaping)
+                        break
+            else:
+                result = site(config, given.facts, catalog_for(config, catalog), given.slots, given.windows,
+                              given.edge_map, given.peer, given.ha)
         except FactsError as exc:
             raise PlanError(str(exc)) from exc
-        self._recent[:] = [(config, key, result), *self._recent[:1]]
+        self._recent[:] = [[config, key, result, structure], *recent[:1]]
         return result
 
 
@@ -244,7 +264,7 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
             _execute(netns, steps, None, [], state_dir)
             if steps or owned.until != until:
                 record.write(trees=tree_record(shaping), until=until)
-            return Result(steps, None, shaping)
+            return Result(steps, None, shaping, kept_digest=owned.digest)
     if trusted and owned.layout == layout and given.peer is None:  # an HA hub: its keepalived files too
         done = _policies_only(config, given, catalog, renders, owned, record, netns, state_dir,
                               structure, layout, until, before_reload)

@@ -66,3 +66,24 @@ def test_an_owned_record_of_an_earlier_pnsbox_reads_typed(tmp_path):
     assert json.loads((tmp_path / "owned" / "hub.json").read_text())["retired"] == 1  # kept, not lost
     with pytest.raises(ValueError, match="no field"):
         OwnedRecord(tmp_path, "hub").write(digset="typo")
+
+
+def test_the_owned_record_keeps_the_ruleset_text_beside_it_and_only_the_one_it_names(tmp_path):
+    """The ruleset's text is not inside owned/NS.json (a rate change rewrites the record, and
+    decoding 1.4 MB of it took a third of a 1,000-OPD rate change), but it reads back whole."""
+    from pnsbox.apply.owned import OwnedRecord
+
+    record = OwnedRecord(tmp_path, "hub")
+    record.write(ruleset="table inet pnsbox { }\n", digest="aaa", slots={"dinkes": 0})
+    assert "table inet" not in record.path.read_text()
+    assert record.read().ruleset == "table inet pnsbox { }\n" and record.read().slots == {"dinkes": 0}
+    first = sorted(p.name for p in record.path.parent.glob("hub.ruleset-*.nft"))
+    record.write(trees={"pnsbox-dl": {}})  # a rate change: the text stays as it was
+    assert record.read().ruleset == "table inet pnsbox { }\n"
+    record.write(ruleset="table inet pnsbox { chain c { } }\n", digest="bbb")
+    assert record.read().ruleset == "table inet pnsbox { chain c { } }\n" and record.read().digest == "bbb"
+    now = sorted(p.name for p in record.path.parent.glob("hub.ruleset-*.nft"))
+    assert len(now) == 1 and now != first  # the text no record names is gone
+    OwnedRecord(tmp_path, "hub.b").write(ruleset="other\n")  # another namespace's text is its own
+    record.write(ruleset=None)
+    assert record.read().ruleset is None and OwnedRecord(tmp_path, "hub.b").read().ruleset == "other\n"
