@@ -522,6 +522,7 @@ for what, text in texts:
     phases["nft, tc, ip (children)"] = children() - kids
     phases["pnsboxd's own CPU"] = time.process_time() - cpu
     phases["wall"] = time.perf_counter() - wall
+    daemon.heap.settle()  # as pnsboxd does once the answer is sent
     found[what] = dict(phases)
 print(json.dumps(found))
 """
@@ -554,6 +555,144 @@ def print_daemon_phases(phases: dict[str, dict[str, float]], n: int) -> None:
     for label in labels:
         print(f"  {label:<24}" + "".join(f"{fmt_time(found[label]) if label in found else '-':>20}"
                                          for found in phases.values()))
+
+
+# Where the user's time goes through a real pnsboxd: the daemon and the command each run with
+# the named functions wrapped, every call appended to a file as (label, thread, start, end) in
+# time.time() (one clock for both processes); the tick thread's work is recorded too.
+TRACED_PNSBOXD = r"""
+import json, sys, threading, time
+from pnsbox.apply import pipeline
+from pnsbox.daemon import api, core, main
+out = open(sys.argv.pop(1), "a", buffering=1)
+def timed(owner, name, label):
+    inner = getattr(owner, name)
+    def wrapper(*args, **kwargs):
+        start = time.time()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            out.write(json.dumps([label, threading.current_thread().name, start, time.time()]) + "\n")
+    setattr(owner, name, wrapper)
+for owner, name, label in [
+        (api._Handler, "handle_one_request", "request"), (core.Daemon, "apply_files", "apply_files"),
+        (core, "already_runs", "settled"), (core, "config_of", "config_of"), (core, "load_files", "parse"),
+        (core, "build", "validate"), (core.Daemon, "_timed_apply", "apply"), (pipeline, "_execute", "kernel"),
+        (core.Daemon, "_put_live", "put_live"), (core.Daemon, "tick", "tick")]:
+    timed(owner, name, label)
+sys.exit(main.main())
+"""
+TRACED_CLI = r"""
+import json, sys, time
+start = time.time()
+out = open(sys.argv.pop(1), "a", buffering=1)
+import pnsbox.cli
+from pnsbox.control import client
+marks = {"start": start, "imported": time.time()}
+inner = client._exchange
+def exchange(*args):
+    marks["send"] = time.time()
+    try:
+        return inner(*args)
+    finally:
+        marks["answer"] = time.time()
+client._exchange = exchange
+code = pnsbox.cli.main(sys.argv[1:])
+marks["done"] = time.time()
+out.write(json.dumps(["cli", marks]) + "\n")
+out.close()
+sys.exit(code)
+"""
+
+
+def measure_pnsboxd_phases(spaces: Namespaces, n: int, tmp: Path) -> dict[str, dict[str, float]]:
+    """The four applies through a fresh, traced pnsboxd, back to back as in measure_cli: the
+    wall time of each phase of the command the user typed, in milliseconds."""
+    hub = build_hub(spaces, "-tphases", n)
+    site, state, trace = tmp / "tphases-site", tmp / "tphases-state", tmp / "tphases.jsonl"
+    socket_path = tmp / "tphases.sock"
+    site.mkdir()
+    reset_hub(hub, n, state)
+    daemon = subprocess.Popen([sys.executable, "-c", TRACED_PNSBOXD, str(trace), "--state-dir", str(state),
+                               "--socket", str(socket_path), "--netns", hub, "--metrics-listen", "off"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=CLI_ENV)
+    found: dict[str, dict[str, float]] = {}
+    try:
+        for _ in range(200):
+            if socket_path.exists():
+                break
+            time.sleep(0.05)
+        text = site_yaml(n)
+        for what, new_text in (("first apply", text), ("unchanged re-apply", text),
+                               ("one OPD's rate change", rate_changed(text, 0)),
+                               ("one new policy between two OPDs", policy_added(rate_changed(text, 0), 0))):
+            (site / "pnsbox.yaml").write_text(new_text)
+            started = time.time()
+            proc = subprocess.run([sys.executable, "-c", TRACED_CLI, str(trace), "apply", "-c", str(site), "--netns",
+                                   hub, "--state-dir", str(state), "--socket", str(socket_path)],
+                                  capture_output=True, text=True, env=CLI_ENV)
+            ended = time.time()
+            if proc.returncode != 0:
+                raise RuntimeError(f"traced pnsboxd, {what}: {(proc.stdout + proc.stderr).strip()[-400:]}")
+            records = [json.loads(line) for line in trace.read_text().splitlines()]
+            trace.write_text("")
+            found[what] = _user_phases(records, started, ended)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)
+        spaces.remove(hub)
+        spaces.remove(spaces.prefix + "sink-tphases")
+    return found
+
+
+def _user_phases(records: list, started: float, ended: float) -> dict[str, float]:
+    """One command's wall time split at the traced moments (milliseconds; the rows add up to the
+    total, except the tick thread's, which ran meanwhile)."""
+    cli = next(r[1] for r in records if r[0] == "cli")
+    calls = [r for r in records if r[0] != "cli"]
+    request = next(r for r in calls if r[0] == "apply_files")
+    thread = request[1]
+
+    def span(label):
+        return sum(end - start for name, who, start, end in calls if name == label and who == thread)
+
+    def first(label, at):
+        return next((r[at] for r in calls if r[0] == label and r[1] == thread), None)
+
+    settled_end = first("settled", 3)
+    locked_at = first("config_of", 2)
+    put_live = span("put_live")
+    applied = span("apply")
+    ms = {
+        "CLI: Python, imports": cli["imported"] - started,
+        "CLI: arguments, read the site": cli["send"] - cli["imported"],
+        "to pnsboxd, JSON decode": request[2] - cli["send"],
+        "pnsboxd: unchanged? (settled)": span("settled"),
+        "pnsboxd: waits for its lock": (locked_at - settled_end) if locked_at and settled_end else 0.0,
+        "pnsboxd: parse YAML": span("parse"),
+        "pnsboxd: validate": span("validate"),
+        "pnsboxd: apply, kernel (nft/tc/ip)": span("kernel"),
+        "pnsboxd: apply, the rest": applied - span("kernel"),
+        "pnsboxd: version, audit, boot": put_live - applied if put_live else 0.0,
+        "back to the CLI": cli["answer"] - request[3],
+        "CLI: print, exit": ended - cli["answer"],
+    }
+    ms["pnsboxd: other"] = (request[3] - request[2]) - sum(
+        ms[k] for k in ms if k.startswith("pnsboxd:"))
+    ms["total (as the user waits)"] = ended - started
+    ms["tick thread busy meanwhile"] = sum(
+        max(0.0, min(end, cli["answer"]) - max(start, cli["send"]))
+        for name, who, start, end in calls if name == "tick")
+    return ms
+
+
+def print_pnsboxd_phases(phases: dict[str, dict[str, float]], n: int) -> None:
+    print(f"through a real pnsboxd (fresh, traced), where the user's wall time of `pnsbox apply` of {n} OPDs goes "
+          "(the rows above the total add up to it; the tick thread's drift check and samples ran meanwhile):")
+    labels = list(dict.fromkeys(label for found in phases.values() for label in found))
+    print(f"  {'':<36}" + "".join(f"{what[:18]:>20}" for what in phases))
+    for label in labels:
+        print(f"  {label:<36}" + "".join(f"{fmt_time(found.get(label, 0.0)):>20}" for found in phases.values()))
 
 
 def measure_phases(spaces: Namespaces, n: int, tmp: Path) -> dict[str, dict[str, float]]:
@@ -679,6 +818,7 @@ def main(argv: list[str] | None = None) -> int:
     cli_times: dict[str, dict[str, list[tuple]]] = {}
     phases: dict[str, dict[str, float]] = {}
     daemon_phases: dict[str, dict[str, float]] = {}
+    pnsboxd_phases: dict[str, dict[str, float]] = {}
     configs: dict[int, Config] = {}
     try:
         # warm-up: first calls of everything (pydantic, pyroute2 sockets, the nft binary)
@@ -712,6 +852,7 @@ def main(argv: list[str] | None = None) -> int:
         if kernel and args.phases:
             phases = measure_phases(spaces, sizes[-1], tmp)
             daemon_phases = measure_daemon_phases(spaces, sizes[-1], tmp)
+            pnsboxd_phases = measure_pnsboxd_phases(spaces, sizes[-1], tmp)
         if kernel and not args.cli_only:
             print(f"  forwarding: {iperf_repeat} interleaved rounds of {iperf_seconds} s iperf3 runs ...",
                   flush=True)
@@ -754,6 +895,9 @@ def main(argv: list[str] | None = None) -> int:
     if daemon_phases:
         print()
         print_daemon_phases(daemon_phases, sizes[-1])
+    if pnsboxd_phases:
+        print()
+        print_pnsboxd_phases(pnsboxd_phases, sizes[-1])
 
     print()
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
