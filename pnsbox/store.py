@@ -153,9 +153,24 @@ class AuditLog:
         with locked(self.path.parent, "audit.lock"):  # the chain never forks
             return self._append(action, actor, origin, str(detail), said or structured(detail))
 
+    def _last(self) -> dict | None:
+        """The newest entry, read from the end: the trail gains entries for years, and an apply
+        needs only the last one."""
+        try:
+            with open(self.path, "rb") as handle:
+                size, chunk = handle.seek(0, os.SEEK_END), 4096
+                while True:
+                    start = max(0, size - chunk)
+                    handle.seek(start)
+                    lines = [line for line in handle.read(size - start).splitlines() if line.strip()]
+                    if len(lines) > 1 or start == 0:  # else the one line may be cut at `start`
+                        return json.loads(lines[-1]) if lines else None
+                    chunk *= 4
+        except FileNotFoundError:
+            return None
+
     def _append(self, action, actor, origin, detail, said) -> dict:
-        entries = self.entries()
-        previous = entries[-1] if entries else None
+        previous = self._last()
         entry = {"seq": previous["seq"] + 1 if previous else 1, "time": time.time(), "actor": actor,
                  "from": origin, "action": action, "detail": detail,
                  "prev": previous["hash"] if previous else GENESIS}

@@ -42,6 +42,14 @@ def test_an_untouched_trail_verifies(tmp_path):
     assert _log_with(tmp_path).verify() == []
 
 
+def test_entries_longer_than_a_read_from_the_end_still_chain(tmp_path):
+    """An entry follows the last one, which is read from the end of the trail, not the whole trail."""
+    log = _log_with(tmp_path, 2)
+    log.append("apply", "ani", "local", "x" * 20_000)  # longer than the first read from the end
+    log.append("apply", "ani", "local", "after the long one")
+    assert log.verify() == [] and [e["seq"] for e in log.entries()] == [1, 2, 3, 4]
+
+
 def test_an_edited_entry_is_caught(tmp_path):
     log = _log_with(tmp_path)
     entries = log.entries()
