@@ -122,14 +122,14 @@ class Renders:
     def __init__(self):
         self._recent: list[list] = []  # [config, key, artifacts, structure or None (not computed yet)]
 
-    def site(self, config: Config, given: Inputs, catalog: Catalog | None) -> Artifacts:
+    def site(self, config: Config, given: Inputs, catalog: Catalog | None, structure: str | None = None) -> Artifacts:
+        """`structure`: the config's structure fingerprint, when the caller has it (apply does)."""
         key = (given.facts, given.windows, tuple(sorted(given.slots.items())), id(catalog), given.edges,
                given.peer, given.ha)
         recent = list(self._recent)  # pnsboxd's drift check renders on another thread
         for seen, seen_key, result, _ in recent:
             if seen is config and seen_key == key:
                 return result
-        structure = None
         try:
             for entry in recent:
                 if entry[1] == key:
@@ -272,7 +272,7 @@ def _apply(config: Config, netns: str | None, state_dir: str, force: bool, now: 
             return done
     with ThreadPoolExecutor(max_workers=1) as pool:  # read the kernel while rendering
         seen = pool.submit(box.observe, netns, owned)
-        desired = renders.site(config, given, catalog)
+        desired = renders.site(config, given, catalog, structure)
         observed = seen.result()
     steps = _steps(desired, observed, given, netns, state_dir)
     shaping, ruleset = desired.shaping, desired.ruleset
@@ -320,7 +320,7 @@ def _policies_only(config: Config, given: Inputs, catalog: Catalog | None, rende
     costs ~0.4 s). The table is replaced whole, as always, then the changed rates are set in
     place. None when more turns out to differ (the caller takes the full path). pnsboxd's
     drift check still compares everything every few seconds."""
-    desired = renders.site(config, given, catalog)
+    desired = renders.site(config, given, catalog, structure)
     changes = rate_steps(desired.shaping, owned.trees)
     if changes is None or desired.queue_rules is not None or desired.wireguard is not None \
             or desired.slots != owned.slots:
