@@ -227,8 +227,11 @@ class Daemon:
             if reloaded:
                 self.sampling.release()
         self.metrics.last_apply.set(time.time())
-        # The table is as loaded right now: the next quiet drift check takes its fingerprint.
-        self.table_generation, self.table_fingerprint = nfnl.generation(self.netns), None
+        # The table is as loaded right now: the next quiet drift check takes its fingerprint. An apply
+        # that left the table alone (a rate change) keeps the one taken (~0.3 s of CPU at 1,000 OPDs).
+        generation = nfnl.generation(self.netns)
+        if generation != self.table_generation:
+            self.table_generation, self.table_fingerprint = generation, None
         return result
 
     def _save_boot_ruleset(self, digest: str | None = None) -> None:
