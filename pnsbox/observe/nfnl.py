@@ -73,27 +73,37 @@ def _attribute(kind: int, value: bytes) -> bytes:
     return header + value + b"\0" * (-len(value) % 4)
 
 
-def _dump(netns: str | None, message: int, attributes: bytes = b"") -> Iterator[tuple[int, dict[int, bytes]]]:
-    """(family, attributes) of every object a nf_tables dump request returns."""
-    with socket_in(netns, socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER) as sock:
-        body = struct.pack("=BBH", NFPROTO_INET, 0, 0) + attributes
-        header = struct.pack("=LHHLL", 16 + len(body), (NFNL_SUBSYS_NFTABLES << 8) | message,
-                             NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
-        sock.send(header + body)
-        while True:
-            data = sock.recv(1 << 20)
-            offset = 0
-            while offset + 16 <= len(data):
-                length, kind = struct.unpack_from("=LH", data, offset)
-                if kind == NLMSG_DONE:
-                    return
-                if kind == NLMSG_ERROR:
-                    code = struct.unpack_from("=i", data, offset + 16)[0]
-                    if code:
-                        raise OSError(-code, "nfnetlink refused the dump")
-                else:
-                    yield data[offset + 16], _attributes(data[offset + 20:offset + length])
-                offset += (length + 3) & ~3
+def _socket(netns: str | None) -> socket.socket:
+    return socket_in(netns, socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+
+
+def _dump(netns: str | None, message: int, attributes: bytes = b"",
+          sock: socket.socket | None = None) -> Iterator[tuple[int, dict[int, bytes]]]:
+    """(family, attributes) of every object a nf_tables dump request returns. `sock`: a socket
+    of _socket(netns) to reuse (its caller reads every dump to the end); making one for each of
+    a 1,000-OPD table's 1,004 sets cost 0.4 s."""
+    if sock is None:
+        with _socket(netns) as own:
+            yield from _dump(netns, message, attributes, own)
+        return
+    body = struct.pack("=BBH", NFPROTO_INET, 0, 0) + attributes
+    header = struct.pack("=LHHLL", 16 + len(body), (NFNL_SUBSYS_NFTABLES << 8) | message,
+                         NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
+    sock.send(header + body)
+    while True:
+        data = sock.recv(1 << 20)
+        offset = 0
+        while offset + 16 <= len(data):
+            length, kind = struct.unpack_from("=LH", data, offset)
+            if kind == NLMSG_DONE:
+                return
+            if kind == NLMSG_ERROR:
+                code = struct.unpack_from("=i", data, offset + 16)[0]
+                if code:
+                    raise OSError(-code, "nfnetlink refused the dump")
+            else:
+                yield data[offset + 16], _attributes(data[offset + 20:offset + length])
+            offset += (length + 3) & ~3
 
 
 def inet_table_comments(netns: str | None) -> dict[str, str | None]:
@@ -200,15 +210,16 @@ def _set_elements(netns: str | None, table: str, skip: frozenset[str] = frozense
     """(set name, its elements as raw attributes, sorted) for every set and map of the table
     but those in `skip`."""
     request = _attribute(NFTA_SET_TABLE, table.encode() + b"\0")
-    names = sorted(_string(attrs[NFTA_SET_NAME]) for family, attrs in _dump(netns, NFT_MSG_GETSET, request)
-                   if family == NFPROTO_INET and _string(attrs.get(NFTA_SET_TABLE, b"")) == table
-                   and NFTA_SET_NAME in attrs and _string(attrs[NFTA_SET_NAME]) not in skip)
-    for name in names:
-        request = _attribute(NFTA_SET_ELEM_LIST_TABLE, table.encode() + b"\0") + \
-            _attribute(NFTA_SET_ELEM_LIST_SET, name.encode() + b"\0")
-        elements = [element for _, attrs in _dump(netns, NFT_MSG_GETSETELEM, request)
-                    for element in _attribute_list(attrs.get(NFTA_SET_ELEM_LIST_ELEMENTS, b""))]
-        yield name, sorted(elements)
+    with _socket(netns) as sock:
+        names = sorted(_string(attrs[NFTA_SET_NAME]) for family, attrs in _dump(netns, NFT_MSG_GETSET, request, sock)
+                       if family == NFPROTO_INET and _string(attrs.get(NFTA_SET_TABLE, b"")) == table
+                       and NFTA_SET_NAME in attrs and _string(attrs[NFTA_SET_NAME]) not in skip)
+        for name in names:
+            request = _attribute(NFTA_SET_ELEM_LIST_TABLE, table.encode() + b"\0") + \
+                _attribute(NFTA_SET_ELEM_LIST_SET, name.encode() + b"\0")
+            elements = [element for _, attrs in _dump(netns, NFT_MSG_GETSETELEM, request, sock)
+                        for element in _attribute_list(attrs.get(NFTA_SET_ELEM_LIST_ELEMENTS, b""))]
+            yield name, sorted(elements)
 
 
 DYNAMIC_SETS = frozenset(OPD_CATEGORY_SETS.values())
