@@ -680,7 +680,7 @@ def _user_phases(records: list, started: float, ended: float) -> dict[str, float
     ms["pnsboxd: other"] = (request[3] - request[2]) - sum(
         ms[k] for k in ms if k.startswith("pnsboxd:"))
     ms["total (as the user waits)"] = ended - started
-    ms["tick thread busy meanwhile"] = sum(
+    ms["tick thread running meanwhile"] = sum(
         max(0.0, min(end, cli["answer"]) - max(start, cli["send"]))
         for name, who, start, end in calls if name == "tick")
     return ms
@@ -688,7 +688,7 @@ def _user_phases(records: list, started: float, ended: float) -> dict[str, float
 
 def print_pnsboxd_phases(phases: dict[str, dict[str, float]], n: int) -> None:
     print(f"through a real pnsboxd (fresh, traced), where the user's wall time of `pnsbox apply` of {n} OPDs goes "
-          "(the rows above the total add up to it; the tick thread's drift check and samples ran meanwhile):")
+          "(the rows above the total add up to it; the last row is how long the tick thread (drift check, samples, or waiting for the lock) ran meanwhile):")
     labels = list(dict.fromkeys(label for found in phases.values() for label in found))
     print(f"  {'':<36}" + "".join(f"{what[:18]:>20}" for what in phases))
     for label in labels:
