@@ -651,116 +651,150 @@ def cmd_user(args) -> int:
     return run(args)
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="pnsbox", description="pnsbox network controller")
-    sub = top.add_subparsers(dest="command", required=True)
+# --- the command line ---------------------------------------------------------------
+# Each subcommand's arguments are added by a function of its own, and `parser(command)` adds
+# only the named command's: argparse formats every argument's help as it is added, and
+# building all of them (with the imports of user, edge and ha) took ~10 ms of every command.
 
-    def command(name, func, help_text, config=True, kernel=False):
-        p = sub.add_parser(name, help=help_text)
+
+def _config_option(p) -> None:
+    p.add_argument("-c", "--config", default=DEFAULT_CONFIG, help=f"site directory or file (default {DEFAULT_CONFIG})")
+
+
+def _kernel_options(p) -> None:
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--netns", help="inside this network namespace (default: the box itself)")
+    where.add_argument("--lab", help="the hub of this lab (same as --netns pnsbox-LAB-hub); of an HA "
+                                     "site: both hubs, pnsbox-LAB-PEER, each with its own state "
+                                     "directory under --state-dir")
+    p.add_argument("--state-dir", default=DEFAULT_STATE, help="where pnsbox keeps its state")
+    p.add_argument("--peer", default=os.environ.get("PNSBOX_HA_PEER") or None,
+                   help="which hub of an HA pair this is (a name of site.ha.peers; env PNSBOX_HA_PEER)")
+
+
+def _state_option(p) -> None:
+    p.add_argument("--state-dir", default=DEFAULT_STATE, help="where pnsbox keeps its state")
+
+
+def _socket_option(p) -> None:
+    p.add_argument("--socket", default=os.environ.get("PNSBOX_SOCKET", "/run/pnsbox/control.sock"),
+                   help="pnsboxd's control socket")
+
+
+def _command(func, config=True, kernel=False, then=None):
+    """The arguments of a plain command: -c (config), where it acts (kernel), then its own."""
+    def build(p):
         if config:
-            p.add_argument("-c", "--config", default=DEFAULT_CONFIG,
-                           help=f"site directory or file (default {DEFAULT_CONFIG})")
+            _config_option(p)
         if kernel:
-            where = p.add_mutually_exclusive_group()
-            where.add_argument("--netns", help="inside this network namespace (default: the box itself)")
-            where.add_argument("--lab", help="the hub of this lab (same as --netns pnsbox-LAB-hub); of an HA "
-                                             "site: both hubs, pnsbox-LAB-PEER, each with its own state "
-                                             "directory under --state-dir")
-            p.add_argument("--state-dir", default=DEFAULT_STATE, help="where pnsbox keeps its state")
-            p.add_argument("--peer", default=os.environ.get("PNSBOX_HA_PEER") or None,
-                           help="which hub of an HA pair this is (a name of site.ha.peers; env PNSBOX_HA_PEER)")
+            _kernel_options(p)
+        if then:
+            then(p)
         p.set_defaults(func=func)
-        return p
+    return build
 
-    command("validate", cmd_validate, "check a config; print every problem")
-    explain_parser = command("explain", cmd_explain, "which policy decides FROM -> TO [PORT], and which class shapes it")
-    explain_parser.add_argument("source", metavar="FROM")
-    explain_parser.add_argument("target", metavar="TO")
-    explain_parser.add_argument("port", metavar="PORT", nargs="?", help="tcp/443, udp/53, or icmp")
-    command("schema", cmd_schema, "print the JSON Schema of the config", config=False)
-    render_parser = command("render", cmd_render, "print what apply loads: the nftables ruleset (or --part)",
-                            kernel=True)
-    render_parser.add_argument("--part", choices=["nft", "tc", "links", "iptables", "keepalived",
-                                                         "keepalived_script", "conntrackd"],
-                               default="nft",
-                               help="nft: the ruleset; tc: the tc -batch of a fresh box; links: links, "
-                                    "addresses and routes; iptables: the classifier's queue chain where "
-                                    "nft has no queue statement; keepalived, conntrackd: an HA hub's configs "
-                                    "(with --peer)")
-    render_parser.add_argument("--facts", metavar="FILE",
-                               help="render for the kernel this file describes (YAML: leaf_qdiscs, nft_queue, "
-                                    "vlan), with fresh slots, instead of this box's or --netns's")
-    render_parser.add_argument("--at", metavar="TIME", help="ISO time with zone, for time-of-day rates "
-                                                            "(default now)")
-    command("check", cmd_check, "have the kernel check the ruleset (nft -c)", kernel=True)
-    command("plan", cmd_plan, "show what an apply would change", kernel=True)
-    apply_parser = command("apply", cmd_apply, "make the box run a config", kernel=True)
-    apply_parser.add_argument("--force", action="store_true",
-                              help="apply even if it cuts your management access; observe everything and "
-                                   "repair what differs, even if nothing changed")
-    apply_parser.add_argument("-m", "--message", help="why: kept with the version in the history")
-    apply_parser.add_argument("--author", help="who (default: the user running pnsbox)")
-    apply_parser.add_argument("--confirm", type=float, metavar="SECONDS",
-                              help="roll back unless `pnsbox confirm` arrives in time (through pnsboxd)")
-    confirm_parser = command("confirm", cmd_confirm, "keep the change applied with --confirm", config=False)
-    confirm_parser.add_argument("--author", help="who (default: the user running pnsbox)")
-    state_only = {"config": False, "kernel": False}
-    history_parser = command("history", cmd_history, "list the applied versions", **state_only)
-    diff_parser = command("diff", cmd_diff, "show what changed between two versions", **state_only)
-    diff_parser.add_argument("a", type=int)
-    diff_parser.add_argument("b", type=int)
-    rollback_parser = command("rollback", cmd_rollback, "apply an earlier version again", config=False,
-                              kernel=True)
-    rollback_parser.add_argument("version", type=int)
-    rollback_parser.add_argument("--author", help="who (default: the user running pnsbox)")
-    rollback_parser.add_argument("--confirm", type=float, metavar="SECONDS",
-                                 help="go back again unless `pnsbox confirm` arrives in time (through pnsboxd)")
-    rollback_parser.add_argument("--force", action="store_true", help="even if it cuts your management access")
-    for p in (apply_parser, confirm_parser, rollback_parser):
-        p.add_argument("--socket", default=os.environ.get("PNSBOX_SOCKET", "/run/pnsbox/control.sock"),
-                       help="pnsboxd's control socket")
-    audit_parser = command("audit", cmd_audit, "the audit trail; `audit verify` checks its hash chain",
-                           **state_only)
-    audit_parser.add_argument("verify", nargs="?", choices=["verify"], help="check the chain")
-    report_parser = command("report", cmd_report, "a month's evaluation per OPD: bytes, average, p95 and peak "
-                            "rates, when, time near the ceiling, drops (for auditors)", **state_only)
-    report_parser.add_argument("--month", help="YYYY-MM (default: this month)")
-    report_form = report_parser.add_mutually_exclusive_group()
-    report_form.add_argument("--csv", action="store_true", help="comma-separated, for a spreadsheet")
-    report_form.add_argument("--json", action="store_true", help="every number, as JSON")
-    report_form.add_argument("--pdf", metavar="FILE", help="the printable report with charts")
-    report_parser.add_argument("--lang", choices=["id", "en"], default="id",
-                               help="the PDF's language (default id: Bahasa Indonesia)")
-    allocate_parser = command("allocate", cmd_allocate, "propose next month's guarantees and ceilings from a "
-                              "month's data, as a diff of the site's files", config=False)
-    allocate_parser.add_argument("-c", "--config", help="the site's directory (default: the version the box runs)")
-    allocate_parser.add_argument("--month", help="YYYY-MM (default: this month)")
-    allocate_parser.add_argument("--pipe", help="the pipe to divide (default: the site's uplink bandwidth)")
-    allocate_parser.add_argument("--floor", default="5mbit", help="no OPD's guarantee is lower (default 5mbit)")
-    allocate_parser.add_argument("--headroom", default="20%",
-                                 help="kept out of the guarantees, and added to peaks for ceilings (default 20%%)")
-    allocate_parser.add_argument("--draft", action="store_true",
-                                 help="save it as a draft in the web UI, for an admin to review and apply")
-    allocate_parser.add_argument("--user", default="admin", help="whose draft (default admin)")
-    allocate_parser.add_argument("--web-state-dir", default=os.environ.get("PNSBOX_WEB_STATE_DIR",
-                                                                           "/var/lib/pnsbox-web"))
-    for p in (history_parser, diff_parser, audit_parser, report_parser, allocate_parser):
-        p.add_argument("--state-dir", default=DEFAULT_STATE, help="where pnsbox keeps its state")
-    command("metrics", cmd_metrics, "print the Prometheus metrics once", config=False, kernel=True)
-    command("show", cmd_show, "show what runs, with per-OPD counters", config=False, kernel=True)
-    from webui.user_cli import add_arguments as add_user_arguments
 
-    add_user_arguments(sub.add_parser("user", help="web UI accounts: add, passwd, del, list")).set_defaults(func=cmd_user)
+def _explain_arguments(p) -> None:
+    p.add_argument("source", metavar="FROM")
+    p.add_argument("target", metavar="TO")
+    p.add_argument("port", metavar="PORT", nargs="?", help="tcp/443, udp/53, or icmp")
 
+
+def _render_arguments(p) -> None:
+    p.add_argument("--part", choices=["nft", "tc", "links", "iptables", "keepalived",
+                                      "keepalived_script", "conntrackd"],
+                   default="nft",
+                   help="nft: the ruleset; tc: the tc -batch of a fresh box; links: links, "
+                        "addresses and routes; iptables: the classifier's queue chain where "
+                        "nft has no queue statement; keepalived, conntrackd: an HA hub's configs "
+                        "(with --peer)")
+    p.add_argument("--facts", metavar="FILE",
+                   help="render for the kernel this file describes (YAML: leaf_qdiscs, nft_queue, "
+                        "vlan), with fresh slots, instead of this box's or --netns's")
+    p.add_argument("--at", metavar="TIME", help="ISO time with zone, for time-of-day rates "
+                                                "(default now)")
+
+
+def _apply_arguments(p) -> None:
+    p.add_argument("--force", action="store_true",
+                   help="apply even if it cuts your management access; observe everything and "
+                        "repair what differs, even if nothing changed")
+    p.add_argument("-m", "--message", help="why: kept with the version in the history")
+    p.add_argument("--author", help="who (default: the user running pnsbox)")
+    p.add_argument("--confirm", type=float, metavar="SECONDS",
+                   help="roll back unless `pnsbox confirm` arrives in time (through pnsboxd)")
+    _socket_option(p)
+
+
+def _confirm_arguments(p) -> None:
+    p.add_argument("--author", help="who (default: the user running pnsbox)")
+    _socket_option(p)
+
+
+def _history_arguments(p) -> None:
+    _state_option(p)
+
+
+def _diff_arguments(p) -> None:
+    p.add_argument("a", type=int)
+    p.add_argument("b", type=int)
+    _state_option(p)
+
+
+def _rollback_arguments(p) -> None:
+    p.add_argument("version", type=int)
+    p.add_argument("--author", help="who (default: the user running pnsbox)")
+    p.add_argument("--confirm", type=float, metavar="SECONDS",
+                   help="go back again unless `pnsbox confirm` arrives in time (through pnsboxd)")
+    p.add_argument("--force", action="store_true", help="even if it cuts your management access")
+    _socket_option(p)
+
+
+def _audit_arguments(p) -> None:
+    p.add_argument("verify", nargs="?", choices=["verify"], help="check the chain")
+    _state_option(p)
+
+
+def _report_arguments(p) -> None:
+    p.add_argument("--month", help="YYYY-MM (default: this month)")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--csv", action="store_true", help="comma-separated, for a spreadsheet")
+    form.add_argument("--json", action="store_true", help="every number, as JSON")
+    form.add_argument("--pdf", metavar="FILE", help="the printable report with charts")
+    p.add_argument("--lang", choices=["id", "en"], default="id",
+                   help="the PDF's language (default id: Bahasa Indonesia)")
+    _state_option(p)
+
+
+def _allocate_arguments(p) -> None:
+    p.add_argument("-c", "--config", help="the site's directory (default: the version the box runs)")
+    p.add_argument("--month", help="YYYY-MM (default: this month)")
+    p.add_argument("--pipe", help="the pipe to divide (default: the site's uplink bandwidth)")
+    p.add_argument("--floor", default="5mbit", help="no OPD's guarantee is lower (default 5mbit)")
+    p.add_argument("--headroom", default="20%",
+                   help="kept out of the guarantees, and added to peaks for ceilings (default 20%%)")
+    p.add_argument("--draft", action="store_true",
+                   help="save it as a draft in the web UI, for an admin to review and apply")
+    p.add_argument("--user", default="admin", help="whose draft (default admin)")
+    p.add_argument("--web-state-dir", default=os.environ.get("PNSBOX_WEB_STATE_DIR", "/var/lib/pnsbox-web"))
+    _state_option(p)
+
+
+def _user_command(p) -> None:
+    from webui.user_cli import add_arguments
+
+    add_arguments(p).set_defaults(func=cmd_user)
+
+
+def _edge_command(p) -> None:
     from .edge import cli as edge_cli
 
-    edge_cli.add_arguments(sub.add_parser("edge", help="edge boxes: enrollment tokens, the list of edges"),
-                           DEFAULT_CONFIG, DEFAULT_STATE).set_defaults(func=edge_cli.run)
+    edge_cli.add_arguments(p, DEFAULT_CONFIG, DEFAULT_STATE).set_defaults(func=edge_cli.run)
 
+
+def _ha_command(ha) -> None:
     from . import ha_sync_cli
 
-    ha = sub.add_parser("ha", help="an HA pair of hubs: the role of each, keepalived's notify hook, the pair key, "
-                                   "replication and ending a split brain")
     ha_sub = ha.add_subparsers(dest="ha_command", required=True)
     status = ha_sub.add_parser("status", help="each hub's role (active, standby, fault), peer and version")
     status_where = status.add_mutually_exclusive_group()
@@ -777,7 +811,8 @@ def parser() -> argparse.ArgumentParser:
     ha_sync_cli.add_arguments(ha_sub, DEFAULT_STATE)
     ha.set_defaults(func=cmd_ha)
 
-    lab = sub.add_parser("lab", help="network-namespace lab built from a config")
+
+def _lab_command(lab) -> None:
     lab_sub = lab.add_subparsers(dest="lab_command", required=True)
     for name, help_text in (("up", "build the lab"), ("down", "remove the lab"),
                             ("list", "list labs"), ("exec", "run a command in a lab node"),
@@ -804,12 +839,63 @@ def parser() -> argparse.ArgumentParser:
         if name == "exec":
             p.add_argument("argv", nargs=argparse.REMAINDER)
     lab.set_defaults(func=cmd_lab)
+
+
+_STATE_ONLY = {"config": False, "kernel": False}
+# (name, help, what adds its arguments), in the order `pnsbox --help` lists them
+COMMANDS = (
+    ("validate", "check a config; print every problem", _command(cmd_validate)),
+    ("explain", "which policy decides FROM -> TO [PORT], and which class shapes it",
+     _command(cmd_explain, then=_explain_arguments)),
+    ("schema", "print the JSON Schema of the config", _command(cmd_schema, config=False)),
+    ("render", "print what apply loads: the nftables ruleset (or --part)",
+     _command(cmd_render, kernel=True, then=_render_arguments)),
+    ("check", "have the kernel check the ruleset (nft -c)", _command(cmd_check, kernel=True)),
+    ("plan", "show what an apply would change", _command(cmd_plan, kernel=True)),
+    ("apply", "make the box run a config", _command(cmd_apply, kernel=True, then=_apply_arguments)),
+    ("confirm", "keep the change applied with --confirm", _command(cmd_confirm, config=False, then=_confirm_arguments)),
+    ("history", "list the applied versions", _command(cmd_history, **_STATE_ONLY, then=_history_arguments)),
+    ("diff", "show what changed between two versions", _command(cmd_diff, **_STATE_ONLY, then=_diff_arguments)),
+    ("rollback", "apply an earlier version again",
+     _command(cmd_rollback, config=False, kernel=True, then=_rollback_arguments)),
+    ("audit", "the audit trail; `audit verify` checks its hash chain",
+     _command(cmd_audit, **_STATE_ONLY, then=_audit_arguments)),
+    ("report", "a month's evaluation per OPD: bytes, average, p95 and peak rates, when, time near the ceiling, "
+               "drops (for auditors)", _command(cmd_report, **_STATE_ONLY, then=_report_arguments)),
+    ("allocate", "propose next month's guarantees and ceilings from a month's data, as a diff of the site's files",
+     _command(cmd_allocate, config=False, then=_allocate_arguments)),
+    ("metrics", "print the Prometheus metrics once", _command(cmd_metrics, config=False, kernel=True)),
+    ("show", "show what runs, with per-OPD counters", _command(cmd_show, config=False, kernel=True)),
+    ("user", "web UI accounts: add, passwd, del, list", _user_command),
+    ("edge", "edge boxes: enrollment tokens, the list of edges", _edge_command),
+    ("ha", "an HA pair of hubs: the role of each, keepalived's notify hook, the pair key, replication and ending "
+           "a split brain", _ha_command),
+    ("lab", "network-namespace lab built from a config", _lab_command),
+)
+
+
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """`pnsbox`'s arguments. Every command is named (for `pnsbox --help` and a wrong command's
+    error); with `command`, only that one gets its arguments, which is all its parse needs."""
+    top = argparse.ArgumentParser(prog="pnsbox", description="pnsbox network controller")
+    sub = top.add_subparsers(dest="command", required=True)
+    for name, help_text, build in COMMANDS:
+        p = sub.add_parser(name, help=help_text)
+        if command in (None, name):
+            build(p)
     return top
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The command line, parsed with the parser of the command it names (anything else, such
+    as --help or a typo, with every command's)."""
+    named = argv[0] if argv and any(argv[0] == name for name, _, _ in COMMANDS) else None
+    return parser(named).parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `pnsbox show | head` ends quietly
-    args = parser().parse_args(argv)
+    args = parse(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except Exception as exc:  # noqa: BLE001  pnsbox's own errors: their message and exit code, never a traceback
