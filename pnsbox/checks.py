@@ -10,12 +10,14 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 from .apply.netns import socket_in
-from .lab.ping import ping
 from .model import Checks, Endpoint
 from .wording import say
 
 
 def _reach(address, timeout: float, netns: str | None) -> str | None:
+    # imported here: pnsbox.lab brings the lab's topology, which a box without reach checks never needs
+    from .lab.ping import ping
+
     return None if ping(str(address), timeout, netns=netns) else say("check.reach", address=str(address))
 
 

@@ -45,7 +45,6 @@ from ..store import AuditLog, History, site_files
 from ..validate import ItemMemo, build
 from ..wording import Said, say, structured
 from .heap import Heap
-from .metrics import DaemonMetrics
 from .rollbacks import RollbackRecord
 from .statedir import StateDirLock, check_namespace
 
@@ -108,7 +107,7 @@ class Daemon:
     """
 
     def __init__(self, state_dir: str, netns: str | None = None, usage_interval: float = 60.0,
-                 peer: str | None = None):
+                 peer: str | None = None, metrics: bool = True):
         self.state_dir = Path(state_dir)
         self.netns = netns
         self.peer = peer or os.environ.get("PNSBOX_HA_PEER") or None  # which hub of an HA pair
@@ -120,7 +119,13 @@ class Daemon:
         self.lock = threading.RLock()  # applies, confirms, rollbacks, repairs: one at a time
         self.sampling = threading.Lock()  # the counters' samples (usage book, rate series): one at a time
         self.applies = 0  # kernel changes made so far: a drift check that saw another count is stale
-        self.metrics = DaemonMetrics(self)
+        # pnsboxd's /metrics. A one-shot apply in the CLI has no reader for them (metrics=False),
+        # and prometheus_client takes ~20 ms to import.
+        self.metrics = None
+        if metrics:
+            from .metrics import DaemonMetrics
+
+            self.metrics = DaemonMetrics(self)
         self.config: Config | None = None  # what runs now, for the plan switch and drift repair
         self.rates_checked_at = None  # the UTC minute the time-of-day rates were last put in force
         self.full_drift_at = 0.0
@@ -217,7 +222,8 @@ class Daemon:
         try:
             result = apply(config, self.netns, str(self.state_dir), force=force, catalog=self._catalog_for(config),
                            renders=self.renders, before_reload=before_reload, peer=self.peer)
-            self.metrics.apply_seconds.observe(time.monotonic() - started)
+            if self.metrics:
+                self.metrics.apply_seconds.observe(time.monotonic() - started)
             if reloaded:
                 # And again at once: a reset counter that climbed past its old value before the next sample
                 # would look like one that moved on (its traffic lost); read now, it is still below.
@@ -226,7 +232,8 @@ class Daemon:
         finally:
             if reloaded:
                 self.sampling.release()
-        self.metrics.last_apply.set(time.time())
+        if self.metrics:
+            self.metrics.last_apply.set(time.time())
         # The table is as loaded right now: the next quiet drift check takes its fingerprint. An apply
         # that left the table alone (a rate change) keeps the one taken (~0.3 s of CPU at 1,000 OPDs).
         generation = nfnl.generation(self.netns)
@@ -405,7 +412,8 @@ class Daemon:
         if not previous:
             self._confirm_now(version_id)
         self.records.set_journal(None)
-        self.metrics.check_failures.inc()
+        if self.metrics:
+            self.metrics.check_failures.inc()
         self.audit.append("check-failed", request.author, request.where,
                           say("audit.check-failed", version=version_id, failures=failures, restored=restored))
         if previous:
@@ -669,7 +677,7 @@ class Daemon:
     def _repair(self, drifted: list[str], running: int) -> str:
         """repair: the running version's config again, the kernel observed whole (lock held)."""
         self._timed_apply(self.config, force=True)  # self.config is the running version's
-        for kind in drifted:
+        for kind in drifted if self.metrics else ():
             self.metrics.drift_repairs.labels(kind).inc()
         detail = say("audit.drift-repair", kinds=", ".join(drifted), version=running)
         self.audit.append("drift-repair", DAEMON, "local", detail)
@@ -709,7 +717,7 @@ class Daemon:
         pending = self.pending()
         return {"running": self.running(), "confirmed": self.confirmed(), "pending": self.pending_record(),
                 "confirm_seconds_left": max(0.0, pending.deadline - time.time()) if pending else None,
-                "drift_repairs": self.metrics.drift_total(), "last_drift": self.last_drift,
+                "drift_repairs": self.metrics.drift_total() if self.metrics else 0, "last_drift": self.last_drift,
                 "last_check_failures": self.last_check_failures,
                 "last_check_failures_said": [structured(f) for f in self.last_check_failures], "rollback_alert": self.rollbacks.alert(),
                 "classifier": self._classifier_status()}

@@ -5,18 +5,24 @@ from __future__ import annotations
 import base64
 import binascii
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+# cryptography is imported by the functions that make or check a key: every apply imports this
+# module (through the edge book), and most have no WireGuard OPD.
 
 
 def new_private_key() -> str:
     """A fresh private key, base64 as `wg genkey` prints it."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
     raw = X25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
     return base64.b64encode(raw).decode()
 
 
 def public_key(private_key: str) -> str:
     """The public key of a private key, as `wg pubkey` prints it."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
     key = X25519PrivateKey.from_private_bytes(decode(private_key))
     return base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
 
@@ -34,6 +40,8 @@ def decode(key: str) -> bytes:
 
 def valid_public_key(key: str) -> str:
     """`key` if it is a usable Curve25519 public key, else ValueError."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
     X25519PublicKey.from_public_bytes(decode(key))
     return key
 
