@@ -75,7 +75,13 @@ def test_an_unchanged_apply_imports_no_model_and_a_changed_kernel_site_or_pnsbox
     main = box["site"] / "pnsbox.yaml"
     main.write_text(main.read_text() + "\n# a comment\n")
     assert already_runs(site_files(box["site"]), box["state"], box["hub"]) is None
-    assert "applied as version 2" in pnsbox(box).stdout
+    changed = pnsbox(box, importtime=True)
+    assert "applied as version 2" in changed.stdout
+    # the full path in process imports the model and the render, but not pnsboxd's metrics, the
+    # classifier's engine or cryptography (this site has no WireGuard OPD and no application rule)
+    imported = {line.split("|")[-1].strip() for line in changed.stderr.splitlines() if line.startswith("import time")}
+    assert {"pnsbox.model", "pnsbox.render.nft", "pnsbox.daemon.core"} <= imported
+    assert not {"prometheus_client", "cryptography", "pnsbox.classifier.engine", "pnsbox.lab"} & imported
     assert already_runs(site_files(box["site"]), box["state"], box["hub"]) == 2
 
     # a state directory pnsboxd owns: even an unchanged apply is refused, naming its socket
