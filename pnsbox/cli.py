@@ -298,9 +298,9 @@ def cmd_apply(args) -> int:
         return 0
     if args.confirm:
         raise _confirm_needs_the_daemon()
-    from .store import site_files
+    from .sitefiles import read_site  # as through pnsboxd (pnsbox.store, its history, imports difflib)
 
-    files = site_files(args.config)
+    files = read_site(args.config)
     running = None if args.force else _already_runs(files, args.state_dir, _netns(args))
     if running is not None:  # decided from the files' text and the kernel's table digest alone
         print(f"nothing to change: the box already runs version {running}")
