@@ -879,14 +879,18 @@ COMMANDS = (
 
 
 def parser(command: str | None = None) -> argparse.ArgumentParser:
-    """`pnsbox`'s arguments. Every command is named (for `pnsbox --help` and a wrong command's
-    error); with `command`, only that one gets its arguments, which is all its parse needs."""
+    """`pnsbox`'s arguments: every command (for `pnsbox --help` and a wrong command's error), or
+    with `command` only that one, which is all its parse needs. Its usage line still names every
+    command, spelled as argparse spells their choices."""
     top = argparse.ArgumentParser(prog="pnsbox", description="pnsbox network controller")
-    sub = top.add_subparsers(dest="command", required=True)
+    if command is None:
+        sub = top.add_subparsers(dest="command", required=True)
+    else:
+        sub = top.add_subparsers(dest="command", required=True,
+                                 metavar="{" + ",".join(name for name, _, _ in COMMANDS) + "}")
     for name, help_text, build in COMMANDS:
-        p = sub.add_parser(name, help=help_text)
         if command in (None, name):
-            build(p)
+            build(sub.add_parser(name, help=help_text))
     return top
 
 
