@@ -232,10 +232,6 @@ def _in_process(func) -> int:
     from .control.messages import applied
 
     _print_applied(applied(func()))
-    # The command ends here. What the apply built (a parsed config of 1,000 OPDs, with automatic
-    # collection off) is set aside rather than walked by the interpreter's last collection at exit
-    # (~45 ms); the kernel takes the memory back. None of it holds data still to be written.
-    gc.freeze()
     return 0
 
 
@@ -284,7 +280,19 @@ def _apply_hubs(args) -> int | None:
     return 0
 
 
+def _set_aside_at_exit() -> None:
+    """An apply or a rollback ends the process: at exit, what lives is set aside (gc.freeze)
+    instead of walked by the interpreter's last collection, whose only use is freeing memory the
+    kernel takes back anyway (~5 ms for the CLI's own modules, ~45 ms after an in-process apply
+    of 1,000 OPDs). What it leaves unfinalized holds nothing still to be written: after an apply
+    it is the parsed config, and the state directory's lock file (opened to hold a lock only)."""
+    import atexit
+
+    atexit.register(gc.freeze)
+
+
 def cmd_apply(args) -> int:
+    _set_aside_at_exit()
     if (done := _apply_hubs(args)) is not None:
         return done
     if _daemon_socket(args):
@@ -310,6 +318,7 @@ def cmd_apply(args) -> int:
 
 
 def cmd_rollback(args) -> int:
+    _set_aside_at_exit()
     if _daemon_socket(args):
         from .control.messages import RollbackRequest
 
