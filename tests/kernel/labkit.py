@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -12,6 +13,17 @@ from pnsbox.lab import topology
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "rules" / "examples" / "province"
+
+
+def wait_for(predicate, seconds: float, step: float = 0.02) -> float | None:
+    """When `predicate` first held (time.monotonic()), polling every `step` for `seconds` and once
+    more at the end; None if it never did."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return time.monotonic()
+        time.sleep(step)
+    return time.monotonic() if predicate() else None
 
 
 def new_lab_name(prefix: str) -> str:

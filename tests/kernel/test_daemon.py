@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from labkit import EXAMPLE, ROOT, delete_netns
+from labkit import EXAMPLE, ROOT, delete_netns, wait_for
 
 from pnsbox.observe import table
 from pnsbox.store import site_files
@@ -76,15 +76,6 @@ def pnsbox(box, *args):
 def change_site(box):
     main = box["site"] / "pnsbox.yaml"
     main.write_text(main.read_text().replace(IT_SUPPORT, ""))
-
-
-def wait_for(predicate, seconds, step=0.1):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return time.monotonic()
-        time.sleep(step)
-    return None
 
 
 def test_an_unconfirmed_change_reverts_on_time_and_a_confirmed_one_stays(box):

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from labkit import wait_for
 
 from pnsbox.lab.topology import LABEL, lab_down, netns_name
 from pnsbox.observe import ha as observe_ha
@@ -70,16 +71,6 @@ def holds(netns: str) -> bool:
         time.sleep(0.05)
     assert all(present) or not any(present), f"{netns} holds some of the virtual addresses only:\n{out}"
     return all(present)
-
-
-def wait_for(condition, seconds: float, step: float = 0.02):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(step)
-    return condition()
 
 
 def default_route(netns: str) -> str:

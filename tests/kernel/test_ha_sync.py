@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from labkit import EXAMPLE, ROOT, new_lab_name
+from labkit import EXAMPLE, ROOT, new_lab_name, wait_for
 
 from pnsbox.daemon import pairkey
 from pnsbox.lab.topology import netns_name
@@ -131,15 +131,6 @@ class Pair:
         """Edit the site: a new comment in one policy's name is enough for a new ruleset."""
         main = self.site / "pnsbox.yaml"
         main.write_text(re.sub(r"name: it-support[^,]*,", f"name: it-support-{text},", main.read_text()))
-
-
-def wait_for(predicate, seconds: float, step: float = 0.02):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return time.monotonic()
-        time.sleep(step)
-    return None
 
 
 def same_version(pair: Pair, version: int) -> bool:
