@@ -32,7 +32,7 @@ from ..apply.owned import OwnedRecord, write_atomic
 from ..apply.pipeline import Renders, apply, plan
 from ..checks import run_checks
 from ..classifier.catalog import Catalog, load_catalog
-from ..errors import ChecksFailed, KernelError, Refused
+from ..errors import ChecksFailed, ConfigError, KernelError, PlanError, Refused
 from ..load import check_site_files, load_files
 from ..lockout import lockout
 from ..model import TIMEZONES, Config
@@ -385,6 +385,9 @@ class Daemon:
         """The kernel takes the config; refused, what ran before is put back (then raises)."""
         try:
             return self._timed_apply(config, force)
+        except PlanError:
+            self.records.set_journal(None)  # refused while planning: the kernel was not touched
+            raise
         except KernelError as exc:
             restored = self._restore(previous)
             self.records.set_journal(None)
@@ -513,6 +516,9 @@ class Daemon:
             self.records.set_journal(Journal(before.running, time.time(), DAEMON, None))
             try:
                 self._run_version(state.running, force=False)  # its own kernel, as this hub renders it
+            except (ConfigError, PlanError):
+                self.records.set_journal(None)  # refused before the kernel was touched
+                raise
             except KernelError as exc:
                 restored = self._restore(before.running)
                 self.records.set_journal(None)

@@ -416,3 +416,19 @@ def test_the_daemon_owns_its_state_directory_and_its_authors_own_their_pending_c
                                text=True)
     assert elsewhere.returncode == 0  # reading is for anyone with the rights
     pnsbox(box, "confirm", "--author", "ani")
+
+
+def test_an_apply_refused_while_planning_leaves_no_journal_and_the_box_settled(box):
+    """A link the box lacks is refused before the kernel is touched: no cut-off apply is left
+    for the next start to recover, and an unchanged apply is still answered from the record."""
+    box["start"]()
+    pnsbox(box, "apply", "-c", str(box["site"]))
+    ghost = box["site"] / "opds" / "ghost.yaml"
+    ghost.write_text("ghost:\n  name: Dinas Hantu\n  subnet: 10.77.0.0/24\n  link: {interface: ghost0}\n"
+                     "  bandwidth: {guaranteed: 1mbit, ceiling: 2mbit}\n")
+    refused = subprocess.run([str(BIN / "pnsbox"), "apply", "-c", str(box["site"]), "--socket", box["socket"]],
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "ghost0" in refused.stderr, refused.stderr
+    assert not Path(box["state"], "applying.json").exists()
+    ghost.unlink()
+    assert "nothing to change" in pnsbox(box, "apply", "-c", str(box["site"]))
