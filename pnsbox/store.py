@@ -99,8 +99,9 @@ class History:
             return self._record(files, author, message, digest, parent)
 
     def _record(self, files, author, message, digest, parent) -> Version:
-        latest = self.latest()
-        version = Version(latest.id + 1 if latest else 1, parent or (latest.id if latest else None), author,
+        ids = self.ids()  # the newest number only: its file need not be read
+        newest = ids[-1] if ids else None
+        version = Version(newest + 1 if newest else 1, parent or newest, author,
                           time.time(), str(message), files, digest, structured(message))
         write_atomic(self.dir / f"{version.id:06d}.json", _as_json(version))
         return version
