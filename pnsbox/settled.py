@@ -69,7 +69,8 @@ def already_runs(files: dict[str, str], state_dir: str | Path, netns: str | None
     digest = version.get("digest")
     if not digest or version.get("files") != files:
         return None
-    owned = OwnedRecord(state_dir, netns).read()
+    record = OwnedRecord(state_dir, netns)
+    owned = record.read()
     until = owned.until
     if not owned.structure or owned.digest != digest \
             or (until is not None and not (isinstance(until, (int, float)) and now < until)) \
@@ -80,7 +81,7 @@ def already_runs(files: dict[str, str], state_dir: str | Path, netns: str | None
     except OSError:
         return None
     match = _DIGEST.fullmatch(comment or "")
-    return version_id if match and match.group(1) == digest and _ha_runs(netns, OwnedRecord(state_dir, netns).path) \
+    return version_id if match and match.group(1) == digest and _ha_runs(netns, record.path) \
         else None
 
 

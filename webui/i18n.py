@@ -3,12 +3,15 @@ code and templates; translations/id.json gives the Indonesian for each."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from functools import cache
 from pathlib import Path
 
 from flask import g, session
 
+from pnsbox.errors import PnsboxError
+from pnsbox.problems import Problem
 from pnsbox.wording import render
 
 DEFAULT = "id"
@@ -57,10 +60,9 @@ def audit_kind(action: str) -> str:
 
 def problem_text(problem) -> str:
     """A config problem as `pnsbox validate` prints it (FILE:LINE: path: ...), its message in the reader's language."""
-    if not hasattr(problem, "said"):
-        return str(problem)
-    where = f"{problem.file}:{problem.line}" if problem.line else problem.file
-    return f"{where}: {problem.path or '(top)'}: {said(problem.message, problem.said)}"
+    if not isinstance(problem, Problem):  # an error standing in for its problems (an edit refused, say)
+        return error_text(problem) if isinstance(problem, PnsboxError) else str(problem)
+    return str(dataclasses.replace(problem, message=said(problem.message, problem.said)))
 
 
 def explain_text(answer, lang: str | None = None) -> str:

@@ -198,7 +198,8 @@ def fresh_peers(netns: str | None, name: str, endpoints: dict[str, str]) -> int:
     for key, peer in (state.peers.items() if state else ()):
         argv = ["wg", "set", handle, "peer", key, "allowed-ips", ",".join(peer.allowed_ips)]
         argv += ["persistent-keepalive", str(peer.keepalive)] if peer.keepalive else []
-        argv += ["endpoint", endpoints[key]] if key in endpoints else []
+        endpoint = endpoints.get(key) or peer.endpoint  # the peer's word, else what this one had (a static one)
+        argv += ["endpoint", endpoint] if endpoint else []
         run(["wg", "set", handle, "peer", key, "remove"], netns, check=False)
         run(argv, netns, check=False)
         done += 1

@@ -122,3 +122,13 @@ def test_the_web_process_reads_the_model_but_never_imports_the_kernel_touching_c
                            env={**os.environ, "PYTHONPATH": here})
     assert found.returncode == 0, found.stderr
     assert found.stdout.strip() == "[]"
+
+
+def test_an_edit_refused_for_its_own_reason_is_flashed_not_a_server_error(browser):
+    """Deleting an OPD the draft does not have: the edit's own error (not a config problem with a
+    file and line) comes back as a message on the page it started from."""
+    admin = browser("admin")
+    response = admin.post("/opds/nosuch/delete")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/opds/")
+    page = admin.get("/opds/").get_data(as_text=True)
+    assert "no OPD nosuch" in page, page
